@@ -1,0 +1,4 @@
+DROP TABLE resources;
+DROP TABLE actors;
+DROP TABLE zone_communes;
+DROP TABLE zones;

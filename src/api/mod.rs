@@ -1,0 +1,118 @@
+//! HTTP API (actix-web) under `/api/v1`: one module per resource. Handlers are thin: parse and
+//! validate input, call `db` / the engines, map to response types.
+
+pub mod actors;
+pub mod codes;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod import;
+pub mod openapi;
+pub mod resources;
+pub mod territories;
+
+use std::sync::Arc;
+
+use actix_web::web;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::config::Settings;
+use crate::db::DbPool;
+use crate::domain::resource::Classifier;
+use crate::reference::Reference;
+use error::ApiError;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub pool: DbPool,
+    pub reference: Arc<Reference>,
+    pub classifier: Arc<dyn Classifier + Send + Sync>,
+    pub settings: Settings,
+}
+
+pub type State = web::Data<AppState>;
+
+pub fn routes(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
+    cfg.service(health::live).service(health::ready).service(openapi::docs());
+    cfg.service(
+        web::scope("/api/v1")
+            .configure(codes::routes)
+            .configure(territories::routes)
+            .configure(actors::routes)
+            .configure(resources::routes)
+            .configure(|cfg| import::routes(cfg, import_limit_bytes))
+            .service(openapi::document_v1),
+    );
+}
+
+/// A page of a list, with the cursor of the next page when there is one.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Common list parameters.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct PageParams {
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 500;
+
+pub fn check_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::field("limit", format!("must be between 1 and {MAX_LIMIT}"))),
+    }
+}
+
+/// Cursors are opaque to clients: the hex of the sort key.
+pub fn encode_cursor(key: &str) -> String {
+    hex::encode(key.as_bytes())
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
+    hex::decode(cursor)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API returned"))
+}
+
+/// Builds a page from `limit + 1` fetched items: the extra one says there is a next page.
+pub fn paginate<R, T: ToSchema>(
+    mut rows: Vec<R>,
+    limit: i64,
+    key: impl Fn(&R) -> String,
+    map: impl Fn(R) -> T,
+) -> Page<T> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(|r| encode_cursor(&key(r)))
+    } else {
+        None
+    };
+    Page { items: rows.into_iter().map(map).collect(), next_cursor }
+}
+
+/// Pages an in-memory ranked list with an offset cursor.
+pub fn page_slice<T: Clone + ToSchema>(items: &[T], params: &PageParams) -> Result<Page<T>, ApiError> {
+    let limit = check_limit(params.limit)? as usize;
+    let offset = match &params.cursor {
+        None => 0,
+        Some(c) => decode_cursor(c)?
+            .parse::<usize>()
+            .map_err(|_| ApiError::field("cursor", "is not a cursor this API returned"))?,
+    };
+    let end = offset.saturating_add(limit).min(items.len());
+    let slice = items.get(offset..end).unwrap_or(&[]).to_vec();
+    let next_cursor = (end < items.len()).then(|| encode_cursor(&end.to_string()));
+    Ok(Page { items: slice, next_cursor })
+}

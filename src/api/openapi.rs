@@ -1,0 +1,52 @@
+//! The OpenAPI 3 document (utoipa) and the interactive docs (Scalar, assets embedded in the
+//! binary, so `/docs` works offline).
+
+use actix_web::{HttpResponse, get};
+use utoipa::OpenApi;
+use utoipa_scalar::{Scalar, Servable};
+
+use super::{actors, codes, health, import, resources, territories};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "symbiose",
+        description = "Synergy matching for industrial and territorial ecology (EIT): actors, their offers and needs, ranked synergies, and the territory's material flow accounts (AFME).",
+        version = env!("CARGO_PKG_VERSION")
+    ),
+    paths(
+        health::live, health::ready,
+        codes::search_ewc, codes::get_ewc, codes::search_naf, codes::get_naf,
+        territories::list_zones, territories::create_zone, territories::get_territory, territories::children,
+        territories::territory_actors, territories::delete_zone,
+        actors::list_actors, actors::create_actor, actors::get_actor, actors::replace_actor, actors::patch_actor,
+        actors::delete_actor,
+        resources::list_resources, resources::list_for_actor, resources::create_resource, resources::get_resource,
+        resources::replace_resource, resources::patch_resource, resources::delete_resource,
+        import::import_csv,
+    ),
+    tags(
+        (name = "actors", description = "Companies and sites"),
+        (name = "resources", description = "Offers and needs of actors"),
+        (name = "territories", description = "Administrative hierarchy and custom zones"),
+        (name = "codes", description = "List of Waste and NAF rév.2"),
+        (name = "import", description = "Bulk CSV import"),
+        (name = "health", description = "Probes"),
+    )
+)]
+pub struct ApiDoc;
+
+pub fn document_json() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}
+
+/// The OpenAPI 3 document.
+#[get("/openapi.json")]
+pub async fn document_v1() -> HttpResponse {
+    HttpResponse::Ok().json(document_json())
+}
+
+/// Interactive API documentation at `/docs`.
+pub fn docs() -> Scalar<utoipa::openapi::OpenApi> {
+    Scalar::with_url("/docs", document_json())
+}

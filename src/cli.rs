@@ -1,0 +1,50 @@
+//! What the command-line verbs do beyond serving: file import and the demo dataset.
+
+use std::path::Path;
+
+use anyhow::Context;
+
+use crate::db::{self, import::ApplyError, import::ImportReport};
+use crate::startup::Application;
+
+/// Imports a CSV file all or nothing; on bad rows the error lists each row, column and reason.
+pub fn import_file(app: &Application, path: &Path) -> anyhow::Result<ImportReport> {
+    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let state = app.state();
+    let outcome = crate::import::plan(std::io::BufReader::new(file), &app.reference, state.classifier.as_ref())
+        .map_err(ApplyError::Rows)
+        .and_then(|plan| {
+            let mut conn = app.pool.get().map_err(db::DbError::from)?;
+            db::import::apply(&mut conn, &plan, false)
+        });
+    match outcome {
+        Ok(report) => Ok(report),
+        Err(ApplyError::Rows(errors)) => {
+            let lines: Vec<String> = errors
+                .iter()
+                .map(|e| format!("  line {}, column {}: {}", e.row.unwrap_or(0), e.field, e.message))
+                .collect();
+            anyhow::bail!("{} error(s), nothing imported:\n{}", errors.len(), lines.join("\n"))
+        }
+        Err(ApplyError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// Loads the illustrative Bourgogne dataset unless the database already has actors.
+pub fn load_demo(app: &Application) -> anyhow::Result<()> {
+    let mut conn = app.pool.get().map_err(db::DbError::from)?;
+    if db::actors::count(&mut conn)? > 0 {
+        tracing::info!("database already has actors; demo data not loaded again");
+        return Ok(());
+    }
+    let state = app.state();
+    let plan = crate::demo::build(&app.reference, state.classifier.as_ref())?;
+    match db::import::apply(&mut conn, &plan, true) {
+        Ok(report) => {
+            tracing::info!(actors = report.actors_created, resources = report.resources_created, "demo data loaded");
+            Ok(())
+        }
+        Err(ApplyError::Rows(errors)) => anyhow::bail!("demo data rejected: {errors:?}"),
+        Err(ApplyError::Db(e)) => Err(e.into()),
+    }
+}

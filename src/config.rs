@@ -1,0 +1,121 @@
+//! Typed settings: `config/default.toml` < `config/{SYMBIOSE_ENV}.toml` < environment variables
+//! `SYMBIOSE__SECTION__KEY`. A wrong or missing setting is one error line naming the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub reference: ReferenceSettings,
+    #[serde(default)]
+    pub demo: DemoSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub json_limit_bytes: usize,
+    pub import_limit_bytes: usize,
+    #[serde(default)]
+    pub workers: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub pool_size: u32,
+    pub busy_timeout_ms: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReferenceSettings {
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct DemoSettings {
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    pub filter: String,
+    pub format: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings { filter: "info".into(), format: "pretty".into() }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Settings {
+    /// Loads the layered settings from `config_dir` for the environment named by `SYMBIOSE_ENV`
+    /// (default `default` alone).
+    pub fn load(config_dir: &Path) -> Result<Settings, ConfigError> {
+        let env = std::env::var("SYMBIOSE_ENV").ok().filter(|e| !e.is_empty());
+        Self::load_for(config_dir, env.as_deref())
+    }
+
+    pub fn load_for(config_dir: &Path, env: Option<&str>) -> Result<Settings, ConfigError> {
+        let default = config_dir.join("default.toml");
+        if !default.is_file() {
+            return Err(ConfigError(format!("missing file {}", default.display())));
+        }
+        let mut builder = config::Config::builder().add_source(config::File::from(default));
+        if let Some(env) = env.filter(|e| *e != "default") {
+            let file = config_dir.join(format!("{env}.toml"));
+            if !file.is_file() {
+                return Err(ConfigError(format!(
+                    "SYMBIOSE_ENV={env} but {} does not exist",
+                    file.display()
+                )));
+            }
+            builder = builder.add_source(config::File::from(file));
+        }
+        let settings: Settings = builder
+            .add_source(
+                config::Environment::with_prefix("SYMBIOSE")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true),
+            )
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError(e.to_string()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Checks what serde cannot: ranges and non-empty values, naming the key.
+    fn check(&self) -> Result<(), ConfigError> {
+        let fail = |key: &str, why: &str| Err(ConfigError(format!("key `{key}`: {why}")));
+        if self.server.host.trim().is_empty() {
+            return fail("server.host", "must not be empty");
+        }
+        if self.database.url.trim().is_empty() {
+            return fail("database.url", "must not be empty");
+        }
+        if self.database.pool_size == 0 {
+            return fail("database.pool_size", "must be at least 1");
+        }
+        if self.server.json_limit_bytes == 0 {
+            return fail("server.json_limit_bytes", "must be positive");
+        }
+        if !matches!(self.log.format.as_str(), "json" | "pretty") {
+            return fail("log.format", "must be \"json\" or \"pretty\"");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,95 @@
+//! Actors: storage, keyset-paginated listing with territory / NAF / text filters.
+
+use diesel::prelude::*;
+
+use super::models::ActorRow;
+use super::schema::{actors, zone_communes};
+use super::{DbConnection, DbError, TerritoryScope, conflict_on_unique};
+
+const DUPLICATE_SIRET: &str = "an actor with this SIRET already exists";
+
+#[derive(Debug, Default, Clone)]
+pub struct ActorFilter {
+    pub scope: TerritoryScope,
+    /// NAF code prefix, as stored (`23.5`, `16.10`).
+    pub naf_prefix: Option<String>,
+    /// Folded words that must all appear in the actor's search text.
+    pub words: Vec<String>,
+    /// Keyset cursor: list actors strictly after this (name, id).
+    pub after: Option<(String, String)>,
+    pub limit: i64,
+}
+
+pub fn insert(conn: &mut DbConnection, row: &ActorRow) -> Result<(), DbError> {
+    diesel::insert_into(actors::table)
+        .values(row)
+        .execute(conn)
+        .map(|_| ())
+        .map_err(|e| conflict_on_unique(e, DUPLICATE_SIRET))
+}
+
+pub fn get(conn: &mut DbConnection, id: &str) -> Result<ActorRow, DbError> {
+    actors::table
+        .find(id)
+        .select(ActorRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(DbError::NotFound)
+}
+
+pub fn update(conn: &mut DbConnection, row: &ActorRow) -> Result<(), DbError> {
+    let n = diesel::update(actors::table.find(&row.id))
+        .set(row)
+        .execute(conn)
+        .map_err(|e| conflict_on_unique(e, DUPLICATE_SIRET))?;
+    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+}
+
+/// Deletes an actor; its resources go with it (foreign key ON DELETE CASCADE).
+pub fn delete(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
+    let n = diesel::delete(actors::table.find(id)).execute(conn)?;
+    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+}
+
+pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
+    Ok(actors::table.count().get_result(conn)?)
+}
+
+pub fn siret_exists(conn: &mut DbConnection, siret: &str) -> Result<bool, DbError> {
+    Ok(diesel::select(diesel::dsl::exists(actors::table.filter(actors::siret.eq(siret)))).get_result(conn)?)
+}
+
+/// One page of actors ordered by (name, id), the stable sort of the cursor.
+pub fn list(conn: &mut DbConnection, filter: &ActorFilter) -> Result<Vec<ActorRow>, DbError> {
+    let mut query = actors::table.select(ActorRow::as_select()).into_boxed();
+    query = match &filter.scope {
+        TerritoryScope::All => query,
+        TerritoryScope::Region(code) => query.filter(actors::region.eq(code.clone())),
+        TerritoryScope::Departement(code) => query.filter(actors::departement.eq(code.clone())),
+        TerritoryScope::Epci(code) => query.filter(actors::epci.eq(code.clone())),
+        TerritoryScope::Commune(code) => query.filter(actors::commune_insee.eq(code.clone())),
+        TerritoryScope::Zone(code) => query.filter(
+            actors::commune_insee.eq_any(
+                zone_communes::table
+                    .filter(zone_communes::zone_code.eq(code.clone()))
+                    .select(zone_communes::commune_insee),
+            ),
+        ),
+    };
+    if let Some(prefix) = &filter.naf_prefix {
+        query = query.filter(actors::naf_code.like(format!("{}%", escape_like(prefix))).escape('\\'));
+    }
+    for word in &filter.words {
+        query = query.filter(actors::search_text.like(format!("%{}%", escape_like(word))).escape('\\'));
+    }
+    if let Some((name, id)) = &filter.after {
+        query = query.filter(
+            actors::name.gt(name.clone()).or(actors::name.eq(name.clone()).and(actors::id.gt(id.clone()))),
+        );
+    }
+    Ok(query.order((actors::name.asc(), actors::id.asc())).limit(filter.limit).load(conn)?)
+}
+
+pub(crate) fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}

@@ -1,0 +1,103 @@
+//! Bulk writes: a whole import in one transaction, in multi-row INSERTs.
+
+use diesel::prelude::*;
+
+use super::models::{ActorRow, ResourceRow};
+use super::schema::{actors, resources};
+use super::{DbConnection, DbError, conflict_on_unique};
+
+/// Rows per INSERT: 24 columns × 400 rows stays under SQLite's 32,766 bound parameters.
+const CHUNK: usize = 400;
+
+/// Which of these SIRETs are already stored.
+pub fn existing_sirets(conn: &mut DbConnection, sirets: &[String]) -> Result<Vec<String>, DbError> {
+    let mut found = Vec::new();
+    for chunk in sirets.chunks(CHUNK) {
+        let mut hits: Vec<Option<String>> = actors::table
+            .filter(actors::siret.eq_any(chunk))
+            .select(actors::siret)
+            .load(conn)?;
+        found.extend(hits.drain(..).flatten());
+    }
+    Ok(found)
+}
+
+/// Inserts the rows in chunks on a concrete connection (multi-row INSERT is per backend).
+macro_rules! insert_chunks {
+    ($conn:expr, $actors:expr, $resources:expr) => {{
+        for chunk in $actors.chunks(CHUNK) {
+            diesel::insert_into(actors::table)
+                .values(chunk)
+                .execute($conn)
+                .map_err(|e| conflict_on_unique(e, "an actor with this SIRET already exists"))?;
+        }
+        for chunk in $resources.chunks(CHUNK) {
+            diesel::insert_into(resources::table).values(chunk).execute($conn)?;
+        }
+        Ok(())
+    }};
+}
+
+/// Stores actors and resources all or nothing.
+pub fn store(conn: &mut DbConnection, actor_rows: &[ActorRow], resource_rows: &[ResourceRow]) -> Result<(), DbError> {
+    conn.transaction(|conn| match conn {
+        DbConnection::Sqlite(c) => insert_chunks!(c, actor_rows, resource_rows),
+        DbConnection::Postgresql(c) => insert_chunks!(c, actor_rows, resource_rows),
+    })
+}
+
+/// What an import stored.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportReport {
+    pub rows: usize,
+    pub actors_created: usize,
+    pub resources_created: usize,
+}
+
+#[derive(Debug)]
+pub enum ApplyError {
+    /// Rows that clash with what is stored (a SIRET already used).
+    Rows(Vec<crate::domain::validation::FieldError>),
+    Db(DbError),
+}
+
+impl From<DbError> for ApplyError {
+    fn from(e: DbError) -> Self {
+        ApplyError::Db(e)
+    }
+}
+
+/// Stores a validated import plan in one transaction, after checking SIRETs against the database.
+pub fn apply(
+    conn: &mut DbConnection,
+    plan: &crate::import::ImportPlan,
+    illustrative: bool,
+) -> Result<ImportReport, ApplyError> {
+    let now = chrono::Utc::now().naive_utc();
+    let sirets: Vec<String> = plan.actors.iter().filter_map(|a| a.actor.siret.clone()).collect();
+    let taken = existing_sirets(conn, &sirets)?;
+    if !taken.is_empty() {
+        let errors = plan
+            .actors
+            .iter()
+            .filter(|a| a.actor.siret.as_ref().is_some_and(|s| taken.contains(s)))
+            .map(|a| crate::domain::validation::FieldError {
+                field: "siret".into(),
+                message: "an actor with this SIRET already exists".into(),
+                row: Some(a.first_row),
+            })
+            .collect();
+        return Err(ApplyError::Rows(errors));
+    }
+    let mut actor_rows = Vec::with_capacity(plan.actors.len());
+    let mut resource_rows = Vec::with_capacity(plan.resource_count());
+    for imported in &plan.actors {
+        let actor_id = uuid::Uuid::new_v4().to_string();
+        for r in &imported.resources {
+            resource_rows.push(ResourceRow::from_valid(uuid::Uuid::new_v4().to_string(), actor_id.clone(), r, now, now));
+        }
+        actor_rows.push(ActorRow::from_valid(actor_id, &imported.actor, illustrative, now, now));
+    }
+    store(conn, &actor_rows, &resource_rows)?;
+    Ok(ImportReport { rows: plan.rows, actors_created: actor_rows.len(), resources_created: resource_rows.len() })
+}

@@ -1,0 +1,97 @@
+//! Resources: storage and filtered, keyset-paginated listing across actors.
+
+use diesel::prelude::*;
+
+use super::actors::escape_like;
+use super::models::{ActorRow, ResourceRow};
+use super::schema::{actors, resources, zone_communes};
+use super::{DbConnection, DbError, TerritoryScope};
+
+#[derive(Debug, Default, Clone)]
+pub struct ResourceFilter {
+    pub actor_id: Option<String>,
+    pub kind: Option<String>,
+    pub category: Option<String>,
+    /// Six-digit EWC code prefix (`10`, `1001`).
+    pub ewc_prefix: Option<String>,
+    /// Resource class prefix (`material/biomass`).
+    pub class_prefix: Option<String>,
+    pub scope: TerritoryScope,
+    /// Keyset cursor: resources with an id strictly greater.
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+pub fn insert(conn: &mut DbConnection, row: &ResourceRow) -> Result<(), DbError> {
+    diesel::insert_into(resources::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+pub fn get(conn: &mut DbConnection, id: &str) -> Result<ResourceRow, DbError> {
+    resources::table
+        .find(id)
+        .select(ResourceRow::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or(DbError::NotFound)
+}
+
+pub fn update(conn: &mut DbConnection, row: &ResourceRow) -> Result<(), DbError> {
+    let n = diesel::update(resources::table.find(&row.id)).set(row).execute(conn)?;
+    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+}
+
+pub fn delete(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
+    let n = diesel::delete(resources::table.find(id)).execute(conn)?;
+    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+}
+
+/// One page of resources ordered by id, with their actors.
+pub fn list(conn: &mut DbConnection, filter: &ResourceFilter) -> Result<Vec<(ResourceRow, ActorRow)>, DbError> {
+    let mut query = resources::table
+        .inner_join(actors::table)
+        .select((ResourceRow::as_select(), ActorRow::as_select()))
+        .into_boxed();
+    if let Some(actor) = &filter.actor_id {
+        query = query.filter(resources::actor_id.eq(actor.clone()));
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(resources::kind.eq(kind.clone()));
+    }
+    if let Some(category) = &filter.category {
+        query = query.filter(resources::category.eq(category.clone()));
+    }
+    if let Some(prefix) = &filter.ewc_prefix {
+        query = query.filter(resources::ewc_code.like(format!("{}%", escape_like(prefix))).escape('\\'));
+    }
+    if let Some(prefix) = &filter.class_prefix {
+        query = query.filter(resources::class.like(format!("{}%", escape_like(prefix))).escape('\\'));
+    }
+    query = match &filter.scope {
+        TerritoryScope::All => query,
+        TerritoryScope::Region(code) => query.filter(actors::region.eq(code.clone())),
+        TerritoryScope::Departement(code) => query.filter(actors::departement.eq(code.clone())),
+        TerritoryScope::Epci(code) => query.filter(actors::epci.eq(code.clone())),
+        TerritoryScope::Commune(code) => query.filter(actors::commune_insee.eq(code.clone())),
+        TerritoryScope::Zone(code) => query.filter(
+            actors::commune_insee.eq_any(
+                zone_communes::table
+                    .filter(zone_communes::zone_code.eq(code.clone()))
+                    .select(zone_communes::commune_insee),
+            ),
+        ),
+    };
+    if let Some(after) = &filter.after {
+        query = query.filter(resources::id.gt(after.clone()));
+    }
+    Ok(query.order(resources::id.asc()).limit(filter.limit).load(conn)?)
+}
+
+/// Every resource with its actor: the input of the matching snapshot.
+pub fn all_with_actors(conn: &mut DbConnection) -> Result<Vec<(ResourceRow, ActorRow)>, DbError> {
+    Ok(resources::table
+        .inner_join(actors::table)
+        .select((ResourceRow::as_select(), ActorRow::as_select()))
+        .order(resources::id.asc())
+        .load(conn)?)
+}

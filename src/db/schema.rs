@@ -1,0 +1,74 @@
+// diesel table definitions, written by hand to match migrations/{sqlite,postgres}.
+// Types are the ones both backends share (Text, Double, Bool, Integer, Date, Timestamp).
+
+diesel::table! {
+    zones (code) {
+        code -> Text,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    zone_communes (zone_code, commune_insee) {
+        zone_code -> Text,
+        commune_insee -> Text,
+    }
+}
+
+diesel::table! {
+    actors (id) {
+        id -> Text,
+        name -> Text,
+        siret -> Nullable<Text>,
+        naf_code -> Text,
+        address -> Nullable<Text>,
+        commune_insee -> Text,
+        departement -> Text,
+        region -> Text,
+        epci -> Nullable<Text>,
+        lat -> Double,
+        lng -> Double,
+        contact_name -> Nullable<Text>,
+        contact_email -> Nullable<Text>,
+        contact_phone -> Nullable<Text>,
+        share_with_partners -> Bool,
+        illustrative -> Bool,
+        search_text -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    resources (id) {
+        id -> Text,
+        actor_id -> Text,
+        kind -> Text,
+        category -> Text,
+        class -> Text,
+        label -> Text,
+        description -> Nullable<Text>,
+        ewc_code -> Nullable<Text>,
+        hazardous -> Bool,
+        accepted_ewc -> Text,
+        quantity_value -> Nullable<Double>,
+        quantity_unit -> Nullable<Text>,
+        quantity_period -> Nullable<Text>,
+        yearly_quantity -> Nullable<Double>,
+        base_unit -> Nullable<Text>,
+        availability -> Text,
+        months -> Integer,
+        available_from -> Nullable<Date>,
+        available_until -> Nullable<Date>,
+        temperature_c -> Nullable<Double>,
+        max_distance_km -> Nullable<Double>,
+        physical_state -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(resources -> actors (actor_id));
+diesel::joinable!(zone_communes -> zones (zone_code));
+diesel::allow_tables_to_appear_in_same_query!(zones, zone_communes, actors, resources);

@@ -1,0 +1,5 @@
+//! Domain types and rules: no database, no HTTP. Validation reads the in-memory reference data.
+
+pub mod actor;
+pub mod resource;
+pub mod validation;

@@ -1,0 +1,360 @@
+//! Bulk import of actors with their resources from one CSV file (format in docs/IMPORT.md):
+//! one row per resource, the actor's columns repeated on each of its rows. The whole file is
+//! validated before anything is stored; the report names every bad row and column.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use serde::Deserialize;
+
+use crate::domain::actor::{ActorInput, Contact, ValidActor};
+use crate::domain::resource::{
+    Availability, AvailabilityKind, Category, Classifier, PhysicalState, Period, Quantity, ResourceInput,
+    ResourceKind, Unit, ValidResource,
+};
+use crate::domain::validation::FieldError;
+use crate::reference::Reference;
+
+/// The columns, in the documented order. Only `actor_name`, `naf_code` and `commune_insee` are
+/// needed for an actor; a row with an empty `kind` declares the actor alone.
+pub const COLUMNS: &[&str] = &[
+    "actor_ref",
+    "actor_name",
+    "siret",
+    "naf_code",
+    "address",
+    "commune_insee",
+    "lat",
+    "lng",
+    "contact_name",
+    "contact_email",
+    "contact_phone",
+    "share_with_partners",
+    "kind",
+    "category",
+    "class",
+    "label",
+    "description",
+    "ewc_code",
+    "accepted_ewc",
+    "quantity",
+    "unit",
+    "period",
+    "availability",
+    "months",
+    "available_from",
+    "available_until",
+    "temperature_c",
+    "max_distance_km",
+    "physical_state",
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Row {
+    actor_ref: String,
+    actor_name: String,
+    siret: String,
+    naf_code: String,
+    address: String,
+    commune_insee: String,
+    lat: String,
+    lng: String,
+    contact_name: String,
+    contact_email: String,
+    contact_phone: String,
+    share_with_partners: String,
+    kind: String,
+    category: String,
+    class: String,
+    label: String,
+    description: String,
+    ewc_code: String,
+    accepted_ewc: String,
+    quantity: String,
+    unit: String,
+    period: String,
+    availability: String,
+    months: String,
+    available_from: String,
+    available_until: String,
+    temperature_c: String,
+    max_distance_km: String,
+    physical_state: String,
+}
+
+/// An actor of the file with its resources, all valid.
+#[derive(Debug, Clone)]
+pub struct ImportedActor {
+    pub first_row: u64,
+    pub actor: ValidActor,
+    pub resources: Vec<ValidResource>,
+}
+
+#[derive(Debug)]
+pub struct ImportPlan {
+    pub rows: usize,
+    pub actors: Vec<ImportedActor>,
+}
+
+impl ImportPlan {
+    pub fn resource_count(&self) -> usize {
+        self.actors.iter().map(|a| a.resources.len()).sum()
+    }
+}
+
+struct Errors(Vec<FieldError>);
+
+impl Errors {
+    fn add(&mut self, row: u64, column: &str, message: impl Into<String>) {
+        self.0.push(FieldError { field: column.to_owned(), message: message.into(), row: Some(row) });
+    }
+}
+
+fn opt(text: &str) -> Option<String> {
+    let t = text.trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+fn number(errors: &mut Errors, line: u64, column: &str, text: &str) -> Option<f64> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    match t.replace(',', ".").parse::<f64>() {
+        Ok(v) if v.is_finite() => Some(v),
+        _ => {
+            errors.add(line, column, format!("`{t}` is not a number"));
+            None
+        }
+    }
+}
+
+fn choice<T>(errors: &mut Errors, line: u64, column: &str, text: &str, parse: fn(&str) -> Option<T>, expected: String) -> Option<T> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    let parsed = parse(t);
+    if parsed.is_none() {
+        errors.add(line, column, format!("`{t}` is not one of: {expected}"));
+    }
+    parsed
+}
+
+fn date(errors: &mut Errors, line: u64, column: &str, text: &str) -> Option<chrono::NaiveDate> {
+    let t = text.trim();
+    if t.is_empty() {
+        return None;
+    }
+    let parsed = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok();
+    if parsed.is_none() {
+        errors.add(line, column, format!("`{t}` is not a date YYYY-MM-DD"));
+    }
+    parsed
+}
+
+/// Maps a field path of a domain validation error to the CSV column it came from.
+fn column_of(field: &str) -> &str {
+    match field {
+        "name" => "actor_name",
+        "contact.name" => "contact_name",
+        "contact.email" => "contact_email",
+        "contact.phone" => "contact_phone",
+        "quantity.value" => "quantity",
+        "availability.months" => "months",
+        "availability.from" => "available_from",
+        "availability.until" => "available_until",
+        f if f.starts_with("accepted_ewc") => "accepted_ewc",
+        f => f,
+    }
+}
+
+/// Parses and validates a whole file. `Err` lists every problem found, row by row.
+pub fn plan(
+    input: impl Read,
+    reference: &Reference,
+    classifier: &dyn Classifier,
+) -> Result<ImportPlan, Vec<FieldError>> {
+    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(input);
+    let mut errors = Errors(Vec::new());
+    let headers = match reader.headers() {
+        Ok(h) => h.clone(),
+        Err(e) => {
+            errors.add(1, "header", format!("cannot read the header: {e}"));
+            return Err(errors.0);
+        }
+    };
+    for required in ["actor_name", "naf_code", "commune_insee"] {
+        if !headers.iter().any(|h| h == required) {
+            errors.add(1, required, "required column is missing");
+        }
+    }
+    for h in headers.iter() {
+        if !COLUMNS.contains(&h) {
+            errors.add(1, h, "unknown column");
+        }
+    }
+    if !errors.0.is_empty() {
+        return Err(errors.0);
+    }
+    let mut actors: Vec<ImportedActor> = Vec::new();
+    // actor key → (index in `actors`, the actor's input as first seen)
+    let mut by_key: HashMap<String, (usize, ActorInput)> = HashMap::new();
+    let mut by_siret: HashMap<String, String> = HashMap::new();
+    let mut rows = 0usize;
+    for (i, record) in reader.records().enumerate() {
+        let line = record.as_ref().ok().and_then(|r| r.position()).map(|p| p.line()).unwrap_or(i as u64 + 2);
+        rows += 1;
+        let row: Row = match record.and_then(|r| r.deserialize(Some(&headers))) {
+            Ok(row) => row,
+            Err(e) => {
+                errors.add(line, "row", format!("unreadable row: {e}"));
+                continue;
+            }
+        };
+        let actor_input = ActorInput {
+            name: row.actor_name.clone(),
+            siret: opt(&row.siret),
+            naf_code: row.naf_code.clone(),
+            address: opt(&row.address),
+            commune_insee: row.commune_insee.clone(),
+            lat: number(&mut errors, line, "lat", &row.lat),
+            lng: number(&mut errors, line, "lng", &row.lng),
+            contact: Some(Contact {
+                name: opt(&row.contact_name),
+                email: opt(&row.contact_email),
+                phone: opt(&row.contact_phone),
+            }),
+            share_with_partners: match row.share_with_partners.trim().to_lowercase().as_str() {
+                "" | "false" | "0" | "no" | "non" => false,
+                "true" | "1" | "yes" | "oui" => true,
+                other => {
+                    errors.add(line, "share_with_partners", format!("`{other}` is not true/false"));
+                    false
+                }
+            },
+        };
+        let key = opt(&row.actor_ref)
+            .or_else(|| opt(&row.siret).map(|s| format!("siret:{}", s.replace(' ', ""))))
+            .unwrap_or_else(|| format!("name:{}|{}", row.actor_name.trim().to_lowercase(), row.commune_insee.trim()));
+        let index = match by_key.get(&key) {
+            Some((index, first)) => {
+                for (column, a, b) in [
+                    ("actor_name", &first.name, &actor_input.name),
+                    ("naf_code", &first.naf_code, &actor_input.naf_code),
+                    ("commune_insee", &first.commune_insee, &actor_input.commune_insee),
+                ] {
+                    if a.trim() != b.trim() {
+                        errors.add(line, column, format!("differs from this actor's first row (line {})", actors[*index].first_row));
+                    }
+                }
+                if first.siret != actor_input.siret {
+                    errors.add(line, "siret", format!("differs from this actor's first row (line {})", actors[*index].first_row));
+                }
+                Some(*index)
+            }
+            None => match actor_input.validate(reference) {
+                Ok(valid) => {
+                    if let Some(siret) = &valid.siret {
+                        if let Some(other) = by_siret.insert(siret.clone(), key.clone()) {
+                            errors.add(line, "siret", format!("already used by another actor of this file ({other})"));
+                        }
+                    }
+                    actors.push(ImportedActor { first_row: line, actor: valid, resources: Vec::new() });
+                    by_key.insert(key, (actors.len() - 1, actor_input));
+                    Some(actors.len() - 1)
+                }
+                Err(field_errors) => {
+                    for e in field_errors {
+                        errors.add(line, column_of(&e.field), e.message);
+                    }
+                    None
+                }
+            },
+        };
+        if row.kind.trim().is_empty() {
+            continue;
+        }
+        if let Some(resource) = resource_input(&mut errors, line, &row) {
+            match resource.validate(reference, classifier) {
+                Ok(valid) => {
+                    if let Some(index) = index {
+                        actors[index].resources.push(valid);
+                    }
+                }
+                Err(field_errors) => {
+                    for e in field_errors {
+                        errors.add(line, column_of(&e.field), e.message);
+                    }
+                }
+            }
+        }
+    }
+    if rows == 0 {
+        errors.add(1, "row", "the file has no data rows");
+    }
+    if errors.0.is_empty() { Ok(ImportPlan { rows, actors }) } else { Err(errors.0) }
+}
+
+fn resource_input(errors: &mut Errors, line: u64, row: &Row) -> Option<ResourceInput> {
+    let before = errors.0.len();
+    let kind = choice(errors, line, "kind", &row.kind, ResourceKind::parse, ResourceKind::expected());
+    let category = choice(errors, line, "category", &row.category, Category::parse, Category::expected());
+    if row.category.trim().is_empty() {
+        errors.add(line, "category", "is required for a resource");
+    }
+    let value = number(errors, line, "quantity", &row.quantity);
+    let unit = choice(errors, line, "unit", &row.unit, Unit::parse, Unit::expected());
+    let period = choice(errors, line, "period", &row.period, Period::parse, Period::expected());
+    let quantity = match (value, unit, period) {
+        (Some(value), Some(unit), Some(period)) => Some(Quantity { value, unit, period }),
+        (None, None, None) => None,
+        _ => {
+            if errors.0.len() == before {
+                errors.add(line, "quantity", "quantity, unit and period go together");
+            }
+            None
+        }
+    };
+    let availability_kind = match row.availability.trim() {
+        "" => AvailabilityKind::Continuous,
+        text => choice(errors, line, "availability", text, AvailabilityKind::parse, AvailabilityKind::expected())
+            .unwrap_or(AvailabilityKind::Continuous),
+    };
+    let mut months = Vec::new();
+    for m in row.months.split([';', ' ', '|']).filter(|m| !m.trim().is_empty()) {
+        match m.trim().parse::<u8>() {
+            Ok(m) => months.push(m),
+            Err(_) => errors.add(line, "months", format!("`{m}` is not a month number")),
+        }
+    }
+    let availability = Availability {
+        kind: availability_kind,
+        months,
+        from: date(errors, line, "available_from", &row.available_from),
+        until: date(errors, line, "available_until", &row.available_until),
+    };
+    let temperature_c = number(errors, line, "temperature_c", &row.temperature_c);
+    let max_distance_km = number(errors, line, "max_distance_km", &row.max_distance_km);
+    let physical_state =
+        choice(errors, line, "physical_state", &row.physical_state, PhysicalState::parse, PhysicalState::expected());
+    let accepted_ewc = row.accepted_ewc.split(['|', ';']).filter_map(opt).collect();
+    if errors.0.len() > before {
+        return None;
+    }
+    Some(ResourceInput {
+        kind: kind?,
+        category: category?,
+        class: opt(&row.class),
+        label: row.label.clone(),
+        description: opt(&row.description),
+        ewc_code: opt(&row.ewc_code),
+        accepted_ewc,
+        quantity,
+        availability: Some(availability),
+        temperature_c,
+        max_distance_km,
+        physical_state,
+    })
+}

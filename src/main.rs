@@ -1,0 +1,88 @@
+//! The `symbiose` command: serve the API, migrate, import a CSV file, load the demo.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use symbiose::config::Settings;
+use symbiose::startup::Application;
+
+#[derive(Parser)]
+#[command(name = "symbiose", version, about = "Synergy matching for industrial and territorial ecology")]
+struct Cli {
+    /// Directory holding default.toml and the environment files.
+    #[arg(long, global = true, default_value = "config", env = "SYMBIOSE_CONFIG_DIR")]
+    config_dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API.
+    Serve {
+        /// Load the illustrative Bourgogne demo dataset on first start.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply the pending database migrations.
+    Migrate,
+    /// Import actors and resources from a CSV file (all rows or none).
+    Import { file: PathBuf },
+    /// Load the illustrative Bourgogne demo dataset (once; a second run does nothing).
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.config_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("symbiose: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    symbiose::telemetry::init(&settings.log);
+    match run(cli.command, settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("symbiose: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    let demo_setting = settings.demo.enabled;
+    let app = Application::prepare(settings)?;
+    match command {
+        Command::Migrate => {
+            println!("migrations applied; database is up to date");
+            Ok(())
+        }
+        Command::Import { file } => {
+            let report = symbiose::cli::import_file(&app, &file)?;
+            println!(
+                "imported {} rows: {} actors, {} resources",
+                report.rows, report.actors_created, report.resources_created
+            );
+            Ok(())
+        }
+        Command::Demo => {
+            symbiose::cli::load_demo(&app)?;
+            Ok(())
+        }
+        Command::Serve { demo } => {
+            if demo || demo_setting {
+                symbiose::cli::load_demo(&app)?;
+            }
+            let runtime = actix_web::rt::System::new();
+            runtime.block_on(async {
+                let (server, port) = app.serve()?;
+                tracing::info!(port, "symbiose listening; API docs at /docs");
+                server.await?;
+                Ok(())
+            })
+        }
+    }
+}

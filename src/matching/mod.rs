@@ -1,0 +1,132 @@
+//! The matching engine. Pure: works on an immutable snapshot, returns results.
+//!
+//! - [`taxonomy`]: the resource-class tree and the EWC code → class rules (embedded data files);
+//! - [`knowledge`]: reuse pathways learned from documented exchanges, sector profiles;
+//! - [`snapshot`]: the engine's input, with per-class spatial indexes (R-trees over 3-D unit vectors);
+//! - [`compat`]: offer → need compatibility (code, class, parent class, pathway, profile; heat, hazard rules);
+//! - [`score`]: weighted score components and the one-line explanations;
+//! - [`impact`]: yearly quantities, tonnes diverted and CO2e, from a factors file with sources;
+//! - [`engine`]: candidate generation, `detect_all`, `matches_for_resource`, `match_adhoc`;
+//! - [`synth`]: a seeded national-scale synthetic dataset for benches.
+//!
+//! Nothing here touches a database or HTTP; reference files are read only through functions that take
+//! a reader or a path.
+
+pub mod compat;
+pub mod engine;
+pub mod impact;
+pub mod knowledge;
+pub mod score;
+pub mod snapshot;
+pub mod synth;
+pub mod taxonomy;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+pub use compat::{Fit, FitLevel, Rejection};
+pub use engine::{
+    AdhocQuery, Candidate, CandidateSet, Synergy, detect, detect_all, match_adhoc,
+    matches_for_resource,
+};
+pub use impact::{Impact, ImpactFactor, ImpactFactors};
+pub use knowledge::{Knowledge, NaceKey, PathwayLevel, PathwayReceiver, Pathways, SectorProfile, SectorProfiles};
+pub use score::{NeutralPriority, ScoreComponents, ScoringWeights, TerritorialPriority};
+pub use snapshot::{IndexedActor, IndexedResource, SnapActor, SnapResource, Snapshot};
+pub use taxonomy::{ClassId, EwcCode, ResourceClass, Taxonomy};
+
+/// Errors of the matching layer.
+#[derive(Debug, thiserror::Error)]
+pub enum MatchingError {
+    /// A reference or knowledge file has a bad row.
+    #[error("{source_name}, line {line}: {message}")]
+    Data { source_name: String, line: u64, message: String },
+    /// A reference or knowledge file is not valid CSV.
+    #[error("{source_name}: {error}")]
+    Csv {
+        source_name: String,
+        #[source]
+        error: csv::Error,
+    },
+    /// A file could not be opened.
+    #[error("cannot read {path}: {error}", path = path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error("unknown resource class `{0}`")]
+    UnknownClass(String),
+    #[error("invalid EWC code `{0}` (expected six digits such as 10 01 02)")]
+    InvalidEwcCode(String),
+    #[error("resource {0} is not in the matching snapshot")]
+    UnknownResource(Uuid),
+    #[error("invalid matching settings: {0}")]
+    InvalidSettings(String),
+    #[error("invalid query: {field}: {message}")]
+    InvalidQuery { field: &'static str, message: String },
+}
+
+pub type Result<T, E = MatchingError> = std::result::Result<T, E>;
+
+/// Settings of the engine (config section `[matching]`, weights in `[matching.weights]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatchingSettings {
+    /// Heat rule: an offer at `T_offer` serves a need at `T_need` only if `T_offer ≥ T_need + ΔT` (°C).
+    pub heat_delta_t_c: f64,
+    /// Candidates kept per offer in a full detection, and per resource in a `matches` query.
+    pub max_candidates_per_resource: usize,
+    /// Nearest neighbours read from each spatial index per query (bounds the work per offer).
+    pub neighbour_pool: usize,
+    /// Latent receivers kept per offer (0 disables latent synergies).
+    pub max_latent_per_offer: usize,
+    /// Receiver rules (pathways and profiles) explored per offer for latent and pathway candidates.
+    pub max_receiver_rules: usize,
+    /// Confidence component of a latent synergy (declared ones have 1.0).
+    pub latent_confidence: f64,
+    /// Candidates scoring below this are dropped.
+    pub min_score: f64,
+    /// Worker threads of a full detection (0 = available parallelism).
+    pub threads: usize,
+    pub weights: ScoringWeights,
+}
+
+impl Default for MatchingSettings {
+    fn default() -> Self {
+        MatchingSettings {
+            heat_delta_t_c: 10.0,
+            max_candidates_per_resource: 20,
+            neighbour_pool: 24,
+            max_latent_per_offer: 5,
+            max_receiver_rules: 12,
+            latent_confidence: 0.5,
+            min_score: 0.0,
+            threads: 0,
+            weights: ScoringWeights::default(),
+        }
+    }
+}
+
+impl MatchingSettings {
+    /// Rejects settings that would make scores meaningless.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: &str| Err(MatchingError::InvalidSettings(m.to_owned()));
+        if !self.heat_delta_t_c.is_finite() || self.heat_delta_t_c < 0.0 {
+            return bad("heat_delta_t_c must be a non-negative number");
+        }
+        if !(0.0..=1.0).contains(&self.latent_confidence) {
+            return bad("latent_confidence must be within [0, 1]");
+        }
+        if !(0.0..=1.0).contains(&self.min_score) {
+            return bad("min_score must be within [0, 1]");
+        }
+        if self.neighbour_pool == 0 {
+            return bad("neighbour_pool must be at least 1");
+        }
+        self.weights.validate()
+    }
+}

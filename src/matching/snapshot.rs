@@ -1,0 +1,486 @@
+//! The engine's input: actors and active resources, validated, sorted by id, with spatial indexes.
+//!
+//! Positions are indexed as 3-D points on the sphere (km from the Earth's centre), so a radius query is a
+//! chord-length query that is exact everywhere (mainland, Corsica and overseas alike); distances reported
+//! are great-circle (haversine) km. Indexes (R-trees, `rstar`): needs and offers per class and per EWC code
+//! (a need is indexed under its own code and every code it accepts), and actors per NACE division, group
+//! and class for latent receivers.
+
+use std::collections::HashMap;
+
+use rstar::RTree;
+use rstar::primitives::GeomWithData;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::knowledge::{Knowledge, NaceKey, ReceiverRule};
+use super::taxonomy::{ClassId, EwcCode, Taxonomy};
+use crate::domain::resource::{ALL_MONTHS, BaseUnit, ResourceKind};
+
+/// Mean Earth radius (IUGG), km.
+pub const EARTH_RADIUS_KM: f64 = 6371.0088;
+
+/// An actor as given to the engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SnapActor {
+    pub id: Uuid,
+    pub name: String,
+    /// NAF rév.2 sub-class such as `16.10A`.
+    pub naf_code: Option<String>,
+    pub lat: f64,
+    pub lng: f64,
+    pub commune: String,
+}
+
+/// An active resource as given to the engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct SnapResource {
+    pub id: Uuid,
+    pub actor_id: Uuid,
+    pub kind: ResourceKind,
+    /// Taxonomy class; may be empty when `ewc_code` is given (the code's class is used).
+    pub class: String,
+    /// EWC code, six digits (spaces and a trailing `*` are tolerated).
+    pub ewc_code: Option<String>,
+    /// Codes a need accepts (recyclers, users of secondary raw materials).
+    pub accepted_ewc: Vec<String>,
+    pub hazardous: bool,
+    /// Yearly quantity in `base_unit`.
+    pub yearly_quantity: Option<f64>,
+    pub base_unit: Option<BaseUnit>,
+    /// Months mask, bit 0 = January; 0 means all year.
+    pub months: u16,
+    pub temperature_c: Option<f64>,
+    pub max_distance_km: Option<f64>,
+    pub label: String,
+}
+
+/// A validated actor of the snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedActor {
+    pub id: Uuid,
+    pub name: String,
+    pub naf_code: Option<String>,
+    /// The NAF code as a NACE key (division, group, class).
+    pub nace: Option<NaceKey>,
+    pub lat: f64,
+    pub lng: f64,
+    pub commune: String,
+    pub(crate) xyz: [f64; 3],
+}
+
+impl IndexedActor {
+    pub(crate) fn new(id: Uuid, name: String, naf_code: Option<String>, lat: f64, lng: f64, commune: String) -> Self {
+        let nace = naf_code.as_deref().and_then(NaceKey::parse);
+        IndexedActor { id, name, naf_code, nace, lat, lng, commune, xyz: to_xyz(lat, lng) }
+    }
+}
+
+/// A validated resource of the snapshot (class interned, EWC codes parsed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexedResource {
+    pub id: Uuid,
+    /// Index of its actor in [`Snapshot::actors`].
+    pub actor: u32,
+    pub kind: ResourceKind,
+    pub class: ClassId,
+    pub ewc: Option<EwcCode>,
+    pub accepted: Box<[EwcCode]>,
+    pub hazardous: bool,
+    pub yearly_quantity: Option<f64>,
+    pub base_unit: Option<BaseUnit>,
+    /// Never 0 (normalised to all year).
+    pub months: u16,
+    pub temperature_c: Option<f64>,
+    pub max_distance_km: Option<f64>,
+    pub label: String,
+}
+
+/// An input row left out of the snapshot, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct Skipped {
+    pub id: Uuid,
+    pub reason: String,
+}
+
+pub(crate) type Point = GeomWithData<[f64; 3], u32>;
+pub(crate) type Tree = RTree<Point>;
+
+/// Immutable, indexed view of the active offers and needs of a territory (or the whole country).
+#[derive(Debug)]
+pub struct Snapshot {
+    pub(crate) taxonomy: Taxonomy,
+    pub(crate) knowledge: Knowledge,
+    pub(crate) actors: Vec<IndexedActor>,
+    pub(crate) resources: Vec<IndexedResource>,
+    skipped: Vec<Skipped>,
+    /// Resources of each actor (CSR: `actor_start[a]..actor_start[a+1]` in `actor_resources`).
+    actor_start: Vec<u32>,
+    actor_resources: Vec<u32>,
+    pub(crate) needs_by_class: Vec<Tree>,
+    pub(crate) offers_by_class: Vec<Tree>,
+    pub(crate) needs_by_code: HashMap<EwcCode, Tree>,
+    pub(crate) offers_by_code: HashMap<EwcCode, Tree>,
+    pub(crate) actors_by_nace: HashMap<NaceKey, Tree>,
+    /// Receiver rules of each offer (index into `rule_sets`; `u32::MAX` for needs).
+    offer_rules: Vec<u32>,
+    rule_sets: Vec<Vec<ReceiverRule>>,
+}
+
+pub(crate) fn to_xyz(lat: f64, lng: f64) -> [f64; 3] {
+    let (la, lo) = (lat.to_radians(), lng.to_radians());
+    [
+        EARTH_RADIUS_KM * la.cos() * lo.cos(),
+        EARTH_RADIUS_KM * la.cos() * lo.sin(),
+        EARTH_RADIUS_KM * la.sin(),
+    ]
+}
+
+/// Squared chord length of a great-circle distance.
+pub(crate) fn chord2(distance_km: f64) -> f64 {
+    let half = (distance_km.max(0.0) / (2.0 * EARTH_RADIUS_KM)).min(std::f64::consts::FRAC_PI_2);
+    let c = 2.0 * EARTH_RADIUS_KM * half.sin();
+    c * c
+}
+
+/// Great-circle distance (haversine), km.
+pub fn haversine_km(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = p2 - p1;
+    let dl = (lng2 - lng1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
+}
+
+/// Visits the points of `tree` nearest to `at` within `radius_km`, nearest first. `visit` says whether a
+/// point counts; the walk stops after `pool` counted points (or `8 × pool` seen).
+pub(crate) fn nearest_within(tree: &Tree, at: &[f64; 3], radius_km: f64, pool: usize, mut visit: impl FnMut(u32) -> bool) {
+    if tree.size() == 0 || radius_km.is_nan() {
+        return;
+    }
+    let r2 = chord2(radius_km);
+    let (mut counted, mut seen) = (0usize, 0usize);
+    for (p, d2) in tree.nearest_neighbor_iter_with_distance_2(at) {
+        if d2 > r2 {
+            break;
+        }
+        seen += 1;
+        if visit(p.data) {
+            counted += 1;
+            if counted >= pool {
+                break;
+            }
+        }
+        if seen >= pool.saturating_mul(8) {
+            break;
+        }
+    }
+}
+
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+fn valid_coords(lat: f64, lng: f64) -> bool {
+    lat.is_finite() && lng.is_finite() && (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lng)
+}
+
+fn positive(v: Option<f64>) -> Option<f64> {
+    v.filter(|x| x.is_finite() && *x >= 0.0)
+}
+
+impl Snapshot {
+    /// Validates, interns and indexes. Rows that cannot be used (unknown actor, unknown class, bad code,
+    /// bad coordinates, duplicate id) are left out and listed in [`Snapshot::skipped`].
+    pub fn build(
+        actors: Vec<SnapActor>,
+        resources: Vec<SnapResource>,
+        taxonomy: &Taxonomy,
+        knowledge: &Knowledge,
+    ) -> Snapshot {
+        let mut skipped = Vec::new();
+        let mut actors = actors;
+        actors.sort_by_key(|a| a.id);
+        let mut kept_actors: Vec<IndexedActor> = Vec::with_capacity(actors.len());
+        for a in actors {
+            if kept_actors.last().is_some_and(|k| k.id == a.id) {
+                skipped.push(Skipped { id: a.id, reason: "duplicate actor id".into() });
+            } else if !valid_coords(a.lat, a.lng) {
+                skipped.push(Skipped { id: a.id, reason: "actor coordinates out of range".into() });
+            } else {
+                kept_actors.push(IndexedActor::new(a.id, a.name, a.naf_code, a.lat, a.lng, a.commune));
+            }
+        }
+        let actor_index = |id: Uuid| kept_actors.binary_search_by_key(&id, |a| a.id).ok().map(|i| i as u32);
+
+        let mut resources = resources;
+        resources.sort_by_key(|r| r.id);
+        let mut kept: Vec<IndexedResource> = Vec::with_capacity(resources.len());
+        for r in resources {
+            match Self::index_resource(r, taxonomy, &actor_index, kept.last().map(|k| k.id)) {
+                Ok(ir) => kept.push(ir),
+                Err(s) => skipped.push(s),
+            }
+        }
+
+        let n_actors = kept_actors.len();
+        let mut counts = vec![0u32; n_actors + 1];
+        for r in &kept {
+            counts[r.actor as usize + 1] += 1;
+        }
+        for i in 1..counts.len() {
+            counts[i] += counts[i - 1];
+        }
+        let actor_start = counts.clone();
+        let mut fill = counts;
+        let mut actor_resources = vec![0u32; kept.len()];
+        for (i, r) in kept.iter().enumerate() {
+            let slot = &mut fill[r.actor as usize];
+            actor_resources[*slot as usize] = i as u32;
+            *slot += 1;
+        }
+
+        // Receiver rules, computed once per distinct (code, class) of the offers.
+        let mut rule_index: HashMap<(Option<EwcCode>, ClassId), u32> = HashMap::new();
+        let mut rule_sets: Vec<Vec<ReceiverRule>> = Vec::new();
+        let offer_rules: Vec<u32> = kept
+            .iter()
+            .map(|r| {
+                if r.kind != ResourceKind::Offer {
+                    return u32::MAX;
+                }
+                *rule_index.entry((r.ewc, r.class)).or_insert_with(|| {
+                    rule_sets.push(knowledge.receiver_rules(taxonomy, r.ewc, r.class));
+                    (rule_sets.len() - 1) as u32
+                })
+            })
+            .collect();
+
+        let n_classes = taxonomy.len();
+        let (needs_by_class, offers_by_class, needs_by_code, offers_by_code, actors_by_nace) =
+            std::thread::scope(|s| {
+                let kept = &kept;
+                let actors = &kept_actors;
+                let by_class = |kind: ResourceKind| {
+                    let mut pts: Vec<Vec<Point>> = vec![Vec::new(); n_classes];
+                    for (i, r) in kept.iter().enumerate().filter(|(_, r)| r.kind == kind) {
+                        pts[r.class.index()].push(Point::new(actors[r.actor as usize].xyz, i as u32));
+                    }
+                    pts.into_iter().map(Tree::bulk_load).collect::<Vec<_>>()
+                };
+                let by_code = |kind: ResourceKind| {
+                    let mut pts: HashMap<EwcCode, Vec<Point>> = HashMap::new();
+                    for (i, r) in kept.iter().enumerate().filter(|(_, r)| r.kind == kind) {
+                        let p = Point::new(actors[r.actor as usize].xyz, i as u32);
+                        let mut codes: Vec<EwcCode> = r.ewc.into_iter().chain(r.accepted.iter().copied()).collect();
+                        codes.sort_unstable();
+                        codes.dedup();
+                        for c in codes {
+                            pts.entry(c).or_default().push(p);
+                        }
+                    }
+                    pts.into_iter().map(|(c, v)| (c, Tree::bulk_load(v))).collect::<HashMap<_, _>>()
+                };
+                let needs_class = s.spawn(move || by_class(ResourceKind::Need));
+                let offers_class = s.spawn(move || by_class(ResourceKind::Offer));
+                let needs_code = s.spawn(move || by_code(ResourceKind::Need));
+                let offers_code = s.spawn(move || by_code(ResourceKind::Offer));
+                let mut pts: HashMap<NaceKey, Vec<Point>> = HashMap::new();
+                for (i, a) in actors.iter().enumerate() {
+                    for k in a.nace.into_iter().flat_map(NaceKey::prefixes) {
+                        pts.entry(k).or_default().push(Point::new(a.xyz, i as u32));
+                    }
+                }
+                let by_nace: HashMap<NaceKey, Tree> = pts.into_iter().map(|(k, v)| (k, Tree::bulk_load(v))).collect();
+                (join(needs_class), join(offers_class), join(needs_code), join(offers_code), by_nace)
+            });
+
+        Snapshot {
+            taxonomy: taxonomy.clone(),
+            knowledge: knowledge.clone(),
+            actors: kept_actors,
+            resources: kept,
+            skipped,
+            actor_start,
+            actor_resources,
+            needs_by_class,
+            offers_by_class,
+            needs_by_code,
+            offers_by_code,
+            actors_by_nace,
+            offer_rules,
+            rule_sets,
+        }
+    }
+
+    fn index_resource(
+        r: SnapResource,
+        taxonomy: &Taxonomy,
+        actor_index: &impl Fn(Uuid) -> Option<u32>,
+        previous: Option<Uuid>,
+    ) -> Result<IndexedResource, Skipped> {
+        let skip = |reason: String| Skipped { id: r.id, reason };
+        if previous == Some(r.id) {
+            return Err(skip("duplicate resource id".into()));
+        }
+        let actor = actor_index(r.actor_id).ok_or_else(|| skip(format!("unknown actor {}", r.actor_id)))?;
+        let ewc = match r.ewc_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+            Some(text) => Some(EwcCode::parse(text).ok_or_else(|| skip(format!("invalid EWC code `{text}`")))?),
+            None => None,
+        };
+        let class = match taxonomy.id(r.class.trim()) {
+            Some(id) => id,
+            None => ewc
+                .and_then(|c| taxonomy.class_id_of_ewc(c))
+                .ok_or_else(|| skip(format!("unknown class `{}`", r.class)))?,
+        };
+        let mut accepted: Vec<EwcCode> = r.accepted_ewc.iter().filter_map(|c| EwcCode::parse(c)).collect();
+        accepted.sort_unstable();
+        accepted.dedup();
+        let hazardous = r.hazardous || r.ewc_code.as_deref().is_some_and(|c| c.trim_end().ends_with('*'));
+        let months = if r.months & ALL_MONTHS == 0 { ALL_MONTHS } else { r.months & ALL_MONTHS };
+        Ok(IndexedResource {
+            id: r.id,
+            actor,
+            kind: r.kind,
+            class,
+            ewc,
+            accepted: accepted.into_boxed_slice(),
+            hazardous,
+            yearly_quantity: positive(r.yearly_quantity),
+            base_unit: r.base_unit,
+            months,
+            temperature_c: r.temperature_c.filter(|t| t.is_finite()),
+            max_distance_km: r.max_distance_km.filter(|d| d.is_finite() && *d > 0.0),
+            label: r.label,
+        })
+    }
+
+    pub fn taxonomy(&self) -> &Taxonomy {
+        &self.taxonomy
+    }
+
+    pub fn knowledge(&self) -> &Knowledge {
+        &self.knowledge
+    }
+
+    /// Actors, sorted by id.
+    pub fn actors(&self) -> &[IndexedActor] {
+        &self.actors
+    }
+
+    /// Resources, sorted by id.
+    pub fn resources(&self) -> &[IndexedResource] {
+        &self.resources
+    }
+
+    pub fn skipped(&self) -> &[Skipped] {
+        &self.skipped
+    }
+
+    pub fn actor(&self, index: u32) -> &IndexedActor {
+        &self.actors[index as usize]
+    }
+
+    pub fn resource(&self, index: u32) -> &IndexedResource {
+        &self.resources[index as usize]
+    }
+
+    pub fn actor_index(&self, id: Uuid) -> Option<u32> {
+        self.actors.binary_search_by_key(&id, |a| a.id).ok().map(|i| i as u32)
+    }
+
+    pub fn resource_index(&self, id: Uuid) -> Option<u32> {
+        self.resources.binary_search_by_key(&id, |r| r.id).ok().map(|i| i as u32)
+    }
+
+    /// Indexes of an actor's resources (offers and needs).
+    pub fn resources_of_actor(&self, actor: u32) -> &[u32] {
+        let a = actor as usize;
+        match (self.actor_start.get(a), self.actor_start.get(a + 1)) {
+            (Some(s), Some(e)) => &self.actor_resources[*s as usize..*e as usize],
+            _ => &[],
+        }
+    }
+
+    /// Receiver rules of an offer (empty for a need).
+    pub(crate) fn rules_of(&self, resource: u32) -> &[ReceiverRule] {
+        self.offer_rules
+            .get(resource as usize)
+            .and_then(|i| self.rule_sets.get(*i as usize))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Great-circle distance between two actors, km.
+    pub fn distance_km(&self, a: u32, b: u32) -> f64 {
+        let (a, b) = (self.actor(a), self.actor(b));
+        haversine_km(a.lat, a.lng, b.lat, b.lng)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chord_and_haversine_agree() {
+        // Paris – Lyon ≈ 392 km.
+        let d = haversine_km(48.8566, 2.3522, 45.764, 4.8357);
+        assert!((d - 392.0).abs() < 3.0, "{d}");
+        let (a, b) = (to_xyz(48.8566, 2.3522), to_xyz(45.764, 4.8357));
+        let c2: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
+        assert!((c2 - chord2(d)).abs() / c2 < 1e-9);
+    }
+
+    #[test]
+    fn build_skips_unusable_rows() {
+        let t = Taxonomy::builtin().expect("taxonomy");
+        let k = Knowledge::builtin(&t).expect("knowledge");
+        let actor = |n: u128, lat: f64| SnapActor {
+            id: Uuid::from_u128(n),
+            name: format!("A{n}"),
+            naf_code: Some("23.51Z".into()),
+            lat,
+            lng: 4.0,
+            commune: "X".into(),
+        };
+        let res = |n: u128, actor: u128, class: &str, code: Option<&str>| SnapResource {
+            id: Uuid::from_u128(n),
+            actor_id: Uuid::from_u128(actor),
+            kind: ResourceKind::Offer,
+            class: class.into(),
+            ewc_code: code.map(Into::into),
+            accepted_ewc: vec![],
+            hazardous: false,
+            yearly_quantity: Some(-3.0),
+            base_unit: None,
+            months: 0,
+            temperature_c: None,
+            max_distance_km: None,
+            label: "x".into(),
+        };
+        let snap = Snapshot::build(
+            vec![actor(1, 47.0), actor(2, 123.0), actor(1, 47.0)],
+            vec![
+                res(10, 1, "", Some("10 01 02")),
+                res(11, 1, "no/such/class", None),
+                res(12, 9, "material", None),
+                res(13, 1, "material", Some("12")),
+                res(14, 1, "material/plastic", Some("13 02 05*")),
+            ],
+            &t,
+            &k,
+        );
+        assert_eq!(snap.actors().len(), 1);
+        assert_eq!(snap.resources().len(), 2);
+        assert_eq!(snap.skipped().len(), 5);
+        let r = snap.resource(0);
+        assert_eq!(t.class(r.class).name, "material/mineral/ash");
+        assert_eq!(r.months, ALL_MONTHS);
+        assert_eq!(r.yearly_quantity, None);
+        assert!(snap.resource(1).hazardous);
+        assert_eq!(snap.resources_of_actor(0), &[0, 1]);
+        assert!(!snap.rules_of(0).is_empty());
+    }
+}

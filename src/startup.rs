@@ -1,0 +1,74 @@
+//! Building the application: settings → database → reference data → HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+
+use crate::api::{self, AppState, error::ApiError};
+use crate::config::Settings;
+use crate::db::{self, DbPool};
+use crate::domain::resource::CategoryClassifier;
+use crate::reference::Reference;
+
+/// Everything the service needs before it serves: the migrated pool and the reference data.
+pub struct Application {
+    pub settings: Settings,
+    pub pool: DbPool,
+    pub reference: Arc<Reference>,
+}
+
+impl Application {
+    /// Connects, migrates and loads the reference data; any failure is one clear message.
+    pub fn prepare(settings: Settings) -> anyhow::Result<Application> {
+        let reference = Reference::load(&settings.reference.dir)
+            .map_err(|e| anyhow::anyhow!("{e} (key `reference.dir` = {})", settings.reference.dir.display()))?;
+        Self::prepare_with(settings, Arc::new(reference))
+    }
+
+    /// As `prepare`, with reference data already loaded (tests share one copy).
+    pub fn prepare_with(settings: Settings, reference: Arc<Reference>) -> anyhow::Result<Application> {
+        let pool = db::connect(&settings.database.url, settings.database.pool_size, settings.database.busy_timeout_ms)
+            .map_err(|e| anyhow::anyhow!("key `database.url`: {e}"))?;
+        db::migrate(&pool).map_err(|e| anyhow::anyhow!("key `database.url`: {e}"))?;
+        Ok(Application { settings, pool, reference })
+    }
+
+    pub fn state(&self) -> AppState {
+        AppState {
+            pool: self.pool.clone(),
+            reference: self.reference.clone(),
+            classifier: Arc::new(CategoryClassifier),
+            settings: self.settings.clone(),
+        }
+    }
+
+    /// Binds `server.host:server.port` (port 0 picks a free one) and returns the server and its port.
+    pub fn serve(&self) -> anyhow::Result<(Server, u16)> {
+        let address = format!("{}:{}", self.settings.server.host, self.settings.server.port);
+        let listener = TcpListener::bind(&address)
+            .map_err(|e| anyhow::anyhow!("key `server.port`: cannot listen on {address}: {e}"))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(self.state());
+        let json_limit = self.settings.server.json_limit_bytes;
+        let import_limit = self.settings.server.import_limit_bytes;
+        let workers = self.settings.server.workers;
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(TracingLogger::default())
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(json_limit))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::field("query", e.to_string()).into()))
+                .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::field("path", e.to_string()).into()))
+                .configure(|cfg| api::routes(cfg, import_limit))
+                .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into())) }))
+        })
+        .listen(listener)?;
+        if workers > 0 {
+            server = server.workers(workers);
+        }
+        Ok((server.run(), port))
+    }
+}

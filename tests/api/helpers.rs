@@ -1,0 +1,137 @@
+//! Test harness: each test gets its own server on a free port and its own database — a fresh
+//! SQLite file, or, when `TEST_DATABASE_URL` names a PostgreSQL server, a fresh database on it.
+
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+
+use diesel::Connection;
+use diesel::RunQueryDsl;
+use serde_json::{Value, json};
+use symbiose::config::Settings;
+use symbiose::reference::Reference;
+use symbiose::startup::Application;
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub app: Application,
+    _dir: tempfile::TempDir,
+}
+
+fn reference() -> Arc<Reference> {
+    static REFERENCE: OnceLock<Arc<Reference>> = OnceLock::new();
+    REFERENCE
+        .get_or_init(|| Arc::new(Reference::load(Path::new("../shared/reference")).expect("reference data loads")))
+        .clone()
+}
+
+/// A database URL for one test: a new PostgreSQL database when `TEST_DATABASE_URL` is set.
+fn database_url(dir: &Path) -> String {
+    match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(base) => {
+            let name = format!("symbiose_t_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = diesel::PgConnection::establish(&base).expect("TEST_DATABASE_URL reachable");
+            diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create test database");
+            let (server, _) = base.rsplit_once('/').expect("TEST_DATABASE_URL ends with /database");
+            format!("{server}/{name}")
+        }
+        None => dir.join("symbiose.db").display().to_string(),
+    }
+}
+
+pub fn test_settings(dir: &Path) -> Settings {
+    let mut settings = Settings::load_for(Path::new("config"), Some("test")).expect("test settings");
+    settings.database.url = database_url(dir);
+    settings.reference.dir = "../shared/reference".into();
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_with(|_| {}).await
+}
+
+pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = test_settings(dir.path());
+    tweak(&mut settings);
+    let app = Application::prepare_with(settings, reference()).expect("application starts");
+    let (server, port) = app.serve().expect("server binds");
+    actix_web::rt::spawn(server);
+    TestApp { address: format!("http://127.0.0.1:{port}"), client: reqwest::Client::new(), app, _dir: dir }
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub content_type: String,
+    pub location: Option<String>,
+    pub body: Value,
+    pub text: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let content_type = header("content-type").unwrap_or_default();
+        let location = header("location");
+        let text = response.text().await.unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply { status, content_type, location, body, text }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(self.client.get(self.url(path))).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.client.post(self.url(path)).json(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.client.put(self.url(path)).json(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.send(self.client.patch(self.url(path)).json(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send(self.client.delete(self.url(path))).await
+    }
+
+    pub async fn post_csv(&self, path: &str, csv: String) -> Reply {
+        self.send(self.client.post(self.url(path)).header("content-type", "text/csv").body(csv)).await
+    }
+
+    /// Creates an actor and returns its id.
+    pub async fn create_actor(&self, body: Value) -> String {
+        let reply = self.post("/api/v1/actors", &body).await;
+        assert_eq!(reply.status, 201, "create actor: {}", reply.text);
+        reply.body["id"].as_str().expect("id").to_owned()
+    }
+
+    pub async fn create_resource(&self, actor: &str, body: Value) -> Value {
+        let reply = self.post(&format!("/api/v1/actors/{actor}/resources"), &body).await;
+        assert_eq!(reply.status, 201, "create resource: {}", reply.text);
+        reply.body
+    }
+}
+
+/// A valid actor in Dijon (21231) with the given name.
+pub fn actor_body(name: &str) -> Value {
+    json!({"name": name, "naf_code": "16.10A", "commune_insee": "21231"})
+}
+
+/// Asserts a 422 problem+json that names `field`.
+pub fn assert_field_error(reply: &Reply, field: &str) {
+    assert_eq!(reply.status, 422, "expected 422 for {field}: {}", reply.text);
+    assert!(reply.content_type.starts_with("application/problem+json"), "content type {}", reply.content_type);
+    let fields: Vec<&str> =
+        reply.body["errors"].as_array().map(|a| a.iter().filter_map(|e| e["field"].as_str()).collect()).unwrap_or_default();
+    assert!(fields.contains(&field), "expected field {field} in {fields:?}");
+}

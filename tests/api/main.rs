@@ -1,0 +1,9 @@
+//! Black-box API tests: one binary, a server per test (see helpers.rs).
+
+mod actors;
+mod codes;
+mod helpers;
+mod import;
+mod resources;
+mod system;
+mod territories;
