@@ -73,8 +73,8 @@ fn open(mut reader: impl Read) -> Result<(String, u8), AfmeError> {
     reader
         .read_to_end(&mut bytes)
         .map_err(|e| AfmeError::Csv(e.to_string()))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| AfmeError::Csv(format!("not UTF-8 text: {e}")))?;
+    let text =
+        String::from_utf8(bytes).map_err(|e| AfmeError::Csv(format!("not UTF-8 text: {e}")))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text).to_string();
     let header = text.lines().next().unwrap_or("");
     let delimiter = if header.contains(';') && !header.contains(',') {
@@ -222,7 +222,7 @@ pub fn parse_account_csv_with<R: Read>(
     if errors.is_empty() {
         Ok(rows.into_iter().map(|(_, r)| r).collect())
     } else {
-        errors.sort_by(|a, b| a.row.cmp(&b.row));
+        errors.sort_by_key(|e| e.row);
         Err(AfmeError::InvalidRows(errors))
     }
 }
@@ -251,7 +251,8 @@ fn parse_row(
 ) -> Option<AccountRow> {
     let before = errors.len();
     let cell = |name: &str| cells.get(name);
-    let mut err = |column: &str, message: String| errors.push(RowError::new(row_no, column, message));
+    let mut err =
+        |column: &str, message: String| errors.push(RowError::new(row_no, column, message));
 
     let territory = cell("territory").to_string();
     if territory.is_empty() {
@@ -353,7 +354,9 @@ fn parse_row(
         Some(v) if v < 0.0 => {
             err(
                 "value",
-                format!("negative value {value_text}: flows are amounts ≥ 0 (the flow type gives the direction)"),
+                format!(
+                    "negative value {value_text}: flows are amounts ≥ 0 (the flow type gives the direction)"
+                ),
             );
             None
         }
@@ -509,7 +512,11 @@ pub fn parse_published_csv_with<R: Read>(
         Some(Ok(h)) => h,
         Some(Err(e)) => return Err(AfmeError::Csv(e.to_string())),
         None => {
-            return Err(AfmeError::InvalidRows(vec![RowError::new(1, "", "empty file")]));
+            return Err(AfmeError::InvalidRows(vec![RowError::new(
+                1,
+                "",
+                "empty file",
+            )]));
         }
     };
     let mut errors = Vec::new();
@@ -554,7 +561,11 @@ pub fn parse_published_csv_with<R: Read>(
         let before = errors.len();
         let code = cell("territory_code").to_string();
         if code.is_empty() {
-            errors.push(RowError::new(row_no, "territory_code", "empty territory code"));
+            errors.push(RowError::new(
+                row_no,
+                "territory_code",
+                "empty territory code",
+            ));
         }
         match &territory {
             Some(t) if *t != code => errors.push(RowError::new(
@@ -571,7 +582,11 @@ pub fn parse_published_csv_with<R: Read>(
         let year = match cell("year").parse::<i32>() {
             Ok(y) if (1900..=2100).contains(&y) => y,
             _ => {
-                errors.push(RowError::new(row_no, "year", format!("bad year '{}'", cell("year"))));
+                errors.push(RowError::new(
+                    row_no,
+                    "year",
+                    format!("bad year '{}'", cell("year")),
+                ));
                 0
             }
         };
@@ -648,7 +663,9 @@ pub fn parse_published_csv_with<R: Read>(
         });
         match flow_code.as_str() {
             "RECYCLING_MEMO_LOW" => memo.entry((code.clone(), year)).or_default().0 = Some(value_t),
-            "RECYCLING_MEMO_HIGH" => memo.entry((code.clone(), year)).or_default().1 = Some(value_t),
+            "RECYCLING_MEMO_HIGH" => {
+                memo.entry((code.clone(), year)).or_default().1 = Some(value_t)
+            }
             _ => {}
         }
         let (Some(flow), Some(family)) = (flow, family) else {
@@ -662,12 +679,17 @@ pub fn parse_published_csv_with<R: Read>(
             } else {
                 String::new()
             };
-            let kind_part = if kind.is_empty() { String::new() } else { format!(" [{kind}]") };
+            let kind_part = if kind.is_empty() {
+                String::new()
+            } else {
+                format!(" [{kind}]")
+            };
             opt_text(&format!("{mapped}{base}{kind_part}"))
         };
-        if let Some(existing) = rows.iter_mut().find(|r| {
-            r.territory == code && r.year == year && r.flow == flow && r.family == family
-        }) {
+        if let Some(existing) = rows
+            .iter_mut()
+            .find(|r| r.territory == code && r.year == year && r.flow == flow && r.family == family)
+        {
             existing.value += value_t;
             existing.note = match (existing.note.take(), labelled_note) {
                 (Some(a), Some(b)) => Some(format!("{a}; {b}")),
@@ -694,7 +716,11 @@ pub fn parse_published_csv_with<R: Read>(
             (Some(l), Some(h)) => (
                 (l + h) / 2.0,
                 Some(Uncertainty::Sd((h - l).abs() / 12f64.sqrt())),
-                format!("midpoint of the published range {} – {} kt", l / 1e3, h / 1e3),
+                format!(
+                    "midpoint of the published range {} – {} kt",
+                    l / 1e3,
+                    h / 1e3
+                ),
             ),
             (Some(v), None) | (None, Some(v)) => (v, None, "one end of the published range".into()),
             (None, None) => continue,
@@ -717,7 +743,11 @@ pub fn parse_published_csv_with<R: Read>(
         return Err(AfmeError::InvalidRows(errors));
     }
     let Some(territory) = territory else {
-        return Err(AfmeError::InvalidRows(vec![RowError::new(2, "", "no data rows")]));
+        return Err(AfmeError::InvalidRows(vec![RowError::new(
+            2,
+            "",
+            "no data rows",
+        )]));
     };
     Ok(PublishedAccount {
         territory,
@@ -841,7 +871,7 @@ mod tests {
         assert!(errs.iter().any(|e| e.row == 1 && e.column == "family"));
         let e = parse_account_csv("".as_bytes(), &exists).unwrap_err();
         assert_eq!(e.row_errors().unwrap()[0].row, 1);
-        let e = parse(&"21,2015,DE,all,,100,t,,,,extra\n".to_string()).unwrap_err();
+        let e = parse("21,2015,DE,all,,100,t,,,,extra\n").unwrap_err();
         assert_eq!(e.row_errors().unwrap()[0].row, 2);
         assert!(matches!(
             parse_account_csv(&[0xff, 0xfe, 0x00][..], &exists),
@@ -858,7 +888,9 @@ mod tests {
         )
         .unwrap();
         let text = account_csv_string(&rows).unwrap();
-        assert!(text.starts_with("territory,year,flow,family,partner,value,unit,uncertainty,source,note\n"));
+        assert!(text.starts_with(
+            "territory,year,flow,family,partner,value,unit,uncertainty,source,note\n"
+        ));
         let back = parse_account_csv(text.as_bytes(), &exists).unwrap();
         assert_eq!(back, rows);
     }
@@ -879,22 +911,42 @@ mod tests {
         assert_eq!(row(FlowType::Imp, Family::All), Some(27_100_000.0));
         assert_eq!(row(FlowType::Ude, Family::All), Some(20_100_000.0));
         // wood (1,946 kt) joins agricultural & food (12,232 kt)
-        assert_eq!(row(FlowType::De, Family::AgriculturalFood), Some(14_178_000.0));
+        assert_eq!(
+            row(FlowType::De, Family::AgriculturalFood),
+            Some(14_178_000.0)
+        );
         // industrial minerals (278 kt) join construction materials (13,344 kt)
-        assert_eq!(row(FlowType::De, Family::ConstructionMaterials), Some(13_622_000.0));
+        assert_eq!(
+            row(FlowType::De, Family::ConstructionMaterials),
+            Some(13_622_000.0)
+        );
         // DMI is a reference, not a row
-        assert!(acc.rows.iter().all(|r| r.flow != FlowType::Dpo || r.value == 17_700_000.0));
+        assert!(
+            acc.rows
+                .iter()
+                .all(|r| r.flow != FlowType::Dpo || r.value == 17_700_000.0)
+        );
         let dmi = acc.reference("DMI", "all").unwrap();
         assert_eq!(dmi.value_t, 54_900_000.0);
         assert_eq!(dmi.per_capita_t, Some(33.4));
         // recycling memo: midpoint of 4,000–5,500 kt
-        let rec = acc.rows.iter().find(|r| r.flow == FlowType::Recycling).unwrap();
+        let rec = acc
+            .rows
+            .iter()
+            .find(|r| r.flow == FlowType::Recycling)
+            .unwrap();
         assert_eq!(rec.value, 4_750_000.0);
-        assert!(matches!(rec.uncertainty, Some(Uncertainty::Sd(sd)) if (sd - 1_500_000.0 / 12f64.sqrt()).abs() < 1e-6));
+        assert!(
+            matches!(rec.uncertainty, Some(Uncertainty::Sd(sd)) if (sd - 1_500_000.0 / 12f64.sqrt()).abs() < 1e-6)
+        );
         // 9 published flow rows (no DMI, no memo) + recycling + 5 family rows (wood and
         // industrial minerals merged into existing families)
         assert_eq!(acc.rows.len(), 8 + 1 + 5);
-        assert!(acc.rows.iter().all(|r| r.unit == Unit::Tonne && r.source.is_some()));
+        assert!(
+            acc.rows
+                .iter()
+                .all(|r| r.unit == Unit::Tonne && r.source.is_some())
+        );
     }
 
     #[test]
@@ -907,6 +959,9 @@ mod tests {
         let errs = errs.row_errors().unwrap();
         assert!(errs.iter().any(|e| e.row == 2 && e.column == "value_kt"));
         assert!(errs.iter().any(|e| e.row == 3 && e.column == "flow"));
-        assert!(errs.iter().any(|e| e.row == 4 && e.column == "territory_code"));
+        assert!(
+            errs.iter()
+                .any(|e| e.row == 4 && e.column == "territory_code")
+        );
     }
 }

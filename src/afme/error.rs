@@ -31,7 +31,11 @@ impl std::fmt::Display for RowError {
         if self.column.is_empty() {
             write!(f, "row {}: {}", self.row, self.message)
         } else {
-            write!(f, "row {}, column {}: {}", self.row, self.column, self.message)
+            write!(
+                f,
+                "row {}, column {}: {}",
+                self.row, self.column, self.message
+            )
         }
     }
 }
@@ -63,7 +67,9 @@ pub enum AfmeError {
     ConstraintOnFixedRows { constraint: String, residual: f64 },
 
     /// Linearly dependent constraints that contradict each other.
-    #[error("constraint '{constraint}' contradicts the others (residual {residual} after adjustment)")]
+    #[error(
+        "constraint '{constraint}' contradicts the others (residual {residual} after adjustment)"
+    )]
     InconsistentConstraints { constraint: String, residual: f64 },
 
     /// The balance identity cannot be written for this account.

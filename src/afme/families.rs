@@ -130,18 +130,16 @@ impl FamilyTable {
             .map_err(|e| AfmeError::FamilyTable(e.to_string()))?;
 
         let parse_family = |code: &str, context: &str| {
-            Family::parse(code)
-                .filter(|f| !f.is_all())
-                .ok_or_else(|| {
-                    AfmeError::FamilyTable(format!(
-                        "{context}: unknown family '{code}' (expected one of {})",
-                        Family::SPECIFIC
-                            .iter()
-                            .map(|f| f.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ))
-                })
+            Family::parse(code).filter(|f| !f.is_all()).ok_or_else(|| {
+                AfmeError::FamilyTable(format!(
+                    "{context}: unknown family '{code}' (expected one of {})",
+                    Family::SPECIFIC
+                        .iter()
+                        .map(|f| f.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
         };
 
         let mut families = Vec::new();
@@ -339,7 +337,10 @@ mod tests {
             assert!(!info.mf_codes.is_empty(), "{f} has no MF code");
             assert!(!info.label_fr.is_empty() && !info.label_en.is_empty());
         }
-        assert_eq!(table.info(Family::AgriculturalFood).unwrap().mf_codes, vec!["MF1"]);
+        assert_eq!(
+            table.info(Family::AgriculturalFood).unwrap().mf_codes,
+            vec!["MF1"]
+        );
         assert_eq!(table.info(Family::Waste).unwrap().mf_codes, vec!["MF6"]);
         // every EWC chapter 01–20 has a rule
         for ch in 1..=20 {
@@ -353,8 +354,14 @@ mod tests {
     fn aliases_resolve() {
         let t = FamilyTable::builtin();
         assert_eq!(t.resolve("wood"), Some(Family::AgriculturalFood));
-        assert_eq!(t.resolve("industrial_minerals"), Some(Family::ConstructionMaterials));
-        assert_eq!(t.resolve("Industrial minerals"), Some(Family::ConstructionMaterials));
+        assert_eq!(
+            t.resolve("industrial_minerals"),
+            Some(Family::ConstructionMaterials)
+        );
+        assert_eq!(
+            t.resolve("Industrial minerals"),
+            Some(Family::ConstructionMaterials)
+        );
         assert_eq!(t.resolve("biomass"), Some(Family::AgriculturalFood));
         assert_eq!(t.resolve("all"), Some(Family::All));
         assert_eq!(t.resolve("fossil_fuels"), Some(Family::FossilFuels));
@@ -369,9 +376,18 @@ mod tests {
         assert_eq!(family_for_ewc_chapter("20"), Family::Waste);
         assert_eq!(family_for_ewc_chapter("10"), Family::OresMetallurgical);
         // sub-chapter overrides, full codes with spaces and hazard star
-        assert_eq!(family_for_ewc_chapter("10 01 02"), Family::ConstructionMaterials);
-        assert_eq!(family_for_ewc_chapter("17 04 05"), Family::OresMetallurgical);
-        assert_eq!(family_for_ewc_chapter("17 05 03*"), Family::ConstructionMaterials);
+        assert_eq!(
+            family_for_ewc_chapter("10 01 02"),
+            Family::ConstructionMaterials
+        );
+        assert_eq!(
+            family_for_ewc_chapter("17 04 05"),
+            Family::OresMetallurgical
+        );
+        assert_eq!(
+            family_for_ewc_chapter("17 05 03*"),
+            Family::ConstructionMaterials
+        );
         // nonsense
         assert_eq!(family_for_ewc_chapter("21"), Family::Other);
         assert_eq!(family_for_ewc_chapter("x"), Family::Other);
@@ -380,19 +396,46 @@ mod tests {
 
     #[test]
     fn classes_use_longest_segment_prefix() {
-        assert_eq!(family_for_class("material/mineral/slag"), Family::ConstructionMaterials);
-        assert_eq!(family_for_class("material/metal"), Family::OresMetallurgical);
-        assert_eq!(family_for_class("material/metal/ferrous"), Family::OresMetallurgical);
-        assert_eq!(family_for_class("material/biomass/wood"), Family::AgriculturalFood);
-        assert_eq!(family_for_class("material/chemical/acid"), Family::FertilisersChemicals);
-        assert_eq!(family_for_class("material/plastic/pe"), Family::FertilisersChemicals);
-        assert_eq!(family_for_class("energy/fuel/biomass/pellets"), Family::AgriculturalFood);
+        assert_eq!(
+            family_for_class("material/mineral/slag"),
+            Family::ConstructionMaterials
+        );
+        assert_eq!(
+            family_for_class("material/metal"),
+            Family::OresMetallurgical
+        );
+        assert_eq!(
+            family_for_class("material/metal/ferrous"),
+            Family::OresMetallurgical
+        );
+        assert_eq!(
+            family_for_class("material/biomass/wood"),
+            Family::AgriculturalFood
+        );
+        assert_eq!(
+            family_for_class("material/chemical/acid"),
+            Family::FertilisersChemicals
+        );
+        assert_eq!(
+            family_for_class("material/plastic/pe"),
+            Family::FertilisersChemicals
+        );
+        assert_eq!(
+            family_for_class("energy/fuel/biomass/pellets"),
+            Family::AgriculturalFood
+        );
         assert_eq!(family_for_class("energy/fuel/solvent"), Family::FossilFuels);
-        assert_eq!(family_for_class("energy/heat/low-temp"), Family::FossilFuels);
+        assert_eq!(
+            family_for_class("energy/heat/low-temp"),
+            Family::FossilFuels
+        );
         assert_eq!(family_for_class("energy/electricity"), Family::Other);
         // segment-wise: `material/metallic` is not under `material/metal`
         assert_eq!(family_for_class("material/metallic"), Family::Other);
-        assert_eq!(family_for_class("/Material/Metal/"), Family::OresMetallurgical);
+        assert_eq!(
+            family_for_class("/Material/Metal/"),
+            Family::OresMetallurgical
+        );
         assert_eq!(family_for_class("unknown/thing"), Family::Other);
     }
 
@@ -433,6 +476,9 @@ label_en = "a"
             "prefix = \"material/plastic\"\nfamily = \"manufactured_products\"",
         );
         let t = FamilyTable::from_toml_str(&remapped).unwrap();
-        assert_eq!(t.family_for_class("material/plastic/pet"), Family::ManufacturedProducts);
+        assert_eq!(
+            t.family_for_class("material/plastic/pet"),
+            Family::ManufacturedProducts
+        );
     }
 }

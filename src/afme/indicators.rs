@@ -182,14 +182,15 @@ impl<'a> AccountView<'a> {
         if let Some(a) = self.cell(flow, Family::All, None) {
             return a.normalised();
         }
-        let by_partner = self
-            .partners(flow)
-            .iter()
-            .fold(Amount::zero(), |acc, p| acc.plus(&self.partner_total(flow, p)));
+        let by_partner = self.partners(flow).iter().fold(Amount::zero(), |acc, p| {
+            acc.plus(&self.partner_total(flow, p))
+        });
         let by_family = self
             .families_present(flow)
             .iter()
-            .fold(Amount::zero(), |acc, f| acc.plus(&self.family_total(flow, *f)));
+            .fold(Amount::zero(), |acc, f| {
+                acc.plus(&self.family_total(flow, *f))
+            });
         if by_partner.value > by_family.value {
             by_partner.normalised()
         } else {
@@ -213,8 +214,10 @@ impl<'a> AccountView<'a> {
             .normalised()
     }
 
-    /// The value of one family when it is known: 0 when the flow is absent, the family total when the
-    /// flow is broken down by family, `None` when the flow exists only as undivided totals.
+    /// The value of one family when it is known: 0 when the flow is absent; the family's rows when it
+    /// has some; 0 when it has none but the family breakdown is complete (the families add up to the
+    /// total within 0.1 %, the rounding of published shares); `None` otherwise (the flow is given
+    /// only as a total, or by a partial set of families that leaves this one out).
     pub fn family_value(&self, flow: FlowType, family: Family) -> Option<Amount> {
         if family.is_all() {
             return Some(self.total(flow));
@@ -222,8 +225,24 @@ impl<'a> AccountView<'a> {
         if !self.has(flow) {
             return Some(Amount::zero());
         }
-        self.has_family_detail(flow)
-            .then(|| self.family_total(flow, family))
+        if self.of(flow).any(|(_, r)| r.family == family) {
+            return Some(self.family_total(flow, family));
+        }
+        self.family_detail_complete(flow).then(Amount::zero)
+    }
+
+    /// Whether the family rows of a flow add up to its total (within 0.1 %).
+    pub fn family_detail_complete(&self, flow: FlowType) -> bool {
+        if !self.has_family_detail(flow) {
+            return false;
+        }
+        let total = self.total(flow).value;
+        let families: f64 = self
+            .families_present(flow)
+            .iter()
+            .map(|f| self.family_total(flow, *f).value)
+            .sum();
+        (total - families).abs() <= 1e-3 * total.abs() + 1e-9
     }
 
     /// Total of one partner over families.
@@ -341,7 +360,11 @@ impl<'a> AccountView<'a> {
         if within > unknown_partner + tol {
             // Part of these family amounts sits inside partner totals not split by family: the
             // no-partner share is spread over the families in proportion.
-            let scale = if within > 0.0 { unknown_partner / within } else { 0.0 };
+            let scale = if within > 0.0 {
+                unknown_partner / within
+            } else {
+                0.0
+            };
             for mut c in residuals {
                 c.value *= scale;
                 if c.value > tol {
@@ -417,9 +440,11 @@ pub struct BalanceCheck {
 pub struct FamilyShare {
     /// `all` stands for the part of the totals not broken down by family.
     pub family: Family,
+    pub de: Option<f64>,
+    pub imp: Option<f64>,
+    pub exp: Option<f64>,
     pub dmi: Option<f64>,
     pub dmc: Option<f64>,
-    pub imp: Option<f64>,
     pub share_of_dmi: Option<f64>,
     pub share_of_dmc: Option<f64>,
     pub share_of_imp: Option<f64>,
@@ -543,7 +568,14 @@ struct Maker {
 }
 
 impl Maker {
-    fn make(&self, code: &str, label: &str, formula: &str, unit: Unit, amount: Amount) -> Indicator {
+    fn make(
+        &self,
+        code: &str,
+        label: &str,
+        formula: &str,
+        unit: Unit,
+        amount: Amount,
+    ) -> Indicator {
         let amount = amount.normalised();
         Indicator {
             code: code.to_string(),
@@ -647,11 +679,7 @@ pub fn compute_indicators(
         true => (view.total(FlowType::Nas), NasBasis::Declared),
         false => (nas_residual_a.clone(), NasBasis::Residual),
     };
-    let outputs_a = exp_a
-        .clone()
-        .plus(&dpo_a)
-        .plus(&nas_used)
-        .plus(&bi_out_a);
+    let outputs_a = exp_a.clone().plus(&dpo_a).plus(&nas_used).plus(&bi_out_a);
     if nas_basis == NasBasis::Residual && !view.is_empty() {
         warnings.push("NAS not declared: taken as the balance residual, so the balance closes by construction".into());
     }
@@ -664,8 +692,9 @@ pub fn compute_indicators(
         tolerance,
         closes: gap.abs() <= tolerance + EPS * inputs_a.value.abs().max(1.0),
         nas_basis,
-        formula: "gap = (DE + IMP + BI_IN) − (EXP + DPO + NAS + BI_OUT); closes when |gap| ≤ tolerance"
-            .into(),
+        formula:
+            "gap = (DE + IMP + BI_IN) − (EXP + DPO + NAS + BI_OUT); closes when |gap| ≤ tolerance"
+                .into(),
         from_rows: inputs_a.plus(&outputs_a).normalised().rows,
     };
 
@@ -725,7 +754,13 @@ pub fn compute_indicators(
         ),
         imp: mk.make("IMP", FlowType::Imp.label(), "IMP as declared", t, imp_a),
         exp: mk.make("EXP", FlowType::Exp.label(), "EXP as declared", t, exp_a),
-        bi_in: mk.make("BI_IN", FlowType::BiIn.label(), "BI_IN as declared", t, bi_in_a),
+        bi_in: mk.make(
+            "BI_IN",
+            FlowType::BiIn.label(),
+            "BI_IN as declared",
+            t,
+            bi_in_a,
+        ),
         bi_out: mk.make(
             "BI_OUT",
             FlowType::BiOut.label(),
@@ -807,9 +842,11 @@ fn family_shares(view: &AccountView<'_>, dmi: f64, dmc: f64, imp: f64) -> Vec<Fa
         }
         out.push(FamilyShare {
             family: *f,
+            de: de_f.as_ref().map(|a| a.value),
+            imp: values.2,
+            exp: exp_f.as_ref().map(|a| a.value),
             dmi: values.0,
             dmc: values.1,
-            imp: values.2,
             share_of_dmi: share(values.0, dmi),
             share_of_dmc: share(values.1, dmc),
             share_of_imp: share(values.2, imp),
@@ -829,9 +866,11 @@ fn family_shares(view: &AccountView<'_>, dmi: f64, dmc: f64, imp: f64) -> Vec<Fa
     if dmi_r.is_some() || dmc_r.is_some() || imp_r.is_some() {
         out.push(FamilyShare {
             family: Family::All,
+            de: None,
+            imp: imp_r,
+            exp: None,
             dmi: dmi_r,
             dmc: dmc_r,
-            imp: imp_r,
             share_of_dmi: share(dmi_r, dmi),
             share_of_dmc: share(dmc_r, dmc),
             share_of_imp: share(imp_r, imp),
@@ -993,7 +1032,11 @@ mod tests {
         assert!(ind.lepo.as_ref().unwrap().from_rows.contains(&6));
         // nothing from other territories or years
         for i in ind.list() {
-            assert!(!i.from_rows.contains(&15) && !i.from_rows.contains(&16), "{}", i.code);
+            assert!(
+                !i.from_rows.contains(&15) && !i.from_rows.contains(&16),
+                "{}",
+                i.code
+            );
         }
         assert!(ind.energy.is_none());
         assert!(ind.warnings.is_empty(), "{:?}", ind.warnings);
@@ -1099,10 +1142,17 @@ mod tests {
         assert_eq!(v.total(FlowType::Imp).value, 80.0);
         assert_eq!(v.total(FlowType::Imp).rows, vec![0, 1]);
         assert_eq!(v.partner_total(FlowType::Imp, &Partner::Abroad).value, 30.0);
-        assert_eq!(v.family_total(FlowType::Imp, Family::FossilFuels).value, 25.0);
         assert_eq!(
-            v.family_value(FlowType::Imp, Family::Waste).map(|a| a.value),
-            Some(0.0)
+            v.family_total(FlowType::Imp, Family::FossilFuels).value,
+            25.0
+        );
+        // fossil is 25 of 80: the family detail is partial, so waste is unknown rather than 0
+        assert!(!v.family_detail_complete(FlowType::Imp));
+        assert_eq!(v.family_value(FlowType::Imp, Family::Waste), None);
+        assert_eq!(
+            v.family_value(FlowType::Imp, Family::FossilFuels)
+                .map(|a| a.value),
+            Some(25.0)
         );
         // breakdown adds up to the total
         let (cells, warnings) = v.breakdown(FlowType::Imp);
@@ -1117,6 +1167,19 @@ mod tests {
         assert!(cells.iter().any(|c| c.family == Family::All
             && c.partner == Some(Partner::Abroad)
             && c.value == 10.0));
+        // complete family detail: an absent family is a known 0
+        let complete = vec![
+            row(FlowType::De, Family::All, 100.0),
+            row(FlowType::De, Family::ConstructionMaterials, 60.0),
+            row(FlowType::De, Family::AgriculturalFood, 40.0),
+        ];
+        let v = AccountView::new(&complete, "21", 2015, Unit::Tonne);
+        assert!(v.family_detail_complete(FlowType::De));
+        assert_eq!(
+            v.family_value(FlowType::De, Family::FossilFuels)
+                .map(|a| a.value),
+            Some(0.0)
+        );
         // family values are unknown when a flow has no family detail
         let only_total = vec![row(FlowType::Exp, Family::All, 10.0)];
         let v = AccountView::new(&only_total, "21", 2015, Unit::Tonne);
@@ -1147,7 +1210,8 @@ mod tests {
 
     #[test]
     fn uncertainty_does_not_change_values() {
-        let rows = vec![row(FlowType::De, Family::All, 10.0).with_uncertainty(Uncertainty::Percent(5.0))];
+        let rows =
+            vec![row(FlowType::De, Family::All, 10.0).with_uncertainty(Uncertainty::Percent(5.0))];
         let ind = compute_indicators(&rows, "21", 2015, &IndicatorOptions::default());
         assert_eq!(ind.dmi.value, 10.0);
     }
@@ -1195,13 +1259,27 @@ mod tests {
             .position(|r| r.flow == FlowType::De && r.family == Family::All)
             .unwrap();
         assert_eq!(ind.de.from_rows, vec![de_row]);
-        // DE shares: construction 48 % + industrial minerals 1 %
+        // DE shares: construction 48 % + industrial minerals 1 %; its imports are not among the
+        // three published IMP shares, so its DMI is unknown
         let c = ind
             .shares
             .iter()
             .find(|s| s.family == Family::ConstructionMaterials)
             .unwrap();
-        assert!((c.dmi.unwrap() / ind.de.value - 0.49).abs() < 1e-9);
+        assert!((c.de.unwrap() / ind.de.value - 0.49).abs() < 1e-9);
+        assert_eq!(c.imp, None);
+        assert_eq!(c.dmi, None);
+        // fossil fuels: no DE (the DE breakdown is complete), 14 % of IMP
+        let f = ind
+            .shares
+            .iter()
+            .find(|s| s.family == Family::FossilFuels)
+            .unwrap();
+        assert_eq!(f.dmi, Some(3_794_000.0));
+        assert!((f.share_of_imp.unwrap() - 0.14).abs() < 1e-3);
+        // the part of IMP not broken down by family: 27,100 − 18,428 kt
+        let rest = ind.shares.iter().find(|s| s.family == Family::All).unwrap();
+        assert!((rest.imp.unwrap() - 8_672_000.0).abs() < 1e-6);
         // published per-capita figures agree within their rounding for every flow
         for code in ["DE", "IMP", "EXP", "BI_IN", "BI_OUT", "NAS", "UDE"] {
             let r = acc.reference(code, "all").unwrap();
@@ -1223,6 +1301,9 @@ mod tests {
             },
         );
         assert!(!strict.balance.closes);
-        assert!(ind.lepo.is_none(), "no waste exports in the published account");
+        assert!(
+            ind.lepo.is_none(),
+            "no waste exports in the published account"
+        );
     }
 }

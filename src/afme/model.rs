@@ -498,11 +498,21 @@ mod tests {
 
     #[test]
     fn family_spellings() {
-        assert_eq!(Family::parse("Construction_Materials"), Some(Family::ConstructionMaterials));
+        assert_eq!(
+            Family::parse("Construction_Materials"),
+            Some(Family::ConstructionMaterials)
+        );
         assert_eq!(Family::parse("all"), Some(Family::All));
-        assert_eq!(Family::parse("wood"), None, "aliases are the family table's job");
+        assert_eq!(
+            Family::parse("wood"),
+            None,
+            "aliases are the family table's job"
+        );
         assert_eq!(Family::SPECIFIC.len(), Family::ALL.len() - 1);
-        assert_eq!(serde_json::to_string(&Family::FossilFuels).unwrap(), "\"fossil_fuels\"");
+        assert_eq!(
+            serde_json::to_string(&Family::FossilFuels).unwrap(),
+            "\"fossil_fuels\""
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use super::score::{
     regulatory_ease, time_overlap,
 };
 use super::snapshot::{IndexedActor, IndexedResource, Snapshot, haversine_km, nearest_within};
-use super::taxonomy::{ClassId, EwcCode};
+use super::taxonomy::{ClassId, EwcCode, Relation, Taxonomy};
 use super::{Impact, MatchingError, MatchingSettings, Result};
 use crate::domain::resource::{ALL_MONTHS, BaseUnit, Period, ResourceKind, Unit, yearly_amount};
 
@@ -324,9 +324,13 @@ impl Ctx<'_> {
                 true
             });
         }
+        let actor_cap = self.settings.max_receiver_actors;
         for rule in rules.iter().take(self.settings.max_receiver_rules) {
+            if scratch.actors.len() >= actor_cap {
+                break;
+            }
             if let Some(tree) = snap.actors_by_nace.get(&rule.key) {
-                nearest_within(tree, at, radius, pool, |a| {
+                nearest_within(tree, at, radius, self.settings.receiver_pool, |a| {
                     if Some(a) == offer.actor_index {
                         return false;
                     }
@@ -402,8 +406,21 @@ impl Ctx<'_> {
         if let Some(nace) = need.actor.nace {
             let received = snap.knowledge.received_by(tax, nace);
             let category = tax.class(need.res.class).category;
-            for class in received.classes.iter().filter(|c| tax.class(**c).category == category) {
-                search_class(*class, scratch);
+            let mut classes: Vec<ClassId> = received
+                .classes
+                .iter()
+                .filter(|c| tax.class(**c).category == category)
+                .flat_map(|c| {
+                    tax.related(*c)
+                        .iter()
+                        .filter(|(_, r)| matches!(r, Relation::Same | Relation::Descendant(_)))
+                        .map(|(d, _)| *d)
+                })
+                .collect();
+            classes.sort_unstable();
+            classes.dedup();
+            for class in classes {
+                search_class(class, scratch);
             }
             codes.extend(received.codes);
             codes.extend(snap.offers_by_code.keys().filter(|c| received.subchapters.contains(&c.subchapter())));
@@ -451,7 +468,7 @@ impl Ctx<'_> {
             }
             _ => None,
         };
-        let (explanation_fr, explanation_en) = explain(offer, need, receiver, a);
+        let (explanation_fr, explanation_en) = explain(tax, offer, need, receiver, a);
         Synergy {
             id,
             offer_id: offer.res.id,
@@ -782,9 +799,19 @@ pub fn match_adhoc(
 }
 
 /// One-line explanations, French and English.
-fn explain(offer: Party, need: Option<Party>, receiver: &IndexedActor, a: &Assessment) -> (String, String) {
+fn explain(
+    tax: &Taxonomy,
+    offer: Party,
+    need: Option<Party>,
+    receiver: &IndexedActor,
+    a: &Assessment,
+) -> (String, String) {
     let code = offer.res.ewc.map(|c| format!(" ({c})")).unwrap_or_default();
-    let label = offer.res.label.trim();
+    let class = tax.class(offer.res.class);
+    let declared = offer.res.label.trim();
+    let (label_fr, label_en) =
+        if declared.is_empty() { (class.label_fr.as_str(), class.label_en.as_str()) } else { (declared, declared) };
+    let label = label_fr;
     let provider = offer.actor.name.as_str();
     let who = receiver.name.as_str();
     let (dfr, den) = (km_fr(a.distance_km), km_en(a.distance_km));
@@ -799,11 +826,11 @@ fn explain(offer: Party, need: Option<Party>, receiver: &IndexedActor, a: &Asses
         };
         return (
             format!("{label}{code} de {provider} : pourrait intéresser {who} (activité {naf}, {kfr}) à {dfr}"),
-            format!("{label}{code} from {provider} could interest {who} (activity {naf}, {ken}) at {den}"),
+            format!("{label_en}{code} from {provider} could interest {who} (activity {naf}, {ken}) at {den}"),
         );
     };
     let need_label = need.res.label.trim();
-    let (nfr, nen) = if need_label.is_empty() || need_label.eq_ignore_ascii_case(label) {
+    let (nfr, nen) = if need_label.is_empty() || need_label.eq_ignore_ascii_case(declared) {
         (String::new(), String::new())
     } else {
         (format!(" ({need_label})"), format!(" ({need_label})"))
@@ -813,12 +840,12 @@ fn explain(offer: Party, need: Option<Party>, receiver: &IndexedActor, a: &Asses
             let pct = (c * 100.0).round();
             (
                 format!("{label}{code} de {provider} : couvre {pct} % du besoin de {who}{nfr} à {dfr}"),
-                format!("{label}{code} from {provider} covers {pct} % of {who}'s need{nen} at {den}"),
+                format!("{label_en}{code} from {provider} covers {pct} % of {who}'s need{nen} at {den}"),
             )
         }
         None => (
             format!("{label}{code} de {provider} : peut répondre au besoin de {who}{nfr} à {dfr}"),
-            format!("{label}{code} from {provider} could meet {who}'s need{nen} at {den}"),
+            format!("{label_en}{code} from {provider} could meet {who}'s need{nen} at {den}"),
         ),
     };
     let (why_fr, why_en) = match (a.fit.level, a.rule) {
@@ -945,7 +972,8 @@ mod tests {
         let (w, offer) = fly_ash_world();
         let snap = w.snapshot();
         let found = matches(&snap, offer);
-        assert_eq!(receivers(&found, &snap), ["Cimenterie", "Briqueterie", "Béton"]);
+        // The concrete plant needs aggregates, but fly ash → concrete (division 23) is documented.
+        assert_eq!(receivers(&found, &snap), ["Cimenterie", "Béton", "Briqueterie"]);
         let best = &found[0];
         assert_eq!(best.fit_level, FitLevel::Code);
         assert!(!best.latent);
@@ -962,7 +990,8 @@ mod tests {
         assert_eq!(best.id, synergy_id(offer, best.need_id.expect("declared")));
         let impact = best.impact.as_ref().expect("impact");
         assert!(impact.co2e_avoided_t > impact.transport_co2e_t && impact.net_co2e_t > 0.0);
-        assert_eq!(found[2].fit_level, FitLevel::Profile);
+        assert_eq!(found[1].fit_level, FitLevel::Pathway);
+        assert_eq!(found[2].fit_level, FitLevel::SameClass);
         // The same synergy seen from the need's side has the same id and score.
         let from_need = matches(&snap, best.need_id.expect("need"));
         let same = from_need.iter().find(|s| s.id == best.id).expect("found from the need side");

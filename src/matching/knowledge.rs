@@ -393,14 +393,21 @@ impl Knowledge {
                 *slot = rule;
             }
         };
-        let precision = |k: NaceKey, bonus: f32| if k.len() >= 3 { bonus } else { 0.0 };
+        // Pathways 0.44–0.68: level of what was documented, precision of the receiving activity
+        // (class > group > division), evidence. Profiles 0.36–0.48, always below a documented pathway
+        // of the same precision.
+        let precision = |k: NaceKey, class: f32, group: f32| match k.len() {
+            4 => class,
+            3 => group,
+            _ => 0.0,
+        };
         for (level, key, n) in self.pathways.entries(code, &tax.class(class).name) {
             let base = match level {
-                PathwayLevel::Code => 0.60,
-                PathwayLevel::Subchapter => 0.52,
-                PathwayLevel::Class => 0.46,
+                PathwayLevel::Code => 0.52,
+                PathwayLevel::Subchapter => 0.48,
+                PathwayLevel::Class => 0.44,
             };
-            let value = base + precision(key, 0.04) + 0.01 * n.min(5) as f32;
+            let value = base + precision(key, 0.08, 0.04) + 0.02 * n.saturating_sub(1).min(4) as f32;
             offer(ReceiverRule { key, level: FitLevel::Pathway, value, evidence: n });
         }
         let code_text = code.map(EwcCode::compact);
@@ -418,11 +425,11 @@ impl Knowledge {
                 Some(acc.map_or(v, |a| a.max(v)))
             });
             let value = match (by_code, by_class) {
-                (true, _) => 0.42,
+                (true, _) => 0.44,
                 (false, Some(v)) => v,
                 (false, None) => continue,
             };
-            offer(ReceiverRule { key, level: FitLevel::Profile, value: value + precision(key, 0.02), evidence: 0 });
+            offer(ReceiverRule { key, level: FitLevel::Profile, value: value + precision(key, 0.04, 0.02), evidence: 0 });
         }
         let mut rules: Vec<ReceiverRule> = best.into_values().collect();
         rules.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.key.cmp(&b.key)));
@@ -524,7 +531,7 @@ mod tests {
         let first = rules.first().expect("rules");
         assert_eq!(first.level, FitLevel::Pathway);
         let cement = rules.iter().find(|r| r.key.to_string() == "23.51").expect("cement rule");
-        assert!(cement.value >= 0.6);
+        assert!(cement.value >= 0.6, "{cement:?}");
         // Bricks (23.32) come from the profile only.
         let bricks = rules.iter().find(|r| r.key.to_string() == "23.32").expect("brick rule");
         assert!(bricks.value < cement.value);

@@ -84,8 +84,13 @@ pub struct MatchingSettings {
     pub neighbour_pool: usize,
     /// Latent receivers kept per offer (0 disables latent synergies).
     pub max_latent_per_offer: usize,
-    /// Receiver rules (pathways and profiles) explored per offer for latent and pathway candidates.
+    /// Receiver rules (pathways and profiles, best first) explored per offer for latent and pathway
+    /// candidates.
     pub max_receiver_rules: usize,
+    /// Nearest actors read per receiver rule.
+    pub receiver_pool: usize,
+    /// Stop exploring receiver rules once this many receiving actors are collected.
+    pub max_receiver_actors: usize,
     /// Confidence component of a latent synergy (declared ones have 1.0).
     pub latent_confidence: f64,
     /// Candidates scoring below this are dropped.
@@ -102,7 +107,9 @@ impl Default for MatchingSettings {
             max_candidates_per_resource: 20,
             neighbour_pool: 24,
             max_latent_per_offer: 5,
-            max_receiver_rules: 12,
+            max_receiver_rules: 32,
+            receiver_pool: 6,
+            max_receiver_actors: 48,
             latent_confidence: 0.5,
             min_score: 0.0,
             threads: 0,

@@ -445,8 +445,9 @@ mod tests {
             .collect();
         assert!(unmapped.is_empty(), "unmapped codes: {unmapped:?}");
         for (_, r) in &rows {
-            assert_eq!(EwcCode::parse(&r.code_display).map(|c| c.to_string()), Some(r.code_display.clone()));
-            let _ = r.hazardous;
+            let shown = EwcCode::parse(&r.code_display).map(|c| c.to_string());
+            assert_eq!(shown.as_deref(), Some(r.code_display.trim_end_matches('*')));
+            assert_eq!(r.hazardous, r.code_display.ends_with('*'), "{}", r.code_display);
         }
         // Every per-code override names a code of the list.
         let codes: std::collections::HashSet<&str> = rows.iter().map(|(_, r)| r.code.as_str()).collect();

@@ -2,6 +2,7 @@
 
 mod actors;
 mod codes;
+mod deployment;
 mod helpers;
 mod import;
 mod resources;
