@@ -12,8 +12,8 @@ use criterion::{BenchmarkId, Criterion};
 use symbiose::matching::knowledge::Pathways;
 use symbiose::matching::synth::{Commune, generate, load_communes_path};
 use symbiose::matching::{
-    Knowledge, MatchingSettings, NeutralPriority, SnapActor, SnapResource, Snapshot, Taxonomy, detect,
-    matches_for_resource,
+    Knowledge, MatchingSettings, NeutralPriority, SnapActor, SnapResource, Snapshot, Taxonomy,
+    detect, matches_for_resource,
 };
 use uuid::Uuid;
 
@@ -30,9 +30,16 @@ fn reference() -> Reference {
     let taxonomy = Taxonomy::builtin().expect("embedded taxonomy");
     let pathways = Pathways::from_path(&root.join("cases/maestri_exchanges_part_a.csv"), &taxonomy)
         .expect("MAESTRI exchanges");
-    let knowledge = Knowledge { pathways, ..Knowledge::builtin(&taxonomy).expect("embedded knowledge") };
+    let knowledge = Knowledge {
+        pathways,
+        ..Knowledge::builtin(&taxonomy).expect("embedded knowledge")
+    };
     let communes = load_communes_path(&root.join("geo/fr_communes.csv")).expect("communes");
-    Reference { taxonomy, knowledge, communes }
+    Reference {
+        taxonomy,
+        knowledge,
+        communes,
+    }
 }
 
 fn dataset(r: &Reference, n: usize) -> (Vec<SnapActor>, Vec<SnapResource>) {
@@ -41,7 +48,12 @@ fn dataset(r: &Reference, n: usize) -> (Vec<SnapActor>, Vec<SnapResource>) {
 
 fn query_ids(snap: &Snapshot, count: usize) -> Vec<Uuid> {
     let step = (snap.resources().len() / count).max(1);
-    snap.resources().iter().step_by(step).take(count).map(|r| r.id).collect()
+    snap.resources()
+        .iter()
+        .step_by(step)
+        .take(count)
+        .map(|r| r.id)
+        .collect()
 }
 
 fn peak_rss_mib() -> Option<f64> {
@@ -52,14 +64,26 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 fn label(n: usize) -> String {
-    if n >= 1_000_000 { format!("{}M", n / 1_000_000) } else { format!("{}k", n / 1_000) }
+    if n >= 1_000_000 {
+        format!("{}M", n / 1_000_000)
+    } else {
+        format!("{}k", n / 1_000)
+    }
 }
 
 fn report(r: &Reference, sizes: &[usize]) {
     let settings = MatchingSettings::default();
     println!(
         "\n{:>6} {:>8} {:>9} {:>10} {:>11} {:>11} {:>9} {:>9} {:>10}",
-        "size", "actors", "build_s", "detect_s", "candidates", "latent", "q_p50_ms", "q_p99_ms", "peak_MiB"
+        "size",
+        "actors",
+        "build_s",
+        "detect_s",
+        "candidates",
+        "latent",
+        "q_p50_ms",
+        "q_p99_ms",
+        "peak_MiB"
     );
     for &n in sizes {
         let (actors, resources) = dataset(r, n);
@@ -76,12 +100,15 @@ fn report(r: &Reference, sizes: &[usize]) {
             .iter()
             .map(|id| {
                 let t = Instant::now();
-                black_box(matches_for_resource(&snap, *id, &settings, &NeutralPriority).expect("query"));
+                black_box(
+                    matches_for_resource(&snap, *id, &settings, &NeutralPriority).expect("query"),
+                );
                 t.elapsed()
             })
             .collect();
         times.sort();
-        let pct = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
+        let pct =
+            |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
         println!(
             "{:>6} {:>8} {:>9.3} {:>10.3} {:>11} {:>11} {:>9.3} {:>9.3} {:>10.0}",
             label(n),
@@ -105,7 +132,9 @@ fn benches(c: &mut Criterion, r: &Reference) {
     for n in [10_000usize, 100_000] {
         let (actors, resources) = dataset(r, n);
         let mut group = c.benchmark_group("matching");
-        group.sample_size(10).measurement_time(Duration::from_secs(if n > 10_000 { 20 } else { 5 }));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(if n > 10_000 { 20 } else { 5 }));
         group.bench_function(BenchmarkId::new("snapshot_build", label(n)), |b| {
             b.iter(|| Snapshot::build(actors.clone(), resources.clone(), &r.taxonomy, &r.knowledge))
         });
@@ -116,12 +145,15 @@ fn benches(c: &mut Criterion, r: &Reference) {
         group.finish();
         let ids = query_ids(&snap, 1_000);
         let mut i = 0usize;
-        c.bench_function(&format!("matching/matches_for_resource/{}", label(n)), |b| {
-            b.iter(|| {
-                i = (i + 1) % ids.len();
-                matches_for_resource(&snap, ids[i], &settings, &NeutralPriority).expect("query")
-            })
-        });
+        c.bench_function(
+            &format!("matching/matches_for_resource/{}", label(n)),
+            |b| {
+                b.iter(|| {
+                    i = (i + 1) % ids.len();
+                    matches_for_resource(&snap, ids[i], &settings, &NeutralPriority).expect("query")
+                })
+            },
+        );
     }
 }
 

@@ -14,6 +14,37 @@ pub struct Settings {
     pub demo: DemoSettings,
     #[serde(default)]
     pub log: LogSettings,
+    /// Matching engine: thresholds and score weights (`[matching]`, `[matching.weights]`).
+    #[serde(default)]
+    pub matching: crate::matching::MatchingSettings,
+    /// Pooling groups (`[pooling]`: radius_km, min_members, max_members).
+    #[serde(default)]
+    pub pooling: PoolingSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PoolingSettings {
+    pub radius_km: f64,
+    pub min_members: usize,
+    pub max_members: usize,
+}
+
+impl Default for PoolingSettings {
+    fn default() -> Self {
+        let p = crate::matching::pooling::PoolingParams::default();
+        PoolingSettings { radius_km: p.radius_km, min_members: p.min_members, max_members: p.max_members }
+    }
+}
+
+impl PoolingSettings {
+    pub fn params(&self) -> crate::matching::pooling::PoolingParams {
+        crate::matching::pooling::PoolingParams {
+            radius_km: self.radius_km,
+            min_members: self.min_members,
+            max_members: self.max_members,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -115,6 +146,15 @@ impl Settings {
         }
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
             return fail("log.format", "must be \"json\" or \"pretty\"");
+        }
+        if let Err(e) = self.matching.validate() {
+            return Err(ConfigError(format!("section `matching`: {e}")));
+        }
+        if !(self.pooling.radius_km.is_finite() && self.pooling.radius_km > 0.0) {
+            return fail("pooling.radius_km", "must be a positive number of km");
+        }
+        if self.pooling.min_members < 3 || self.pooling.max_members < self.pooling.min_members {
+            return fail("pooling.min_members", "must be at least 3 and at most pooling.max_members");
         }
         Ok(())
     }

@@ -55,7 +55,9 @@ struct Site {
     // and département come from the reference geography through the INSEE code.
 }
 
-/// Builds the demo plan from the IREP sites under `reference.dir`.
+/// Builds the demo plan from the IREP sites under `reference.dir`. As in a file import, `rows`
+/// counts one row per resource; `first_row` is the site's line in the IREP extract, so that an
+/// error names where the site came from.
 pub fn build(reference: &Reference, classifier: &dyn Classifier) -> anyhow::Result<ImportPlan> {
     let path = reference.dir.join(FACILITIES_FILE);
     let sites = read_sites(&path)?;
@@ -2252,6 +2254,8 @@ mod tests {
             ("COVED (PAPREC)", "38.21Z"),
             ("AMCOR FLEXIBLE CAPSULES FRANCE", "25.92Z"),
             ("AMCOR FLEXIBLES PACKAGING France", "22.22Z"),
+            ("SUMIRIKO Rubber Compounding France", "22.19Z"),
+            ("Installation de Stockage de Déchets Inertes", "38.21Z"),
         ];
         for (name, naf) in cases {
             assert_eq!(activity(name, "x").naf, naf, "{name}");

@@ -15,3 +15,4 @@ pub mod import;
 pub mod startup;
 pub mod telemetry;
 pub mod api;
+pub mod detection;

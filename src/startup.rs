@@ -10,7 +10,7 @@ use tracing_actix_web::TracingLogger;
 use crate::api::{self, AppState, error::ApiError};
 use crate::config::Settings;
 use crate::db::{self, DbPool};
-use crate::domain::resource::CategoryClassifier;
+use crate::detection::Detection;
 use crate::reference::Reference;
 
 /// Everything the service needs before it serves: the migrated pool and the reference data.
@@ -18,6 +18,7 @@ pub struct Application {
     pub settings: Settings,
     pub pool: DbPool,
     pub reference: Arc<Reference>,
+    pub detection: Arc<Detection>,
 }
 
 impl Application {
@@ -33,14 +34,16 @@ impl Application {
         let pool = db::connect(&settings.database.url, settings.database.pool_size, settings.database.busy_timeout_ms)
             .map_err(|e| anyhow::anyhow!("key `database.url`: {e}"))?;
         db::migrate(&pool).map_err(|e| anyhow::anyhow!("key `database.url`: {e}"))?;
-        Ok(Application { settings, pool, reference })
+        let detection = Detection::load(&settings.reference.dir, settings.matching.clone(), settings.pooling.params())?;
+        Ok(Application { settings, pool, reference, detection: Arc::new(detection) })
     }
 
     pub fn state(&self) -> AppState {
         AppState {
             pool: self.pool.clone(),
             reference: self.reference.clone(),
-            classifier: Arc::new(CategoryClassifier),
+            classifier: self.detection.taxonomy.clone(),
+            detection: self.detection.clone(),
             settings: self.settings.clone(),
         }
     }

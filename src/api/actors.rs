@@ -141,6 +141,7 @@ pub async fn create_actor(state: State, body: ValidJson<ActorInput>) -> Result<H
     let row = ActorRow::from_valid(uuid::Uuid::new_v4().to_string(), &valid, false, now, now);
     let stored = row.clone();
     db::run(&state.pool, move |conn| db::actors::insert(conn, &stored)).await?;
+    state.detection.touch();
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/actors/{}", row.id)))
         .json(actor_out(&state, row)))
@@ -173,6 +174,7 @@ async fn store_update(state: &State, existing: ActorRow, input: ActorInput) -> R
     );
     let stored = row.clone();
     db::run(&state.pool, move |conn| db::actors::update(conn, &stored)).await?;
+    state.detection.touch();
     Ok(HttpResponse::Ok().json(actor_out(state, row)))
 }
 
@@ -221,6 +223,7 @@ pub async fn delete_actor(state: State, id: web::Path<String>) -> Result<HttpRes
         db::DbError::NotFound => ApiError::NotFound(format!("actor `{id}`")),
         other => other.into(),
     })?;
+    state.detection.touch();
     Ok(HttpResponse::NoContent().finish())
 }
 

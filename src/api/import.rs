@@ -43,7 +43,10 @@ pub async fn import_csv(state: State, req: HttpRequest, body: web::Bytes) -> Res
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     match outcome {
-        Ok(report) => Ok(HttpResponse::Created().json(report)),
+        Ok(report) => {
+            state.detection.touch();
+            Ok(HttpResponse::Created().json(report))
+        }
         Err(ApplyError::Rows(errors)) => Err(ApiError::Validation(errors)),
         Err(ApplyError::Db(e)) => Err(e.into()),
     }

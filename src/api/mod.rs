@@ -2,6 +2,7 @@
 //! validate input, call `db` / the engines, map to response types.
 
 pub mod actors;
+pub mod afme;
 pub mod codes;
 pub mod error;
 pub mod extract;
@@ -9,6 +10,7 @@ pub mod health;
 pub mod import;
 pub mod openapi;
 pub mod resources;
+pub mod synergies;
 pub mod territories;
 
 use std::sync::Arc;
@@ -28,6 +30,8 @@ pub struct AppState {
     pub pool: DbPool,
     pub reference: Arc<Reference>,
     pub classifier: Arc<dyn Classifier + Send + Sync>,
+    /// The live synergy detection (rebuilt when actors or resources change).
+    pub detection: Arc<crate::detection::Detection>,
     pub settings: Settings,
 }
 
@@ -39,8 +43,10 @@ pub fn routes(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
         web::scope("/api/v1")
             .configure(codes::routes)
             .configure(territories::routes)
+            .configure(afme::routes)
             .configure(actors::routes)
             .configure(resources::routes)
+            .configure(synergies::routes)
             .configure(|cfg| import::routes(cfg, import_limit_bytes))
             .service(openapi::document_v1),
     );

@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
 use utoipa_scalar::{Scalar, Servable};
 
-use super::{actors, codes, health, import, resources, territories};
+use super::{actors, codes, health, import, resources, synergies, territories};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -24,6 +24,9 @@ use super::{actors, codes, health, import, resources, territories};
         resources::list_resources, resources::list_for_actor, resources::create_resource, resources::get_resource,
         resources::replace_resource, resources::patch_resource, resources::delete_resource,
         import::import_csv,
+        synergies::list_synergies, synergies::detect_now, synergies::get_synergy, synergies::actor_synergies,
+        synergies::resource_matches, synergies::match_adhoc, synergies::territory_graph,
+        synergies::territory_allocation, synergies::territory_chains, synergies::territory_hubs,
     ),
     tags(
         (name = "actors", description = "Companies and sites"),
@@ -31,13 +34,17 @@ use super::{actors, codes, health, import, resources, territories};
         (name = "territories", description = "Administrative hierarchy and custom zones"),
         (name = "codes", description = "List of Waste and NAF rév.2"),
         (name = "import", description = "Bulk CSV import"),
+        (name = "synergies", description = "Ranked, explained substitution and pooling synergies"),
+        (name = "graph", description = "The territory's synergy graph: exports, allocation, chains, hubs"),
         (name = "health", description = "Probes"),
     )
 )]
 pub struct ApiDoc;
 
 pub fn document_json() -> utoipa::openapi::OpenApi {
-    ApiDoc::openapi()
+    let mut doc = ApiDoc::openapi();
+    doc.merge(super::afme::AfmeApiDoc::openapi());
+    doc
 }
 
 /// The OpenAPI 3 document.

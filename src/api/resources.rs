@@ -133,11 +133,10 @@ async fn list_page(state: &State, query: ResourceQuery) -> Result<HttpResponse, 
         None => db::TerritoryScope::All,
     };
     let ewc_prefix = query.ewc.as_deref().map(crate::reference::ewc::normalise_code).filter(|p| !p.is_empty());
-    if let Some(p) = &ewc_prefix {
-        if p.len() > 6 || !p.bytes().all(|b| b.is_ascii_digit()) {
+    if let Some(p) = &ewc_prefix
+        && (p.len() > 6 || !p.bytes().all(|b| b.is_ascii_digit())) {
             return Err(ApiError::field("ewc", "must be up to six digits of a List of Waste code"));
         }
-    }
     let filter = ResourceFilter {
         actor_id: query.actor,
         kind: query.kind.map(|k| k.as_str().to_owned()),
@@ -188,6 +187,7 @@ pub async fn create_resource(
     let row = ResourceRow::from_valid(uuid::Uuid::new_v4().to_string(), actor.id, &valid, now, now);
     let stored = row.clone();
     db::run(&state.pool, move |conn| db::resources::insert(conn, &stored)).await?;
+    state.detection.touch();
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/resources/{}", row.id)))
         .json(resource_out(&state, row)))
@@ -220,6 +220,7 @@ async fn store_update(state: &State, existing: ResourceRow, input: ResourceInput
     );
     let stored = row.clone();
     db::run(&state.pool, move |conn| db::resources::update(conn, &stored)).await?;
+    state.detection.touch();
     Ok(HttpResponse::Ok().json(resource_out(state, row)))
 }
 
@@ -267,5 +268,6 @@ pub async fn delete_resource(state: State, id: web::Path<String>) -> Result<Http
         db::DbError::NotFound => ApiError::NotFound(format!("resource `{id}`")),
         other => other.into(),
     })?;
+    state.detection.touch();
     Ok(HttpResponse::NoContent().finish())
 }

@@ -3,10 +3,12 @@
 //! Every SQL statement of the service lives under this module.
 
 pub mod actors;
+pub mod afme;
 pub mod import;
 pub mod models;
 pub mod resources;
 pub mod schema;
+pub mod synergies;
 pub mod zones;
 
 use std::time::Duration;
@@ -127,14 +129,12 @@ impl ManageConnection for DbManager {
 /// Builds the pool, creating the SQLite file's directory when needed, and checks one connection.
 pub fn connect(url: &str, pool_size: u32, busy_timeout_ms: u32) -> Result<DbPool, DbError> {
     let manager = DbManager::new(url, busy_timeout_ms);
-    if manager.backend == Backend::Sqlite && manager.url != ":memory:" {
-        if let Some(parent) = std::path::Path::new(&manager.url).parent() {
-            if !parent.as_os_str().is_empty() {
+    if manager.backend == Backend::Sqlite && manager.url != ":memory:"
+        && let Some(parent) = std::path::Path::new(&manager.url).parent()
+            && !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent)
                     .map_err(|e| DbError::Pool(format!("cannot create {}: {e}", parent.display())))?;
             }
-        }
-    }
     Pool::builder()
         .max_size(pool_size.max(1))
         .connection_timeout(Duration::from_secs(10))

@@ -152,3 +152,29 @@ impl ResourceRow {
         }
     }
 }
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset, Identifiable)]
+#[diesel(table_name = super::schema::synergies)]
+#[diesel(treat_none_as_null = true)]
+pub struct SynergyRow {
+    pub id: String,
+    pub kind: String,
+    pub offer_id: Option<String>,
+    pub need_id: Option<String>,
+    pub provider_actor_id: Option<String>,
+    pub receiver_actor_id: Option<String>,
+    pub class: String,
+    pub ewc_code: Option<String>,
+    pub latent: bool,
+    pub score: f64,
+    pub distance_km: Option<f64>,
+    pub quantity: Option<f64>,
+    pub base_unit: Option<String>,
+    /// JSON of the full synergy (components, explanations, impact) or pooling group.
+    pub detail: String,
+    pub status: String,
+    pub active: bool,
+    pub first_detected_at: NaiveDateTime,
+    pub last_detected_at: NaiveDateTime,
+    pub retired_at: Option<NaiveDateTime>,
+}

@@ -69,6 +69,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    synergies (id) {
+        id -> Text,
+        kind -> Text,
+        offer_id -> Nullable<Text>,
+        need_id -> Nullable<Text>,
+        provider_actor_id -> Nullable<Text>,
+        receiver_actor_id -> Nullable<Text>,
+        class -> Text,
+        ewc_code -> Nullable<Text>,
+        latent -> Bool,
+        score -> Double,
+        distance_km -> Nullable<Double>,
+        quantity -> Nullable<Double>,
+        base_unit -> Nullable<Text>,
+        detail -> Text,
+        status -> Text,
+        active -> Bool,
+        first_detected_at -> Timestamp,
+        last_detected_at -> Timestamp,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(resources -> actors (actor_id));
 diesel::joinable!(zone_communes -> zones (zone_code));
-diesel::allow_tables_to_appear_in_same_query!(zones, zone_communes, actors, resources);
+diesel::allow_tables_to_appear_in_same_query!(zones, zone_communes, actors, resources, synergies);

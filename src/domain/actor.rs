@@ -125,11 +125,10 @@ impl ActorInput {
             email: clean_text(&mut v, "contact.email", contact.email.as_deref(), 320),
             phone: clean_text(&mut v, "contact.phone", contact.phone.as_deref(), 40),
         };
-        if let Some(email) = &contact.email {
-            if !email.contains('@') || email.starts_with('@') || email.ends_with('@') {
+        if let Some(email) = &contact.email
+            && (!email.contains('@') || email.starts_with('@') || email.ends_with('@')) {
                 v.add("contact.email", "is not an e-mail address");
             }
-        }
         let (departement, region, epci) = commune
             .map(|c| (c.departement.clone(), c.region.clone(), c.epci.clone()))
             .unwrap_or_default();
@@ -166,7 +165,7 @@ pub fn check_siret(siret: &str) -> Result<(), String> {
         .enumerate()
         .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
         .sum();
-    if luhn % 10 == 0 { Ok(()) } else { Err("fails the Luhn check".into()) }
+    if luhn.is_multiple_of(10) { Ok(()) } else { Err("fails the Luhn check".into()) }
 }
 
 /// Makes a Luhn-valid SIRET from 13 leading digits (used by the demo and tests).

@@ -285,11 +285,10 @@ impl ResourceInput {
                 String::new()
             }
         };
-        if let Some(q) = &self.quantity {
-            if !q.value.is_finite() || q.value <= 0.0 {
+        if let Some(q) = &self.quantity
+            && (!q.value.is_finite() || q.value <= 0.0) {
                 v.add("quantity.value", "must be a positive number");
             }
-        }
         let availability = self.availability.clone().unwrap_or_default();
         let months = match availability.kind {
             AvailabilityKind::Continuous => {
@@ -319,16 +318,14 @@ impl ResourceInput {
                 }
             },
         };
-        if let Some(t) = self.temperature_c {
-            if !t.is_finite() || !(-273.15..=2000.0).contains(&t) {
+        if let Some(t) = self.temperature_c
+            && (!t.is_finite() || !(-273.15..=2000.0).contains(&t)) {
                 v.add("temperature_c", "must be between -273.15 and 2000 °C");
             }
-        }
-        if let Some(d) = self.max_distance_km {
-            if !d.is_finite() || d <= 0.0 || d > 20_000.0 {
+        if let Some(d) = self.max_distance_km
+            && (!d.is_finite() || d <= 0.0 || d > 20_000.0) {
                 v.add("max_distance_km", "must be a positive distance up to 20000 km");
             }
-        }
         let yearly = self.quantity.map(|q| yearly_amount(q.value, q.unit, q.period));
         v.finish(ValidResource {
             kind: self.kind,

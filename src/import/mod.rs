@@ -256,11 +256,10 @@ pub fn plan(
             }
             None => match actor_input.validate(reference) {
                 Ok(valid) => {
-                    if let Some(siret) = &valid.siret {
-                        if let Some(other) = by_siret.insert(siret.clone(), key.clone()) {
+                    if let Some(siret) = &valid.siret
+                        && let Some(other) = by_siret.insert(siret.clone(), key.clone()) {
                             errors.add(line, "siret", format!("already used by another actor of this file ({other})"));
                         }
-                    }
                     actors.push(ImportedActor { first_row: line, actor: valid, resources: Vec::new() });
                     by_key.insert(key, (actors.len() - 1, actor_input));
                     Some(actors.len() - 1)

@@ -23,7 +23,9 @@ use super::taxonomy::{Relation, Taxonomy};
 use crate::domain::resource::Category;
 
 /// Level of compatibility, strongest first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum FitLevel {
     /// Same EWC code, or the need accepts the offer's code.
@@ -78,7 +80,9 @@ pub enum Rejection {
 
 /// Whether `need` accepts the offer's exact EWC code (same code or listed in its accepted codes).
 pub(crate) fn accepts_code(offer: &IndexedResource, need: &IndexedResource) -> bool {
-    offer.ewc.is_some_and(|c| need.ewc == Some(c) || need.accepted.contains(&c))
+    offer
+        .ewc
+        .is_some_and(|c| need.ewc == Some(c) || need.accepted.contains(&c))
 }
 
 /// Heat rule; returns the temperature margin above `T_need + ΔT` when both temperatures are known.
@@ -94,7 +98,11 @@ pub(crate) fn heat_rule(
     match (offer.temperature_c, need.temperature_c) {
         (Some(to), Some(tn)) => {
             let margin = to - (tn + delta_t);
-            if margin >= 0.0 { Ok(Some(margin)) } else { Err(Rejection::Temperature) }
+            if margin >= 0.0 {
+                Ok(Some(margin))
+            } else {
+                Err(Rejection::Temperature)
+            }
         }
         _ => match (tax.heat_band(offer.class), tax.heat_band(need.class)) {
             (Some(bo), Some(bn)) if bo < bn => Err(Rejection::Temperature),
@@ -104,8 +112,15 @@ pub(crate) fn heat_rule(
 }
 
 /// Energy and water cannot be stored between seasons: they need at least one common month.
-pub(crate) fn season_rule(tax: &Taxonomy, offer: &IndexedResource, need: &IndexedResource) -> Result<(), Rejection> {
-    let perishable = matches!(tax.class(offer.class).category, Category::Energy | Category::Water);
+pub(crate) fn season_rule(
+    tax: &Taxonomy,
+    offer: &IndexedResource,
+    need: &IndexedResource,
+) -> Result<(), Rejection> {
+    let perishable = matches!(
+        tax.class(offer.class).category,
+        Category::Energy | Category::Water
+    );
     if perishable && offer.months & need.months == 0 {
         Err(Rejection::Season)
     } else {
@@ -114,7 +129,10 @@ pub(crate) fn season_rule(tax: &Taxonomy, offer: &IndexedResource, need: &Indexe
 }
 
 /// The best receiver rule that applies to an activity.
-pub(crate) fn best_rule(rules: &[ReceiverRule], receiver: Option<NaceKey>) -> Option<&ReceiverRule> {
+pub(crate) fn best_rule(
+    rules: &[ReceiverRule],
+    receiver: Option<NaceKey>,
+) -> Option<&ReceiverRule> {
     let nace = receiver?;
     // Rules are sorted best first.
     rules.iter().find(|r| r.key.contains(nace))
@@ -142,20 +160,38 @@ pub fn fit(
     heat_rule(tax, offer, need, delta_t)?;
     season_rule(tax, offer, need)?;
     if exact {
-        return Ok(Fit { level: FitLevel::Code, value: 1.0 });
+        return Ok(Fit {
+            level: FitLevel::Code,
+            value: 1.0,
+        });
     }
     let step = |n: u8| 0.05 * f64::from(n.saturating_sub(1));
     match tax.relation(offer.class, need.class) {
-        Some(Relation::Same) => Ok(Fit { level: FitLevel::SameClass, value: 0.9 }),
-        Some(Relation::Ancestor(n)) => Ok(Fit { level: FitLevel::ParentClass, value: (0.8 - step(n)).max(0.6) }),
-        Some(Relation::Descendant(n)) => Ok(Fit { level: FitLevel::ParentClass, value: (0.7 - step(n)).max(0.55) }),
-        Some(Relation::HeatCascade) => Ok(Fit { level: FitLevel::ParentClass, value: 0.8 }),
+        Some(Relation::Same) => Ok(Fit {
+            level: FitLevel::SameClass,
+            value: 0.9,
+        }),
+        Some(Relation::Ancestor(n)) => Ok(Fit {
+            level: FitLevel::ParentClass,
+            value: (0.8 - step(n)).max(0.6),
+        }),
+        Some(Relation::Descendant(n)) => Ok(Fit {
+            level: FitLevel::ParentClass,
+            value: (0.7 - step(n)).max(0.55),
+        }),
+        Some(Relation::HeatCascade) => Ok(Fit {
+            level: FitLevel::ParentClass,
+            value: 0.8,
+        }),
         None => {
             if tax.class(offer.class).category != tax.class(need.class).category {
                 return Err(Rejection::Class);
             }
             best_rule(rules, receiver)
-                .map(|r| Fit { level: r.level, value: f64::from(r.value) })
+                .map(|r| Fit {
+                    level: r.level,
+                    value: f64::from(r.value),
+                })
                 .ok_or(Rejection::Class)
         }
     }
@@ -197,11 +233,17 @@ mod tests {
             let rules = k.receiver_rules(&t, o.ewc, o.class);
             fit(&t, o, n, nace.and_then(NaceKey::parse), &rules, 10.0)
         };
-        assert_eq!(f(&ash, &need, None).map(|f| f.level), Ok(FitLevel::SameClass));
+        assert_eq!(
+            f(&ash, &need, None).map(|f| f.level),
+            Ok(FitLevel::SameClass)
+        );
         need.accepted = vec![EwcCode::parse("100102").expect("code")].into_boxed_slice();
         assert_eq!(f(&ash, &need, None).map(|f| f.level), Ok(FitLevel::Code));
         let general = res(&t, ResourceKind::Need, "material/mineral");
-        assert_eq!(f(&ash, &general, None).map(|f| f.level), Ok(FitLevel::ParentClass));
+        assert_eq!(
+            f(&ash, &general, None).map(|f| f.level),
+            Ok(FitLevel::ParentClass)
+        );
         let aggregates = res(&t, ResourceKind::Need, "material/mineral/aggregates");
         assert_eq!(f(&ash, &aggregates, None), Err(Rejection::Class));
         // A cement works (profile lists 10 01 02 as input) needing aggregates: profile level.
@@ -220,9 +262,15 @@ mod tests {
         oil.ewc = EwcCode::parse("130205");
         oil.hazardous = true;
         let mut need = res(&t, ResourceKind::Need, "material/oil/mineral_oil");
-        assert_eq!(fit(&t, &oil, &need, None, &[], 10.0), Err(Rejection::Hazardous));
+        assert_eq!(
+            fit(&t, &oil, &need, None, &[], 10.0),
+            Err(Rejection::Hazardous)
+        );
         need.accepted = vec![EwcCode::parse("130205").expect("code")].into_boxed_slice();
-        assert_eq!(fit(&t, &oil, &need, None, &[], 10.0).map(|f| f.level), Ok(FitLevel::Code));
+        assert_eq!(
+            fit(&t, &oil, &need, None, &[], 10.0).map(|f| f.level),
+            Ok(FitLevel::Code)
+        );
 
         let mut heat = res(&t, ResourceKind::Offer, "energy/heat/low_temperature");
         heat.temperature_c = Some(65.0);
@@ -230,25 +278,40 @@ mod tests {
         warm.temperature_c = Some(50.0);
         assert!(fit(&t, &heat, &warm, None, &[], 10.0).is_ok());
         warm.temperature_c = Some(60.0);
-        assert_eq!(fit(&t, &heat, &warm, None, &[], 10.0), Err(Rejection::Temperature));
+        assert_eq!(
+            fit(&t, &heat, &warm, None, &[], 10.0),
+            Err(Rejection::Temperature)
+        );
         // Steam serves a low-temperature need; low-temperature heat does not serve a steam need.
         let steam = res(&t, ResourceKind::Offer, "energy/heat/high_temperature");
         let low_need = res(&t, ResourceKind::Need, "energy/heat/low_temperature");
-        assert_eq!(fit(&t, &steam, &low_need, None, &[], 10.0).map(|f| f.level), Ok(FitLevel::ParentClass));
+        assert_eq!(
+            fit(&t, &steam, &low_need, None, &[], 10.0).map(|f| f.level),
+            Ok(FitLevel::ParentClass)
+        );
         let low_offer = res(&t, ResourceKind::Offer, "energy/heat/low_temperature");
         let steam_need = res(&t, ResourceKind::Need, "energy/heat/high_temperature");
-        assert_eq!(fit(&t, &low_offer, &steam_need, None, &[], 10.0), Err(Rejection::Temperature));
+        assert_eq!(
+            fit(&t, &low_offer, &steam_need, None, &[], 10.0),
+            Err(Rejection::Temperature)
+        );
 
         let mut tonnes = res(&t, ResourceKind::Offer, "material/biomass/wood");
         tonnes.base_unit = Some(BaseUnit::Tonne);
         let mut mwh = res(&t, ResourceKind::Need, "material/biomass/wood");
         mwh.base_unit = Some(BaseUnit::Megawatthour);
-        assert_eq!(fit(&t, &tonnes, &mwh, None, &[], 10.0), Err(Rejection::BaseUnit));
+        assert_eq!(
+            fit(&t, &tonnes, &mwh, None, &[], 10.0),
+            Err(Rejection::BaseUnit)
+        );
 
         let mut summer = res(&t, ResourceKind::Offer, "energy/heat/low_temperature");
         summer.months = 0b0000_1110_0000;
         let mut winter = res(&t, ResourceKind::Need, "energy/heat/low_temperature");
         winter.months = 0b1000_0000_0011;
-        assert_eq!(fit(&t, &summer, &winter, None, &[], 10.0), Err(Rejection::Season));
+        assert_eq!(
+            fit(&t, &summer, &winter, None, &[], 10.0),
+            Err(Rejection::Season)
+        );
     }
 }

@@ -19,8 +19,8 @@ use uuid::Uuid;
 use super::compat::{Fit, FitLevel, Rejection, accepts_code, best_rule, fit, heat_rule};
 use super::knowledge::ReceiverRule;
 use super::score::{
-    ScoreComponents, TerritorialPriority, clamp01, distance_decay, heat_quality, km_en, km_fr, quantity_fit,
-    regulatory_ease, time_overlap,
+    ScoreComponents, TerritorialPriority, clamp01, distance_decay, heat_quality, km_en, km_fr,
+    quantity_fit, regulatory_ease, time_overlap,
 };
 use super::snapshot::{IndexedActor, IndexedResource, Snapshot, haversine_km, nearest_within};
 use super::taxonomy::{ClassId, EwcCode, Relation, Taxonomy};
@@ -71,7 +71,11 @@ impl Candidate {
     }
 
     pub fn receiver_actor(&self, snap: &Snapshot) -> u32 {
-        if self.latent { self.target } else { snap.resource(self.target).actor }
+        if self.latent {
+            self.target
+        } else {
+            snap.resource(self.target).actor
+        }
     }
 
     /// Exchangeable quantity per year (min of the known quantities).
@@ -209,7 +213,10 @@ impl Ctx<'_> {
     fn priority(&self, res: &IndexedResource) -> f64 {
         let mut buf = [0u8; 6];
         let code = res.ewc.map(|c| c.write_compact(&mut buf));
-        clamp01(self.priority.priority(&self.snap.taxonomy.class(res.class).name, code))
+        clamp01(
+            self.priority
+                .priority(&self.snap.taxonomy.class(res.class).name, code),
+        )
     }
 
     fn offer_radius(&self, offer: &IndexedResource) -> f64 {
@@ -217,13 +224,30 @@ impl Ctx<'_> {
         offer.max_distance_km.map_or(d, |m| m.min(d))
     }
 
-    fn assess_pair(&self, offer: Party, rules: &[ReceiverRule], need: Party) -> Result<Assessment, Rejection> {
+    fn assess_pair(
+        &self,
+        offer: Party,
+        rules: &[ReceiverRule],
+        need: Party,
+    ) -> Result<Assessment, Rejection> {
         let tax = &self.snap.taxonomy;
         if offer.actor_index.is_some() && offer.actor_index == need.actor_index {
             return Err(Rejection::SameActor);
         }
-        let f = fit(tax, offer.res, need.res, need.actor.nace, rules, self.settings.heat_delta_t_c)?;
-        let d = haversine_km(offer.actor.lat, offer.actor.lng, need.actor.lat, need.actor.lng);
+        let f = fit(
+            tax,
+            offer.res,
+            need.res,
+            need.actor.nace,
+            rules,
+            self.settings.heat_delta_t_c,
+        )?;
+        let d = haversine_km(
+            offer.actor.lat,
+            offer.actor.lng,
+            need.actor.lat,
+            need.actor.lng,
+        );
         let limit = [offer.res.max_distance_km, need.res.max_distance_km]
             .into_iter()
             .flatten()
@@ -264,7 +288,12 @@ impl Ctx<'_> {
     }
 
     /// A latent receiver: no declared need, its activity is a known user. Hazardous offers never qualify.
-    fn assess_latent(&self, offer: Party, rules: &[ReceiverRule], receiver: &IndexedActor) -> Option<Assessment> {
+    fn assess_latent(
+        &self,
+        offer: Party,
+        rules: &[ReceiverRule],
+        receiver: &IndexedActor,
+    ) -> Option<Assessment> {
         if offer.res.hazardous {
             return None;
         }
@@ -287,7 +316,10 @@ impl Ctx<'_> {
             territorial_priority: self.priority(offer.res),
         };
         Some(Assessment {
-            fit: Fit { level: rule.level, value: f64::from(rule.value) },
+            fit: Fit {
+                level: rule.level,
+                value: f64::from(rule.value),
+            },
             distance_km: d,
             score: components.score(&self.settings.weights),
             components,
@@ -300,13 +332,25 @@ impl Ctx<'_> {
     /// Whether an actor declared a need the offer relates to (then it is not a latent receiver).
     fn declares_related_need(&self, actor: u32, offer: &IndexedResource) -> bool {
         let tax = &self.snap.taxonomy;
-        self.snap.resources_of_actor(actor).iter().map(|i| self.snap.resource(*i)).any(|n| {
-            n.kind == ResourceKind::Need && (tax.relation(offer.class, n.class).is_some() || accepts_code(offer, n))
-        })
+        self.snap
+            .resources_of_actor(actor)
+            .iter()
+            .map(|i| self.snap.resource(*i))
+            .any(|n| {
+                n.kind == ResourceKind::Need
+                    && (tax.relation(offer.class, n.class).is_some() || accepts_code(offer, n))
+            })
     }
 
     /// Candidates of one offer, best first, at most `limit`.
-    fn offer_candidates(&self, offer: Party, offer_index: u32, rules: &[ReceiverRule], scratch: &mut Scratch, limit: usize) {
+    fn offer_candidates(
+        &self,
+        offer: Party,
+        offer_index: u32,
+        rules: &[ReceiverRule],
+        scratch: &mut Scratch,
+        limit: usize,
+    ) {
         let snap = self.snap;
         let pool = self.settings.neighbour_pool;
         let at = &offer.actor.xyz;
@@ -343,7 +387,9 @@ impl Ctx<'_> {
         scratch.actors.dedup();
         for a in &scratch.actors {
             scratch.needs.extend(
-                snap.resources_of_actor(*a).iter().filter(|i| snap.resource(**i).kind == ResourceKind::Need),
+                snap.resources_of_actor(*a)
+                    .iter()
+                    .filter(|i| snap.resource(**i).kind == ResourceKind::Need),
             );
         }
         scratch.needs.sort_unstable();
@@ -352,7 +398,11 @@ impl Ctx<'_> {
         let mut declared_receivers: Vec<u32> = Vec::new();
         for n in &scratch.needs {
             let need = snap.resource(*n);
-            let party = Party { res: need, actor: snap.actor(need.actor), actor_index: Some(need.actor) };
+            let party = Party {
+                res: need,
+                actor: snap.actor(need.actor),
+                actor_index: Some(need.actor),
+            };
             if let Ok(a) = self.assess_pair(offer, rules, party)
                 && a.score >= min
             {
@@ -364,7 +414,9 @@ impl Ctx<'_> {
         if self.settings.max_latent_per_offer > 0 && !offer.res.hazardous {
             let first_latent = scratch.found.len();
             for a in &scratch.actors {
-                if declared_receivers.binary_search(a).is_ok() || self.declares_related_need(*a, offer.res) {
+                if declared_receivers.binary_search(a).is_ok()
+                    || self.declares_related_need(*a, offer.res)
+                {
                     continue;
                 }
                 if let Some(x) = self.assess_latent(offer, rules, snap.actor(*a))
@@ -394,15 +446,26 @@ impl Ctx<'_> {
         };
         scratch.clear();
         let search_class = |class: ClassId, scratch: &mut Scratch| {
-            nearest_within(&snap.offers_by_class[class.index()], at, radius(class), pool, |o| {
-                scratch.needs.push(o);
-                true
-            });
+            nearest_within(
+                &snap.offers_by_class[class.index()],
+                at,
+                radius(class),
+                pool,
+                |o| {
+                    scratch.needs.push(o);
+                    true
+                },
+            );
         };
         for (class, _) in tax.related(need.res.class) {
             search_class(*class, scratch);
         }
-        let mut codes: Vec<EwcCode> = need.res.ewc.into_iter().chain(need.res.accepted.iter().copied()).collect();
+        let mut codes: Vec<EwcCode> = need
+            .res
+            .ewc
+            .into_iter()
+            .chain(need.res.accepted.iter().copied())
+            .collect();
         if let Some(nace) = need.actor.nace {
             let received = snap.knowledge.received_by(tax, nace);
             let category = tax.class(need.res.class).category;
@@ -423,12 +486,18 @@ impl Ctx<'_> {
                 search_class(class, scratch);
             }
             codes.extend(received.codes);
-            codes.extend(snap.offers_by_code.keys().filter(|c| received.subchapters.contains(&c.subchapter())));
+            codes.extend(
+                snap.offers_by_code
+                    .keys()
+                    .filter(|c| received.subchapters.contains(&c.subchapter())),
+            );
         }
         codes.sort_unstable();
         codes.dedup();
         for code in codes {
-            let Some(tree) = snap.offers_by_code.get(&code) else { continue };
+            let Some(tree) = snap.offers_by_code.get(&code) else {
+                continue;
+            };
             let class = tax.class_id_of_ewc(code).unwrap_or(need.res.class);
             nearest_within(tree, at, radius(class), pool, |o| {
                 scratch.needs.push(o);
@@ -443,13 +512,26 @@ impl Ctx<'_> {
             .iter()
             .filter_map(|o| {
                 let offer = snap.resource(*o);
-                let party = Party { res: offer, actor: snap.actor(offer.actor), actor_index: Some(offer.actor) };
-                self.assess_pair(party, snap.rules_of(*o), need).ok().filter(|a| a.score >= min).map(|a| (*o, a))
+                let party = Party {
+                    res: offer,
+                    actor: snap.actor(offer.actor),
+                    actor_index: Some(offer.actor),
+                };
+                self.assess_pair(party, snap.rules_of(*o), need)
+                    .ok()
+                    .filter(|a| a.score >= min)
+                    .map(|a| (*o, a))
             })
             .collect()
     }
 
-    fn synergy(&self, offer: Party, need: Option<Party>, receiver: &IndexedActor, a: &Assessment) -> Synergy {
+    fn synergy(
+        &self,
+        offer: Party,
+        need: Option<Party>,
+        receiver: &IndexedActor,
+        a: &Assessment,
+    ) -> Synergy {
         let snap = self.snap;
         let tax = &snap.taxonomy;
         let latent = need.is_none();
@@ -464,7 +546,11 @@ impl Ctx<'_> {
             .or(a.exchangeable.map(|_| tax.class(offer.res.class).base_unit));
         let impact = match (a.exchangeable, base_unit) {
             (Some(q), Some(unit)) => {
-                Some(snap.knowledge.impacts.impact(tax, offer.res.class, q, unit, a.distance_km))
+                Some(
+                    snap.knowledge
+                        .impacts
+                        .impact(tax, offer.res.class, q, unit, a.distance_km),
+                )
             }
             _ => None,
         };
@@ -495,7 +581,11 @@ impl Ctx<'_> {
     fn materialise(&self, c: &Candidate) -> Option<Synergy> {
         let snap = self.snap;
         let offer_res = snap.resource(c.offer);
-        let offer = Party { res: offer_res, actor: snap.actor(offer_res.actor), actor_index: Some(offer_res.actor) };
+        let offer = Party {
+            res: offer_res,
+            actor: snap.actor(offer_res.actor),
+            actor_index: Some(offer_res.actor),
+        };
         let rules = snap.rules_of(c.offer);
         if c.latent {
             let receiver = snap.actor(c.target);
@@ -503,7 +593,11 @@ impl Ctx<'_> {
             Some(self.synergy(offer, None, receiver, &a))
         } else {
             let n = snap.resource(c.target);
-            let need = Party { res: n, actor: snap.actor(n.actor), actor_index: Some(n.actor) };
+            let need = Party {
+                res: n,
+                actor: snap.actor(n.actor),
+                actor_index: Some(n.actor),
+            };
             let a = self.assess_pair(offer, rules, need).ok()?;
             Some(self.synergy(offer, Some(need), need.actor, &a))
         }
@@ -558,7 +652,11 @@ pub fn detect(
     priority: &dyn TerritorialPriority,
 ) -> Result<CandidateSet> {
     settings.validate()?;
-    let ctx = Ctx { snap, settings, priority };
+    let ctx = Ctx {
+        snap,
+        settings,
+        priority,
+    };
     let offers: Vec<u32> = (0..snap.resources.len() as u32)
         .filter(|i| snap.resource(*i).kind == ResourceKind::Offer)
         .collect();
@@ -579,8 +677,18 @@ pub fn detect(
             let mut out = Vec::with_capacity(part.len() * 4);
             for &o in *part {
                 let res = snap.resource(o);
-                let offer = Party { res, actor: snap.actor(res.actor), actor_index: Some(res.actor) };
-                ctx.offer_candidates(offer, o, snap.rules_of(o), &mut scratch, settings.max_candidates_per_resource);
+                let offer = Party {
+                    res,
+                    actor: snap.actor(res.actor),
+                    actor_index: Some(res.actor),
+                };
+                ctx.offer_candidates(
+                    offer,
+                    o,
+                    snap.rules_of(o),
+                    &mut scratch,
+                    settings.max_candidates_per_resource,
+                );
                 out.extend_from_slice(&scratch.found);
             }
             done.push((i, out));
@@ -614,7 +722,12 @@ pub fn synergy_of(
     settings: &MatchingSettings,
     priority: &dyn TerritorialPriority,
 ) -> Option<Synergy> {
-    Ctx { snap, settings, priority }.materialise(candidate)
+    Ctx {
+        snap,
+        settings,
+        priority,
+    }
+    .materialise(candidate)
 }
 
 /// Every candidate synergy of the snapshot, sorted by score (descending) then id.
@@ -624,8 +737,15 @@ pub fn detect_all(
     priority: &dyn TerritorialPriority,
 ) -> Result<Vec<Synergy>> {
     let candidates = detect(snap, settings, priority)?;
-    let ctx = Ctx { snap, settings, priority };
-    let mut out: Vec<Synergy> = candidates.iter().filter_map(|c| ctx.materialise(c)).collect();
+    let ctx = Ctx {
+        snap,
+        settings,
+        priority,
+    };
+    let mut out: Vec<Synergy> = candidates
+        .iter()
+        .filter_map(|c| ctx.materialise(c))
+        .collect();
     sort_synergies(&mut out);
     Ok(out)
 }
@@ -639,10 +759,20 @@ pub fn matches_for_resource(
     priority: &dyn TerritorialPriority,
 ) -> Result<Vec<Synergy>> {
     settings.validate()?;
-    let index = snap.resource_index(resource_id).ok_or(MatchingError::UnknownResource(resource_id))?;
-    let ctx = Ctx { snap, settings, priority };
+    let index = snap
+        .resource_index(resource_id)
+        .ok_or(MatchingError::UnknownResource(resource_id))?;
+    let ctx = Ctx {
+        snap,
+        settings,
+        priority,
+    };
     let res = snap.resource(index);
-    let party = Party { res, actor: snap.actor(res.actor), actor_index: Some(res.actor) };
+    let party = Party {
+        res,
+        actor: snap.actor(res.actor),
+        actor_index: Some(res.actor),
+    };
     let mut scratch = Scratch::default();
     let limit = settings.max_candidates_per_resource;
     let mut out: Vec<Synergy> = match res.kind {
@@ -659,7 +789,11 @@ pub fn matches_for_resource(
                 .iter()
                 .map(|(o, a)| {
                     let offer = snap.resource(*o);
-                    let op = Party { res: offer, actor: snap.actor(offer.actor), actor_index: Some(offer.actor) };
+                    let op = Party {
+                        res: offer,
+                        actor: snap.actor(offer.actor),
+                        actor_index: Some(offer.actor),
+                    };
                     ctx.synergy(op, Some(party), party.actor, a)
                 })
                 .collect()
@@ -670,30 +804,48 @@ pub fn matches_for_resource(
 }
 
 impl AdhocQuery {
-    fn to_resource(&self, snap: &Snapshot) -> Result<(IndexedResource, IndexedActor, Vec<ReceiverRule>)> {
+    fn to_resource(
+        &self,
+        snap: &Snapshot,
+    ) -> Result<(IndexedResource, IndexedActor, Vec<ReceiverRule>)> {
         let tax = &snap.taxonomy;
-        let invalid = |field: &'static str, message: &str| MatchingError::InvalidQuery { field, message: message.into() };
+        let invalid = |field: &'static str, message: &str| MatchingError::InvalidQuery {
+            field,
+            message: message.into(),
+        };
         if !(self.lat.is_finite() && (-90.0..=90.0).contains(&self.lat)) {
             return Err(invalid("lat", "must be within [-90, 90]"));
         }
         if !(self.lng.is_finite() && (-180.0..=180.0).contains(&self.lng)) {
             return Err(invalid("lng", "must be within [-180, 180]"));
         }
-        let ewc = match self.ewc_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-            Some(c) => Some(EwcCode::parse(c).ok_or_else(|| invalid("ewc_code", "expected six digits such as 10 01 02"))?),
+        let ewc = match self
+            .ewc_code
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            Some(c) => Some(
+                EwcCode::parse(c)
+                    .ok_or_else(|| invalid("ewc_code", "expected six digits such as 10 01 02"))?,
+            ),
             None => None,
         };
         let class = match (self.class.as_deref(), ewc) {
-            (Some(c), _) => tax.id(c).ok_or_else(|| MatchingError::UnknownClass(c.to_owned()))?,
-            (None, Some(code)) => {
-                tax.class_id_of_ewc(code).ok_or_else(|| invalid("ewc_code", "no class for this code"))?
-            }
+            (Some(c), _) => tax
+                .id(c)
+                .ok_or_else(|| MatchingError::UnknownClass(c.to_owned()))?,
+            (None, Some(code)) => tax
+                .class_id_of_ewc(code)
+                .ok_or_else(|| invalid("ewc_code", "no class for this code"))?,
             (None, None) => return Err(invalid("class", "give a class or an EWC code")),
         };
         let accepted = self
             .accepted_ewc
             .iter()
-            .map(|c| EwcCode::parse(c).ok_or_else(|| invalid("accepted_ewc", "expected six-digit codes")))
+            .map(|c| {
+                EwcCode::parse(c).ok_or_else(|| invalid("accepted_ewc", "expected six-digit codes"))
+            })
             .collect::<Result<Vec<_>>>()?;
         let (yearly_quantity, base_unit) = match (self.quantity, self.unit, self.yearly_quantity) {
             (Some(q), Some(unit), _) => {
@@ -707,14 +859,28 @@ impl AdhocQuery {
         if yearly_quantity.is_some_and(|q| !q.is_finite() || q < 0.0) {
             return Err(invalid("quantity", "must be a non-negative number"));
         }
-        if self.max_distance_km.is_some_and(|d| !d.is_finite() || d <= 0.0) {
+        if self
+            .max_distance_km
+            .is_some_and(|d| !d.is_finite() || d <= 0.0)
+        {
             return Err(invalid("max_distance_km", "must be positive"));
         }
-        let months = self.months.map_or(ALL_MONTHS, |m| if m & ALL_MONTHS == 0 { ALL_MONTHS } else { m & ALL_MONTHS });
-        let hazardous = self
-            .hazardous
-            .unwrap_or_else(|| self.ewc_code.as_deref().is_some_and(|c| c.trim_end().ends_with('*')));
-        let label = self.label.clone().unwrap_or_else(|| tax.class(class).label_fr.clone());
+        let months = self.months.map_or(ALL_MONTHS, |m| {
+            if m & ALL_MONTHS == 0 {
+                ALL_MONTHS
+            } else {
+                m & ALL_MONTHS
+            }
+        });
+        let hazardous = self.hazardous.unwrap_or_else(|| {
+            self.ewc_code
+                .as_deref()
+                .is_some_and(|c| c.trim_end().ends_with('*'))
+        });
+        let label = self
+            .label
+            .clone()
+            .unwrap_or_else(|| tax.class(class).label_fr.clone());
         let res = IndexedResource {
             id: Uuid::nil(),
             actor: u32::MAX,
@@ -756,8 +922,16 @@ pub fn match_adhoc(
 ) -> Result<Vec<Synergy>> {
     settings.validate()?;
     let (res, actor, rules) = query.to_resource(snap)?;
-    let ctx = Ctx { snap, settings, priority };
-    let party = Party { res: &res, actor: &actor, actor_index: None };
+    let ctx = Ctx {
+        snap,
+        settings,
+        priority,
+    };
+    let party = Party {
+        res: &res,
+        actor: &actor,
+        actor_index: None,
+    };
     let mut scratch = Scratch::default();
     let limit = settings.max_candidates_per_resource;
     let mut out: Vec<Synergy> = match query.kind {
@@ -773,7 +947,11 @@ pub fn match_adhoc(
                         Some(ctx.synergy(party, None, receiver, &a))
                     } else {
                         let n = snap.resource(c.target);
-                        let need = Party { res: n, actor: snap.actor(n.actor), actor_index: Some(n.actor) };
+                        let need = Party {
+                            res: n,
+                            actor: snap.actor(n.actor),
+                            actor_index: Some(n.actor),
+                        };
                         let a = ctx.assess_pair(party, &rules, need).ok()?;
                         Some(ctx.synergy(party, Some(need), need.actor, &a))
                     }
@@ -788,7 +966,11 @@ pub fn match_adhoc(
                 .iter()
                 .map(|(o, a)| {
                     let offer = snap.resource(*o);
-                    let op = Party { res: offer, actor: snap.actor(offer.actor), actor_index: Some(offer.actor) };
+                    let op = Party {
+                        res: offer,
+                        actor: snap.actor(offer.actor),
+                        actor_index: Some(offer.actor),
+                    };
                     ctx.synergy(op, Some(party), &actor, a)
                 })
                 .collect()
@@ -809,8 +991,11 @@ fn explain(
     let code = offer.res.ewc.map(|c| format!(" ({c})")).unwrap_or_default();
     let class = tax.class(offer.res.class);
     let declared = offer.res.label.trim();
-    let (label_fr, label_en) =
-        if declared.is_empty() { (class.label_fr.as_str(), class.label_en.as_str()) } else { (declared, declared) };
+    let (label_fr, label_en) = if declared.is_empty() {
+        (class.label_fr.as_str(), class.label_en.as_str())
+    } else {
+        (declared, declared)
+    };
     let label = label_fr;
     let provider = offer.actor.name.as_str();
     let who = receiver.name.as_str();
@@ -819,14 +1004,24 @@ fn explain(
         let naf = receiver.naf_code.as_deref().unwrap_or("?");
         let (kfr, ken) = match a.rule {
             Some(r) if r.level == FitLevel::Pathway => (
-                format!("utilisatrice connue, {} échange(s) documenté(s)", r.evidence),
+                format!(
+                    "utilisatrice connue, {} échange(s) documenté(s)",
+                    r.evidence
+                ),
                 format!("a known user, {} documented exchange(s)", r.evidence),
             ),
-            _ => ("utilisatrice type selon son profil sectoriel".to_owned(), "a typical user per its sector profile".to_owned()),
+            _ => (
+                "utilisatrice type selon son profil sectoriel".to_owned(),
+                "a typical user per its sector profile".to_owned(),
+            ),
         };
         return (
-            format!("{label}{code} de {provider} : pourrait intéresser {who} (activité {naf}, {kfr}) à {dfr}"),
-            format!("{label_en}{code} from {provider} could interest {who} (activity {naf}, {ken}) at {den}"),
+            format!(
+                "{label}{code} de {provider} : pourrait intéresser {who} (activité {naf}, {kfr}) à {dfr}"
+            ),
+            format!(
+                "{label_en}{code} from {provider} could interest {who} (activity {naf}, {ken}) at {den}"
+            ),
         );
     };
     let need_label = need.res.label.trim();
@@ -839,8 +1034,12 @@ fn explain(
         Some(c) => {
             let pct = (c * 100.0).round();
             (
-                format!("{label}{code} de {provider} : couvre {pct} % du besoin de {who}{nfr} à {dfr}"),
-                format!("{label_en}{code} from {provider} covers {pct} % of {who}'s need{nen} at {den}"),
+                format!(
+                    "{label}{code} de {provider} : couvre {pct} % du besoin de {who}{nfr} à {dfr}"
+                ),
+                format!(
+                    "{label_en}{code} from {provider} covers {pct} % of {who}'s need{nen} at {den}"
+                ),
             )
         }
         None => (
@@ -849,13 +1048,19 @@ fn explain(
         ),
     };
     let (why_fr, why_en) = match (a.fit.level, a.rule) {
-        (FitLevel::Code, _) => ("code déchet accepté".to_owned(), "accepted waste code".to_owned()),
+        (FitLevel::Code, _) => (
+            "code déchet accepté".to_owned(),
+            "accepted waste code".to_owned(),
+        ),
         (FitLevel::ParentClass, _) => ("classe voisine".to_owned(), "related class".to_owned()),
         (FitLevel::Pathway, Some(r)) => (
             format!("filière documentée, {} cas", r.evidence),
             format!("documented pathway, {} case(s)", r.evidence),
         ),
-        (FitLevel::Profile, _) => ("usage type du secteur".to_owned(), "typical use in the sector".to_owned()),
+        (FitLevel::Profile, _) => (
+            "usage type du secteur".to_owned(),
+            "typical use in the sector".to_owned(),
+        ),
         _ => (String::new(), String::new()),
     };
     if !why_fr.is_empty() {
@@ -868,7 +1073,6 @@ fn explain(
     }
     (fr, en)
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -909,7 +1113,15 @@ mod tests {
             id
         }
 
-        fn add(&mut self, actor: Uuid, kind: ResourceKind, class: &str, code: Option<&str>, qty: Option<f64>, label: &str) -> &mut SnapResource {
+        fn add(
+            &mut self,
+            actor: Uuid,
+            kind: ResourceKind,
+            class: &str,
+            code: Option<&str>,
+            qty: Option<f64>,
+            label: &str,
+        ) -> &mut SnapResource {
             let id = self.id();
             let tax = Taxonomy::builtin().expect("taxonomy");
             let unit = tax.get(class).map(|c| c.base_unit);
@@ -933,8 +1145,14 @@ mod tests {
 
         fn snapshot(&self) -> Snapshot {
             let t = Taxonomy::builtin().expect("taxonomy");
-            let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/cases/maestri_exchanges_part_a.csv");
-            let k = Knowledge { pathways: Pathways::from_path(Path::new(path), &t).expect("pathways"), ..Knowledge::builtin(&t).expect("knowledge") };
+            let path = concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../shared/reference/cases/maestri_exchanges_part_a.csv"
+            );
+            let k = Knowledge {
+                pathways: Pathways::from_path(Path::new(path), &t).expect("pathways"),
+                ..Knowledge::builtin(&t).expect("knowledge")
+            };
             let snap = Snapshot::build(self.actors.clone(), self.resources.clone(), &t, &k);
             assert!(snap.skipped().is_empty(), "{:?}", snap.skipped());
             snap
@@ -942,13 +1160,18 @@ mod tests {
     }
 
     fn matches(snap: &Snapshot, id: Uuid) -> Vec<Synergy> {
-        matches_for_resource(snap, id, &MatchingSettings::default(), &NeutralPriority).expect("matches")
+        matches_for_resource(snap, id, &MatchingSettings::default(), &NeutralPriority)
+            .expect("matches")
     }
 
     fn receivers(found: &[Synergy], snap: &Snapshot) -> Vec<String> {
         found
             .iter()
-            .map(|s| snap.actors()[snap.actor_index(s.receiver_actor_id).expect("actor") as usize].name.clone())
+            .map(|s| {
+                snap.actors()[snap.actor_index(s.receiver_actor_id).expect("actor") as usize]
+                    .name
+                    .clone()
+            })
             .collect()
     }
 
@@ -960,10 +1183,41 @@ mod tests {
         let cement = w.actor("Cimenterie", "23.51Z", 20.0, 0.0);
         let bricks = w.actor("Briqueterie", "23.32Z", 0.0, 60.0);
         let concrete = w.actor("Béton", "23.63Z", -15.0, 0.0);
-        let offer = w.add(plant, ResourceKind::Offer, "material/mineral/ash", Some("100102"), Some(1000.0), "Cendres volantes").id;
-        w.add(cement, ResourceKind::Need, "material/mineral/ash", None, Some(800.0), "Ajouts cimentiers").accepted_ewc = vec!["10 01 02".into()];
-        w.add(bricks, ResourceKind::Need, "material/mineral/ash", None, Some(5000.0), "Dégraissant");
-        w.add(concrete, ResourceKind::Need, "material/mineral/aggregates", None, Some(500.0), "Sables");
+        let offer = w
+            .add(
+                plant,
+                ResourceKind::Offer,
+                "material/mineral/ash",
+                Some("100102"),
+                Some(1000.0),
+                "Cendres volantes",
+            )
+            .id;
+        w.add(
+            cement,
+            ResourceKind::Need,
+            "material/mineral/ash",
+            None,
+            Some(800.0),
+            "Ajouts cimentiers",
+        )
+        .accepted_ewc = vec!["10 01 02".into()];
+        w.add(
+            bricks,
+            ResourceKind::Need,
+            "material/mineral/ash",
+            None,
+            Some(5000.0),
+            "Dégraissant",
+        );
+        w.add(
+            concrete,
+            ResourceKind::Need,
+            "material/mineral/aggregates",
+            None,
+            Some(500.0),
+            "Sables",
+        );
         (w, offer)
     }
 
@@ -973,20 +1227,32 @@ mod tests {
         let snap = w.snapshot();
         let found = matches(&snap, offer);
         // The concrete plant needs aggregates, but fly ash → concrete (division 23) is documented.
-        assert_eq!(receivers(&found, &snap), ["Cimenterie", "Béton", "Briqueterie"]);
+        assert_eq!(
+            receivers(&found, &snap),
+            ["Cimenterie", "Béton", "Briqueterie"]
+        );
         let best = &found[0];
         assert_eq!(best.fit_level, FitLevel::Code);
         assert!(!best.latent);
         assert_eq!(best.quantity, Some(800.0));
         assert_eq!(best.coverage, Some(1.0));
-        assert!((best.distance_km - 20.0).abs() < 0.5, "{}", best.distance_km);
+        assert!(
+            (best.distance_km - 20.0).abs() < 0.5,
+            "{}",
+            best.distance_km
+        );
         assert!(best.score > found[1].score && (0.0..=1.0).contains(&best.score));
         assert!(
             best.explanation_fr.starts_with("Cendres volantes (10 01 02) de Centrale : couvre 100 % du besoin de Cimenterie (Ajouts cimentiers) à 20 km"),
             "{}",
             best.explanation_fr
         );
-        assert!(best.explanation_en.contains("covers 100 % of Cimenterie's need"), "{}", best.explanation_en);
+        assert!(
+            best.explanation_en
+                .contains("covers 100 % of Cimenterie's need"),
+            "{}",
+            best.explanation_en
+        );
         assert_eq!(best.id, synergy_id(offer, best.need_id.expect("declared")));
         let impact = best.impact.as_ref().expect("impact");
         assert!(impact.co2e_avoided_t > impact.transport_co2e_t && impact.net_co2e_t > 0.0);
@@ -994,7 +1260,10 @@ mod tests {
         assert_eq!(found[2].fit_level, FitLevel::SameClass);
         // The same synergy seen from the need's side has the same id and score.
         let from_need = matches(&snap, best.need_id.expect("need"));
-        let same = from_need.iter().find(|s| s.id == best.id).expect("found from the need side");
+        let same = from_need
+            .iter()
+            .find(|s| s.id == best.id)
+            .expect("found from the need side");
         assert!((same.score - best.score).abs() < 1e-12);
     }
 
@@ -1006,11 +1275,35 @@ mod tests {
         let far = w.actor("Chaufferie lointaine", "35.30Z", 90.0, 0.0);
         let too_far = w.actor("Chaufferie hors rayon", "35.30Z", 0.0, 200.0);
         let picky = w.actor("Chaufferie exigeante", "35.30Z", 0.0, 12.0);
-        let offer = w.add(sawmill, ResourceKind::Offer, "material/biomass/wood", Some("030105"), Some(500.0), "Sciure").id;
+        let offer = w
+            .add(
+                sawmill,
+                ResourceKind::Offer,
+                "material/biomass/wood",
+                Some("030105"),
+                Some(500.0),
+                "Sciure",
+            )
+            .id;
         for a in [far, near, too_far] {
-            w.add(a, ResourceKind::Need, "material/biomass/wood", None, Some(500.0), "Plaquettes");
+            w.add(
+                a,
+                ResourceKind::Need,
+                "material/biomass/wood",
+                None,
+                Some(500.0),
+                "Plaquettes",
+            );
         }
-        w.add(picky, ResourceKind::Need, "material/biomass/wood", None, Some(500.0), "Plaquettes").max_distance_km = Some(5.0);
+        w.add(
+            picky,
+            ResourceKind::Need,
+            "material/biomass/wood",
+            None,
+            Some(500.0),
+            "Plaquettes",
+        )
+        .max_distance_km = Some(5.0);
         let snap = w.snapshot();
         let names = receivers(&matches(&snap, offer), &snap);
         assert_eq!(names, ["Chaufferie proche", "Chaufferie lointaine"]);
@@ -1023,13 +1316,46 @@ mod tests {
         let small = w.actor("Petit élevage", "01.41Z", 8.0, 0.0);
         let sized = w.actor("Élevage à la taille", "01.41Z", -8.0, 0.0);
         let huge = w.actor("Grand élevage", "01.41Z", 0.0, 8.0);
-        let offer = w.add(dairy, ResourceKind::Offer, "material/biomass/food", Some("020501"), Some(100.0), "Lactosérum").id;
-        w.add(small, ResourceKind::Need, "material/biomass/food", None, Some(10.0), "Aliment");
-        w.add(sized, ResourceKind::Need, "material/biomass/food", None, Some(100.0), "Aliment");
-        w.add(huge, ResourceKind::Need, "material/biomass/food", None, Some(5000.0), "Aliment");
+        let offer = w
+            .add(
+                dairy,
+                ResourceKind::Offer,
+                "material/biomass/food",
+                Some("020501"),
+                Some(100.0),
+                "Lactosérum",
+            )
+            .id;
+        w.add(
+            small,
+            ResourceKind::Need,
+            "material/biomass/food",
+            None,
+            Some(10.0),
+            "Aliment",
+        );
+        w.add(
+            sized,
+            ResourceKind::Need,
+            "material/biomass/food",
+            None,
+            Some(100.0),
+            "Aliment",
+        );
+        w.add(
+            huge,
+            ResourceKind::Need,
+            "material/biomass/food",
+            None,
+            Some(5000.0),
+            "Aliment",
+        );
         let snap = w.snapshot();
         let found = matches(&snap, offer);
-        assert_eq!(receivers(&found, &snap), ["Élevage à la taille", "Petit élevage", "Grand élevage"]);
+        assert_eq!(
+            receivers(&found, &snap),
+            ["Élevage à la taille", "Petit élevage", "Grand élevage"]
+        );
         assert_eq!(found[2].coverage, Some(0.02));
         assert_eq!(found[2].quantity, Some(100.0));
     }
@@ -1040,16 +1366,48 @@ mod tests {
         let dc = w.actor("Data center", "63.11Z", 0.0, 0.0);
         let pool = w.actor("Piscine", "93.11Z", 1.0, 0.0);
         let network = w.actor("Réseau de chaleur", "35.30Z", 0.0, 1.5);
-        let offer = w.add(dc, ResourceKind::Offer, "energy/heat/low_temperature", None, Some(2000.0), "Chaleur fatale");
+        let offer = w.add(
+            dc,
+            ResourceKind::Offer,
+            "energy/heat/low_temperature",
+            None,
+            Some(2000.0),
+            "Chaleur fatale",
+        );
         offer.temperature_c = Some(60.0);
         let offer = offer.id;
-        w.add(pool, ResourceKind::Need, "energy/heat/low_temperature", None, Some(800.0), "Chauffage bassin").temperature_c = Some(45.0);
-        w.add(network, ResourceKind::Need, "energy/heat/low_temperature", None, Some(800.0), "Retour réseau").temperature_c = Some(55.0);
+        w.add(
+            pool,
+            ResourceKind::Need,
+            "energy/heat/low_temperature",
+            None,
+            Some(800.0),
+            "Chauffage bassin",
+        )
+        .temperature_c = Some(45.0);
+        w.add(
+            network,
+            ResourceKind::Need,
+            "energy/heat/low_temperature",
+            None,
+            Some(800.0),
+            "Retour réseau",
+        )
+        .temperature_c = Some(55.0);
         let snap = w.snapshot();
         let found = matches(&snap, offer);
         assert_eq!(receivers(&found, &snap), ["Piscine"]);
-        assert!(found[0].explanation_fr.contains("chaleur à 60 °C pour 45 °C requis"), "{}", found[0].explanation_fr);
-        let lax = MatchingSettings { heat_delta_t_c: 3.0, ..MatchingSettings::default() };
+        assert!(
+            found[0]
+                .explanation_fr
+                .contains("chaleur à 60 °C pour 45 °C requis"),
+            "{}",
+            found[0].explanation_fr
+        );
+        let lax = MatchingSettings {
+            heat_delta_t_c: 3.0,
+            ..MatchingSettings::default()
+        };
         let found = matches_for_resource(&snap, offer, &lax, &NeutralPriority).expect("matches");
         assert_eq!(receivers(&found, &snap), ["Piscine", "Réseau de chaleur"]);
     }
@@ -1061,11 +1419,33 @@ mod tests {
         let generic = w.actor("Collecteur", "38.12Z", 5.0, 0.0);
         let regenerator = w.actor("Régénérateur", "38.22Z", 30.0, 0.0);
         let refinery = w.actor("Raffinerie", "19.20Z", 3.0, 0.0);
-        let offer = w.add(garage, ResourceKind::Offer, "material/oil/mineral_oil", Some("130205*"), Some(12.0), "Huiles moteur usagées");
+        let offer = w.add(
+            garage,
+            ResourceKind::Offer,
+            "material/oil/mineral_oil",
+            Some("130205*"),
+            Some(12.0),
+            "Huiles moteur usagées",
+        );
         offer.hazardous = true;
         let offer = offer.id;
-        w.add(generic, ResourceKind::Need, "material/oil/mineral_oil", None, Some(100.0), "Huiles");
-        w.add(regenerator, ResourceKind::Need, "material/oil", None, Some(100.0), "Huiles à régénérer").accepted_ewc = vec!["130205".into()];
+        w.add(
+            generic,
+            ResourceKind::Need,
+            "material/oil/mineral_oil",
+            None,
+            Some(100.0),
+            "Huiles",
+        );
+        w.add(
+            regenerator,
+            ResourceKind::Need,
+            "material/oil",
+            None,
+            Some(100.0),
+            "Huiles à régénérer",
+        )
+        .accepted_ewc = vec!["130205".into()];
         let _ = refinery;
         let snap = w.snapshot();
         let found = matches(&snap, offer);
@@ -1080,12 +1460,31 @@ mod tests {
         let sawmill = w.actor("Scierie", "16.10A", 0.0, 0.0);
         let silent = w.actor("Panneaux silencieux", "16.21Z", 12.0, 0.0);
         let declared = w.actor("Panneaux déclarés", "16.21Z", 0.0, 12.0);
-        let offer = w.add(sawmill, ResourceKind::Offer, "material/biomass/wood", Some("030105"), Some(300.0), "Sciure").id;
+        let offer = w
+            .add(
+                sawmill,
+                ResourceKind::Offer,
+                "material/biomass/wood",
+                Some("030105"),
+                Some(300.0),
+                "Sciure",
+            )
+            .id;
         // Declared, but in another class of the same category: matched through the sector profile.
-        w.add(declared, ResourceKind::Need, "material/biomass/agricultural", None, None, "Fibres");
+        w.add(
+            declared,
+            ResourceKind::Need,
+            "material/biomass/agricultural",
+            None,
+            None,
+            "Fibres",
+        );
         let snap = w.snapshot();
         let found = matches(&snap, offer);
-        assert_eq!(receivers(&found, &snap), ["Panneaux déclarés", "Panneaux silencieux"]);
+        assert_eq!(
+            receivers(&found, &snap),
+            ["Panneaux déclarés", "Panneaux silencieux"]
+        );
         let (d, l) = (&found[0], &found[1]);
         assert!(!d.latent && l.latent);
         assert_eq!(d.fit_level, l.fit_level);
@@ -1093,19 +1492,44 @@ mod tests {
         assert!(d.score > l.score);
         assert_eq!(l.need_id, None);
         assert_eq!(l.id, latent_synergy_id(offer, silent));
-        assert!(l.explanation_fr.contains("pourrait intéresser Panneaux silencieux (activité 16.21Z"), "{}", l.explanation_fr);
-        assert!(l.explanation_en.contains("could interest Panneaux silencieux (activity 16.21Z"), "{}", l.explanation_en);
+        assert!(
+            l.explanation_fr
+                .contains("pourrait intéresser Panneaux silencieux (activité 16.21Z"),
+            "{}",
+            l.explanation_fr
+        );
+        assert!(
+            l.explanation_en
+                .contains("could interest Panneaux silencieux (activity 16.21Z"),
+            "{}",
+            l.explanation_en
+        );
         // Once the silent panel maker declares a wood need, it is no longer latent.
-        w.add(silent, ResourceKind::Need, "material/biomass/wood", None, Some(200.0), "Sciure");
+        w.add(
+            silent,
+            ResourceKind::Need,
+            "material/biomass/wood",
+            None,
+            Some(200.0),
+            "Sciure",
+        );
         let snap = w.snapshot();
         let found = matches(&snap, offer);
         assert!(found.iter().all(|s| !s.latent));
         assert_eq!(receivers(&found, &snap)[0], "Panneaux silencieux");
         // Disabled by settings.
-        let none = MatchingSettings { max_latent_per_offer: 0, ..MatchingSettings::default() };
+        let none = MatchingSettings {
+            max_latent_per_offer: 0,
+            ..MatchingSettings::default()
+        };
         let (w2, offer2) = fly_ash_world();
         let snap2 = w2.snapshot();
-        assert!(matches_for_resource(&snap2, offer2, &none, &NeutralPriority).expect("ok").iter().all(|s| !s.latent));
+        assert!(
+            matches_for_resource(&snap2, offer2, &none, &NeutralPriority)
+                .expect("ok")
+                .iter()
+                .all(|s| !s.latent)
+        );
     }
 
     #[test]
@@ -1113,8 +1537,25 @@ mod tests {
         let mut w = World::default();
         let a = w.actor("A", "10.51A", 0.0, 0.0);
         let b = w.actor("B", "01.41Z", 5.0, 0.0);
-        let offer = w.add(a, ResourceKind::Offer, "material/biomass/food", None, Some(100.0), "Lactosérum").id;
-        w.add(b, ResourceKind::Need, "material/biomass/food", None, Some(100.0), "Aliment").base_unit = Some(BaseUnit::Megawatthour);
+        let offer = w
+            .add(
+                a,
+                ResourceKind::Offer,
+                "material/biomass/food",
+                None,
+                Some(100.0),
+                "Lactosérum",
+            )
+            .id;
+        w.add(
+            b,
+            ResourceKind::Need,
+            "material/biomass/food",
+            None,
+            Some(100.0),
+            "Aliment",
+        )
+        .base_unit = Some(BaseUnit::Megawatthour);
         let snap = w.snapshot();
         assert!(matches(&snap, offer).iter().all(|s| s.need_id.is_none()));
     }
@@ -1123,7 +1564,10 @@ mod tests {
     fn detection_is_deterministic_and_ids_are_stable() {
         let (mut w, _) = fly_ash_world();
         let snap = w.snapshot();
-        let settings = MatchingSettings { threads: 2, ..MatchingSettings::default() };
+        let settings = MatchingSettings {
+            threads: 2,
+            ..MatchingSettings::default()
+        };
         let a = detect_all(&snap, &settings, &NeutralPriority).expect("detect");
         assert!(a.len() >= 3);
         assert!(a.windows(2).all(|p| p[0].score >= p[1].score));
@@ -1145,7 +1589,13 @@ mod tests {
         let (w, offer) = fly_ash_world();
         let snap = w.snapshot();
         let settings = MatchingSettings::default();
-        let high = |class: &str, code: Option<&str>| if class.ends_with("ash") && code == Some("100102") { 1.0 } else { 0.0 };
+        let high = |class: &str, code: Option<&str>| {
+            if class.ends_with("ash") && code == Some("100102") {
+                1.0
+            } else {
+                0.0
+            }
+        };
         let a = matches_for_resource(&snap, offer, &settings, &high).expect("ok");
         let b = matches_for_resource(&snap, offer, &settings, &NeutralPriority).expect("ok");
         assert_eq!(a[0].components.territorial_priority, 1.0);
@@ -1180,13 +1630,27 @@ mod tests {
         assert_eq!(receivers(&found, &snap)[0], "Cimenterie");
         assert_eq!(found[0].offer_id, Uuid::nil());
         assert_eq!(found[0].quantity, Some(520.0));
-        let need = AdhocQuery { kind: ResourceKind::Need, ewc_code: None, class: Some("material/mineral/ash".into()), ..q.clone() };
+        let need = AdhocQuery {
+            kind: ResourceKind::Need,
+            ewc_code: None,
+            class: Some("material/mineral/ash".into()),
+            ..q.clone()
+        };
         let providers = match_adhoc(&snap, &need, &settings, &NeutralPriority).expect("adhoc need");
         assert_eq!(providers.len(), 1);
         assert_eq!(providers[0].need_id, Some(Uuid::nil()));
-        let bad = AdhocQuery { lat: 123.0, ..q.clone() };
-        assert!(matches!(match_adhoc(&snap, &bad, &settings, &NeutralPriority), Err(MatchingError::InvalidQuery { field: "lat", .. })));
-        let nothing = AdhocQuery { ewc_code: None, ..q };
+        let bad = AdhocQuery {
+            lat: 123.0,
+            ..q.clone()
+        };
+        assert!(matches!(
+            match_adhoc(&snap, &bad, &settings, &NeutralPriority),
+            Err(MatchingError::InvalidQuery { field: "lat", .. })
+        ));
+        let nothing = AdhocQuery {
+            ewc_code: None,
+            ..q
+        };
         assert!(match_adhoc(&snap, &nothing, &settings, &NeutralPriority).is_err());
         assert!(matches!(
             matches_for_resource(&snap, Uuid::from_u128(1), &settings, &NeutralPriority),
@@ -1200,12 +1664,32 @@ mod tests {
         let mut w = World::default();
         let steel = w.actor("Aciérie", "24.10Z", 0.0, 0.0);
         let cement = w.actor("Cimenterie", "23.51Z", 30.0, 0.0);
-        let offer = w.add(steel, ResourceKind::Offer, "material/mineral/slag", Some("100202"), Some(10_000.0), "Laitier").id;
-        w.add(cement, ResourceKind::Need, "material/mineral/gypsum", None, Some(2000.0), "Gypse");
+        let offer = w
+            .add(
+                steel,
+                ResourceKind::Offer,
+                "material/mineral/slag",
+                Some("100202"),
+                Some(10_000.0),
+                "Laitier",
+            )
+            .id;
+        w.add(
+            cement,
+            ResourceKind::Need,
+            "material/mineral/gypsum",
+            None,
+            Some(2000.0),
+            "Gypse",
+        );
         let snap = w.snapshot();
         let found = matches(&snap, offer);
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].fit_level, FitLevel::Pathway);
-        assert!(found[0].explanation_fr.contains("filière documentée"), "{}", found[0].explanation_fr);
+        assert!(
+            found[0].explanation_fr.contains("filière documentée"),
+            "{}",
+            found[0].explanation_fr
+        );
     }
 }

@@ -85,16 +85,33 @@ impl ImpactFactors {
         let src = "impact_factors.csv";
         let mut out = ImpactFactors::default();
         for (line, row) in csv_rows::<FactorRow>(src, reader)? {
-            let bad = |message: String| MatchingError::Data { source_name: src.into(), line, message };
+            let bad = |message: String| MatchingError::Data {
+                source_name: src.into(),
+                line,
+                message,
+            };
             if taxonomy.id(&row.class).is_none() {
                 return Err(bad(format!("unknown class `{}`", row.class)));
             }
-            let unit = BaseUnit::parse(&row.unit).ok_or_else(|| bad(format!("unit `{}`", row.unit)))?;
-            let values = [row.virgin_substitution_kgco2e, row.avoided_disposal_kgco2e, row.transport_kgco2e_per_tkm];
-            if values.iter().any(|v| !v.is_finite() || *v < 0.0) || !(0.0..=1.0).contains(&row.diverted_share) {
-                return Err(bad("factors must be non-negative and diverted_share within [0, 1]".into()));
+            let unit =
+                BaseUnit::parse(&row.unit).ok_or_else(|| bad(format!("unit `{}`", row.unit)))?;
+            let values = [
+                row.virgin_substitution_kgco2e,
+                row.avoided_disposal_kgco2e,
+                row.transport_kgco2e_per_tkm,
+            ];
+            if values.iter().any(|v| !v.is_finite() || *v < 0.0)
+                || !(0.0..=1.0).contains(&row.diverted_share)
+            {
+                return Err(bad(
+                    "factors must be non-negative and diverted_share within [0, 1]".into(),
+                ));
             }
-            if out.by_class.insert(row.class.clone(), out.rows.len()).is_some() {
+            if out
+                .by_class
+                .insert(row.class.clone(), out.rows.len())
+                .is_some()
+            {
                 return Err(bad(format!("duplicate class `{}`", row.class)));
             }
             out.rows.push(ImpactFactor {
@@ -136,14 +153,18 @@ impl ImpactFactors {
         base_unit: BaseUnit,
         distance_km: f64,
     ) -> Impact {
-        let factor = self.factor_for(taxonomy, class).filter(|f| f.unit == base_unit);
+        let factor = self
+            .factor_for(taxonomy, class)
+            .filter(|f| f.unit == base_unit);
         let q = quantity.max(0.0);
         let tonnes = if base_unit == BaseUnit::Tonne { q } else { 0.0 };
         let (diverted, avoided, transport) = match factor {
             Some(f) => {
                 let diverted = tonnes * f.diverted_share;
-                let avoided_kg = q * f.virgin_substitution_kgco2e + q * f.diverted_share * f.avoided_disposal_kgco2e;
-                let transport_kg = tonnes * distance_km * ROAD_DETOUR_FACTOR * f.transport_kgco2e_per_tkm;
+                let avoided_kg = q * f.virgin_substitution_kgco2e
+                    + q * f.diverted_share * f.avoided_disposal_kgco2e;
+                let transport_kg =
+                    tonnes * distance_km * ROAD_DETOUR_FACTOR * f.transport_kgco2e_per_tkm;
                 (diverted, avoided_kg / 1000.0, transport_kg / 1000.0)
             }
             None => (0.0, 0.0, 0.0),
@@ -168,16 +189,26 @@ mod tests {
     fn factors_have_sources_and_fall_back_to_ancestors() {
         let t = Taxonomy::builtin().expect("taxonomy");
         let f = ImpactFactors::builtin(&t).expect("factors");
-        assert!(f.all().iter().all(|r| !r.source.is_empty() && !r.caveat.is_empty()));
+        assert!(
+            f.all()
+                .iter()
+                .all(|r| !r.source.is_empty() && !r.caveat.is_empty())
+        );
         // Every class resolves to some factor row.
         for c in t.classes() {
             let id = t.id(&c.name).expect("id");
             assert!(f.factor_for(&t, id).is_some(), "{}", c.name);
         }
         let food = t.id("material/biomass/food").expect("food");
-        assert_eq!(f.factor_for(&t, food).map(|r| r.class.as_str()), Some("material/biomass/food"));
+        assert_eq!(
+            f.factor_for(&t, food).map(|r| r.class.as_str()),
+            Some("material/biomass/food")
+        );
         let heat = t.id("energy/heat/low_temperature").expect("heat");
-        assert_eq!(f.factor_for(&t, heat).map(|r| r.class.as_str()), Some("energy"));
+        assert_eq!(
+            f.factor_for(&t, heat).map(|r| r.class.as_str()),
+            Some("energy")
+        );
     }
 
     #[test]
@@ -192,7 +223,11 @@ mod tests {
         assert!((i.net_co2e_t - 149.75).abs() < 1e-9);
         assert!((i.diverted_tonnes - 20.0).abs() < 1e-9);
         // Farther means more transport.
-        assert!(f.impact(&t, ferrous, 100.0, BaseUnit::Tonne, 400.0).net_co2e_t < i.net_co2e_t);
+        assert!(
+            f.impact(&t, ferrous, 100.0, BaseUnit::Tonne, 400.0)
+                .net_co2e_t
+                < i.net_co2e_t
+        );
         // Heat is piped: no transport, factor per MWh.
         let heat = t.id("energy/heat/low_temperature").expect("heat");
         let h = f.impact(&t, heat, 1000.0, BaseUnit::Megawatthour, 3.0);

@@ -68,7 +68,10 @@ impl NaceKey {
             return self;
         }
         let cut = 10u16.pow(u32::from(self.len - len));
-        NaceKey { len, digits: self.digits / cut }
+        NaceKey {
+            len,
+            digits: self.digits / cut,
+        }
     }
 
     pub fn division(self) -> NaceKey {
@@ -98,7 +101,9 @@ impl fmt::Display for NaceKey {
 }
 
 /// What a pathway was learned from: the exact EWC code, its subchapter, or the code's class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PathwayLevel {
     Code,
@@ -131,22 +136,32 @@ pub struct Pathways {
 /// `NACE code - Receiving industry`; several codes separated by `;`; markers `*`, `#`, `^` ignored).
 pub fn load_pathways(reader: impl Read, taxonomy: &Taxonomy) -> Result<Pathways> {
     let src = "exchanges";
-    let csv_err = |error| MatchingError::Csv { source_name: src.into(), error };
+    let csv_err = |error| MatchingError::Csv {
+        source_name: src.into(),
+        error,
+    };
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
     let headers = rdr.headers().map_err(csv_err)?.clone();
     let col = |name: &str| {
-        headers.iter().position(|h| h.trim() == name).ok_or_else(|| MatchingError::Data {
-            source_name: src.into(),
-            line: 1,
-            message: format!("missing column `{name}`"),
-        })
+        headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| MatchingError::Data {
+                source_name: src.into(),
+                line: 1,
+                message: format!("missing column `{name}`"),
+            })
     };
     let (ewc_col, receiver_col) = (col("EWC code")?, col("NACE code - Receiving industry")?);
     let mut pathways = Pathways::default();
     for record in rdr.records() {
         let record = record.map_err(csv_err)?;
-        let codes: BTreeSet<EwcCode> =
-            record.get(ewc_col).unwrap_or_default().split(';').filter_map(EwcCode::parse).collect();
+        let codes: BTreeSet<EwcCode> = record
+            .get(ewc_col)
+            .unwrap_or_default()
+            .split(';')
+            .filter_map(EwcCode::parse)
+            .collect();
         let receivers: BTreeSet<NaceKey> = record
             .get(receiver_col)
             .unwrap_or_default()
@@ -166,13 +181,28 @@ pub fn load_pathways(reader: impl Read, taxonomy: &Taxonomy) -> Result<Pathways>
             .collect();
         for key in &receivers {
             for code in &codes {
-                *pathways.by_code.entry(code.value()).or_default().entry(*key).or_default() += 1;
+                *pathways
+                    .by_code
+                    .entry(code.value())
+                    .or_default()
+                    .entry(*key)
+                    .or_default() += 1;
             }
             for sub in &subchapters {
-                *pathways.by_subchapter.entry(*sub).or_default().entry(*key).or_default() += 1;
+                *pathways
+                    .by_subchapter
+                    .entry(*sub)
+                    .or_default()
+                    .entry(*key)
+                    .or_default() += 1;
             }
             for class in &classes {
-                *pathways.by_class.entry(class.clone()).or_default().entry(*key).or_default() += 1;
+                *pathways
+                    .by_class
+                    .entry(class.clone())
+                    .or_default()
+                    .entry(*key)
+                    .or_default() += 1;
             }
         }
     }
@@ -182,8 +212,10 @@ pub fn load_pathways(reader: impl Read, taxonomy: &Taxonomy) -> Result<Pathways>
 impl Pathways {
     /// Reads an exchanges file from disk.
     pub fn from_path(path: &Path, taxonomy: &Taxonomy) -> Result<Pathways> {
-        let file =
-            std::fs::File::open(path).map_err(|error| MatchingError::Io { path: path.to_owned(), error })?;
+        let file = std::fs::File::open(path).map_err(|error| MatchingError::Io {
+            path: path.to_owned(),
+            error,
+        })?;
         load_pathways(std::io::BufReader::new(file), taxonomy)
     }
 
@@ -201,14 +233,25 @@ impl Pathways {
             let mut part: Vec<PathwayReceiver> = receivers
                 .into_iter()
                 .flatten()
-                .map(|(k, n)| PathwayReceiver { nace: k.to_string(), evidence: *n, level })
+                .map(|(k, n)| PathwayReceiver {
+                    nace: k.to_string(),
+                    evidence: *n,
+                    level,
+                })
                 .collect();
-            part.sort_by(|a, b| b.evidence.cmp(&a.evidence).then_with(|| a.nace.cmp(&b.nace)));
+            part.sort_by(|a, b| {
+                b.evidence
+                    .cmp(&a.evidence)
+                    .then_with(|| a.nace.cmp(&b.nace))
+            });
             out.extend(part);
         };
         if let Some(c) = code {
             push(PathwayLevel::Code, self.by_code.get(&c.value()));
-            push(PathwayLevel::Subchapter, self.by_subchapter.get(&c.subchapter()));
+            push(
+                PathwayLevel::Subchapter,
+                self.by_subchapter.get(&c.subchapter()),
+            );
         }
         push(PathwayLevel::Class, self.by_class.get(class));
         out
@@ -220,7 +263,12 @@ impl Pathways {
             for (k, n) in self.by_code.get(&c.value()).into_iter().flatten() {
                 out.push((PathwayLevel::Code, *k, *n));
             }
-            for (k, n) in self.by_subchapter.get(&c.subchapter()).into_iter().flatten() {
+            for (k, n) in self
+                .by_subchapter
+                .get(&c.subchapter())
+                .into_iter()
+                .flatten()
+            {
                 out.push((PathwayLevel::Subchapter, *k, *n));
             }
         }
@@ -286,28 +334,39 @@ impl SectorProfiles {
         let src = "sector_profiles.csv";
         let mut by_naf: BTreeMap<String, SectorProfile> = BTreeMap::new();
         for (line, row) in csv_rows::<ProfileRow>(src, reader)? {
-            let bad = |message: String| MatchingError::Data { source_name: src.into(), line, message };
-            let key = NaceKey::parse(&row.naf).ok_or_else(|| bad(format!("bad NAF code `{}`", row.naf)))?;
+            let bad = |message: String| MatchingError::Data {
+                source_name: src.into(),
+                line,
+                message,
+            };
+            let key = NaceKey::parse(&row.naf)
+                .ok_or_else(|| bad(format!("bad NAF code `{}`", row.naf)))?;
             let codes = row
                 .ewc_codes
                 .split_whitespace()
-                .map(|c| EwcCode::parse(c).map(EwcCode::compact).ok_or_else(|| bad(format!("bad EWC code `{c}`"))))
+                .map(|c| {
+                    EwcCode::parse(c)
+                        .map(EwcCode::compact)
+                        .ok_or_else(|| bad(format!("bad EWC code `{c}`")))
+                })
                 .collect::<Result<Vec<_>>>()?;
             let classes: Vec<String> = row.classes.split_whitespace().map(str::to_owned).collect();
             if let Some(c) = classes.iter().find(|c| taxonomy.id(c).is_none()) {
                 return Err(bad(format!("unknown class `{c}`")));
             }
-            let profile = by_naf.entry(row.naf.clone()).or_insert_with(|| SectorProfile {
-                naf: row.naf.clone(),
-                label_en: row.label_en.clone(),
-                label_fr: row.label_fr.clone(),
-                outflow_ewc: Vec::new(),
-                outflow_classes: Vec::new(),
-                input_ewc: Vec::new(),
-                input_classes: Vec::new(),
-                sources: Vec::new(),
-                key: Some(key),
-            });
+            let profile = by_naf
+                .entry(row.naf.clone())
+                .or_insert_with(|| SectorProfile {
+                    naf: row.naf.clone(),
+                    label_en: row.label_en.clone(),
+                    label_fr: row.label_fr.clone(),
+                    outflow_ewc: Vec::new(),
+                    outflow_classes: Vec::new(),
+                    input_ewc: Vec::new(),
+                    input_classes: Vec::new(),
+                    sources: Vec::new(),
+                    key: Some(key),
+                });
             match row.direction.as_str() {
                 "outflow" => {
                     profile.outflow_ewc.extend(codes);
@@ -317,13 +376,19 @@ impl SectorProfiles {
                     profile.input_ewc.extend(codes);
                     profile.input_classes.extend(classes);
                 }
-                other => return Err(bad(format!("direction `{other}`: expected outflow or input"))),
+                other => {
+                    return Err(bad(format!(
+                        "direction `{other}`: expected outflow or input"
+                    )));
+                }
             }
             if !row.source.is_empty() && !profile.sources.contains(&row.source) {
                 profile.sources.push(row.source);
             }
         }
-        Ok(SectorProfiles { profiles: by_naf.into_values().collect() })
+        Ok(SectorProfiles {
+            profiles: by_naf.into_values().collect(),
+        })
     }
 
     pub fn all(&self) -> &[SectorProfile] {
@@ -332,9 +397,14 @@ impl SectorProfiles {
 
     /// The profiles that apply to an activity (its division, group and class), most specific last.
     pub fn for_naf(&self, naf: &str) -> Vec<&SectorProfile> {
-        let Some(actor) = NaceKey::parse(naf) else { return Vec::new() };
-        let mut out: Vec<&SectorProfile> =
-            self.profiles.iter().filter(|p| p.key.is_some_and(|k| k.contains(actor))).collect();
+        let Some(actor) = NaceKey::parse(naf) else {
+            return Vec::new();
+        };
+        let mut out: Vec<&SectorProfile> = self
+            .profiles
+            .iter()
+            .filter(|p| p.key.is_some_and(|k| k.contains(actor)))
+            .collect();
         out.sort_by_key(|p| p.key.map(NaceKey::len));
         out
     }
@@ -367,7 +437,11 @@ pub struct Knowledge {
 
 impl Knowledge {
     pub fn new(pathways: Pathways, profiles: SectorProfiles, impacts: ImpactFactors) -> Knowledge {
-        Knowledge { pathways, profiles, impacts }
+        Knowledge {
+            pathways,
+            profiles,
+            impacts,
+        }
     }
 
     /// Embedded profiles and impact factors, no pathways.
@@ -381,11 +455,19 @@ impl Knowledge {
 
     /// Embedded profiles and impact factors plus pathways learned from an exchanges file.
     pub fn load(exchanges_csv: &Path, taxonomy: &Taxonomy) -> Result<Knowledge> {
-        Ok(Knowledge { pathways: Pathways::from_path(exchanges_csv, taxonomy)?, ..Knowledge::builtin(taxonomy)? })
+        Ok(Knowledge {
+            pathways: Pathways::from_path(exchanges_csv, taxonomy)?,
+            ..Knowledge::builtin(taxonomy)?
+        })
     }
 
     /// Receiving activities of a resource (EWC code and class), best fit first; one rule per NACE key.
-    pub(crate) fn receiver_rules(&self, tax: &Taxonomy, code: Option<EwcCode>, class: ClassId) -> Vec<ReceiverRule> {
+    pub(crate) fn receiver_rules(
+        &self,
+        tax: &Taxonomy,
+        code: Option<EwcCode>,
+        class: ClassId,
+    ) -> Vec<ReceiverRule> {
         let mut best: BTreeMap<NaceKey, ReceiverRule> = BTreeMap::new();
         let mut offer = |rule: ReceiverRule| {
             let slot = best.entry(rule.key).or_insert(rule);
@@ -407,29 +489,43 @@ impl Knowledge {
                 PathwayLevel::Subchapter => 0.48,
                 PathwayLevel::Class => 0.44,
             };
-            let value = base + precision(key, 0.08, 0.04) + 0.02 * n.saturating_sub(1).min(4) as f32;
-            offer(ReceiverRule { key, level: FitLevel::Pathway, value, evidence: n });
+            let value =
+                base + precision(key, 0.08, 0.04) + 0.02 * n.saturating_sub(1).min(4) as f32;
+            offer(ReceiverRule {
+                key,
+                level: FitLevel::Pathway,
+                value,
+                evidence: n,
+            });
         }
         let code_text = code.map(EwcCode::compact);
         for p in &self.profiles.profiles {
             let Some(key) = p.key else { continue };
             let by_code = code_text.as_ref().is_some_and(|c| p.input_ewc.contains(c));
-            let by_class = p.input_classes.iter().filter_map(|c| tax.id(c)).fold(None, |acc: Option<f32>, c| {
-                let v = if c == class {
-                    0.40
-                } else if tax.is_ancestor_or_self(c, class) {
-                    0.36
-                } else {
-                    return acc;
-                };
-                Some(acc.map_or(v, |a| a.max(v)))
-            });
+            let by_class = p.input_classes.iter().filter_map(|c| tax.id(c)).fold(
+                None,
+                |acc: Option<f32>, c| {
+                    let v = if c == class {
+                        0.40
+                    } else if tax.is_ancestor_or_self(c, class) {
+                        0.36
+                    } else {
+                        return acc;
+                    };
+                    Some(acc.map_or(v, |a| a.max(v)))
+                },
+            );
             let value = match (by_code, by_class) {
                 (true, _) => 0.44,
                 (false, Some(v)) => v,
                 (false, None) => continue,
             };
-            offer(ReceiverRule { key, level: FitLevel::Profile, value: value + precision(key, 0.04, 0.02), evidence: 0 });
+            offer(ReceiverRule {
+                key,
+                level: FitLevel::Profile,
+                value: value + precision(key, 0.04, 0.02),
+                evidence: 0,
+            });
         }
         let mut rules: Vec<ReceiverRule> = best.into_values().collect();
         rules.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.key.cmp(&b.key)));
@@ -457,8 +553,10 @@ impl Knowledge {
         }
         for p in &self.profiles.profiles {
             if p.key.is_some_and(|k| k.contains(actor)) {
-                out.codes.extend(p.input_ewc.iter().filter_map(|c| EwcCode::parse(c)));
-                out.classes.extend(p.input_classes.iter().filter_map(|c| tax.id(c)));
+                out.codes
+                    .extend(p.input_ewc.iter().filter_map(|c| EwcCode::parse(c)));
+                out.classes
+                    .extend(p.input_classes.iter().filter_map(|c| tax.id(c)));
             }
         }
         out
@@ -474,7 +572,10 @@ mod tests {
     }
 
     fn maestri(t: &Taxonomy) -> Pathways {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/cases/maestri_exchanges_part_a.csv");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/reference/cases/maestri_exchanges_part_a.csv"
+        );
         Pathways::from_path(Path::new(path), t).expect("exchanges parse")
     }
 
@@ -483,9 +584,18 @@ mod tests {
         let k = NaceKey::parse("23.51Z").expect("naf");
         assert_eq!(k.to_string(), "23.51");
         assert_eq!(k.division().to_string(), "23");
-        assert_eq!(NaceKey::parse("231").map(|k| k.to_string()), Some("23.1".into()));
-        assert_eq!(NaceKey::parse("4120*").map(|k| k.to_string()), Some("41.20".into()));
-        assert_eq!(NaceKey::parse("01").map(|k| k.to_string()), Some("01".into()));
+        assert_eq!(
+            NaceKey::parse("231").map(|k| k.to_string()),
+            Some("23.1".into())
+        );
+        assert_eq!(
+            NaceKey::parse("4120*").map(|k| k.to_string()),
+            Some("41.20".into())
+        );
+        assert_eq!(
+            NaceKey::parse("01").map(|k| k.to_string()),
+            Some("01".into())
+        );
         assert!(NaceKey::parse("23").expect("div").contains(k));
         assert!(!NaceKey::parse("24").expect("div").contains(k));
         assert!(NaceKey::parse("2").is_none());
@@ -504,7 +614,10 @@ mod tests {
             .find(|x| x.level == PathwayLevel::Code && x.nace == "23.51")
             .expect("fly ash → cement documented");
         assert!(cement.evidence >= 3, "{cement:?}");
-        assert!(r.iter().any(|x| x.level == PathwayLevel::Code && x.nace == "23"));
+        assert!(
+            r.iter()
+                .any(|x| x.level == PathwayLevel::Code && x.nace == "23")
+        );
         assert!(r.iter().any(|x| x.level == PathwayLevel::Class));
         // Markers are stripped: 130701* fuel oil → power (35.11).
         let fuel = p.receivers_for(Some("130701"), "energy/fuel/liquid");
@@ -518,24 +631,41 @@ mod tests {
         assert!(profiles.all().len() >= 25);
         assert!(profiles.all().iter().all(|p| !p.sources.is_empty()));
         let cement = profiles.for_naf("23.51Z");
-        assert!(cement.iter().any(|p| p.input_ewc.contains(&"100102".to_string())));
+        assert!(
+            cement
+                .iter()
+                .any(|p| p.input_ewc.contains(&"100102".to_string()))
+        );
         assert!(profiles.for_naf("99.99Z").is_empty());
     }
 
     #[test]
     fn receiver_rules_rank_code_pathways_above_profiles() {
         let t = tax();
-        let k = Knowledge { pathways: maestri(&t), ..Knowledge::builtin(&t).expect("builtin") };
+        let k = Knowledge {
+            pathways: maestri(&t),
+            ..Knowledge::builtin(&t).expect("builtin")
+        };
         let ash = t.id("material/mineral/ash").expect("ash");
         let rules = k.receiver_rules(&t, EwcCode::parse("100102"), ash);
         let first = rules.first().expect("rules");
         assert_eq!(first.level, FitLevel::Pathway);
-        let cement = rules.iter().find(|r| r.key.to_string() == "23.51").expect("cement rule");
+        let cement = rules
+            .iter()
+            .find(|r| r.key.to_string() == "23.51")
+            .expect("cement rule");
         assert!(cement.value >= 0.6, "{cement:?}");
         // Bricks (23.32) come from the profile only.
-        let bricks = rules.iter().find(|r| r.key.to_string() == "23.32").expect("brick rule");
+        let bricks = rules
+            .iter()
+            .find(|r| r.key.to_string() == "23.32")
+            .expect("brick rule");
         assert!(bricks.value < cement.value);
         let received = k.received_by(&t, NaceKey::parse("23.51Z").expect("naf"));
-        assert!(received.codes.contains(&EwcCode::parse("100102").expect("code")));
+        assert!(
+            received
+                .codes
+                .contains(&EwcCode::parse("100102").expect("code"))
+        );
     }
 }

@@ -14,8 +14,10 @@
 
 pub mod compat;
 pub mod engine;
+pub mod graph;
 pub mod impact;
 pub mod knowledge;
+pub mod pooling;
 pub mod score;
 pub mod snapshot;
 pub mod synth;
@@ -33,7 +35,9 @@ pub use engine::{
     matches_for_resource,
 };
 pub use impact::{Impact, ImpactFactor, ImpactFactors};
-pub use knowledge::{Knowledge, NaceKey, PathwayLevel, PathwayReceiver, Pathways, SectorProfile, SectorProfiles};
+pub use knowledge::{
+    Knowledge, NaceKey, PathwayLevel, PathwayReceiver, Pathways, SectorProfile, SectorProfiles,
+};
 pub use score::{NeutralPriority, ScoreComponents, ScoringWeights, TerritorialPriority};
 pub use snapshot::{IndexedActor, IndexedResource, SnapActor, SnapResource, Snapshot};
 pub use taxonomy::{ClassId, EwcCode, ResourceClass, Taxonomy};
@@ -43,7 +47,11 @@ pub use taxonomy::{ClassId, EwcCode, ResourceClass, Taxonomy};
 pub enum MatchingError {
     /// A reference or knowledge file has a bad row.
     #[error("{source_name}, line {line}: {message}")]
-    Data { source_name: String, line: u64, message: String },
+    Data {
+        source_name: String,
+        line: u64,
+        message: String,
+    },
     /// A reference or knowledge file is not valid CSV.
     #[error("{source_name}: {error}")]
     Csv {
@@ -67,7 +75,10 @@ pub enum MatchingError {
     #[error("invalid matching settings: {0}")]
     InvalidSettings(String),
     #[error("invalid query: {field}: {message}")]
-    InvalidQuery { field: &'static str, message: String },
+    InvalidQuery {
+        field: &'static str,
+        message: String,
+    },
 }
 
 pub type Result<T, E = MatchingError> = std::result::Result<T, E>;

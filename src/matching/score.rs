@@ -63,10 +63,14 @@ impl ScoringWeights {
     pub fn validate(&self) -> Result<()> {
         let w = self.as_array();
         if w.iter().any(|v| !v.is_finite() || *v < 0.0) {
-            return Err(MatchingError::InvalidSettings("weights must be non-negative numbers".into()));
+            return Err(MatchingError::InvalidSettings(
+                "weights must be non-negative numbers".into(),
+            ));
         }
         if w.iter().sum::<f64>() <= 0.0 {
-            return Err(MatchingError::InvalidSettings("at least one weight must be positive".into()));
+            return Err(MatchingError::InvalidSettings(
+                "at least one weight must be positive".into(),
+            ));
         }
         Ok(())
     }
@@ -142,7 +146,11 @@ impl TerritorialPriority for NeutralPriority {
 
 /// `exp(−d / scale)`.
 pub fn distance_decay(distance_km: f64, scale_km: f64) -> f64 {
-    if scale_km <= 0.0 { 0.0 } else { (-distance_km.max(0.0) / scale_km).exp() }
+    if scale_km <= 0.0 {
+        0.0
+    } else {
+        (-distance_km.max(0.0) / scale_km).exp()
+    }
 }
 
 /// Quantity component and the exchangeable quantity.
@@ -161,11 +169,27 @@ pub fn quantity_fit(offer: Option<f64>, need: Option<f64>) -> QuantityFit {
             let x = o.min(n);
             let coverage = x / n;
             let used = x / o;
-            QuantityFit { component: 0.7 * coverage + 0.3 * used, coverage: Some(coverage), exchangeable: Some(x) }
+            QuantityFit {
+                component: 0.7 * coverage + 0.3 * used,
+                coverage: Some(coverage),
+                exchangeable: Some(x),
+            }
         }
-        (Some(o), Some(n)) => QuantityFit { component: 0.0, coverage: Some(0.0), exchangeable: Some(o.min(n)) },
-        (Some(q), None) | (None, Some(q)) => QuantityFit { component: 0.5, coverage: None, exchangeable: Some(q) },
-        (None, None) => QuantityFit { component: 0.5, coverage: None, exchangeable: None },
+        (Some(o), Some(n)) => QuantityFit {
+            component: 0.0,
+            coverage: Some(0.0),
+            exchangeable: Some(o.min(n)),
+        },
+        (Some(q), None) | (None, Some(q)) => QuantityFit {
+            component: 0.5,
+            coverage: None,
+            exchangeable: Some(q),
+        },
+        (None, None) => QuantityFit {
+            component: 0.5,
+            coverage: None,
+            exchangeable: None,
+        },
     }
 }
 
@@ -192,11 +216,19 @@ pub fn regulatory_ease(is_waste: bool, hazardous: bool) -> f64 {
 
 /// `2,5 km` / `12 km` (French decimal comma below 10 km).
 pub(crate) fn km_fr(d: f64) -> String {
-    if d < 10.0 { format!("{d:.1} km").replace('.', ",") } else { format!("{d:.0} km") }
+    if d < 10.0 {
+        format!("{d:.1} km").replace('.', ",")
+    } else {
+        format!("{d:.0} km")
+    }
 }
 
 pub(crate) fn km_en(d: f64) -> String {
-    if d < 10.0 { format!("{d:.1} km") } else { format!("{d:.0} km") }
+    if d < 10.0 {
+        format!("{d:.1} km")
+    } else {
+        format!("{d:.0} km")
+    }
 }
 
 #[cfg(test)]
@@ -231,10 +263,27 @@ mod tests {
             confidence: 0.0,
             territorial_priority: 0.0,
         };
-        let c = ScoreComponents { resource_fit: 0.9, ..comps(0.0) };
+        let c = ScoreComponents {
+            resource_fit: 0.9,
+            ..comps(0.0)
+        };
         assert!((c.score(&only_fit) - 0.9).abs() < 1e-12);
-        assert!(ScoringWeights { distance: -1.0, ..only_fit.clone() }.validate().is_err());
-        assert!(ScoringWeights { resource_fit: 0.0, ..only_fit }.validate().is_err());
+        assert!(
+            ScoringWeights {
+                distance: -1.0,
+                ..only_fit.clone()
+            }
+            .validate()
+            .is_err()
+        );
+        assert!(
+            ScoringWeights {
+                resource_fit: 0.0,
+                ..only_fit
+            }
+            .validate()
+            .is_err()
+        );
     }
 
     #[test]
@@ -245,7 +294,10 @@ mod tests {
         assert_eq!(q.coverage, Some(0.8));
         assert_eq!(q.exchangeable, Some(80.0));
         assert!((q.component - (0.7 * 0.8 + 0.3)).abs() < 1e-12);
-        assert!(quantity_fit(Some(100.0), Some(100.0)).component > quantity_fit(Some(100.0), Some(10.0)).component);
+        assert!(
+            quantity_fit(Some(100.0), Some(100.0)).component
+                > quantity_fit(Some(100.0), Some(10.0)).component
+        );
         assert_eq!(quantity_fit(None, Some(5.0)).component, 0.5);
         assert_eq!(time_overlap(0x0FFF, 0b11), 1.0);
         assert_eq!(time_overlap(0b01, 0b11), 0.5);
@@ -253,7 +305,13 @@ mod tests {
         assert!(heat_quality(30.0) > heat_quality(0.0));
         assert_eq!(km_fr(2.54), "2,5 km");
         assert_eq!(km_en(12.4), "12 km");
-        let p = |class: &str, _: Option<&str>| if class.starts_with("material") { 0.9 } else { 0.1 };
+        let p = |class: &str, _: Option<&str>| {
+            if class.starts_with("material") {
+                0.9
+            } else {
+                0.1
+            }
+        };
         assert_eq!(p.priority("material/plastic", None), 0.9);
         assert_eq!(NeutralPriority.priority("energy", Some("100102")), 0.5);
     }

@@ -71,9 +71,25 @@ pub struct IndexedActor {
 }
 
 impl IndexedActor {
-    pub(crate) fn new(id: Uuid, name: String, naf_code: Option<String>, lat: f64, lng: f64, commune: String) -> Self {
+    pub(crate) fn new(
+        id: Uuid,
+        name: String,
+        naf_code: Option<String>,
+        lat: f64,
+        lng: f64,
+        commune: String,
+    ) -> Self {
         let nace = naf_code.as_deref().and_then(NaceKey::parse);
-        IndexedActor { id, name, naf_code, nace, lat, lng, commune, xyz: to_xyz(lat, lng) }
+        IndexedActor {
+            id,
+            name,
+            naf_code,
+            nace,
+            lat,
+            lng,
+            commune,
+            xyz: to_xyz(lat, lng),
+        }
     }
 }
 
@@ -155,7 +171,13 @@ pub fn haversine_km(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
 
 /// Visits the points of `tree` nearest to `at` within `radius_km`, nearest first. `visit` says whether a
 /// point counts; the walk stops after `pool` counted points (or `8 × pool` seen).
-pub(crate) fn nearest_within(tree: &Tree, at: &[f64; 3], radius_km: f64, pool: usize, mut visit: impl FnMut(u32) -> bool) {
+pub(crate) fn nearest_within(
+    tree: &Tree,
+    at: &[f64; 3],
+    radius_km: f64,
+    pool: usize,
+    mut visit: impl FnMut(u32) -> bool,
+) {
     if tree.size() == 0 || radius_km.is_nan() {
         return;
     }
@@ -183,7 +205,10 @@ fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
 }
 
 fn valid_coords(lat: f64, lng: f64) -> bool {
-    lat.is_finite() && lng.is_finite() && (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lng)
+    lat.is_finite()
+        && lng.is_finite()
+        && (-90.0..=90.0).contains(&lat)
+        && (-180.0..=180.0).contains(&lng)
 }
 
 fn positive(v: Option<f64>) -> Option<f64> {
@@ -205,14 +230,27 @@ impl Snapshot {
         let mut kept_actors: Vec<IndexedActor> = Vec::with_capacity(actors.len());
         for a in actors {
             if kept_actors.last().is_some_and(|k| k.id == a.id) {
-                skipped.push(Skipped { id: a.id, reason: "duplicate actor id".into() });
+                skipped.push(Skipped {
+                    id: a.id,
+                    reason: "duplicate actor id".into(),
+                });
             } else if !valid_coords(a.lat, a.lng) {
-                skipped.push(Skipped { id: a.id, reason: "actor coordinates out of range".into() });
+                skipped.push(Skipped {
+                    id: a.id,
+                    reason: "actor coordinates out of range".into(),
+                });
             } else {
-                kept_actors.push(IndexedActor::new(a.id, a.name, a.naf_code, a.lat, a.lng, a.commune));
+                kept_actors.push(IndexedActor::new(
+                    a.id, a.name, a.naf_code, a.lat, a.lng, a.commune,
+                ));
             }
         }
-        let actor_index = |id: Uuid| kept_actors.binary_search_by_key(&id, |a| a.id).ok().map(|i| i as u32);
+        let actor_index = |id: Uuid| {
+            kept_actors
+                .binary_search_by_key(&id, |a| a.id)
+                .ok()
+                .map(|i| i as u32)
+        };
 
         let mut resources = resources;
         resources.sort_by_key(|r| r.id);
@@ -265,7 +303,8 @@ impl Snapshot {
                 let by_class = |kind: ResourceKind| {
                     let mut pts: Vec<Vec<Point>> = vec![Vec::new(); n_classes];
                     for (i, r) in kept.iter().enumerate().filter(|(_, r)| r.kind == kind) {
-                        pts[r.class.index()].push(Point::new(actors[r.actor as usize].xyz, i as u32));
+                        pts[r.class.index()]
+                            .push(Point::new(actors[r.actor as usize].xyz, i as u32));
                     }
                     pts.into_iter().map(Tree::bulk_load).collect::<Vec<_>>()
                 };
@@ -273,14 +312,20 @@ impl Snapshot {
                     let mut pts: HashMap<EwcCode, Vec<Point>> = HashMap::new();
                     for (i, r) in kept.iter().enumerate().filter(|(_, r)| r.kind == kind) {
                         let p = Point::new(actors[r.actor as usize].xyz, i as u32);
-                        let mut codes: Vec<EwcCode> = r.ewc.into_iter().chain(r.accepted.iter().copied()).collect();
+                        let mut codes: Vec<EwcCode> = r
+                            .ewc
+                            .into_iter()
+                            .chain(r.accepted.iter().copied())
+                            .collect();
                         codes.sort_unstable();
                         codes.dedup();
                         for c in codes {
                             pts.entry(c).or_default().push(p);
                         }
                     }
-                    pts.into_iter().map(|(c, v)| (c, Tree::bulk_load(v))).collect::<HashMap<_, _>>()
+                    pts.into_iter()
+                        .map(|(c, v)| (c, Tree::bulk_load(v)))
+                        .collect::<HashMap<_, _>>()
                 };
                 let needs_class = s.spawn(move || by_class(ResourceKind::Need));
                 let offers_class = s.spawn(move || by_class(ResourceKind::Offer));
@@ -292,8 +337,17 @@ impl Snapshot {
                         pts.entry(k).or_default().push(Point::new(a.xyz, i as u32));
                     }
                 }
-                let by_nace: HashMap<NaceKey, Tree> = pts.into_iter().map(|(k, v)| (k, Tree::bulk_load(v))).collect();
-                (join(needs_class), join(offers_class), join(needs_code), join(offers_code), by_nace)
+                let by_nace: HashMap<NaceKey, Tree> = pts
+                    .into_iter()
+                    .map(|(k, v)| (k, Tree::bulk_load(v)))
+                    .collect();
+                (
+                    join(needs_class),
+                    join(offers_class),
+                    join(needs_code),
+                    join(offers_code),
+                    by_nace,
+                )
             });
 
         Snapshot {
@@ -324,9 +378,17 @@ impl Snapshot {
         if previous == Some(r.id) {
             return Err(skip("duplicate resource id".into()));
         }
-        let actor = actor_index(r.actor_id).ok_or_else(|| skip(format!("unknown actor {}", r.actor_id)))?;
-        let ewc = match r.ewc_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-            Some(text) => Some(EwcCode::parse(text).ok_or_else(|| skip(format!("invalid EWC code `{text}`")))?),
+        let actor =
+            actor_index(r.actor_id).ok_or_else(|| skip(format!("unknown actor {}", r.actor_id)))?;
+        let ewc = match r
+            .ewc_code
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
+            Some(text) => Some(
+                EwcCode::parse(text).ok_or_else(|| skip(format!("invalid EWC code `{text}`")))?,
+            ),
             None => None,
         };
         let class = match taxonomy.id(r.class.trim()) {
@@ -335,11 +397,22 @@ impl Snapshot {
                 .and_then(|c| taxonomy.class_id_of_ewc(c))
                 .ok_or_else(|| skip(format!("unknown class `{}`", r.class)))?,
         };
-        let mut accepted: Vec<EwcCode> = r.accepted_ewc.iter().filter_map(|c| EwcCode::parse(c)).collect();
+        let mut accepted: Vec<EwcCode> = r
+            .accepted_ewc
+            .iter()
+            .filter_map(|c| EwcCode::parse(c))
+            .collect();
         accepted.sort_unstable();
         accepted.dedup();
-        let hazardous = r.hazardous || r.ewc_code.as_deref().is_some_and(|c| c.trim_end().ends_with('*'));
-        let months = if r.months & ALL_MONTHS == 0 { ALL_MONTHS } else { r.months & ALL_MONTHS };
+        let hazardous = r.hazardous
+            || r.ewc_code
+                .as_deref()
+                .is_some_and(|c| c.trim_end().ends_with('*'));
+        let months = if r.months & ALL_MONTHS == 0 {
+            ALL_MONTHS
+        } else {
+            r.months & ALL_MONTHS
+        };
         Ok(IndexedResource {
             id: r.id,
             actor,
@@ -388,11 +461,17 @@ impl Snapshot {
     }
 
     pub fn actor_index(&self, id: Uuid) -> Option<u32> {
-        self.actors.binary_search_by_key(&id, |a| a.id).ok().map(|i| i as u32)
+        self.actors
+            .binary_search_by_key(&id, |a| a.id)
+            .ok()
+            .map(|i| i as u32)
     }
 
     pub fn resource_index(&self, id: Uuid) -> Option<u32> {
-        self.resources.binary_search_by_key(&id, |r| r.id).ok().map(|i| i as u32)
+        self.resources
+            .binary_search_by_key(&id, |r| r.id)
+            .ok()
+            .map(|i| i as u32)
     }
 
     /// Indexes of an actor's resources (offers and needs).

@@ -55,7 +55,9 @@ pub fn load_communes(reader: impl Read) -> Result<Vec<Commune>> {
         if row.commune_type == "COMD" || !seen.insert(row.insee_com.clone()) {
             continue;
         }
-        let (Some(lat), Some(lng)) = (row.lat, row.lng) else { continue };
+        let (Some(lat), Some(lng)) = (row.lat, row.lng) else {
+            continue;
+        };
         out.push(Commune {
             insee: row.insee_com,
             departement: row.insee_dep,
@@ -70,7 +72,10 @@ pub fn load_communes(reader: impl Read) -> Result<Vec<Commune>> {
 }
 
 pub fn load_communes_path(path: &Path) -> Result<Vec<Commune>> {
-    let file = std::fs::File::open(path).map_err(|error| MatchingError::Io { path: path.to_owned(), error })?;
+    let file = std::fs::File::open(path).map_err(|error| MatchingError::Io {
+        path: path.to_owned(),
+        error,
+    })?;
     load_communes(std::io::BufReader::new(file))
 }
 
@@ -147,9 +152,9 @@ const SECTORS: &[(&str, f64)] = &[
 
 /// Hazardous entries of the List of Waste among the codes the sector profiles use.
 const HAZARDOUS: &[u32] = &[
-    50103, 50106, 60101, 60102, 60204, 60602, 70101, 70104, 70108, 70704, 80111, 80113, 100304, 100308, 100309,
-    110105, 110106, 110107, 110109, 110111, 120109, 130205, 130208, 130701, 130802, 140603, 150110, 160107,
-    160113, 160504, 160601, 180103, 190105, 190111, 190113,
+    50103, 50106, 60101, 60102, 60204, 60602, 70101, 70104, 70108, 70704, 80111, 80113, 100304,
+    100308, 100309, 110105, 110106, 110107, 110109, 110111, 120109, 130205, 130208, 130701, 130802,
+    140603, 150110, 160107, 160113, 160504, 160601, 180103, 190105, 190111, 190113,
 ];
 
 /// What one activity releases and takes in, resolved against the taxonomy.
@@ -168,9 +173,10 @@ fn sector_mixes(tax: &Taxonomy, profiles: &SectorProfiles) -> Vec<SectorMix> {
             let mut outflows = Vec::new();
             let mut inputs = Vec::new();
             for p in &ps {
-                for (codes, classes, into) in
-                    [(&p.outflow_ewc, &p.outflow_classes, &mut outflows), (&p.input_ewc, &p.input_classes, &mut inputs)]
-                {
+                for (codes, classes, into) in [
+                    (&p.outflow_ewc, &p.outflow_classes, &mut outflows),
+                    (&p.input_ewc, &p.input_classes, &mut inputs),
+                ] {
                     for c in codes.iter().filter_map(|c| EwcCode::parse(c)) {
                         if let Some(class) = tax.class_id_of_ewc(c) {
                             into.push((Some(c), class));
@@ -179,8 +185,15 @@ fn sector_mixes(tax: &Taxonomy, profiles: &SectorProfiles) -> Vec<SectorMix> {
                     into.extend(classes.iter().filter_map(|c| tax.id(c)).map(|c| (None, c)));
                 }
             }
-            let label = ps.last().map_or_else(|| (*naf).to_owned(), |p| p.label_fr.clone());
-            SectorMix { naf, label, outflows, inputs }
+            let label = ps
+                .last()
+                .map_or_else(|| (*naf).to_owned(), |p| p.label_fr.clone());
+            SectorMix {
+                naf,
+                label,
+                outflows,
+                inputs,
+            }
         })
         .collect()
 }
@@ -207,11 +220,19 @@ fn seasonal_mask(rng: &mut StdRng) -> u16 {
 }
 
 /// Generates about `n_resources` resources (and the actors holding them), deterministically from `seed`.
-pub fn generate(communes: &[Commune], n_resources: usize, seed: u64) -> Result<(Vec<SnapActor>, Vec<SnapResource>)> {
+pub fn generate(
+    communes: &[Commune],
+    n_resources: usize,
+    seed: u64,
+) -> Result<(Vec<SnapActor>, Vec<SnapResource>)> {
     let tax = Taxonomy::builtin()?;
     let profiles = SectorProfiles::builtin(&tax)?;
     let mixes = sector_mixes(&tax, &profiles);
-    let bad = |m: &str| MatchingError::Data { source_name: "communes".into(), line: 0, message: m.into() };
+    let bad = |m: &str| MatchingError::Data {
+        source_name: "communes".into(),
+        line: 0,
+        message: m.into(),
+    };
     let by_pop = WeightedIndex::new(communes.iter().map(|c| c.population.max(1) as f64))
         .map_err(|_| bad("no commune to place actors in"))?;
     let by_sector =
@@ -229,7 +250,8 @@ pub fn generate(communes: &[Commune], n_resources: usize, seed: u64) -> Result<(
         let side = commune.area_km2.sqrt();
         let lat = (commune.lat + (rng.random::<f64>() - 0.5) * side / 111.0).clamp(-89.9, 89.9);
         let lng_scale = 111.0 * lat.to_radians().cos().max(0.05);
-        let lng = (commune.lng + (rng.random::<f64>() - 0.5) * side / lng_scale).clamp(-179.9, 179.9);
+        let lng =
+            (commune.lng + (rng.random::<f64>() - 0.5) * side / lng_scale).clamp(-179.9, 179.9);
         let actor_id = uuid(&mut rng);
         actors.push(SnapActor {
             id: actor_id,
@@ -241,9 +263,13 @@ pub fn generate(communes: &[Commune], n_resources: usize, seed: u64) -> Result<(
         });
         let count = 1 + (log_normal(&mut rng, 2.0, 0.6).round() as usize).min(11);
         for _ in 0..count {
-            let want_need = !mix.inputs.is_empty() && (mix.outflows.is_empty() || rng.random_bool(0.4));
-            let (kind, pool) =
-                if want_need { (ResourceKind::Need, &mix.inputs) } else { (ResourceKind::Offer, &mix.outflows) };
+            let want_need =
+                !mix.inputs.is_empty() && (mix.outflows.is_empty() || rng.random_bool(0.4));
+            let (kind, pool) = if want_need {
+                (ResourceKind::Need, &mix.inputs)
+            } else {
+                (ResourceKind::Offer, &mix.outflows)
+            };
             let (code, class) = pool[rng.random_range(0..pool.len())];
             let info = tax.class(class);
             let base_unit = info.base_unit;
@@ -253,7 +279,9 @@ pub fn generate(communes: &[Commune], n_resources: usize, seed: u64) -> Result<(
                 BaseUnit::CubicMetre => 5000.0,
                 BaseUnit::Piece => 3.0,
             };
-            let quantity = rng.random_bool(0.9).then(|| (log_normal(&mut rng, median, 1.3) * 10.0).round() / 10.0);
+            let quantity = rng
+                .random_bool(0.9)
+                .then(|| (log_normal(&mut rng, median, 1.3) * 10.0).round() / 10.0);
             let temperature_c = tax.heat_band(class).map(|band| {
                 let (lo, hi): (f64, f64) = match (band, kind) {
                     (0, ResourceKind::Offer) => (30.0, 85.0),
@@ -265,10 +293,16 @@ pub fn generate(communes: &[Commune], n_resources: usize, seed: u64) -> Result<(
                 };
                 rng.random_range(lo..hi).round()
             });
-            let months = if rng.random_bool(0.12) { seasonal_mask(&mut rng) } else { ALL_MONTHS };
-            let max_distance_km = rng
-                .random_bool(0.2)
-                .then(|| (info.max_distance_km * rng.random_range(0.3..1.0)).round().max(1.0));
+            let months = if rng.random_bool(0.12) {
+                seasonal_mask(&mut rng)
+            } else {
+                ALL_MONTHS
+            };
+            let max_distance_km = rng.random_bool(0.2).then(|| {
+                (info.max_distance_km * rng.random_range(0.3..1.0))
+                    .round()
+                    .max(1.0)
+            });
             let accepted_ewc = match (kind, code) {
                 (ResourceKind::Need, Some(c)) => vec![c.compact()],
                 (ResourceKind::Need, None) => mix
@@ -280,8 +314,13 @@ pub fn generate(communes: &[Commune], n_resources: usize, seed: u64) -> Result<(
                     .collect(),
                 _ => Vec::new(),
             };
-            let ewc_code = if kind == ResourceKind::Offer { code.map(EwcCode::compact) } else { None };
-            let hazardous = kind == ResourceKind::Offer && code.is_some_and(|c| hazardous.contains(&c.value()));
+            let ewc_code = if kind == ResourceKind::Offer {
+                code.map(EwcCode::compact)
+            } else {
+                None
+            };
+            let hazardous =
+                kind == ResourceKind::Offer && code.is_some_and(|c| hazardous.contains(&c.value()));
             resources.push(SnapResource {
                 id: uuid(&mut rng),
                 actor_id,
@@ -307,7 +346,10 @@ mod tests {
     use super::*;
 
     fn communes() -> Vec<Commune> {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/geo/fr_communes.csv");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/reference/geo/fr_communes.csv"
+        );
         load_communes_path(Path::new(path)).expect("communes")
     }
 
@@ -317,7 +359,10 @@ mod tests {
         assert!(c.len() > 34_000 && c.len() < 36_000, "{}", c.len());
         let unique: HashSet<&str> = c.iter().map(|c| c.insee.as_str()).collect();
         assert_eq!(unique.len(), c.len());
-        assert!(c.iter().any(|c| c.insee == "75101"), "Paris arrondissements kept");
+        assert!(
+            c.iter().any(|c| c.insee == "75101"),
+            "Paris arrondissements kept"
+        );
         let pop: u64 = c.iter().map(|c| c.population).sum();
         assert!(pop > 60_000_000 && pop < 70_000_000, "{pop}");
     }

@@ -175,10 +175,15 @@ pub(crate) fn csv_rows<T: serde::de::DeserializeOwned>(
     source_name: &str,
     reader: impl Read,
 ) -> Result<Vec<(u64, T)>> {
-    let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(reader);
     let mut out = Vec::new();
     for row in rdr.deserialize::<T>() {
-        let row = row.map_err(|error| MatchingError::Csv { source_name: source_name.to_owned(), error })?;
+        let row = row.map_err(|error| MatchingError::Csv {
+            source_name: source_name.to_owned(),
+            error,
+        })?;
         out.push((out.len() as u64 + 2, row));
     }
     Ok(out)
@@ -193,7 +198,11 @@ impl Taxonomy {
     /// Reads a class table and an EWC rule table (same columns as the embedded files).
     pub fn from_readers(classes: impl Read, rules: impl Read) -> Result<Taxonomy> {
         let src = "resource_classes.csv";
-        let bad = |line: u64, message: String| MatchingError::Data { source_name: src.into(), line, message };
+        let bad = |line: u64, message: String| MatchingError::Data {
+            source_name: src.into(),
+            line,
+            message,
+        };
         let rows: Vec<(u64, ClassRow)> = csv_rows(src, classes)?;
         if rows.len() >= usize::from(u16::MAX) {
             return Err(bad(0, "too many classes".into()));
@@ -203,7 +212,10 @@ impl Taxonomy {
             if row.class.is_empty() || row.class.split('/').any(str::is_empty) {
                 return Err(bad(*line, format!("bad class name `{}`", row.class)));
             }
-            if by_name.insert(row.class.clone(), ClassId(i as u16)).is_some() {
+            if by_name
+                .insert(row.class.clone(), ClassId(i as u16))
+                .is_some()
+            {
                 return Err(bad(*line, format!("duplicate class `{}`", row.class)));
             }
         }
@@ -211,18 +223,41 @@ impl Taxonomy {
         let mut parents = Vec::with_capacity(rows.len());
         for (line, row) in rows {
             let root = row.class.split('/').next().unwrap_or_default();
-            let category = Category::parse(root)
-                .ok_or_else(|| bad(line, format!("`{}` is not under one of {}", row.class, Category::expected())))?;
-            let base_unit = BaseUnit::parse(&row.base_unit)
-                .ok_or_else(|| bad(line, format!("base_unit `{}`: expected {}", row.base_unit, BaseUnit::expected())))?;
+            let category = Category::parse(root).ok_or_else(|| {
+                bad(
+                    line,
+                    format!(
+                        "`{}` is not under one of {}",
+                        row.class,
+                        Category::expected()
+                    ),
+                )
+            })?;
+            let base_unit = BaseUnit::parse(&row.base_unit).ok_or_else(|| {
+                bad(
+                    line,
+                    format!(
+                        "base_unit `{}`: expected {}",
+                        row.base_unit,
+                        BaseUnit::expected()
+                    ),
+                )
+            })?;
             let parent_name = row.class.rsplit_once('/').map(|(p, _)| p.to_owned());
             let parent = match &parent_name {
-                Some(p) => Some(*by_name.get(p).ok_or_else(|| bad(line, format!("parent `{p}` is not declared")))?),
+                Some(p) => Some(
+                    *by_name
+                        .get(p)
+                        .ok_or_else(|| bad(line, format!("parent `{p}` is not declared")))?,
+                ),
                 None => None,
             };
             let positive = |v: f64| v.is_finite() && v > 0.0;
             if !positive(row.max_distance_km) || !positive(row.decay_km) {
-                return Err(bad(line, "max_distance_km and decay_km must be positive".into()));
+                return Err(bad(
+                    line,
+                    "max_distance_km and decay_km must be positive".into(),
+                ));
             }
             parents.push(parent);
             classes.push(ResourceClass {
@@ -251,7 +286,9 @@ impl Taxonomy {
             by_subchapter: HashMap::new(),
             by_chapter: HashMap::new(),
         };
-        tax.related = (0..tax.classes.len()).map(|i| tax.compute_related(ClassId(i as u16))).collect();
+        tax.related = (0..tax.classes.len())
+            .map(|i| tax.compute_related(ClassId(i as u16)))
+            .collect();
         tax.load_rules(rules)?;
         Ok(tax)
     }
@@ -259,22 +296,40 @@ impl Taxonomy {
     fn load_rules(&mut self, reader: impl Read) -> Result<()> {
         let src = "ewc_class_rules.csv";
         for (line, row) in csv_rows::<RuleRow>(src, reader)? {
-            let bad = |message: String| MatchingError::Data { source_name: src.into(), line, message };
-            let class = self.id(&row.class).ok_or_else(|| bad(format!("unknown class `{}`", row.class)))?;
+            let bad = |message: String| MatchingError::Data {
+                source_name: src.into(),
+                line,
+                message,
+            };
+            let class = self
+                .id(&row.class)
+                .ok_or_else(|| bad(format!("unknown class `{}`", row.class)))?;
             if !row.pattern.chars().all(|c| c.is_ascii_digit()) {
                 return Err(bad(format!("pattern `{}` must be digits", row.pattern)));
             }
-            let value: u32 = row.pattern.parse().map_err(|_| bad(format!("bad pattern `{}`", row.pattern)))?;
+            let value: u32 = row
+                .pattern
+                .parse()
+                .map_err(|_| bad(format!("bad pattern `{}`", row.pattern)))?;
             let map = match row.pattern.len() {
                 2 => &mut self.by_chapter,
                 4 => &mut self.by_subchapter,
                 6 => &mut self.by_code,
-                _ => return Err(bad(format!("pattern `{}` must have 2, 4 or 6 digits", row.pattern))),
+                _ => {
+                    return Err(bad(format!(
+                        "pattern `{}` must have 2, 4 or 6 digits",
+                        row.pattern
+                    )));
+                }
             };
             if map.insert(value, class).is_some() {
                 return Err(bad(format!("duplicate pattern `{}`", row.pattern)));
             }
-            self.rules.push(EwcRule { pattern: row.pattern, class: row.class, rationale: row.rationale });
+            self.rules.push(EwcRule {
+                pattern: row.pattern,
+                class: row.class,
+                rationale: row.rationale,
+            });
         }
         Ok(())
     }
@@ -355,7 +410,9 @@ impl Taxonomy {
 
     /// The parent of `class` (`None` for a root or an unknown class).
     pub fn parent(&self, class: &str) -> Option<&ResourceClass> {
-        self.id(class).and_then(|id| self.parent_id(id)).map(|p| self.class(p))
+        self.id(class)
+            .and_then(|id| self.parent_id(id))
+            .map(|p| self.class(p))
     }
 
     /// Whether `ancestor` is a strict ancestor of `descendant` (`material` of `material/mineral/ash`).
@@ -376,12 +433,16 @@ impl Taxonomy {
     }
 
     pub fn relation(&self, from: ClassId, to: ClassId) -> Option<Relation> {
-        self.related(from).iter().find(|(c, _)| *c == to).map(|(_, r)| *r)
+        self.related(from)
+            .iter()
+            .find(|(c, _)| *c == to)
+            .map(|(_, r)| *r)
     }
 
     /// Whether the class is `energy/heat` or below it.
     pub fn is_heat(&self, id: ClassId) -> bool {
-        self.heat_root.is_some_and(|h| self.is_ancestor_or_self(h, id))
+        self.heat_root
+            .is_some_and(|h| self.is_ancestor_or_self(h, id))
     }
 
     /// Temperature band of a heat class: 0 low, 1 medium, 2 high; `None` for generic heat or non-heat.
@@ -412,7 +473,9 @@ impl Taxonomy {
 
     /// The class of an EWC code written in any usual form (`10 01 02`, `100102`, `13 02 05*`).
     pub fn class_of_ewc(&self, code: &str) -> Option<&ResourceClass> {
-        EwcCode::parse(code).and_then(|c| self.class_id_of_ewc(c)).map(|id| self.class(id))
+        EwcCode::parse(code)
+            .and_then(|c| self.class_id_of_ewc(c))
+            .map(|id| self.class(id))
     }
 }
 
@@ -433,7 +496,10 @@ mod tests {
 
     #[test]
     fn every_code_of_the_list_of_waste_has_a_class() {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/reference/ewc/list_of_waste.csv");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/reference/ewc/list_of_waste.csv"
+        );
         let file = std::fs::File::open(path).expect("reference list of waste present");
         let rows: Vec<(u64, LowRow)> = csv_rows("list_of_waste.csv", file).expect("parses");
         assert_eq!(rows.len(), 842);
@@ -447,12 +513,22 @@ mod tests {
         for (_, r) in &rows {
             let shown = EwcCode::parse(&r.code_display).map(|c| c.to_string());
             assert_eq!(shown.as_deref(), Some(r.code_display.trim_end_matches('*')));
-            assert_eq!(r.hazardous, r.code_display.ends_with('*'), "{}", r.code_display);
+            assert_eq!(
+                r.hazardous,
+                r.code_display.ends_with('*'),
+                "{}",
+                r.code_display
+            );
         }
         // Every per-code override names a code of the list.
-        let codes: std::collections::HashSet<&str> = rows.iter().map(|(_, r)| r.code.as_str()).collect();
+        let codes: std::collections::HashSet<&str> =
+            rows.iter().map(|(_, r)| r.code.as_str()).collect();
         for rule in t.rules().iter().filter(|r| r.pattern.len() == 6) {
-            assert!(codes.contains(rule.pattern.as_str()), "override for unknown code {}", rule.pattern);
+            assert!(
+                codes.contains(rule.pattern.as_str()),
+                "override for unknown code {}",
+                rule.pattern
+            );
         }
     }
 
@@ -480,7 +556,10 @@ mod tests {
         assert!(t.is_ancestor("material/mineral", "material/mineral/ash"));
         assert!(!t.is_ancestor("material/mineral/ash", "material/mineral"));
         assert!(!t.is_ancestor("material/mineral/ash", "material/mineral/ash"));
-        assert_eq!(t.parent("material/biomass/wood").map(|c| c.name.as_str()), Some("material/biomass"));
+        assert_eq!(
+            t.parent("material/biomass/wood").map(|c| c.name.as_str()),
+            Some("material/biomass")
+        );
         assert!(t.parent("energy").is_none());
         let ash = t.get("material/mineral/ash").expect("ash class");
         assert_eq!(ash.base_unit, BaseUnit::Tonne);
@@ -491,7 +570,12 @@ mod tests {
         assert_eq!(t.heat_band(high), Some(2));
         // heat travels km, metals hundreds of km
         assert!(t.class(low).max_distance_km < 10.0);
-        assert!(t.get("material/metal/ferrous").expect("ferrous").max_distance_km >= 300.0);
+        assert!(
+            t.get("material/metal/ferrous")
+                .expect("ferrous")
+                .max_distance_km
+                >= 300.0
+        );
     }
 
     #[test]
@@ -500,16 +584,27 @@ mod tests {
         assert_eq!(c.compact(), "100102");
         assert_eq!(c.to_string(), "10 01 02");
         assert_eq!(c.subchapter(), 1001);
-        assert_eq!(EwcCode::parse("050799#").map(EwcCode::compact), Some("050799".into()));
+        assert_eq!(
+            EwcCode::parse("050799#").map(EwcCode::compact),
+            Some("050799".into())
+        );
         assert_eq!(EwcCode::parse("1001"), None);
         let mut buf = [0u8; 6];
-        assert_eq!(EwcCode::parse("020501").expect("valid").write_compact(&mut buf), "020501");
+        assert_eq!(
+            EwcCode::parse("020501")
+                .expect("valid")
+                .write_compact(&mut buf),
+            "020501"
+        );
     }
 
     #[test]
     fn rejects_bad_tables() {
         let classes = "class,label_en,label_fr,base_unit,max_distance_km,decay_km,afme_family,rationale\n\
                        material/x,X,X,t,10,5,,orphan\n";
-        assert!(Taxonomy::from_readers(classes.as_bytes(), "pattern,class,rationale\n".as_bytes()).is_err());
+        assert!(
+            Taxonomy::from_readers(classes.as_bytes(), "pattern,class,rationale\n".as_bytes())
+                .is_err()
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Black-box API tests: one binary, a server per test (see helpers.rs).
 
 mod actors;
+mod afme;
 mod codes;
 mod deployment;
 mod helpers;

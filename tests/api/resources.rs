@@ -52,6 +52,8 @@ async fn offers_and_needs_derive_hazard_and_yearly_amount() {
     assert_eq!(reply.body["category"], "material");
     assert_eq!(reply.body["ewc_code"], "190113");
     assert_eq!(reply.body["hazardous"], true, "19 01 13* is a hazardous entry");
+    assert_eq!(reply.body["class"], "material/mineral/ash", "class derived from the EWC code");
+    assert_eq!(reply.body["ewc_label"], "cendres volantes contenant des substances dangereuses");
     assert_eq!(reply.body["quantity"], json!({"value": 2.0, "unit": "t", "period": "week"}));
     approx(&reply.body["yearly_quantity"], 104.0);
     assert_eq!(reply.body["base_unit"], "t");
@@ -77,6 +79,7 @@ async fn offers_and_needs_derive_hazard_and_yearly_amount() {
         .await;
     assert_eq!(need["kind"], "need");
     assert_eq!(need["hazardous"], false, "10 01 02 is not hazardous");
+    assert_eq!(need["class"], "material/mineral/ash");
     assert_eq!(need["accepted_ewc"], json!(["100102", "100101"]));
     approx(&need["yearly_quantity"], 182.5);
     assert_eq!(need["base_unit"], "t");
@@ -95,6 +98,7 @@ async fn offers_and_needs_derive_hazard_and_yearly_amount() {
     assert_eq!(heat["hazardous"], false);
     assert_eq!(heat["ewc_code"], Value::Null);
     assert_eq!(heat["temperature_c"], 90.0);
+    assert_eq!(heat["class"], "energy", "no code, no class: the category");
 
     let water = app
         .create_resource(
@@ -176,11 +180,22 @@ async fn get_put_patch_and_delete_a_resource() {
     assert_eq!(removed.body["base_unit"], Value::Null);
     assert_eq!(removed.body["label"], "Sciures de chêne");
 
-    // A new EWC code re-derives the hazardous flag.
+    assert_eq!(patched.body["class"], "material/biomass/wood");
+
+    // A new EWC code re-derives the hazardous flag and the class.
     let hazardous = app.patch(&path, &json!({"ewc_code": "19 01 13*"})).await;
     assert_eq!(hazardous.status, 200, "{}", hazardous.text);
     assert_eq!(hazardous.body["ewc_code"], "190113");
     assert_eq!(hazardous.body["hazardous"], true);
+    assert_eq!(hazardous.body["class"], "material/mineral/ash");
+    // Unless the patch sets the class itself.
+    let classed = app.patch(&path, &json!({"ewc_code": "10 01 05", "class": "material/mineral/slag"})).await;
+    assert_eq!(classed.status, 200, "{}", classed.text);
+    assert_eq!(classed.body["class"], "material/mineral/slag");
+    assert_eq!(classed.body["hazardous"], false);
+    let rederived = app.patch(&path, &json!({"ewc_code": "19 01 13"})).await;
+    assert_eq!(rederived.body["class"], "material/mineral/ash");
+    assert_eq!(rederived.body["hazardous"], true);
 
     // Refused changes leave the resource as it was.
     assert_field_error(&app.patch(&path, &json!({"hazardous": false})).await, "hazardous");
@@ -278,6 +293,8 @@ async fn every_resource_rule_names_its_field() {
         (with(json!({"hazardous": true})), "hazardous"),
         (with(json!({"hazardous": false})), "hazardous"),
         (with(json!({"class": "energy/heat"})), "class"),
+        (with(json!({"class": "material/unicorn"})), "class"),
+        (with(json!({"class": 7})), "class"),
         (with(json!({"label": 42})), "label"),
         (with(json!({"quantity": {"value": 1, "unit": "t", "period": "month", "per": "site"}})), "quantity.per"),
     ];
@@ -342,11 +359,12 @@ async fn list_filters_across_actors() {
     let beaune = app.create_actor(json!({"name": "Tonnellerie de Beaune", "naf_code": "16.24Z", "commune_insee": "21054"})).await;
     let lyon = app.create_actor(json!({"name": "Usine de Lyon", "naf_code": "23.51Z", "commune_insee": "69123"})).await;
     let resources = [
-        (&dijon, json!({"kind": "offer", "category": "material", "label": "D mâchefers", "ewc_code": "10 01 01", "class": "material/minerals/ash"})),
-        (&dijon, json!({"kind": "offer", "category": "energy", "label": "D chaleur", "class": "energy/heat"})),
-        (&dijon, json!({"kind": "need", "category": "material", "label": "D plaquettes", "ewc_code": "03 01 05", "class": "material/biomass/wood"})),
+        // Classes given, or derived from the EWC code (10 01 → material/mineral/ash, 03 01 → material/biomass/wood).
+        (&dijon, json!({"kind": "offer", "category": "material", "label": "D mâchefers", "ewc_code": "10 01 01"})),
+        (&dijon, json!({"kind": "offer", "category": "energy", "label": "D chaleur", "class": "energy/heat/medium_temperature"})),
+        (&dijon, json!({"kind": "need", "category": "material", "label": "D plaquettes", "ewc_code": "03 01 05"})),
         (&nevers, json!({"kind": "offer", "category": "material", "label": "N sciures", "ewc_code": "03 01 05", "class": "material/biomass/wood"})),
-        (&nevers, json!({"kind": "offer", "category": "material", "label": "N cendres", "ewc_code": "10 01 03", "class": "material/minerals/ash"})),
+        (&nevers, json!({"kind": "offer", "category": "material", "label": "N cendres", "ewc_code": "10 01 03"})),
         (&beaune, json!({"kind": "need", "category": "water", "label": "B eau"})),
         (&beaune, json!({"kind": "offer", "category": "material", "label": "B copeaux", "ewc_code": "03 01 01", "class": "material/biomass"})),
         (&lyon, json!({"kind": "need", "category": "material", "label": "L cendres", "ewc_code": "10 01 02"})),
@@ -377,7 +395,11 @@ async fn list_filters_across_actors() {
         ("class=material/biomass".into(), vec!["B copeaux", "D plaquettes", "N sciures"]),
         ("class=material/biomass/wood".into(), vec!["D plaquettes", "N sciures"]),
         ("class=energy".into(), vec!["D chaleur"]),
-        ("class=material/minerals".into(), vec!["D mâchefers", "N cendres"]),
+        ("class=material/mineral".into(), vec!["D mâchefers", "L cendres", "N cendres"]),
+        ("class=material/mineral/ash".into(), vec!["D mâchefers", "L cendres", "N cendres"]),
+        ("class=energy/heat".into(), vec!["D chaleur"]),
+        ("class=water".into(), vec!["B eau"]),
+        ("class=material/biomass&territory=21".into(), vec!["B copeaux", "D plaquettes"]),
         ("territory=21".into(), vec!["B copeaux", "B eau", "D chaleur", "D mâchefers", "D plaquettes"]),
         ("territory=58".into(), vec!["N cendres", "N sciures"]),
         ("territory=21054".into(), vec!["B copeaux", "B eau"]),
@@ -403,7 +425,7 @@ async fn list_filters_across_actors() {
     // The list shows the derived fields too.
     let ash = list_ok(&app, "/api/v1/resources?ewc=100103").await;
     assert_eq!(items(&ash)[0]["ewc_code"], "100103");
-    assert_eq!(items(&ash)[0]["class"], "material/minerals/ash");
+    assert_eq!(items(&ash)[0]["class"], "material/mineral/ash", "derived from 10 01");
 
     let unknown = app.get("/api/v1/resources?territory=XX-NOWHERE").await;
     assert_eq!(unknown.status, 404, "{}", unknown.text);

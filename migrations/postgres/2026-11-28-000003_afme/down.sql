@@ -1,0 +1,2 @@
+DROP TABLE afme_population;
+DROP TABLE afme_rows;

@@ -1,0 +1,1186 @@
+//! Territorial material flow accounts (AFME) of a territory: CSV import and export, indicators,
+//! Sankey, aggregation of members, reconciliation and territorial priorities. Handlers are thin:
+//! the rules live in `crate::afme`, the SQL in `crate::db::afme`.
+//!
+//! A territory is a code of the reference hierarchy (`21`, `R27`, `FR`) or a custom zone
+//! (`27-BOURGOGNE`); accounts are stored under its canonical code (`r27` → `R27`).
+
+use std::collections::BTreeSet;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+use super::State;
+use super::error::ApiError;
+use super::extract::{ValidJson, ValidQuery, parse_json};
+use crate::afme::aggregate::{AggregatedAccount, ComparisonRow, aggregate_members, compare_accounts};
+use crate::afme::indicators::{AccountIndicators, IndicatorOptions, compute_indicators};
+use crate::afme::priority::{PriorityReport, PriorityWeights, territorial_priorities};
+use crate::afme::reconcile::{
+    Constraint, ReconcileOptions, Reconciliation, apply_reconciliation, balance_constraint,
+    reconcile_rows, sum_constraint,
+};
+use crate::afme::sankey::{Sankey, build_sankey};
+use crate::afme::{AccountRow, AfmeError, Partner, RowError};
+use crate::db::{self, TerritoryScope};
+use crate::domain::validation::FieldError;
+use crate::reference::TerritoryRef;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    // Resources (not method macros) so that a wrong method on a known path is a 405, not a 404.
+    cfg.service(
+        web::resource("/territories/{code}/afme/import").route(web::post().to(import_account)),
+    )
+    .service(web::resource("/territories/{code}/afme").route(web::get().to(get_account)))
+    .service(web::resource("/territories/{code}/afme.csv").route(web::get().to(export_csv)))
+    .service(web::resource("/territories/{code}/afme/sankey").route(web::get().to(sankey)))
+    .service(web::resource("/territories/{code}/afme/aggregate").route(web::get().to(aggregate)))
+    .service(web::resource("/territories/{code}/afme/reconcile").route(web::post().to(reconcile)))
+    .service(
+        web::resource("/territories/{code}/afme/population/{year}")
+            .route(web::put().to(put_population))
+            .route(web::delete().to(delete_population)),
+    )
+    .service(web::resource("/territories/{code}/priorities").route(web::get().to(priorities)));
+}
+
+/// The OpenAPI description of these routes, merged into the service's document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(
+        import_account,
+        get_account,
+        export_csv,
+        sankey,
+        aggregate,
+        reconcile,
+        put_population,
+        delete_population,
+        priorities,
+    ),
+    components(schemas(
+        ImportOut,
+        ImportedAccount,
+        AccountOut,
+        PopulationOut,
+        PopulationSource,
+        AggregateOut,
+        DeclaredComparison,
+        ReconcileInput,
+        SumConstraintInput,
+        ReconcileOut,
+        PopulationInput,
+        AccountRow,
+        AccountIndicators,
+        Sankey,
+        AggregatedAccount,
+        ComparisonRow,
+        Reconciliation,
+        PriorityReport,
+        RowError,
+    )),
+    tags((name = "afme", description = "Territorial material flow accounts (AFME): import, indicators, Sankey, aggregation, reconciliation, priorities"))
+)]
+pub struct AfmeApiDoc;
+
+const MIN_YEAR: i32 = 1900;
+const MAX_YEAR: i32 = 2100;
+
+// ---------------------------------------------------------------------------------------------
+// wire types
+
+/// What an import stored.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportOut {
+    pub territory: String,
+    /// One entry per year of the file: each replaced that year's whole account.
+    pub accounts: Vec<ImportedAccount>,
+    pub rows_stored: usize,
+    /// Rows previously stored for those years, now replaced.
+    pub rows_replaced: usize,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImportedAccount {
+    pub year: i32,
+    pub rows_stored: usize,
+    pub rows_replaced: usize,
+}
+
+/// Where the population used for per-capita values comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PopulationSource {
+    /// Set for that year with `PUT …/afme/population/{year}`.
+    Override,
+    /// The reference communes' population (latest census), summed up the hierarchy or over the
+    /// zone's communes.
+    ReferenceCommunes,
+    /// Unknown: no per-capita values.
+    None,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PopulationOut {
+    pub value: Option<u64>,
+    pub source: PopulationSource,
+}
+
+/// A territory's account for one year with its indicators.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountOut {
+    pub territory: TerritoryRef,
+    pub year: i32,
+    /// Every year with an account for this territory.
+    pub years: Vec<i32>,
+    pub population: PopulationOut,
+    /// The rows, in file order: `from_rows` and reconciliation constraints index into this list.
+    pub rows: Vec<AccountRow>,
+    pub indicators: AccountIndicators,
+}
+
+/// A territory's account built from its members' accounts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AggregateOut {
+    pub territory: TerritoryRef,
+    pub year: i32,
+    pub population: PopulationOut,
+    /// Every member (départements of a région or of a zone's communes; children otherwise).
+    pub members: Vec<String>,
+    pub members_with_account: Vec<String>,
+    pub members_without_account: Vec<String>,
+    /// The rows of the members, as stored: `sources` and `cancelled_rows` index into this list.
+    pub member_rows: Vec<AccountRow>,
+    pub aggregated: AggregatedAccount,
+    pub indicators: AccountIndicators,
+    /// The comparison with an account declared directly for the territory, when there is one.
+    pub declared: Option<DeclaredComparison>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeclaredComparison {
+    pub rows: Vec<AccountRow>,
+    pub indicators: AccountIndicators,
+    pub comparison: Vec<ComparisonRow>,
+}
+
+/// Options of a reconciliation. Every field is optional; an empty body reconciles the balance.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileInput {
+    /// Extra constraints `rows[total] = Σ rows[parts]` (indices into the account's rows as
+    /// `GET …/afme?year=` lists them).
+    #[serde(default)]
+    pub constraints: Vec<SumConstraintInput>,
+    /// Significance level of the χ² and per-row tests, in (0, 1); default 0.05.
+    pub alpha: Option<f64>,
+    /// Include the balance identity DE + IMP + BI_IN = EXP + DPO + NAS + BI_OUT (default true;
+    /// needs declared NAS rows).
+    pub balance: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SumConstraintInput {
+    pub name: String,
+    /// Index of the total row.
+    pub total: usize,
+    /// Indices of the part rows.
+    pub parts: Vec<usize>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReconcileOut {
+    pub territory: String,
+    pub year: i32,
+    /// The rows as stored; `reconciliation.values[i]` is about `rows[i]`.
+    pub rows: Vec<AccountRow>,
+    pub reconciliation: Reconciliation,
+    /// The rows with reconciled values (not stored).
+    pub adjusted_rows: Vec<AccountRow>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PopulationInput {
+    /// Inhabitants, > 0.
+    pub population: u64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AccountQuery {
+    /// Year of the account (default: the latest year with an account).
+    pub year: Option<i32>,
+    /// Balance tolerance in tonnes (default 100,000 t: published accounts are rounded to 0.1 Mt).
+    pub tolerance_t: Option<f64>,
+    /// `json` (default) or `csv` (same as `…/afme.csv`).
+    pub format: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct YearQuery {
+    /// Year of the account (default: the latest year with an account).
+    pub year: Option<i32>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AggregateQuery {
+    /// Year (default: the latest year any member has an account for).
+    pub year: Option<i32>,
+    /// Balance tolerance in tonnes (default 100,000 t).
+    pub tolerance_t: Option<f64>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+fn check_year(year: Option<i32>, field: &str) -> Result<Option<i32>, ApiError> {
+    match year {
+        Some(y) if !(MIN_YEAR..=MAX_YEAR).contains(&y) => Err(ApiError::field(
+            field,
+            format!("must be between {MIN_YEAR} and {MAX_YEAR}"),
+        )),
+        other => Ok(other),
+    }
+}
+
+fn indicator_options(
+    population: &PopulationOut,
+    tolerance_t: Option<f64>,
+) -> Result<IndicatorOptions, ApiError> {
+    let mut options = IndicatorOptions {
+        population: population.value.map(|p| p as f64),
+        ..IndicatorOptions::default()
+    };
+    if let Some(t) = tolerance_t {
+        if !t.is_finite() || t < 0.0 {
+            return Err(ApiError::field(
+                "tolerance_t",
+                "must be a number of tonnes ≥ 0",
+            ));
+        }
+        options.tolerance_t = t;
+    }
+    Ok(options)
+}
+
+fn years_text(years: &[i32]) -> String {
+    years
+        .iter()
+        .map(i32::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The 404 of a missing account, naming the years that have one.
+fn no_account(code: &str, year: Option<i32>, years: &[i32]) -> ApiError {
+    match (year, years.is_empty()) {
+        (_, true) => ApiError::NotFound(format!(
+            "AFME account of `{code}` (no year has one yet: import one with POST /api/v1/territories/{code}/afme/import)"
+        )),
+        (Some(y), false) => ApiError::NotFound(format!(
+            "AFME account of `{code}` for {y} (years with an account: {})",
+            years_text(years)
+        )),
+        (None, false) => ApiError::NotFound(format!("AFME account of `{code}`")),
+    }
+}
+
+/// An AFME engine error as problem+json: client errors are 422 naming `field`.
+fn afme_error(err: AfmeError, field: &str) -> ApiError {
+    match err {
+        AfmeError::InvalidRows(errors) => ApiError::Validation(row_errors(errors)),
+        AfmeError::FamilyTable(message) => ApiError::Internal(message),
+        other => ApiError::field(field, other.to_string()),
+    }
+}
+
+/// Bad CSV cells as field errors: `field` is the column, `row` the file line (header = 1).
+fn row_errors(mut errors: Vec<RowError>) -> Vec<FieldError> {
+    errors.sort_by_key(|e| e.row);
+    errors
+        .into_iter()
+        .map(|e| FieldError {
+            field: if e.column.is_empty() {
+                "row".to_owned()
+            } else {
+                e.column
+            },
+            message: e.message,
+            row: Some(e.row as u64),
+        })
+        .collect()
+}
+
+/// The territory and, for a custom zone, its communes.
+async fn territory(state: &State, code: &str) -> Result<(TerritoryRef, Option<Vec<String>>), ApiError> {
+    // Every code of the hierarchy and of custom zones is 1–64 letters, digits, '-' or '_': anything
+    // else is unknown without asking the database (PostgreSQL refuses NUL bytes in text, for one).
+    if code.is_empty()
+        || code.len() > 64
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ApiError::NotFound(format!("territory `{}`", code.escape_debug())));
+    }
+    let (t, scope) = super::territories::resolve(state, code).await?;
+    let communes = match scope {
+        TerritoryScope::Zone(zone) => {
+            let communes =
+                db::run(&state.pool, move |conn| db::zones::communes(conn, &zone)).await?;
+            Some(communes)
+        }
+        _ => None,
+    };
+    Ok((t, communes))
+}
+
+/// The population for per-capita values: the override for that year, else the reference
+/// communes' population.
+async fn population(state: &State, t: &TerritoryRef, year: i32) -> Result<PopulationOut, ApiError> {
+    let code = t.code.clone();
+    let set = db::run(&state.pool, move |conn| db::afme::population(conn, &code, year)).await?;
+    Ok(match set.and_then(|p| u64::try_from(p).ok()) {
+        Some(p) => PopulationOut {
+            value: Some(p),
+            source: PopulationSource::Override,
+        },
+        None if t.population > 0 => PopulationOut {
+            value: Some(t.population),
+            source: PopulationSource::ReferenceCommunes,
+        },
+        None => PopulationOut {
+            value: None,
+            source: PopulationSource::None,
+        },
+    })
+}
+
+/// The account of a territory for a year (the latest when `year` is `None`): the year, every year
+/// with an account, and the rows. 404 when there is none.
+async fn load_account(
+    state: &State,
+    code: &str,
+    year: Option<i32>,
+) -> Result<(i32, Vec<i32>, Vec<AccountRow>), ApiError> {
+    let owned = code.to_owned();
+    let (years, chosen, rows) = db::run(&state.pool, move |conn| {
+        let years = db::afme::years(conn, std::slice::from_ref(&owned))?;
+        let chosen = match year {
+            Some(y) => years.contains(&y).then_some(y),
+            None => years.last().copied(),
+        };
+        let rows = match chosen {
+            Some(y) => db::afme::list_rows(conn, &owned, Some(y))?,
+            None => Vec::new(),
+        };
+        Ok((years, chosen, rows))
+    })
+    .await?;
+    match chosen {
+        Some(y) => Ok((y, years, rows)),
+        None => Err(no_account(code, year, &years)),
+    }
+}
+
+/// The request body, up to `limit` bytes (413 beyond).
+async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
+        if body.len() + chunk.len() > limit {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the file is larger than the import limit of {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn content_type(req: &HttpRequest) -> String {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// Rows of the file whose `territory` cell names another (existing) territory than the one the file
+/// is imported into. Unknown codes are left to the parser, which reports them.
+fn territory_mismatches(
+    text: &str,
+    code: &str,
+    canonical: &dyn Fn(&str) -> Option<String>,
+) -> Vec<RowError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let header = text.lines().next().unwrap_or("");
+    let delimiter = if header.contains(';') && !header.contains(',') {
+        b';'
+    } else {
+        b','
+    };
+    let mut reader = ::csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .trim(::csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut records = reader.records();
+    let column = match records.next() {
+        Some(Ok(h)) => h
+            .iter()
+            .position(|c| c.trim().eq_ignore_ascii_case("territory")),
+        _ => None,
+    };
+    let Some(column) = column else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for (index, record) in records.enumerate() {
+        let Ok(record) = record else { continue };
+        let cell = record.get(column).unwrap_or("").trim();
+        if cell.is_empty() {
+            continue;
+        }
+        if let Some(other) = canonical(cell)
+            && other != code
+        {
+            out.push(RowError::new(
+                index + 2,
+                "territory",
+                format!(
+                    "this row is for territory '{cell}' but the file is imported into '{code}': import each territory's account at its own URL"
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Parses an account CSV for territory `code`: every row must be for `code`; codes (territory and
+/// partners) are rewritten to their canonical spelling.
+fn parse_for(
+    body: &[u8],
+    code: &str,
+    canonical: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<AccountRow>, ApiError> {
+    let mismatches = std::str::from_utf8(body)
+        .map(|text| territory_mismatches(text, code, canonical))
+        .unwrap_or_default();
+    let exists = |c: &str| canonical(c).is_some();
+    match crate::afme::csv::parse_account_csv(body, &exists) {
+        Ok(rows) if mismatches.is_empty() => {
+            if rows.is_empty() {
+                return Err(ApiError::Validation(vec![FieldError {
+                    field: "row".into(),
+                    message: "the file has a header but no account row".into(),
+                    row: Some(2),
+                }]));
+            }
+            Ok(rows
+                .into_iter()
+                .map(|mut r| {
+                    r.territory = code.to_owned();
+                    if let Some(Partner::Territory(p)) = &r.partner
+                        && let Some(c) = canonical(p)
+                    {
+                        r.partner = Some(Partner::Territory(c));
+                    }
+                    r
+                })
+                .collect())
+        }
+        Ok(_) => Err(ApiError::Validation(row_errors(mismatches))),
+        Err(AfmeError::InvalidRows(mut errors)) => {
+            for m in mismatches {
+                if !errors
+                    .iter()
+                    .any(|e| e.row == m.row && e.column == m.column)
+                {
+                    errors.push(m);
+                }
+            }
+            Err(ApiError::Validation(row_errors(errors)))
+        }
+        Err(other) => Err(afme_error(other, "body")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// handlers
+
+/// Import a territory's account from a CSV file (tidy format: `territory,year,flow,family,partner,
+/// value,unit,uncertainty,source,note`; see `src/afme/csv.rs`). Every row must be for `{code}`.
+///
+/// All or nothing: on any bad cell the answer is 422 with one error per cell (`field` = column,
+/// `row` = file line, the header being line 1) and nothing is stored. Otherwise the file
+/// **replaces the whole account of each year it contains** (years absent from the file are kept).
+#[utoipa::path(
+    post,
+    path = "/api/v1/territories/{code}/afme/import",
+    tag = "afme",
+    params(("code" = String, Path, description = "Territory code (reference hierarchy or custom zone)")),
+    request_body(content = String, content_type = "text/csv", description = "Tidy account CSV"),
+    responses(
+        (status = 201, body = ImportOut),
+        (status = 404, body = super::error::Problem),
+        (status = 409, body = super::error::Problem),
+        (status = 413, body = super::error::Problem),
+        (status = 415, body = super::error::Problem),
+        (status = 422, body = super::error::Problem),
+    )
+)]
+pub async fn import_account(
+    state: State,
+    req: HttpRequest,
+    code: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    if !content_type(&req).starts_with("text/csv") {
+        return Err(ApiError::Unsupported("send the file as text/csv".into()));
+    }
+    let (t, _) = territory(&state, &code).await?;
+    let body = read_body(payload, state.settings.server.import_limit_bytes).await?;
+    let zones: BTreeSet<String> = db::run(&state.pool, |conn| {
+        Ok(db::zones::list(conn)?
+            .into_iter()
+            .map(|z| z.code)
+            .collect())
+    })
+    .await?;
+    let reference = state.reference.clone();
+    let target = t.code.clone();
+    let rows = web::block(move || {
+        let canonical = |c: &str| -> Option<String> {
+            reference
+                .geo
+                .territory(c)
+                .map(|t| t.code)
+                .or_else(|| zones.contains(c).then(|| c.to_owned()))
+        };
+        parse_for(&body, &target, &canonical)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let accounts = db::run(&state.pool, move |conn| db::afme::replace_accounts(conn, &rows)).await?;
+    let latest = accounts.iter().map(|a| a.year).max().unwrap_or_default();
+    let out = ImportOut {
+        territory: t.code.clone(),
+        rows_stored: accounts.iter().map(|a| a.rows_stored).sum(),
+        rows_replaced: accounts.iter().map(|a| a.rows_replaced).sum(),
+        accounts: accounts
+            .into_iter()
+            .map(|a| ImportedAccount {
+                year: a.year,
+                rows_stored: a.rows_stored,
+                rows_replaced: a.rows_replaced,
+            })
+            .collect(),
+    };
+    Ok(HttpResponse::Created()
+        .insert_header((
+            "Location",
+            format!("/api/v1/territories/{}/afme?year={latest}", t.code),
+        ))
+        .json(out))
+}
+
+/// A territory's account for one year (default: the latest) with its indicators: DMI, DMC, PTB,
+/// DPO and its parts, NAS declared and as residual, balance gap and tolerance, per-capita values,
+/// shares by family, largest items, LEPO and DMCcorr. `?format=csv` answers the CSV export.
+#[utoipa::path(
+    get,
+    path = "/api/v1/territories/{code}/afme",
+    tag = "afme",
+    params(("code" = String, Path, description = "Territory code"), AccountQuery),
+    responses(
+        (status = 200, body = AccountOut),
+        (status = 200, description = "CSV export when format=csv", content_type = "text/csv", body = String),
+        (status = 404, body = super::error::Problem),
+        (status = 422, body = super::error::Problem),
+    )
+)]
+pub async fn get_account(
+    state: State,
+    code: web::Path<String>,
+    query: ValidQuery<AccountQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.0;
+    match query.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("json") => {}
+        Some("csv") => return csv_response(&state, &code, query.year).await,
+        Some(_) => return Err(ApiError::field("format", "must be json or csv")),
+    }
+    let year = check_year(query.year, "year")?;
+    let (t, _) = territory(&state, &code).await?;
+    let (year, years, rows) = load_account(&state, &t.code, year).await?;
+    let population = population(&state, &t, year).await?;
+    let options = indicator_options(&population, query.tolerance_t)?;
+    let indicators = compute_indicators(&rows, &t.code, year, &options);
+    Ok(HttpResponse::Ok().json(AccountOut {
+        territory: t,
+        year,
+        years,
+        population,
+        rows,
+        indicators,
+    }))
+}
+
+/// The account as CSV in the tidy import format (re-importable as is): one year with `?year=`,
+/// every year otherwise.
+#[utoipa::path(
+    get,
+    path = "/api/v1/territories/{code}/afme.csv",
+    tag = "afme",
+    params(("code" = String, Path, description = "Territory code"), YearQuery),
+    responses(
+        (status = 200, content_type = "text/csv", body = String),
+        (status = 404, body = super::error::Problem),
+        (status = 422, body = super::error::Problem),
+    )
+)]
+pub async fn export_csv(
+    state: State,
+    code: web::Path<String>,
+    query: ValidQuery<YearQuery>,
+) -> Result<HttpResponse, ApiError> {
+    csv_response(&state, &code, query.0.year).await
+}
+
+async fn csv_response(state: &State, code: &str, year: Option<i32>) -> Result<HttpResponse, ApiError> {
+    let year = check_year(year, "year")?;
+    let (t, _) = territory(state, code).await?;
+    let owned = t.code.clone();
+    let (years, rows) = db::run(&state.pool, move |conn| {
+        let years = db::afme::years(conn, std::slice::from_ref(&owned))?;
+        let rows = match year {
+            Some(y) if !years.contains(&y) => Vec::new(),
+            _ => db::afme::list_rows(conn, &owned, year)?,
+        };
+        Ok((years, rows))
+    })
+    .await?;
+    if rows.is_empty() {
+        return Err(no_account(&t.code, year, &years));
+    }
+    let text = crate::afme::csv::account_csv_string(&rows)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let file = match year {
+        Some(y) => format!("afme_{}_{y}.csv", t.code),
+        None => format!("afme_{}.csv", t.code),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"{file}\""),
+        ))
+        .body(text))
+}
+
+/// The account as a d3-sankey diagram (values in kt): inputs → territory → outputs, one link per
+/// family; no cycles.
+#[utoipa::path(
+    get,
+    path = "/api/v1/territories/{code}/afme/sankey",
+    tag = "afme",
+    params(("code" = String, Path, description = "Territory code"), YearQuery),
+    responses(
+        (status = 200, body = Sankey),
+        (status = 404, body = super::error::Problem),
+        (status = 422, body = super::error::Problem),
+    )
+)]
+pub async fn sankey(
+    state: State,
+    code: web::Path<String>,
+    query: ValidQuery<YearQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let year = check_year(query.0.year, "year")?;
+    let (t, _) = territory(&state, &code).await?;
+    let (year, _, rows) = load_account(&state, &t.code, year).await?;
+    Ok(HttpResponse::Ok().json(build_sankey(&rows, &t.code, year, &t.name)))
+}
+
+/// The members whose accounts make a territory's: the départements of a région (or of a custom
+/// zone's communes), the children of other reference territories.
+fn members_of(
+    state: &State,
+    t: &TerritoryRef,
+    zone_communes: Option<&[String]>,
+) -> Result<(Vec<String>, Vec<String>), ApiError> {
+    let geo = &state.reference.geo;
+    let mut warnings = Vec::new();
+    let members: Vec<String> = match zone_communes {
+        Some(communes) => {
+            let deps: BTreeSet<String> = communes
+                .iter()
+                .filter_map(|c| geo.commune(c))
+                .map(|c| c.departement.clone())
+                .collect();
+            let inside: BTreeSet<&str> = communes.iter().map(String::as_str).collect();
+            for d in &deps {
+                let all = geo.communes_of_departement(d);
+                let covered = all.iter().filter(|c| inside.contains(c.as_str())).count();
+                if covered < all.len() {
+                    warnings.push(format!(
+                        "the zone holds {covered} of the {} communes of département {d}: its whole account is counted",
+                        all.len()
+                    ));
+                }
+            }
+            deps.into_iter().collect()
+        }
+        None => geo.children(t).into_iter().map(|c| c.code).collect(),
+    };
+    if members.is_empty() {
+        return Err(ApiError::field(
+            "code",
+            format!(
+                "`{}` has no member territories whose accounts could be aggregated",
+                t.code
+            ),
+        ));
+    }
+    Ok((members, warnings))
+}
+
+/// The account of a région (or custom zone, or any reference territory) built from its members'
+/// accounts: trade between members cancels (an export of 21 to 71 is neither an import nor an
+/// export of R27). When the territory also has an account of its own for that year, both are
+/// compared flow by flow.
+#[utoipa::path(
+    get,
+    path = "/api/v1/territories/{code}/afme/aggregate",
+    tag = "afme",
+    params(("code" = String, Path, description = "Territory code (a région or a custom zone)"), AggregateQuery),
+    responses(
+        (status = 200, body = AggregateOut),
+        (status = 404, body = super::error::Problem),
+        (status = 422, body = super::error::Problem),
+    )
+)]
+pub async fn aggregate(
+    state: State,
+    code: web::Path<String>,
+    query: ValidQuery<AggregateQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.0;
+    let year = check_year(query.year, "year")?;
+    let (t, communes) = territory(&state, &code).await?;
+    let (members, mut warnings) = members_of(&state, &t, communes.as_deref())?;
+    let (member_list, own) = (members.clone(), t.code.clone());
+    let (years, chosen, member_rows, declared) = db::run(&state.pool, move |conn| {
+        let years = db::afme::years(conn, &member_list)?;
+        let chosen = match year {
+            Some(y) => years.contains(&y).then_some(y),
+            None => years.last().copied(),
+        };
+        let (rows, declared) = match chosen {
+            Some(y) => (
+                db::afme::list_rows_of(conn, &member_list, y)?,
+                db::afme::list_rows(conn, &own, Some(y))?,
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
+        Ok((years, chosen, rows, declared))
+    })
+    .await?;
+    let Some(year) = chosen else {
+        let which = members.join(", ");
+        return Err(match (year, years.is_empty()) {
+            (Some(y), false) => ApiError::NotFound(format!(
+                "AFME accounts of the members of `{}` ({which}) for {y} (years with a member account: {})",
+                t.code,
+                years_text(&years)
+            )),
+            _ => ApiError::NotFound(format!(
+                "AFME accounts of the members of `{}` ({which})",
+                t.code
+            )),
+        });
+    };
+    let with: BTreeSet<&str> = member_rows.iter().map(|r| r.territory.as_str()).collect();
+    let (members_with_account, members_without_account): (Vec<String>, Vec<String>) = members
+        .iter()
+        .cloned()
+        .partition(|m| with.contains(m.as_str()));
+    if !members_without_account.is_empty() {
+        warnings.push(format!(
+            "no {year} account for {}: counted as 0, so the aggregate is partial",
+            members_without_account.join(", ")
+        ));
+    }
+    let aggregated =
+        aggregate_members(&t.code, year, &members, &member_rows).map_err(|e| afme_error(e, "code"))?;
+    let population = population(&state, &t, year).await?;
+    let options = indicator_options(&population, query.tolerance_t)?;
+    let indicators = compute_indicators(&aggregated.rows, &t.code, year, &options);
+    let declared = (!declared.is_empty()).then(|| DeclaredComparison {
+        indicators: compute_indicators(&declared, &t.code, year, &options),
+        comparison: compare_accounts(&aggregated.rows, &declared, &t.code, year),
+        rows: declared,
+    });
+    Ok(HttpResponse::Ok().json(AggregateOut {
+        territory: t,
+        year,
+        population,
+        members,
+        members_with_account,
+        members_without_account,
+        member_rows,
+        aggregated,
+        indicators,
+        declared,
+        warnings,
+    }))
+}
+
+/// Reconcile the account's uncertain rows to the balance identity (and optional extra sum
+/// constraints) by weighted least squares: adjusted values and uncertainties, χ² test with its
+/// p-value, and the rows most likely responsible when it fails. Rows without uncertainty stay
+/// fixed. Nothing is stored. The body is optional (JSON).
+#[utoipa::path(
+    post,
+    path = "/api/v1/territories/{code}/afme/reconcile",
+    tag = "afme",
+    params(("code" = String, Path, description = "Territory code"), YearQuery),
+    request_body(content = ReconcileInput, content_type = "application/json", description = "Optional"),
+    responses(
+        (status = 200, body = ReconcileOut),
+        (status = 404, body = super::error::Problem),
+        (status = 415, body = super::error::Problem),
+        (status = 422, body = super::error::Problem),
+    )
+)]
+pub async fn reconcile(
+    state: State,
+    req: HttpRequest,
+    code: web::Path<String>,
+    query: ValidQuery<YearQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let input: ReconcileInput = if body.iter().all(u8::is_ascii_whitespace) {
+        ReconcileInput::default()
+    } else if content_type(&req).starts_with("application/json") {
+        parse_json(&body)?
+    } else {
+        return Err(ApiError::Unsupported(
+            "send the options as application/json (or no body)".into(),
+        ));
+    };
+    let year = check_year(query.0.year, "year")?;
+    let (t, _) = territory(&state, &code).await?;
+    let (year, _, rows) = load_account(&state, &t.code, year).await?;
+
+    let mut errors = Vec::new();
+    if let Some(a) = input.alpha
+        && !(a > 0.0 && a < 1.0)
+    {
+        errors.push(FieldError {
+            field: "alpha".into(),
+            message: "must be strictly between 0 and 1".into(),
+            row: None,
+        });
+    }
+    let n = rows.len();
+    for (i, c) in input.constraints.iter().enumerate() {
+        if c.name.trim().is_empty() {
+            errors.push(FieldError {
+                field: format!("constraints[{i}].name"),
+                message: "must not be empty".into(),
+                row: None,
+            });
+        }
+        if c.total >= n {
+            errors.push(FieldError {
+                field: format!("constraints[{i}].total"),
+                message: format!("row {} does not exist: the account has rows 0–{}", c.total, n.saturating_sub(1)),
+                row: None,
+            });
+        }
+        if c.parts.is_empty() {
+            errors.push(FieldError {
+                field: format!("constraints[{i}].parts"),
+                message: "a sum needs at least one part".into(),
+                row: None,
+            });
+        }
+        for (j, p) in c.parts.iter().enumerate() {
+            if *p >= n {
+                errors.push(FieldError {
+                    field: format!("constraints[{i}].parts[{j}]"),
+                    message: format!("row {p} does not exist: the account has rows 0–{}", n.saturating_sub(1)),
+                    row: None,
+                });
+            } else if *p == c.total || c.parts.get(..j).is_some_and(|before| before.contains(p)) {
+                errors.push(FieldError {
+                    field: format!("constraints[{i}].parts[{j}]"),
+                    message: format!("row {p} appears twice in this constraint"),
+                    row: None,
+                });
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+
+    let mut constraints: Vec<Constraint> = Vec::new();
+    let mut notes = Vec::new();
+    if input.balance.unwrap_or(true) {
+        match balance_constraint(&rows, &t.code, year) {
+            Ok(c) => constraints.push(c),
+            Err(e) if !input.constraints.is_empty() => {
+                notes.push(format!("balance left out: {e}"));
+            }
+            Err(e) => return Err(afme_error(e, "balance")),
+        }
+    }
+    constraints.extend(
+        input
+            .constraints
+            .iter()
+            .map(|c| sum_constraint(c.name.trim(), c.total, &c.parts)),
+    );
+    if constraints.is_empty() {
+        return Err(ApiError::field(
+            "constraints",
+            "nothing to reconcile: give constraints or leave the balance in",
+        ));
+    }
+    let options = ReconcileOptions {
+        alpha: input.alpha.unwrap_or(ReconcileOptions::default().alpha),
+    };
+    let field_of = |name: &str| -> String {
+        input
+            .constraints
+            .iter()
+            .position(|c| c.name.trim() == name)
+            .map(|i| format!("constraints[{i}]"))
+            .unwrap_or_else(|| "balance".to_owned())
+    };
+    let mut reconciliation = reconcile_rows(&rows, &constraints, &options).map_err(|e| match e {
+        AfmeError::ConstraintOnFixedRows { ref constraint, .. }
+        | AfmeError::InconsistentConstraints { ref constraint, .. } => {
+            let field = field_of(constraint);
+            ApiError::field(field, e.to_string())
+        }
+        other => afme_error(other, "constraints"),
+    })?;
+    reconciliation.warnings.extend(notes);
+    let adjusted_rows = apply_reconciliation(&rows, &reconciliation);
+    Ok(HttpResponse::Ok().json(ReconcileOut {
+        territory: t.code,
+        year,
+        rows,
+        reconciliation,
+        adjusted_rows,
+    }))
+}
+
+/// Set the population of a territory for one year (per-capita values of that year's account then
+/// use it instead of the reference communes' latest census).
+#[utoipa::path(
+    put,
+    path = "/api/v1/territories/{code}/afme/population/{year}",
+    tag = "afme",
+    params(("code" = String, Path, description = "Territory code"), ("year" = i32, Path, description = "Year, 1900–2100")),
+    request_body = PopulationInput,
+    responses(
+        (status = 200, body = PopulationOut),
+        (status = 404, body = super::error::Problem),
+        (status = 415, body = super::error::Problem),
+        (status = 422, body = super::error::Problem),
+    )
+)]
+pub async fn put_population(
+    state: State,
+    path: web::Path<(String, String)>,
+    body: ValidJson<PopulationInput>,
+) -> Result<HttpResponse, ApiError> {
+    let (code, year) = path.into_inner();
+    let year = parse_path_year(&year)?;
+    let population = body.0.population;
+    let stored = i64::try_from(population)
+        .ok()
+        .filter(|p| (1..=10_000_000_000).contains(p))
+        .ok_or_else(|| ApiError::field("population", "must be between 1 and 10,000,000,000"))?;
+    let (t, _) = territory(&state, &code).await?;
+    let owned = t.code.clone();
+    db::run(&state.pool, move |conn| {
+        db::afme::set_population(conn, &owned, year, stored)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(PopulationOut {
+        value: Some(population),
+        source: PopulationSource::Override,
+    }))
+}
+
+/// Remove the population override of a territory for one year.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/territories/{code}/afme/population/{year}",
+    tag = "afme",
+    params(("code" = String, Path, description = "Territory code"), ("year" = i32, Path, description = "Year, 1900–2100")),
+    responses((status = 204), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem))
+)]
+pub async fn delete_population(
+    state: State,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (code, year) = path.into_inner();
+    let year = parse_path_year(&year)?;
+    let (t, _) = territory(&state, &code).await?;
+    let owned = t.code.clone();
+    db::run(&state.pool, move |conn| {
+        db::afme::delete_population(conn, &owned, year)
+    })
+    .await
+    .map_err(|e| match e {
+        db::DbError::NotFound => ApiError::NotFound(format!(
+            "population override of `{}` for {year}",
+            t.code
+        )),
+        other => other.into(),
+    })?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn parse_path_year(text: &str) -> Result<i32, ApiError> {
+    text.trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|y| (MIN_YEAR..=MAX_YEAR).contains(y))
+        .ok_or_else(|| {
+            ApiError::field(
+                "year",
+                format!("`{text}` is not a year between {MIN_YEAR} and {MAX_YEAR}"),
+            )
+        })
+}
+
+/// Territorial priority of each AFME family, from the territory's account (import dependence,
+/// share landfilled, weight in DMC) with its formula; every family at the neutral 0.5 when the
+/// territory has no account (for that year).
+#[utoipa::path(
+    get,
+    path = "/api/v1/territories/{code}/priorities",
+    tag = "afme",
+    params(("code" = String, Path, description = "Territory code"), YearQuery),
+    responses(
+        (status = 200, body = PriorityReport),
+        (status = 404, body = super::error::Problem),
+        (status = 422, body = super::error::Problem),
+    )
+)]
+pub async fn priorities(
+    state: State,
+    code: web::Path<String>,
+    query: ValidQuery<YearQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let year = check_year(query.0.year, "year")?;
+    let report = priorities_for_year(&state, &code, year).await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+/// The territorial priorities of `code` from its latest account (neutral when it has none), for
+/// the matching score. 404 for an unknown territory.
+pub async fn priorities_for(state: &State, code: &str) -> Result<PriorityReport, ApiError> {
+    priorities_for_year(state, code, None).await
+}
+
+/// As [`priorities_for`], from the account of `year` when given (neutral when that year has none).
+pub async fn priorities_for_year(
+    state: &State,
+    code: &str,
+    year: Option<i32>,
+) -> Result<PriorityReport, ApiError> {
+    let (t, _) = territory(state, code).await?;
+    let weights = PriorityWeights::default();
+    let owned = t.code.clone();
+    let account = db::run(&state.pool, move |conn| {
+        let years = db::afme::years(conn, std::slice::from_ref(&owned))?;
+        let chosen = match year {
+            Some(y) => years.contains(&y).then_some(y),
+            None => years.last().copied(),
+        };
+        Ok(match chosen {
+            Some(y) => Some((y, db::afme::list_rows(conn, &owned, Some(y))?)),
+            None => None,
+        })
+    })
+    .await?;
+    let report = match account {
+        Some((y, rows)) => territorial_priorities(&rows, &t.code, y, &weights),
+        None => crate::afme::priority::neutral_priorities(&t.code, &weights),
+    };
+    report.map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn canonical(c: &str) -> Option<String> {
+        match c {
+            "21" | "71" => Some(c.to_owned()),
+            "r27" | "R27" => Some("R27".to_owned()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn rows_for_another_territory_are_reported_with_row_and_column() {
+        let csv = "territory,year,flow,family,partner,value,unit\n\
+                   21,2015,DE,all,,10,t\n\
+                   \n\
+                   71,2015,IMP,all,,5,t\n\
+                   99,2015,IMP,other,,5,t\n";
+        let errors = territory_mismatches(csv, "21", &canonical);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!((errors[0].row, errors[0].column.as_str()), (4, "territory"));
+    }
+
+    #[test]
+    fn import_rewrites_codes_to_their_canonical_spelling() {
+        let csv = "territory;year;flow;family;partner;value;unit\nr27;2015;IMP;all;71;10;t\n";
+        let rows = parse_for(csv.as_bytes(), "R27", &canonical).unwrap_or_default();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].territory, "R27");
+        assert_eq!(rows[0].partner, Some(Partner::Territory("71".into())));
+    }
+
+    #[test]
+    fn mismatch_and_cell_errors_come_together_sorted_by_row() {
+        let csv = "territory,year,flow,family,partner,value,unit\n71,2015,DE,all,,10,t\n21,2015,XX,all,,5,t\n";
+        match parse_for(csv.as_bytes(), "21", &canonical) {
+            Err(ApiError::Validation(errors)) => {
+                let got: Vec<(Option<u64>, &str)> =
+                    errors.iter().map(|e| (e.row, e.field.as_str())).collect();
+                assert_eq!(got, vec![(Some(2), "territory"), (Some(3), "flow")]);
+            }
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_header_without_rows_is_refused() {
+        let csv = "territory,year,flow,family,partner,value,unit\n";
+        assert!(matches!(
+            parse_for(csv.as_bytes(), "21", &canonical),
+            Err(ApiError::Validation(_))
+        ));
+    }
+}

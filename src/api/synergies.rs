@@ -1,0 +1,498 @@
+//! Synergies: ranked and explained substitution and pooling synergies of a territory, an actor or a
+//! resource; ad-hoc matching; the territory's synergy graph (exports, allocation, chains, hubs).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, get, post, web};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::extract::{ValidJson, ValidQuery};
+use super::{Page, PageParams, State, page_slice};
+use crate::db::{self, TerritoryScope};
+use crate::detection::{Built, pooling_score};
+use crate::matching::graph::{ChainParams, GraphActor, GraphEdge, SynergyGraph};
+use crate::matching::pooling::PoolingGroup;
+use crate::matching::{AdhocQuery, Synergy};
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(list_synergies)
+        .service(detect_now)
+        .service(get_synergy)
+        .service(actor_synergies)
+        .service(resource_matches)
+        .service(match_adhoc)
+        .service(territory_graph)
+        .service(territory_allocation)
+        .service(territory_chains)
+        .service(territory_hubs);
+}
+
+/// A substitution synergy with its status and the names of the parties.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SubstitutionOut {
+    /// Always `substitution`.
+    pub kind: String,
+    #[serde(flatten)]
+    pub synergy: Synergy,
+    pub status: String,
+    pub provider_name: String,
+    pub receiver_name: String,
+    pub offer_label: Option<String>,
+    pub need_label: Option<String>,
+}
+
+/// A pooling group (shared need or shared outflow of ≥ 3 nearby actors) with its status and rank.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PoolingOut {
+    /// Always `pooling`.
+    pub kind: String,
+    #[serde(flatten)]
+    pub group: PoolingGroup,
+    /// Rank among synergies: 0.5·min(members,10)/10 + 0.5·(1 − radius/50 km).
+    pub score: f64,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum SynergyItem {
+    Substitution(SubstitutionOut),
+    Pooling(PoolingOut),
+}
+
+impl SynergyItem {
+    fn score(&self) -> f64 {
+        match self {
+            SynergyItem::Substitution(s) => s.synergy.score,
+            SynergyItem::Pooling(p) => p.score,
+        }
+    }
+
+    fn id(&self) -> Uuid {
+        match self {
+            SynergyItem::Substitution(s) => s.synergy.id,
+            SynergyItem::Pooling(p) => p.group.id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SynergyKind {
+    Substitution,
+    Pooling,
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct SynergyQuery {
+    /// Territory code at any level (`R27`, `21`, EPCI, commune, custom zone): synergies with a party in it.
+    pub territory: Option<String>,
+    pub kind: Option<SynergyKind>,
+    pub min_score: Option<f64>,
+    /// Resource class prefix (`material/biomass`).
+    pub class: Option<String>,
+    /// `true`: only latent synergies; `false`: only declared ones.
+    pub latent: Option<bool>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl SynergyQuery {
+    fn page(&self) -> PageParams {
+        PageParams { limit: self.limit, cursor: self.cursor.clone() }
+    }
+
+    fn check(&self) -> Result<(), ApiError> {
+        if let Some(m) = self.min_score
+            && !(0.0..=1.0).contains(&m)
+        {
+            return Err(ApiError::field("min_score", "must be between 0 and 1"));
+        }
+        Ok(())
+    }
+
+    fn keeps_substitution(&self, s: &Synergy) -> bool {
+        self.kind != Some(SynergyKind::Pooling)
+            && self.min_score.is_none_or(|m| s.score >= m)
+            && self.class.as_deref().is_none_or(|c| s.class.starts_with(c))
+            && self.latent.is_none_or(|l| s.latent == l)
+    }
+
+    fn keeps_pooling(&self, g: &PoolingGroup) -> bool {
+        self.kind != Some(SynergyKind::Substitution)
+            && self.latent != Some(true)
+            && self.min_score.is_none_or(|m| pooling_score(g) >= m)
+            && self.class.as_deref().is_none_or(|c| g.key.starts_with(c))
+    }
+}
+
+/// The current detection (rebuilt first when actors or resources changed).
+pub async fn current(state: &State) -> Result<Arc<Built>, ApiError> {
+    let detection = state.detection.clone();
+    let pool = state.pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = pool.get().map_err(db::DbError::from)?;
+        detection.current(&mut conn).map_err(|e| match e {
+            crate::detection::DetectionError::Db(db) => db,
+            other => db::DbError::Pool(other.to_string()),
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(ApiError::from)
+}
+
+/// A territory's scope, with its communes when it is a custom zone.
+async fn scope_of(state: &State, code: Option<&str>) -> Result<(TerritoryScope, Option<HashSet<String>>), ApiError> {
+    let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok((TerritoryScope::All, None));
+    };
+    let (_, scope) = super::territories::resolve(state, code).await?;
+    let communes = match &scope {
+        TerritoryScope::Zone(zone) => {
+            let zone = zone.clone();
+            Some(db::run(&state.pool, move |conn| db::zones::communes(conn, &zone)).await?.into_iter().collect())
+        }
+        _ => None,
+    };
+    Ok((scope, communes))
+}
+
+fn in_scope(built: &Built, actor: &Uuid, scope: &TerritoryScope, zone: Option<&HashSet<String>>) -> bool {
+    built.actors.get(actor).is_some_and(|a| a.in_scope(scope, zone))
+}
+
+fn substitution_out(built: &Built, s: &Synergy) -> SubstitutionOut {
+    let name = |id: &Uuid| built.actors.get(id).map(|a| a.name.clone()).unwrap_or_default();
+    let label = |id: &Uuid| built.resources.get(id).map(|r| r.label.clone());
+    SubstitutionOut {
+        kind: "substitution".into(),
+        status: built.status(&s.id),
+        provider_name: name(&s.provider_actor_id),
+        receiver_name: name(&s.receiver_actor_id),
+        offer_label: label(&s.offer_id),
+        need_label: s.need_id.as_ref().and_then(label),
+        synergy: s.clone(),
+    }
+}
+
+fn pooling_out(built: &Built, g: &PoolingGroup) -> PoolingOut {
+    PoolingOut { kind: "pooling".into(), score: pooling_score(g), status: built.status(&g.id), group: g.clone() }
+}
+
+/// Synergies (substitution and pooling) touching a territory, ranked by score.
+fn ranked_items(
+    built: &Built,
+    query: &SynergyQuery,
+    keep_substitution: impl Fn(&Synergy) -> bool,
+    keep_pooling: impl Fn(&PoolingGroup) -> bool,
+) -> Vec<SynergyItem> {
+    let mut items: Vec<SynergyItem> = built
+        .synergies
+        .iter()
+        .filter(|s| query.keeps_substitution(s) && keep_substitution(s))
+        .map(|s| SynergyItem::Substitution(substitution_out(built, s)))
+        .chain(
+            built
+                .pooling
+                .iter()
+                .filter(|g| query.keeps_pooling(g) && keep_pooling(g))
+                .map(|g| SynergyItem::Pooling(pooling_out(built, g))),
+        )
+        .collect();
+    items.sort_by(|a, b| b.score().total_cmp(&a.score()).then_with(|| a.id().cmp(&b.id())));
+    items
+}
+
+/// Ranked synergies of a territory (any level), or of every territory without `territory`.
+#[utoipa::path(tag = "synergies", params(SynergyQuery), responses((status = 200, body = Page<SynergyItem>), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
+#[get("/synergies")]
+pub async fn list_synergies(state: State, query: ValidQuery<SynergyQuery>) -> Result<HttpResponse, ApiError> {
+    let query = query.0;
+    query.check()?;
+    let (scope, zone) = scope_of(&state, query.territory.as_deref()).await?;
+    let built = current(&state).await?;
+    let items = ranked_items(
+        &built,
+        &query,
+        |s| {
+            in_scope(&built, &s.provider_actor_id, &scope, zone.as_ref())
+                || in_scope(&built, &s.receiver_actor_id, &scope, zone.as_ref())
+        },
+        |g| g.members.iter().any(|m| in_scope(&built, &m.actor_id, &scope, zone.as_ref())),
+    );
+    Ok(HttpResponse::Ok().json(page_slice(&items, &query.page())?))
+}
+
+/// Summary of a detection run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DetectionOut {
+    pub substitution: usize,
+    pub pooling: usize,
+    pub summary: db::synergies::DetectionSummary,
+}
+
+/// Run the detection now (it also runs by itself when data changed and synergies are read).
+#[utoipa::path(tag = "synergies", responses((status = 200, body = DetectionOut)))]
+#[post("/synergies/detect")]
+pub async fn detect_now(state: State) -> Result<HttpResponse, ApiError> {
+    state.detection.touch();
+    let built = current(&state).await?;
+    Ok(HttpResponse::Ok().json(DetectionOut {
+        substitution: built.synergies.len(),
+        pooling: built.pooling.len(),
+        summary: built.summary,
+    }))
+}
+
+/// One synergy of the current detection.
+#[utoipa::path(tag = "synergies", responses((status = 200, body = SynergyItem), (status = 404, body = super::error::Problem)))]
+#[get("/synergies/{id}")]
+pub async fn get_synergy(state: State, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+    let not_found = || ApiError::NotFound(format!("synergy `{id}`"));
+    let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let built = current(&state).await?;
+    if let Some(s) = built.synergies.iter().find(|s| s.id == wanted) {
+        return Ok(HttpResponse::Ok().json(SynergyItem::Substitution(substitution_out(&built, s))));
+    }
+    if let Some(g) = built.pooling.iter().find(|g| g.id == wanted) {
+        return Ok(HttpResponse::Ok().json(SynergyItem::Pooling(pooling_out(&built, g))));
+    }
+    Err(not_found())
+}
+
+/// Synergies of one actor, as provider, receiver or pooling member.
+#[utoipa::path(tag = "synergies", params(SynergyQuery), responses((status = 200, body = Page<SynergyItem>), (status = 404, body = super::error::Problem)))]
+#[get("/actors/{id}/synergies")]
+pub async fn actor_synergies(
+    state: State,
+    id: web::Path<String>,
+    query: ValidQuery<SynergyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.0;
+    query.check()?;
+    let actor = super::actors::load_actor(&state, &id).await?;
+    let actor_id = Uuid::parse_str(&actor.id).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let built = current(&state).await?;
+    let items = ranked_items(
+        &built,
+        &query,
+        |s| s.provider_actor_id == actor_id || s.receiver_actor_id == actor_id,
+        |g| g.members.iter().any(|m| m.actor_id == actor_id),
+    );
+    Ok(HttpResponse::Ok().json(page_slice(&items, &query.page())?))
+}
+
+/// Ranked receivers of an offer, or providers of a need (computed on the current snapshot).
+#[utoipa::path(tag = "synergies", params(SynergyQuery), responses((status = 200, body = Page<SubstitutionOut>), (status = 404, body = super::error::Problem)))]
+#[get("/resources/{id}/matches")]
+pub async fn resource_matches(
+    state: State,
+    id: web::Path<String>,
+    query: ValidQuery<SynergyQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.0;
+    query.check()?;
+    let not_found = || ApiError::NotFound(format!("resource `{id}`"));
+    let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
+    let built = current(&state).await?;
+    if !built.resources.contains_key(&wanted) {
+        return Err(not_found());
+    }
+    let found = crate::matching::matches_for_resource(
+        &built.snapshot,
+        wanted,
+        &state.detection.settings,
+        &crate::matching::NeutralPriority,
+    )
+    .map_err(|e| match e {
+        crate::matching::MatchingError::UnknownResource(_) => not_found(),
+        other => ApiError::Internal(other.to_string()),
+    })?;
+    let items: Vec<SubstitutionOut> =
+        found.iter().filter(|s| query.keeps_substitution(s)).map(|s| substitution_out(&built, s)).collect();
+    Ok(HttpResponse::Ok().json(page_slice(&items, &query.page())?))
+}
+
+/// "What can I do with this here?": ranked candidates for a resource described in the request,
+/// nothing stored.
+#[utoipa::path(tag = "synergies", request_body = AdhocQuery, params(SynergyQuery), responses((status = 200, body = Page<SubstitutionOut>), (status = 422, body = super::error::Problem)))]
+#[post("/match")]
+pub async fn match_adhoc(
+    state: State,
+    query: ValidQuery<SynergyQuery>,
+    body: ValidJson<AdhocQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let query = query.0;
+    query.check()?;
+    let mut adhoc = body.0;
+    if let Some(code) = adhoc.ewc_code.clone() {
+        match state.reference.ewc.get(&code) {
+            // The List of Waste decides what is hazardous, not the client.
+            Some(entry) => {
+                adhoc.ewc_code = Some(entry.code.clone());
+                adhoc.hazardous = Some(entry.hazardous);
+            }
+            None => return Err(ApiError::field("ewc_code", format!("`{code}` is not a List of Waste code"))),
+        }
+    }
+    if !(-90.0..=90.0).contains(&adhoc.lat) {
+        return Err(ApiError::field("lat", "must be between -90 and 90"));
+    }
+    if !(-180.0..=180.0).contains(&adhoc.lng) {
+        return Err(ApiError::field("lng", "must be between -180 and 180"));
+    }
+    let (scope, zone) = scope_of(&state, query.territory.as_deref()).await?;
+    let built = current(&state).await?;
+    let found =
+        crate::matching::match_adhoc(&built.snapshot, &adhoc, &state.detection.settings, &crate::matching::NeutralPriority)
+            .map_err(|e| match e {
+                crate::matching::MatchingError::InvalidQuery { field, message } => ApiError::field(field, message),
+                crate::matching::MatchingError::UnknownClass(c) => {
+                    ApiError::field("class", format!("`{c}` is not a resource class"))
+                }
+                crate::matching::MatchingError::InvalidEwcCode(c) => {
+                    ApiError::field("ewc_code", format!("`{c}` is not a List of Waste code"))
+                }
+                other => ApiError::Internal(other.to_string()),
+            })?;
+    let items: Vec<SubstitutionOut> = found
+        .iter()
+        .filter(|s| query.keeps_substitution(s))
+        .filter(|s| {
+            let partner = if s.provider_actor_id.is_nil() { &s.receiver_actor_id } else { &s.provider_actor_id };
+            in_scope(&built, partner, &scope, zone.as_ref())
+        })
+        .map(|s| substitution_out(&built, s))
+        .collect();
+    Ok(HttpResponse::Ok().json(page_slice(&items, &query.page())?))
+}
+
+/// The synergy graph of a territory: its actors and every synergy with a party in it.
+async fn territory_graph_of(state: &State, code: &str, min_score: Option<f64>) -> Result<SynergyGraph, ApiError> {
+    let (scope, zone) = scope_of(state, Some(code)).await?;
+    let built = current(state).await?;
+    let edges: Vec<GraphEdge> = built
+        .synergies
+        .iter()
+        .filter(|s| min_score.is_none_or(|m| s.score >= m))
+        .filter(|s| {
+            in_scope(&built, &s.provider_actor_id, &scope, zone.as_ref())
+                || in_scope(&built, &s.receiver_actor_id, &scope, zone.as_ref())
+        })
+        .map(|s| GraphEdge {
+            synergy_id: s.id,
+            offer_id: s.offer_id,
+            need_id: s.need_id,
+            from_actor: s.provider_actor_id,
+            to_actor: s.receiver_actor_id,
+            class: s.class.clone(),
+            score: s.score,
+            distance_km: s.distance_km,
+            latent: s.latent,
+            offer_quantity: built.resources.get(&s.offer_id).and_then(|r| r.yearly_quantity),
+            need_quantity: s.need_id.and_then(|n| built.resources.get(&n)).and_then(|r| r.yearly_quantity),
+            base_unit: s.base_unit.map(|b| b.as_str().to_owned()).unwrap_or_default(),
+        })
+        .collect();
+    let mut ids: HashSet<Uuid> = edges.iter().flat_map(|e| [e.from_actor, e.to_actor]).collect();
+    ids.extend(built.actors.values().filter(|a| a.in_scope(&scope, zone.as_ref())).map(|a| a.id));
+    let actors: Vec<GraphActor> = ids
+        .iter()
+        .filter_map(|id| built.actors.get(id))
+        .map(|a| GraphActor { id: a.id, name: a.name.clone(), naf_code: Some(a.naf_code.clone()), lat: a.lat, lng: a.lng })
+        .collect();
+    SynergyGraph::build(actors, edges).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct GraphQuery {
+    /// `json` (nodes/links, default), `graphml` (Gephi) or `geojson`.
+    pub format: Option<String>,
+    pub min_score: Option<f64>,
+}
+
+/// The territory's synergy graph as JSON `{nodes, links}`, GraphML or GeoJSON.
+#[utoipa::path(tag = "graph", params(GraphQuery), responses((status = 200, description = "the graph in the requested format"), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
+#[get("/territories/{code}/graph")]
+pub async fn territory_graph(
+    state: State,
+    code: web::Path<String>,
+    query: ValidQuery<GraphQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let format = query.0.format.as_deref().unwrap_or("json").to_ascii_lowercase();
+    if !matches!(format.as_str(), "json" | "graphml" | "geojson") {
+        return Err(ApiError::field("format", "must be json, graphml or geojson"));
+    }
+    let graph = territory_graph_of(&state, &code, query.0.min_score).await?;
+    Ok(match format.as_str() {
+        "graphml" => HttpResponse::Ok().content_type("application/graphml+xml; charset=utf-8").body(graph.to_graphml()),
+        "geojson" => HttpResponse::Ok().content_type("application/geo+json").json(graph.to_geojson()),
+        _ => HttpResponse::Ok().json(graph.to_json()),
+    })
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct GraphScoreQuery {
+    pub min_score: Option<f64>,
+    /// Chains: longest chain in hops (default 3, at most 6); hubs: how many (default 20).
+    pub limit: Option<usize>,
+}
+
+/// Optimal allocation of limited offer quantities among competing needs (min-cost flow: maximises
+/// Σ score × quantity), with the greedy value for comparison.
+#[utoipa::path(tag = "graph", params(GraphScoreQuery), responses((status = 200, body = crate::matching::graph::Allocation), (status = 404, body = super::error::Problem)))]
+#[get("/territories/{code}/allocation")]
+pub async fn territory_allocation(
+    state: State,
+    code: web::Path<String>,
+    query: ValidQuery<GraphScoreQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let graph = territory_graph_of(&state, &code, query.0.min_score).await?;
+    let allocation = web::block(move || graph.allocate()).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(allocation))
+}
+
+/// Chains A → B → C and loops (strongly connected groups of actors).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainsOut {
+    pub chains: crate::matching::graph::ChainReport,
+    pub loops: Vec<crate::matching::graph::ActorLoop>,
+}
+
+/// Chains of synergies through the territory and loops of actors.
+#[utoipa::path(tag = "graph", params(GraphScoreQuery), responses((status = 200, body = ChainsOut), (status = 404, body = super::error::Problem)))]
+#[get("/territories/{code}/chains")]
+pub async fn territory_chains(
+    state: State,
+    code: web::Path<String>,
+    query: ValidQuery<GraphScoreQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let min_score = query.0.min_score.unwrap_or(0.0);
+    let params = ChainParams {
+        max_hops: query.0.limit.unwrap_or(3).clamp(2, crate::matching::graph::MAX_CHAIN_HOPS),
+        min_score,
+        ..ChainParams::default()
+    };
+    let graph = territory_graph_of(&state, &code, Some(min_score)).await?;
+    let out = web::block(move || ChainsOut { chains: graph.chains(&params), loops: graph.loops(min_score) })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(out))
+}
+
+/// Actors through which the most and best synergies pass.
+#[utoipa::path(tag = "graph", params(GraphScoreQuery), responses((status = 200, body = Vec<crate::matching::graph::Hub>), (status = 404, body = super::error::Problem)))]
+#[get("/territories/{code}/hubs")]
+pub async fn territory_hubs(
+    state: State,
+    code: web::Path<String>,
+    query: ValidQuery<GraphScoreQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let graph = territory_graph_of(&state, &code, query.0.min_score).await?;
+    Ok(HttpResponse::Ok().json(graph.hubs(query.0.limit.unwrap_or(20).clamp(1, 1000))))
+}

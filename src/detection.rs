@@ -1,0 +1,327 @@
+//! The live detection: the matching snapshot and its synergies, kept in memory and rebuilt from the
+//! database when data has changed since the last build, then persisted with stable ids.
+//!
+//! Writes to actors and resources bump a version counter (`Detection::touch`); readers ask for the
+//! current detection, which is rebuilt at most once per version (one builder at a time, readers of
+//! the previous detection are never blocked: the result is swapped in with `arc-swap`).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use arc_swap::ArcSwapOption;
+use uuid::Uuid;
+
+use crate::db::models::{ActorRow, ResourceRow, SynergyRow};
+use crate::db::synergies::DetectionSummary;
+use crate::db::{self, DbConnection, DbError, TerritoryScope};
+use crate::domain::resource::{BaseUnit, Category, Classifier, ResourceKind};
+use crate::matching::pooling::{PoolingGroup, PoolingParams, PoolingResource, find_pooling_groups};
+use crate::matching::{
+    Knowledge, MatchingSettings, NeutralPriority, SnapActor, SnapResource, Snapshot, Synergy, Taxonomy,
+};
+
+/// Where an actor is, for territory filters and display.
+#[derive(Debug, Clone)]
+pub struct ActorInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub naf_code: String,
+    pub commune: String,
+    pub departement: String,
+    pub region: String,
+    pub epci: Option<String>,
+    pub lat: f64,
+    pub lng: f64,
+    pub share_with_partners: bool,
+}
+
+impl ActorInfo {
+    /// Whether the actor lies in a territory scope (`zone` gives a custom zone's communes).
+    pub fn in_scope(&self, scope: &TerritoryScope, zone: Option<&HashSet<String>>) -> bool {
+        match scope {
+            TerritoryScope::All => true,
+            TerritoryScope::Region(code) => &self.region == code,
+            TerritoryScope::Departement(code) => &self.departement == code,
+            TerritoryScope::Epci(code) => self.epci.as_ref() == Some(code),
+            TerritoryScope::Commune(code) => &self.commune == code,
+            TerritoryScope::Zone(_) => zone.is_some_and(|z| z.contains(&self.commune)),
+        }
+    }
+}
+
+/// What the engine needs to know of a resource beyond the snapshot.
+#[derive(Debug, Clone)]
+pub struct ResourceInfo {
+    pub id: Uuid,
+    pub actor_id: Uuid,
+    pub kind: ResourceKind,
+    pub class: String,
+    pub ewc_code: Option<String>,
+    pub yearly_quantity: Option<f64>,
+    pub base_unit: Option<BaseUnit>,
+    pub label: String,
+}
+
+/// One build: the snapshot, its synergies and pooling groups, and lookups.
+pub struct Built {
+    pub version: u64,
+    pub snapshot: Snapshot,
+    /// Substitution synergies, best first.
+    pub synergies: Vec<Synergy>,
+    pub pooling: Vec<PoolingGroup>,
+    pub actors: HashMap<Uuid, ActorInfo>,
+    pub resources: HashMap<Uuid, ResourceInfo>,
+    /// Status of each stored synergy (set by facilitators; `detected` by default).
+    pub statuses: HashMap<String, String>,
+    pub summary: DetectionSummary,
+}
+
+impl Built {
+    pub fn status(&self, id: &Uuid) -> String {
+        self.statuses.get(&id.to_string()).cloned().unwrap_or_else(|| "detected".into())
+    }
+}
+
+/// The engine's long-lived state: knowledge, settings, and the current build.
+pub struct Detection {
+    pub taxonomy: Arc<Taxonomy>,
+    pub knowledge: Arc<Knowledge>,
+    pub settings: MatchingSettings,
+    pub pooling: PoolingParams,
+    version: AtomicU64,
+    current: ArcSwapOption<Built>,
+    building: Mutex<()>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DetectionError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error("matching: {0}")]
+    Matching(#[from] crate::matching::MatchingError),
+    #[error("pooling: {0}")]
+    Pooling(String),
+}
+
+impl Detection {
+    /// Loads the taxonomy (embedded) and the reuse knowledge (documented exchanges from the reference
+    /// directory, sector profiles and impact factors embedded).
+    pub fn load(reference_dir: &Path, settings: MatchingSettings, pooling: PoolingParams) -> anyhow::Result<Detection> {
+        settings.validate()?;
+        let taxonomy = Taxonomy::builtin()?;
+        let knowledge = Knowledge::load(&reference_dir.join("cases/maestri_exchanges_part_a.csv"), &taxonomy)?;
+        Ok(Detection {
+            taxonomy: Arc::new(taxonomy),
+            knowledge: Arc::new(knowledge),
+            settings,
+            pooling,
+            version: AtomicU64::new(1),
+            current: ArcSwapOption::empty(),
+            building: Mutex::new(()),
+        })
+    }
+
+    /// Data changed: the next reader rebuilds.
+    pub fn touch(&self) {
+        self.version.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// The current build, rebuilt first if data changed. Blocking: call from a blocking thread.
+    pub fn current(&self, conn: &mut DbConnection) -> Result<Arc<Built>, DetectionError> {
+        let wanted = self.version.load(Ordering::SeqCst);
+        if let Some(built) = self.current.load_full().filter(|b| b.version == wanted) {
+            return Ok(built);
+        }
+        let _guard = self.building.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let wanted = self.version.load(Ordering::SeqCst);
+        if let Some(built) = self.current.load_full().filter(|b| b.version == wanted) {
+            return Ok(built);
+        }
+        let built = Arc::new(self.build(conn, wanted)?);
+        self.current.store(Some(built.clone()));
+        Ok(built)
+    }
+
+    fn build(&self, conn: &mut DbConnection, version: u64) -> Result<Built, DetectionError> {
+        let rows = db::resources::all_with_actors(conn)?;
+        let mut actors: HashMap<Uuid, ActorInfo> = HashMap::new();
+        let mut resources: HashMap<Uuid, ResourceInfo> = HashMap::with_capacity(rows.len());
+        let mut snap_resources = Vec::with_capacity(rows.len());
+        for (r, a) in &rows {
+            let (Some(actor), Some(resource)) = (actor_info(a), resource_info(r)) else { continue };
+            snap_resources.push(SnapResource {
+                id: resource.id,
+                actor_id: actor.id,
+                kind: resource.kind,
+                class: resource.class.clone(),
+                ewc_code: resource.ewc_code.clone(),
+                accepted_ewc: serde_json::from_str(&r.accepted_ewc).unwrap_or_default(),
+                hazardous: r.hazardous,
+                yearly_quantity: resource.yearly_quantity,
+                base_unit: resource.base_unit,
+                months: u16::try_from(r.months).unwrap_or(crate::domain::resource::ALL_MONTHS),
+                temperature_c: r.temperature_c,
+                max_distance_km: r.max_distance_km,
+                label: resource.label.clone(),
+            });
+            actors.entry(actor.id).or_insert(actor);
+            resources.insert(resource.id, resource);
+        }
+        // Actors without resources can still be latent receivers.
+        for a in db::actors::list(conn, &db::actors::ActorFilter { limit: i64::MAX, ..Default::default() })? {
+            if let Some(info) = actor_info(&a) {
+                actors.entry(info.id).or_insert(info);
+            }
+        }
+        let snap_actors: Vec<SnapActor> = actors
+            .values()
+            .map(|a| SnapActor {
+                id: a.id,
+                name: a.name.clone(),
+                naf_code: Some(a.naf_code.clone()),
+                lat: a.lat,
+                lng: a.lng,
+                commune: a.commune.clone(),
+            })
+            .collect();
+        let snapshot = Snapshot::build(snap_actors, snap_resources, &self.taxonomy, &self.knowledge);
+        let synergies = crate::matching::detect_all(&snapshot, &self.settings, &NeutralPriority)?;
+        let pooling_input: Vec<PoolingResource> = resources
+            .values()
+            .filter_map(|r| {
+                let a = actors.get(&r.actor_id)?;
+                Some(PoolingResource {
+                    resource_id: r.id,
+                    actor_id: r.actor_id,
+                    kind: r.kind,
+                    class: r.class.clone(),
+                    ewc_code: r.ewc_code.clone(),
+                    yearly_quantity: r.yearly_quantity,
+                    base_unit: r.base_unit,
+                    lat: a.lat,
+                    lng: a.lng,
+                })
+            })
+            .collect();
+        let pooling = find_pooling_groups(&pooling_input, &self.pooling).map_err(|e| DetectionError::Pooling(e.to_string()))?;
+        let now = chrono::Utc::now().naive_utc();
+        let mut stored: Vec<SynergyRow> = synergies.iter().map(|s| substitution_row(s, now)).collect();
+        stored.extend(pooling.iter().map(|g| pooling_row(g, now)));
+        let summary = db::synergies::persist_detection(conn, &stored)?;
+        let statuses = db::synergies::statuses(conn)?;
+        tracing::info!(
+            version,
+            synergies = synergies.len(),
+            pooling = pooling.len(),
+            inserted = summary.inserted,
+            retired = summary.retired,
+            "detection rebuilt"
+        );
+        Ok(Built { version, snapshot, synergies, pooling, actors, resources, statuses, summary })
+    }
+}
+
+fn actor_info(a: &ActorRow) -> Option<ActorInfo> {
+    Some(ActorInfo {
+        id: Uuid::parse_str(&a.id).ok()?,
+        name: a.name.clone(),
+        naf_code: a.naf_code.clone(),
+        commune: a.commune_insee.clone(),
+        departement: a.departement.clone(),
+        region: a.region.clone(),
+        epci: a.epci.clone(),
+        lat: a.lat,
+        lng: a.lng,
+        share_with_partners: a.share_with_partners,
+    })
+}
+
+fn resource_info(r: &ResourceRow) -> Option<ResourceInfo> {
+    Some(ResourceInfo {
+        id: Uuid::parse_str(&r.id).ok()?,
+        actor_id: Uuid::parse_str(&r.actor_id).ok()?,
+        kind: ResourceKind::parse(&r.kind)?,
+        class: r.class.clone(),
+        ewc_code: r.ewc_code.clone(),
+        yearly_quantity: r.yearly_quantity,
+        base_unit: r.base_unit.as_deref().and_then(BaseUnit::parse),
+        label: r.label.clone(),
+    })
+}
+
+fn substitution_row(s: &Synergy, now: chrono::NaiveDateTime) -> SynergyRow {
+    SynergyRow {
+        id: s.id.to_string(),
+        kind: "substitution".into(),
+        offer_id: Some(s.offer_id.to_string()),
+        need_id: s.need_id.map(|n| n.to_string()),
+        provider_actor_id: Some(s.provider_actor_id.to_string()),
+        receiver_actor_id: Some(s.receiver_actor_id.to_string()),
+        class: s.class.clone(),
+        ewc_code: s.ewc_code.clone(),
+        latent: s.latent,
+        score: s.score,
+        distance_km: Some(s.distance_km),
+        quantity: s.quantity,
+        base_unit: s.base_unit.map(|b| b.as_str().to_owned()),
+        detail: serde_json::to_string(s).unwrap_or_default(),
+        status: "detected".into(),
+        active: true,
+        first_detected_at: now,
+        last_detected_at: now,
+        retired_at: None,
+    }
+}
+
+fn pooling_row(g: &PoolingGroup, now: chrono::NaiveDateTime) -> SynergyRow {
+    SynergyRow {
+        id: g.id.to_string(),
+        kind: "pooling".into(),
+        offer_id: None,
+        need_id: None,
+        provider_actor_id: None,
+        receiver_actor_id: None,
+        class: g.key.clone(),
+        ewc_code: None,
+        latent: false,
+        score: pooling_score(g),
+        distance_km: Some(g.radius_km),
+        quantity: g.total_yearly_quantity,
+        base_unit: g.base_unit.map(|b| b.as_str().to_owned()),
+        detail: serde_json::to_string(g).unwrap_or_default(),
+        status: "detected".into(),
+        active: true,
+        first_detected_at: now,
+        last_detected_at: now,
+        retired_at: None,
+    }
+}
+
+/// Rank of a pooling group among synergies, in [0, 1]: more members and a tighter group rank higher.
+/// score = 0.5 · min(members, 10) / 10 + 0.5 · (1 − radius / 50 km), clamped.
+pub fn pooling_score(g: &PoolingGroup) -> f64 {
+    let size = (g.members.len().min(10) as f64) / 10.0;
+    let tight = (1.0 - g.radius_km / 50.0).clamp(0.0, 1.0);
+    (0.5 * size + 0.5 * tight).clamp(0.0, 1.0)
+}
+
+/// Classifies resources with the taxonomy: a client class must exist and belong to the declared
+/// category; otherwise the EWC code's class, else the category's root class.
+impl Classifier for Taxonomy {
+    fn classify(&self, client: Option<&str>, ewc_code: Option<&str>, category: Category) -> Result<String, String> {
+        if let Some(class) = client.map(str::trim).filter(|c| !c.is_empty()) {
+            return match self.get(class) {
+                Some(found) if found.category == category => Ok(found.name.clone()),
+                Some(_) => Err(format!("`{class}` is not a class of category {category}")),
+                None => Err(format!("`{class}` is not a resource class (see /api/v1/codes/classes)")),
+            };
+        }
+        if let Some(found) = ewc_code.and_then(|code| self.class_of_ewc(code)) {
+            return Ok(found.name.clone());
+        }
+        Ok(category.as_str().to_owned())
+    }
+}
