@@ -63,6 +63,21 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// User + system CPU time of this process, seconds (the machine may be shared: wall time alone misleads).
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let f: Vec<f64> = after
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // Fields 14 and 15 of /proc/self/stat (utime, stime) in clock ticks of 1/100 s.
+    match (f.get(10), f.get(11)) {
+        (Some(u), Some(s)) => (u + s) / 100.0,
+        _ => f64::NAN,
+    }
+}
+
 fn label(n: usize) -> String {
     if n >= 1_000_000 {
         format!("{}M", n / 1_000_000)
@@ -88,12 +103,12 @@ fn report(r: &Reference, sizes: &[usize]) {
     for &n in sizes {
         let (actors, resources) = dataset(r, n);
         let n_actors = actors.len();
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), cpu_s());
         let snap = Snapshot::build(actors, resources, &r.taxonomy, &r.knowledge);
-        let build = t.elapsed();
-        let t = Instant::now();
+        let (build, build_cpu) = (t.elapsed(), cpu_s() - c);
+        let (t, c) = (Instant::now(), cpu_s());
         let candidates = detect(&snap, &settings, &NeutralPriority).expect("detect");
-        let detect_time = t.elapsed();
+        let (detect_time, detect_cpu) = (t.elapsed(), cpu_s() - c);
         let latent = candidates.iter().filter(|c| c.latent).count();
         let ids = query_ids(&snap, 2_000);
         let mut times: Vec<Duration> = ids
@@ -110,11 +125,13 @@ fn report(r: &Reference, sizes: &[usize]) {
         let pct =
             |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
         println!(
-            "{:>6} {:>8} {:>9.3} {:>10.3} {:>11} {:>11} {:>9.3} {:>9.3} {:>10.0}",
+            "{:>6} {:>8} {:>8.3} {:>8.2} {:>9.3} {:>9.2} {:>11} {:>9} {:>9.3} {:>9.3} {:>9.0}",
             label(n),
             n_actors,
             build.as_secs_f64(),
+            build_cpu,
             detect_time.as_secs_f64(),
+            detect_cpu,
             candidates.len(),
             latent,
             pct(0.5),

@@ -414,13 +414,17 @@ fn content_type(req: &HttpRequest) -> String {
         .to_ascii_lowercase()
 }
 
-/// Rows of the file whose `territory` cell names another (existing) territory than the one the file
-/// is imported into. Unknown codes are left to the parser, which reports them.
-fn territory_mismatches(
+/// What the engine's parser does not check, by row and column: cells holding a NUL character (no
+/// database stores it in text), and rows whose `territory` names another (existing) territory than
+/// the one the file is imported into. Unknown codes are left to the parser, which reports them.
+///
+/// Also returns the file line of every non-blank data record, so that the parser's rows (one per
+/// such record when the file is valid) can be named by line.
+fn prescan(
     text: &str,
     code: &str,
     canonical: &dyn Fn(&str) -> Option<String>,
-) -> Vec<RowError> {
+) -> (Vec<RowError>, Vec<usize>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let header = text.lines().next().unwrap_or("");
     let delimiter = if header.contains(';') && !header.contains(',') {
@@ -434,28 +438,39 @@ fn territory_mismatches(
         .flexible(true)
         .trim(::csv::Trim::All)
         .from_reader(text.as_bytes());
-    let mut records = reader.records();
-    let column = match records.next() {
-        Some(Ok(h)) => h
-            .iter()
-            .position(|c| c.trim().eq_ignore_ascii_case("territory")),
-        _ => None,
-    };
-    let Some(column) = column else {
-        return Vec::new();
-    };
     let mut out = Vec::new();
-    for (index, record) in records.enumerate() {
+    let mut data_rows = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut territory_column = None;
+    for (index, record) in reader.records().enumerate() {
+        let row = index + 1;
         let Ok(record) = record else { continue };
+        if row > 1 && !record.iter().all(|c| c.trim().is_empty()) {
+            data_rows.push(row);
+        }
+        for (i, cell) in record.iter().enumerate() {
+            if cell.contains('\0') {
+                let column = names.get(i).map(String::as_str).unwrap_or("");
+                out.push(RowError::new(row, column, "contains a NUL character"));
+            }
+        }
+        if row == 1 {
+            names = record.iter().map(|c| c.trim().to_ascii_lowercase()).collect();
+            territory_column = names.iter().position(|c| c == "territory");
+            continue;
+        }
+        let Some(column) = territory_column else {
+            continue;
+        };
         let cell = record.get(column).unwrap_or("").trim();
-        if cell.is_empty() {
+        if cell.is_empty() || cell.contains('\0') {
             continue;
         }
         if let Some(other) = canonical(cell)
             && other != code
         {
             out.push(RowError::new(
-                index + 2,
+                row,
                 "territory",
                 format!(
                     "this row is for territory '{cell}' but the file is imported into '{code}': import each territory's account at its own URL"
@@ -463,7 +478,7 @@ fn territory_mismatches(
             ));
         }
     }
-    out
+    (out, data_rows)
 }
 
 /// Parses an account CSV for territory `code`: every row must be for `code`; codes (territory and
@@ -473,12 +488,12 @@ fn parse_for(
     code: &str,
     canonical: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<AccountRow>, ApiError> {
-    let mismatches = std::str::from_utf8(body)
-        .map(|text| territory_mismatches(text, code, canonical))
+    let (prescanned, data_rows) = std::str::from_utf8(body)
+        .map(|text| prescan(text, code, canonical))
         .unwrap_or_default();
     let exists = |c: &str| canonical(c).is_some();
     match crate::afme::csv::parse_account_csv(body, &exists) {
-        Ok(rows) if mismatches.is_empty() => {
+        Ok(rows) if prescanned.is_empty() => {
             if rows.is_empty() {
                 return Err(ApiError::Validation(vec![FieldError {
                     field: "row".into(),
@@ -486,7 +501,7 @@ fn parse_for(
                     row: Some(2),
                 }]));
             }
-            Ok(rows
+            let rows: Vec<AccountRow> = rows
                 .into_iter()
                 .map(|mut r| {
                     r.territory = code.to_owned();
@@ -497,11 +512,32 @@ fn parse_for(
                     }
                     r
                 })
-                .collect())
+                .collect();
+            // spellings of one code (`2a`, `2A`) pass the parser's duplicate check apart
+            let line = |i: usize| data_rows.get(i).copied().unwrap_or(i + 2);
+            let mut seen = std::collections::HashMap::new();
+            let mut duplicates = Vec::new();
+            for (i, r) in rows.iter().enumerate() {
+                if let Some(first) = seen.insert(r.key(), line(i)) {
+                    duplicates.push(RowError::new(
+                        line(i),
+                        "partner",
+                        format!(
+                            "duplicate of row {first}: both name partner {} once territory codes are normalised",
+                            r.partner.as_ref().map(Partner::as_str).unwrap_or("")
+                        ),
+                    ));
+                }
+            }
+            if duplicates.is_empty() {
+                Ok(rows)
+            } else {
+                Err(ApiError::Validation(row_errors(duplicates)))
+            }
         }
-        Ok(_) => Err(ApiError::Validation(row_errors(mismatches))),
+        Ok(_) => Err(ApiError::Validation(row_errors(prescanned))),
         Err(AfmeError::InvalidRows(mut errors)) => {
-            for m in mismatches {
+            for m in prescanned {
                 if !errors
                     .iter()
                     .any(|e| e.row == m.row && e.column == m.column)
@@ -1148,7 +1184,8 @@ mod tests {
                    \n\
                    71,2015,IMP,all,,5,t\n\
                    99,2015,IMP,other,,5,t\n";
-        let errors = territory_mismatches(csv, "21", &canonical);
+        let (errors, data_rows) = prescan(csv, "21", &canonical);
+        assert_eq!(data_rows, vec![2, 4, 5]);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert_eq!((errors[0].row, errors[0].column.as_str()), (4, "territory"));
     }
@@ -1170,6 +1207,18 @@ mod tests {
                 let got: Vec<(Option<u64>, &str)> =
                     errors.iter().map(|e| (e.row, e.field.as_str())).collect();
                 assert_eq!(got, vec![(Some(2), "territory"), (Some(3), "flow")]);
+            }
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn two_spellings_of_one_partner_are_a_duplicate() {
+        let csv = "territory,year,flow,family,partner,value,unit\n21,2015,IMP,all,r27,1,t\n\n21,2015,IMP,all,R27,2,t\n";
+        match parse_for(csv.as_bytes(), "21", &canonical) {
+            Err(ApiError::Validation(errors)) => {
+                assert_eq!(errors.len(), 1, "{errors:?}");
+                assert_eq!((errors[0].row, errors[0].field.as_str()), (Some(4), "partner"));
             }
             other => panic!("expected a validation error, got {other:?}"),
         }

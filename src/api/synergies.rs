@@ -184,18 +184,62 @@ fn pooling_out(built: &Built, g: &PoolingGroup) -> PoolingOut {
     PoolingOut { kind: "pooling".into(), score: pooling_score(g), status: built.status(&g.id), group: g.clone() }
 }
 
+/// Sets the territorial-priority component of synergies from a territory's AFME account and
+/// recomputes their score: a synergy in a family the territory imports or landfills a lot ranks
+/// higher than an otherwise equal one.
+pub struct Prioritiser {
+    report: Option<crate::afme::priority::PriorityReport>,
+    weights: crate::matching::ScoringWeights,
+}
+
+impl Prioritiser {
+    pub fn neutral(state: &State) -> Prioritiser {
+        Prioritiser { report: None, weights: state.detection.settings.weights.clone() }
+    }
+
+    /// The priorities of a territory's latest account (neutral without one).
+    pub async fn of_territory(state: &State, code: Option<&str>) -> Result<Prioritiser, ApiError> {
+        let report = match code.map(str::trim).filter(|c| !c.is_empty()) {
+            Some(code) => Some(super::afme::priorities_for(state, code).await?).filter(|r| !r.neutral),
+            None => None,
+        };
+        Ok(Prioritiser { report, weights: state.detection.settings.weights.clone() })
+    }
+
+    /// The AFME family of a synergy's resource: from its class, else from its EWC code.
+    pub fn family(s: &Synergy) -> crate::afme::model::Family {
+        let table = crate::afme::families::FamilyTable::builtin();
+        match (table.family_for_class(&s.class), &s.ewc_code) {
+            (crate::afme::model::Family::Other, Some(code)) => table.family_for_ewc(code),
+            (family, _) => family,
+        }
+    }
+
+    pub fn apply(&self, s: &Synergy) -> Synergy {
+        let mut out = s.clone();
+        if let Some(report) = &self.report {
+            out.components.territorial_priority = report.priority(Self::family(s));
+            out.score = out.components.score(&self.weights);
+        }
+        out
+    }
+}
+
 /// Synergies (substitution and pooling) touching a territory, ranked by score.
 fn ranked_items(
     built: &Built,
     query: &SynergyQuery,
+    priority: &Prioritiser,
     keep_substitution: impl Fn(&Synergy) -> bool,
     keep_pooling: impl Fn(&PoolingGroup) -> bool,
 ) -> Vec<SynergyItem> {
     let mut items: Vec<SynergyItem> = built
         .synergies
         .iter()
-        .filter(|s| query.keeps_substitution(s) && keep_substitution(s))
-        .map(|s| SynergyItem::Substitution(substitution_out(built, s)))
+        .filter(|s| keep_substitution(s))
+        .map(|s| priority.apply(s))
+        .filter(|s| query.keeps_substitution(s))
+        .map(|s| SynergyItem::Substitution(substitution_out(built, &s)))
         .chain(
             built
                 .pooling
@@ -215,10 +259,12 @@ pub async fn list_synergies(state: State, query: ValidQuery<SynergyQuery>) -> Re
     let query = query.0;
     query.check()?;
     let (scope, zone) = scope_of(&state, query.territory.as_deref()).await?;
+    let priority = Prioritiser::of_territory(&state, query.territory.as_deref()).await?;
     let built = current(&state).await?;
     let items = ranked_items(
         &built,
         &query,
+        &priority,
         |s| {
             in_scope(&built, &s.provider_actor_id, &scope, zone.as_ref())
                 || in_scope(&built, &s.receiver_actor_id, &scope, zone.as_ref())
@@ -281,6 +327,7 @@ pub async fn actor_synergies(
     let items = ranked_items(
         &built,
         &query,
+        &Prioritiser::neutral(&state),
         |s| s.provider_actor_id == actor_id || s.receiver_actor_id == actor_id,
         |g| g.members.iter().any(|m| m.actor_id == actor_id),
     );

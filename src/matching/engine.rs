@@ -24,7 +24,7 @@ use super::score::{
 };
 use super::snapshot::{IndexedActor, IndexedResource, Snapshot, haversine_km, nearest_within};
 use super::taxonomy::{ClassId, EwcCode, Relation, Taxonomy};
-use super::{Impact, MatchingError, MatchingSettings, Result};
+use super::{Impact, MatchingError, MatchingSettings, Result, SearchLimits};
 use crate::domain::resource::{ALL_MONTHS, BaseUnit, Period, ResourceKind, Unit, yearly_amount};
 
 /// Namespace of synergy ids (UUID v5 over the offer and need ids).
@@ -342,17 +342,17 @@ impl Ctx<'_> {
             })
     }
 
-    /// Candidates of one offer, best first, at most `limit`.
+    /// Candidates of one offer, best first, at most `limits.max_results`.
     fn offer_candidates(
         &self,
         offer: Party,
         offer_index: u32,
         rules: &[ReceiverRule],
         scratch: &mut Scratch,
-        limit: usize,
+        limits: &SearchLimits,
     ) {
         let snap = self.snap;
-        let pool = self.settings.neighbour_pool;
+        let pool = limits.neighbour_pool;
         let at = &offer.actor.xyz;
         let radius = self.offer_radius(offer.res);
         scratch.clear();
@@ -368,13 +368,13 @@ impl Ctx<'_> {
                 true
             });
         }
-        let actor_cap = self.settings.max_receiver_actors;
-        for rule in rules.iter().take(self.settings.max_receiver_rules) {
+        let actor_cap = limits.max_receiver_actors;
+        for rule in rules.iter().take(limits.max_receiver_rules) {
             if scratch.actors.len() >= actor_cap {
                 break;
             }
             if let Some(tree) = snap.actors_by_nace.get(&rule.key) {
-                nearest_within(tree, at, radius, self.settings.receiver_pool, |a| {
+                nearest_within(tree, at, radius, limits.receiver_pool, |a| {
                     if Some(a) == offer.actor_index {
                         return false;
                     }
@@ -411,7 +411,7 @@ impl Ctx<'_> {
             }
         }
         declared_receivers.sort_unstable();
-        if self.settings.max_latent_per_offer > 0 && !offer.res.hazardous {
+        if limits.max_latent > 0 && !offer.res.hazardous {
             let first_latent = scratch.found.len();
             for a in &scratch.actors {
                 if declared_receivers.binary_search(a).is_ok()
@@ -427,47 +427,75 @@ impl Ctx<'_> {
             }
             let latent = &mut scratch.found[first_latent..];
             latent.sort_by(rank);
-            let keep = first_latent + latent.len().min(self.settings.max_latent_per_offer);
+            let keep = first_latent + latent.len().min(limits.max_latent);
             scratch.found.truncate(keep);
         }
         scratch.found.sort_by(rank);
-        scratch.found.truncate(limit);
+        scratch.found.truncate(limits.max_results);
     }
 
-    /// Providers of one need: (offer index, assessment), unsorted.
-    fn need_providers(&self, need: Party, scratch: &mut Scratch) -> Vec<(u32, Assessment)> {
+    /// Providers of one need: (offer index, assessment), unsorted. Searched in order of likely fit
+    /// (related classes, accepted codes, then what the receiver's activity is known to take) until
+    /// `max_assessed` offers are collected.
+    fn need_providers(
+        &self,
+        need: Party,
+        scratch: &mut Scratch,
+        limits: &SearchLimits,
+    ) -> Vec<(u32, Assessment)> {
         let snap = self.snap;
         let tax = &snap.taxonomy;
-        let pool = self.settings.neighbour_pool;
+        let pool = limits.neighbour_pool;
+        let cap = limits.max_assessed;
         let at = &need.actor.xyz;
         let radius = |class: ClassId| {
             let d = self.class_default(class);
             need.res.max_distance_km.map_or(d, |m| m.min(d))
         };
         scratch.clear();
-        let search_class = |class: ClassId, scratch: &mut Scratch| {
-            nearest_within(
-                &snap.offers_by_class[class.index()],
-                at,
-                radius(class),
-                pool,
-                |o| {
+        let search = |tree: &super::snapshot::Tree, class: ClassId, scratch: &mut Scratch| {
+            if scratch.needs.len() < cap {
+                nearest_within(tree, at, radius(class), pool, |o| {
                     scratch.needs.push(o);
                     true
-                },
-            );
+                });
+            }
         };
+        let code_tree = |code: &EwcCode| snap.offers_by_code.get(code).map(|t| (t, *code));
         for (class, _) in tax.related(need.res.class) {
-            search_class(*class, scratch);
+            search(&snap.offers_by_class[class.index()], *class, scratch);
         }
-        let mut codes: Vec<EwcCode> = need
+        let mut declared: Vec<EwcCode> = need
             .res
             .ewc
             .into_iter()
             .chain(need.res.accepted.iter().copied())
             .collect();
+        declared.sort_unstable();
+        for (tree, code) in declared.iter().filter_map(code_tree) {
+            search(
+                tree,
+                tax.class_id_of_ewc(code).unwrap_or(need.res.class),
+                scratch,
+            );
+        }
         if let Some(nace) = need.actor.nace {
             let received = snap.knowledge.received_by(tax, nace);
+            let mut codes: Vec<EwcCode> = received.codes.iter().copied().collect();
+            codes.extend(
+                snap.offers_by_code
+                    .keys()
+                    .filter(|c| received.subchapters.contains(&c.subchapter())),
+            );
+            codes.sort_unstable();
+            codes.dedup();
+            for (tree, code) in codes.iter().filter_map(code_tree) {
+                search(
+                    tree,
+                    tax.class_id_of_ewc(code).unwrap_or(need.res.class),
+                    scratch,
+                );
+            }
             let category = tax.class(need.res.class).category;
             let mut classes: Vec<ClassId> = received
                 .classes
@@ -483,26 +511,8 @@ impl Ctx<'_> {
             classes.sort_unstable();
             classes.dedup();
             for class in classes {
-                search_class(class, scratch);
+                search(&snap.offers_by_class[class.index()], class, scratch);
             }
-            codes.extend(received.codes);
-            codes.extend(
-                snap.offers_by_code
-                    .keys()
-                    .filter(|c| received.subchapters.contains(&c.subchapter())),
-            );
-        }
-        codes.sort_unstable();
-        codes.dedup();
-        for code in codes {
-            let Some(tree) = snap.offers_by_code.get(&code) else {
-                continue;
-            };
-            let class = tax.class_id_of_ewc(code).unwrap_or(need.res.class);
-            nearest_within(tree, at, radius(class), pool, |o| {
-                scratch.needs.push(o);
-                true
-            });
         }
         scratch.needs.sort_unstable();
         scratch.needs.dedup();
@@ -645,7 +655,7 @@ fn sort_synergies(v: &mut [Synergy]) {
 }
 
 /// Detects every candidate of the snapshot in compact form: for each offer (in id order), its best
-/// `max_candidates_per_resource` receivers, best first. Runs on `settings.threads` threads.
+/// `settings.detection.max_results` receivers, best first. Runs on `settings.threads` threads.
 pub fn detect(
     snap: &Snapshot,
     settings: &MatchingSettings,
@@ -687,7 +697,7 @@ pub fn detect(
                     o,
                     snap.rules_of(o),
                     &mut scratch,
-                    settings.max_candidates_per_resource,
+                    &settings.detection,
                 );
                 out.extend_from_slice(&scratch.found);
             }
@@ -751,7 +761,7 @@ pub fn detect_all(
 }
 
 /// Ranked receivers of an offer, or ranked providers of a need, best first (at most
-/// `max_candidates_per_resource`).
+/// `settings.query.max_results`).
 pub fn matches_for_resource(
     snap: &Snapshot,
     resource_id: Uuid,
@@ -774,17 +784,17 @@ pub fn matches_for_resource(
         actor_index: Some(res.actor),
     };
     let mut scratch = Scratch::default();
-    let limit = settings.max_candidates_per_resource;
+    let limits = &settings.query;
     let mut out: Vec<Synergy> = match res.kind {
         ResourceKind::Offer => {
-            ctx.offer_candidates(party, index, snap.rules_of(index), &mut scratch, limit);
+            ctx.offer_candidates(party, index, snap.rules_of(index), &mut scratch, limits);
             let found = std::mem::take(&mut scratch.found);
             found.iter().filter_map(|c| ctx.materialise(c)).collect()
         }
         ResourceKind::Need => {
-            let mut found = ctx.need_providers(party, &mut scratch);
+            let mut found = ctx.need_providers(party, &mut scratch, limits);
             found.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then_with(|| a.0.cmp(&b.0)));
-            found.truncate(limit);
+            found.truncate(limits.max_results);
             found
                 .iter()
                 .map(|(o, a)| {
@@ -933,10 +943,10 @@ pub fn match_adhoc(
         actor_index: None,
     };
     let mut scratch = Scratch::default();
-    let limit = settings.max_candidates_per_resource;
+    let limits = &settings.query;
     let mut out: Vec<Synergy> = match query.kind {
         ResourceKind::Offer => {
-            ctx.offer_candidates(party, u32::MAX, &rules, &mut scratch, limit);
+            ctx.offer_candidates(party, u32::MAX, &rules, &mut scratch, limits);
             let found = std::mem::take(&mut scratch.found);
             found
                 .iter()
@@ -959,9 +969,9 @@ pub fn match_adhoc(
                 .collect()
         }
         ResourceKind::Need => {
-            let mut found = ctx.need_providers(party, &mut scratch);
+            let mut found = ctx.need_providers(party, &mut scratch, limits);
             found.sort_by(|a, b| b.1.score.total_cmp(&a.1.score).then_with(|| a.0.cmp(&b.0)));
-            found.truncate(limit);
+            found.truncate(limits.max_results);
             found
                 .iter()
                 .map(|(o, a)| {
@@ -1519,7 +1529,10 @@ mod tests {
         assert_eq!(receivers(&found, &snap)[0], "Panneaux silencieux");
         // Disabled by settings.
         let none = MatchingSettings {
-            max_latent_per_offer: 0,
+            query: SearchLimits {
+                max_latent: 0,
+                ..SearchLimits::query()
+            },
             ..MatchingSettings::default()
         };
         let (w2, offer2) = fly_ash_world();

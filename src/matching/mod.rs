@@ -83,25 +83,76 @@ pub enum MatchingError {
 
 pub type Result<T, E = MatchingError> = std::result::Result<T, E>;
 
-/// Settings of the engine (config section `[matching]`, weights in `[matching.weights]`).
+/// How far one search goes: bounds the work per resource, so a full detection stays near-linear.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(default, deny_unknown_fields)]
-pub struct MatchingSettings {
-    /// Heat rule: an offer at `T_offer` serves a need at `T_need` only if `T_offer ≥ T_need + ΔT` (°C).
-    pub heat_delta_t_c: f64,
-    /// Candidates kept per offer in a full detection, and per resource in a `matches` query.
-    pub max_candidates_per_resource: usize,
-    /// Nearest neighbours read from each spatial index per query (bounds the work per offer).
+pub struct SearchLimits {
+    /// Candidates kept per resource, best first.
+    pub max_results: usize,
+    /// Nearest points read from each spatial index of resources.
     pub neighbour_pool: usize,
-    /// Latent receivers kept per offer (0 disables latent synergies).
-    pub max_latent_per_offer: usize,
-    /// Receiver rules (pathways and profiles, best first) explored per offer for latent and pathway
-    /// candidates.
+    /// Receiver rules (pathways and profiles, best first) explored for latent and pathway candidates.
     pub max_receiver_rules: usize,
     /// Nearest actors read per receiver rule.
     pub receiver_pool: usize,
     /// Stop exploring receiver rules once this many receiving actors are collected.
     pub max_receiver_actors: usize,
+    /// Latent receivers kept per offer (0: no latent synergies).
+    pub max_latent: usize,
+    /// Resources assessed at most per search (need side).
+    pub max_assessed: usize,
+}
+
+impl SearchLimits {
+    /// Full detection over a snapshot: tight, so that 1M resources stay within seconds.
+    pub fn detection() -> Self {
+        SearchLimits {
+            max_results: 10,
+            neighbour_pool: 12,
+            max_receiver_rules: 16,
+            receiver_pool: 3,
+            max_receiver_actors: 12,
+            max_latent: 3,
+            max_assessed: 200,
+        }
+    }
+
+    /// One resource's matches (API): wider, still well under 2 ms.
+    pub fn query() -> Self {
+        SearchLimits {
+            max_results: 50,
+            neighbour_pool: 40,
+            max_receiver_rules: 40,
+            receiver_pool: 8,
+            max_receiver_actors: 64,
+            max_latent: 5,
+            max_assessed: 600,
+        }
+    }
+
+    fn validate(&self, name: &str) -> Result<()> {
+        if self.neighbour_pool == 0 || self.max_results == 0 || self.max_assessed == 0 {
+            return Err(MatchingError::InvalidSettings(format!(
+                "{name}: max_results, neighbour_pool and max_assessed must be at least 1"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Default for SearchLimits {
+    fn default() -> Self {
+        SearchLimits::query()
+    }
+}
+
+/// Settings of the engine (config section `[matching]`; `[matching.weights]`, `[matching.detection]`,
+/// `[matching.query]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatchingSettings {
+    /// Heat rule: an offer at `T_offer` serves a need at `T_need` only if `T_offer ≥ T_need + ΔT` (°C).
+    pub heat_delta_t_c: f64,
     /// Confidence component of a latent synergy (declared ones have 1.0).
     pub latent_confidence: f64,
     /// Candidates scoring below this are dropped.
@@ -109,22 +160,22 @@ pub struct MatchingSettings {
     /// Worker threads of a full detection (0 = available parallelism).
     pub threads: usize,
     pub weights: ScoringWeights,
+    /// Limits of a full detection ([`detect`], [`detect_all`]).
+    pub detection: SearchLimits,
+    /// Limits of one resource's search ([`matches_for_resource`], [`match_adhoc`]).
+    pub query: SearchLimits,
 }
 
 impl Default for MatchingSettings {
     fn default() -> Self {
         MatchingSettings {
             heat_delta_t_c: 10.0,
-            max_candidates_per_resource: 20,
-            neighbour_pool: 24,
-            max_latent_per_offer: 5,
-            max_receiver_rules: 32,
-            receiver_pool: 6,
-            max_receiver_actors: 48,
             latent_confidence: 0.5,
             min_score: 0.0,
             threads: 0,
             weights: ScoringWeights::default(),
+            detection: SearchLimits::detection(),
+            query: SearchLimits::query(),
         }
     }
 }
@@ -142,9 +193,8 @@ impl MatchingSettings {
         if !(0.0..=1.0).contains(&self.min_score) {
             return bad("min_score must be within [0, 1]");
         }
-        if self.neighbour_pool == 0 {
-            return bad("neighbour_pool must be at least 1");
-        }
+        self.detection.validate("detection")?;
+        self.query.validate("query")?;
         self.weights.validate()
     }
 }

@@ -25,11 +25,18 @@ async fn the_openapi_document_describes_the_served_routes() {
     let app = spawn_app().await;
     let reply = app.get("/api/v1/openapi.json").await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    assert!(reply.content_type.starts_with("application/json"), "{}", reply.content_type);
+    assert!(
+        reply.content_type.starts_with("application/json"),
+        "{}",
+        reply.content_type
+    );
     let version = reply.body["openapi"].as_str().unwrap_or_default();
     assert!(version.starts_with("3."), "openapi {version}");
     assert_eq!(reply.body["info"]["title"], "symbiose");
-    let paths: Vec<&str> = reply.body["paths"].as_object().map(|p| p.keys().map(String::as_str).collect()).unwrap_or_default();
+    let paths: Vec<&str> = reply.body["paths"]
+        .as_object()
+        .map(|p| p.keys().map(String::as_str).collect())
+        .unwrap_or_default();
     for path in [
         "/api/v1/actors",
         "/api/v1/actors/{id}",
@@ -42,11 +49,16 @@ async fn the_openapi_document_describes_the_served_routes() {
         "/api/v1/territories/{code}",
         "/health/ready",
     ] {
-        assert!(paths.contains(&path), "{path} missing from the OpenAPI paths {paths:?}");
+        assert!(
+            paths.contains(&path),
+            "{path} missing from the OpenAPI paths {paths:?}"
+        );
     }
     // Every documented path answers (not the 404 of an unknown route) once its parameters are filled.
     for path in &paths {
-        let concrete = path.replace("{id}", "00000000-0000-0000-0000-000000000000").replace("{code}", "21");
+        let concrete = path
+            .replace("{id}", "00000000-0000-0000-0000-000000000000")
+            .replace("{code}", "21");
         let reply = app.get(&concrete).await;
         let unknown_route = reply.status == 404 && reply.body["detail"] == "route not found";
         assert!(!unknown_route, "documented path {path} is not served");
@@ -61,21 +73,47 @@ async fn interactive_docs_work_offline() {
     let app = spawn_app().await;
     let reply = app.get("/docs").await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    assert!(reply.content_type.starts_with("text/html"), "{}", reply.content_type);
+    assert!(
+        reply.content_type.starts_with("text/html"),
+        "{}",
+        reply.content_type
+    );
     let html = reply.text.to_lowercase();
-    assert!(html.contains("<html") || html.contains("<!doctype html"), "an HTML page");
-    for host in ["https://cdn", "http://cdn", "unpkg", "jsdelivr", "cdnjs", "googleapis"] {
-        assert!(!html.contains(host), "/docs loads assets from {host}: it does not work offline");
+    assert!(
+        html.contains("<html") || html.contains("<!doctype html"),
+        "an HTML page"
+    );
+    for host in [
+        "https://cdn",
+        "http://cdn",
+        "unpkg",
+        "jsdelivr",
+        "cdnjs",
+        "googleapis",
+    ] {
+        assert!(
+            !html.contains(host),
+            "/docs loads assets from {host}: it does not work offline"
+        );
     }
 }
 
 #[actix_web::test]
 async fn unknown_routes_are_problem_json_404() {
     let app = spawn_app().await;
-    for path in ["/nope", "/api/v1/nope", "/api/v2/actors", "/api/v1/actors/x/y/z"] {
+    for path in [
+        "/nope",
+        "/api/v1/nope",
+        "/api/v2/actors",
+        "/api/v1/actors/x/y/z",
+    ] {
         let reply = app.get(path).await;
         assert_eq!(reply.status, 404, "{path}: {}", reply.text);
-        assert!(reply.content_type.starts_with("application/problem+json"), "{path}: {}", reply.content_type);
+        assert!(
+            reply.content_type.starts_with("application/problem+json"),
+            "{path}: {}",
+            reply.content_type
+        );
         assert_eq!(reply.body["status"], 404);
         assert!(reply.body["title"].is_string() && reply.body["type"].is_string());
     }
@@ -85,10 +123,19 @@ async fn unknown_routes_are_problem_json_404() {
 
 #[test]
 fn production_settings_use_postgresql() {
-    let settings = Settings::load_for(Path::new("config"), Some("production")).expect("production settings load");
-    assert!(settings.database.url.starts_with("postgres://"), "{}", settings.database.url);
+    let settings = Settings::load_for(Path::new("config"), Some("production"))
+        .expect("production settings load");
+    assert!(
+        settings.database.url.starts_with("postgres://"),
+        "{}",
+        settings.database.url
+    );
     let default = Settings::load_for(Path::new("config"), None).expect("default settings load");
-    assert!(!default.database.url.starts_with("postgres"), "SQLite by default: {}", default.database.url);
+    assert!(
+        !default.database.url.starts_with("postgres"),
+        "SQLite by default: {}",
+        default.database.url
+    );
     assert_eq!(default.server.port, 8080);
     let test = Settings::load_for(Path::new("config"), Some("test")).expect("test settings load");
     assert_eq!(test.server.port, 0);
@@ -116,10 +163,18 @@ fn a_bad_setting_names_its_key() {
     let bad_port = config_dir(|t| t.replace("port = 8080", "port = \"notaport\""));
     let message = load_error(bad_port.path(), None);
     assert!(message.contains("port"), "{message}");
-    assert!(message.contains("server.port"), "names the whole key: {message}");
+    assert!(
+        message.contains("server.port"),
+        "names the whole key: {message}"
+    );
     assert_eq!(message.lines().count(), 1, "one line: {message}");
 
-    let missing_key = config_dir(|t| t.lines().filter(|l| !l.starts_with("json_limit_bytes")).collect::<Vec<_>>().join("\n"));
+    let missing_key = config_dir(|t| {
+        t.lines()
+            .filter(|l| !l.starts_with("json_limit_bytes"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
     let message = load_error(missing_key.path(), None);
     assert!(message.contains("json_limit_bytes"), "{message}");
 
@@ -133,7 +188,10 @@ fn a_bad_setting_names_its_key() {
 
     let broken = config_dir(|t| t.replace("[server]", "[server"));
     let message = load_error(broken.path(), None);
-    assert!(message.contains("default.toml"), "a syntax error names the file: {message}");
+    assert!(
+        message.contains("default.toml"),
+        "a syntax error names the file: {message}"
+    );
 }
 
 #[test]
@@ -193,11 +251,25 @@ fn garbage(rng: &mut StdRng, depth: u32) -> Value {
         2 => json!(rng.random_range(-1000i64..1000)),
         3 => json!([u64::MAX, i64::MIN as u64][rng.random_range(0..2)]),
         4 => json!(i64::MIN),
-        5 => json!([1e308, -1e308, f64::MAX, f64::MIN_POSITIVE, 5e-324, -0.0, 1e-300][rng.random_range(0..7)]),
+        5 => json!(
+            [
+                1e308,
+                -1e308,
+                f64::MAX,
+                f64::MIN_POSITIVE,
+                5e-324,
+                -0.0,
+                1e-300
+            ][rng.random_range(0..7)]
+        ),
         6 => json!(rng.random::<f64>() * 10f64.powi(rng.random_range(-10..300))),
         7..=10 => json!(STRINGS[rng.random_range(0..STRINGS.len())]),
         11 => json!("x".repeat(rng.random_range(300..20_000))),
-        12 if depth < 4 => Value::Array((0..rng.random_range(0..4)).map(|_| garbage(rng, depth + 1)).collect()),
+        12 if depth < 4 => Value::Array(
+            (0..rng.random_range(0..4))
+                .map(|_| garbage(rng, depth + 1))
+                .collect(),
+        ),
         13 if depth < 4 => {
             let mut map = Map::new();
             for _ in 0..rng.random_range(0..4) {
@@ -229,7 +301,9 @@ fn full_resource() -> Value {
 
 /// Replaces, removes or adds a field, possibly nested, of a JSON object.
 fn mutate(rng: &mut StdRng, body: &mut Value) {
-    let Some(map) = body.as_object_mut() else { return };
+    let Some(map) = body.as_object_mut() else {
+        return;
+    };
     let keys: Vec<String> = map.keys().cloned().collect();
     match rng.random_range(0..10) {
         0 => {
@@ -242,8 +316,14 @@ fn mutate(rng: &mut StdRng, body: &mut Value) {
         }
         2 | 3 => {
             // Into a nested object when there is one.
-            let nested: Vec<&String> = keys.iter().filter(|k| map[k.as_str()].is_object()).collect();
-            if let Some(key) = nested.get(rng.random_range(0..nested.len().max(1))).map(|k| (*k).clone()) {
+            let nested: Vec<&String> = keys
+                .iter()
+                .filter(|k| map[k.as_str()].is_object())
+                .collect();
+            if let Some(key) = nested
+                .get(rng.random_range(0..nested.len().max(1)))
+                .map(|k| (*k).clone())
+            {
                 mutate(rng, map.get_mut(&key).expect("key"));
             }
         }
@@ -257,15 +337,34 @@ fn mutate(rng: &mut StdRng, body: &mut Value) {
 /// Bodies that are not valid JSON, or are JSON of the wrong shape.
 fn raw_bodies() -> Vec<Vec<u8>> {
     let mut out: Vec<Vec<u8>> = [
-        "", " ", "null", "[]", "{}", "0", "\"text\"", "{", "}", "{\"name\":", "{\"name\": NaN}", "{\"lat\": 1e999}",
-        "{\"name\": \"\\ud800\"}", "\u{feff}{}", "{\"name\": \"a\"} trailing", "{\"name\": \"a\", \"name\": \"b\"}",
-        "{\"quantity\": {\"value\": -0}}", "{\"months\": [1,2,3", "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
+        "",
+        " ",
+        "null",
+        "[]",
+        "{}",
+        "0",
+        "\"text\"",
+        "{",
+        "}",
+        "{\"name\":",
+        "{\"name\": NaN}",
+        "{\"lat\": 1e999}",
+        "{\"name\": \"\\ud800\"}",
+        "\u{feff}{}",
+        "{\"name\": \"a\"} trailing",
+        "{\"name\": \"a\", \"name\": \"b\"}",
+        "{\"quantity\": {\"value\": -0}}",
+        "{\"months\": [1,2,3",
+        "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
     ]
     .iter()
     .map(|s| s.as_bytes().to_vec())
     .collect();
     out.push(vec![0xff, 0xfe, 0x00, 0x7b]);
-    out.push(b"{\"name\": \"\xc3\x28\", \"naf_code\": \"16.10A\", \"commune_insee\": \"21231\"}".to_vec());
+    out.push(
+        b"{\"name\": \"\xc3\x28\", \"naf_code\": \"16.10A\", \"commune_insee\": \"21231\"}"
+            .to_vec(),
+    );
     out.push(format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes());
     out.push(format!("{}1{}", "{\"a\":".repeat(500), "}".repeat(500)).into_bytes());
     out.push(vec![0u8; 64]);
@@ -284,35 +383,140 @@ impl Probe<'_> {
         self.count += 1;
         let problem = reply.content_type.starts_with("application/problem+json");
         if reply.status >= 500 {
-            self.failures.push(format!("{what} → {} {}", reply.status, reply.text.chars().take(300).collect::<String>()));
+            self.failures.push(format!(
+                "{what} → {} {}",
+                reply.status,
+                reply.text.chars().take(300).collect::<String>()
+            ));
         } else if matches!(reply.status, 400 | 404 | 413 | 415 | 422) && !problem {
-            self.failures.push(format!("{what} → {} without problem+json ({})", reply.status, reply.content_type));
+            self.failures.push(format!(
+                "{what} → {} without problem+json ({})",
+                reply.status, reply.content_type
+            ));
         }
     }
 
     async fn json(&mut self, method: reqwest::Method, path: &str, body: Vec<u8>) {
-        let shown = String::from_utf8_lossy(&body).chars().take(200).collect::<String>();
-        let request = self.app.client.request(method.clone(), self.app.url(path)).header("content-type", "application/json").body(body);
-        self.check(format!("{method} {path} {shown}"), request).await;
+        let shown = String::from_utf8_lossy(&body)
+            .chars()
+            .take(200)
+            .collect::<String>();
+        let request = self
+            .app
+            .client
+            .request(method.clone(), self.app.url(path))
+            .header("content-type", "application/json")
+            .body(body);
+        self.check(format!("{method} {path} {shown}"), request)
+            .await;
     }
 }
 
-#[actix_web::test]
-async fn no_client_input_yields_a_server_error() {
-    let app = spawn_app().await;
+/// An actor and one of its resources to aim the writing routes at.
+async fn targets(app: &TestApp) -> (String, String) {
     let actor = app.create_actor(actor_body("Cible")).await;
-    let resource = app.create_resource(&actor, full_resource()).await["id"].as_str().expect("id").to_owned();
+    let resource = app.create_resource(&actor, full_resource()).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    (actor, resource)
+}
+
+#[actix_web::test]
+async fn no_request_body_yields_a_server_error() {
+    let app = spawn_app().await;
+    let (actor, resource) = targets(&app).await;
     let mut rng = StdRng::seed_from_u64(0x5EED_2026);
-    let mut probe = Probe { app: &app, failures: Vec::new(), count: 0 };
-    let (post, put, patch) = (reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::PATCH);
+    let mut probe = Probe {
+        app: &app,
+        failures: Vec::new(),
+        count: 0,
+    };
+    let (post, put, patch) = (
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::PATCH,
+    );
     let actor_path = format!("/api/v1/actors/{actor}");
     let resources_path = format!("/api/v1/actors/{actor}/resources");
     let resource_path = format!("/api/v1/resources/{resource}");
 
-    // Mutated bodies: valid documents with one to three fields turned into garbage.
+    // Every field of a valid document, in turn, set to each awkward string (NUL bytes included).
+    for (doc, create, update) in [
+        (full_actor(), "/api/v1/actors", actor_path.as_str()),
+        (
+            full_resource(),
+            resources_path.as_str(),
+            resource_path.as_str(),
+        ),
+    ] {
+        let fields: Vec<String> = doc.as_object().expect("object").keys().cloned().collect();
+        for field in &fields {
+            for (i, text) in STRINGS.iter().enumerate() {
+                let mut body = doc.clone();
+                body[field.as_str()] = json!(text);
+                let bytes = serde_json::to_vec(&body).expect("json");
+                let method = [&post, &put, &patch][i % 3].clone();
+                let path = if method == post { create } else { update };
+                probe.json(method, path, bytes).await;
+            }
+        }
+    }
+    for text in STRINGS {
+        let nested =
+            json!({"contact": {"name": text, "email": format!("a{text}@b.c"), "phone": text}});
+        probe
+            .json(
+                patch.clone(),
+                &actor_path,
+                serde_json::to_vec(&nested).expect("json"),
+            )
+            .await;
+        let zone = json!({"code": format!("Z-{text}"), "name": text, "communes": [text], "departements": [text]});
+        probe
+            .json(
+                post.clone(),
+                "/api/v1/territories",
+                serde_json::to_vec(&zone).expect("json"),
+            )
+            .await;
+        let named =
+            json!({"code": "Z-NAMED", "name": format!("Zone {text}"), "communes": ["21231"]});
+        probe
+            .json(
+                post.clone(),
+                "/api/v1/territories",
+                serde_json::to_vec(&named).expect("json"),
+            )
+            .await;
+        probe
+            .check(
+                format!("DELETE zone Z-NAMED after {text:?}"),
+                app.client.delete(app.url("/api/v1/territories/Z-NAMED")),
+            )
+            .await;
+        let csv = format!(
+            "actor_ref,actor_name,naf_code,commune_insee,kind,category,label,description\n\"{t}\",\"{t}x\",16.10A,21231,offer,material,\"{t}y\",\"{t}\"\n",
+            t = text.replace('"', "\"\"")
+        );
+        let request = app
+            .client
+            .post(app.url("/api/v1/import"))
+            .header("content-type", "text/csv")
+            .body(csv);
+        probe
+            .check(format!("POST /api/v1/import with {text:?}"), request)
+            .await;
+    }
+
+    // Mutated bodies: valid documents with one to three fields, possibly nested, turned into garbage.
     for i in 0..240 {
         let on_actor = i % 2 == 0;
-        let mut body = if on_actor { full_actor() } else { full_resource() };
+        let mut body = if on_actor {
+            full_actor()
+        } else {
+            full_resource()
+        };
         for _ in 0..rng.random_range(1..=3) {
             mutate(&mut rng, &mut body);
         }
@@ -330,11 +534,16 @@ async fn no_client_input_yields_a_server_error() {
         };
         probe.json(method, path, bytes).await;
     }
-    // Zones too.
     for _ in 0..30 {
         let mut body = json!({"code": "Z-FUZZ", "name": "Fuzz", "communes": ["21231"], "departements": ["58"]});
         mutate(&mut rng, &mut body);
-        probe.json(post.clone(), "/api/v1/territories", serde_json::to_vec(&body).expect("json")).await;
+        probe
+            .json(
+                post.clone(),
+                "/api/v1/territories",
+                serde_json::to_vec(&body).expect("json"),
+            )
+            .await;
     }
     // Bodies that are not JSON, or not the expected shape, on every writing route.
     for body in raw_bodies() {
@@ -349,59 +558,201 @@ async fn no_client_input_yields_a_server_error() {
         ] {
             probe.json(method, path, body.clone()).await;
         }
-        let csv = app.client.post(app.url("/api/v1/import")).header("content-type", "text/csv").body(body.clone());
-        probe.check(format!("POST /api/v1/import {:?}", String::from_utf8_lossy(&body).chars().take(40).collect::<String>()), csv).await;
+        let csv = app
+            .client
+            .post(app.url("/api/v1/import"))
+            .header("content-type", "text/csv")
+            .body(body.clone());
+        let shown = String::from_utf8_lossy(&body)
+            .chars()
+            .take(40)
+            .collect::<String>();
+        probe
+            .check(format!("POST /api/v1/import {shown:?}"), csv)
+            .await;
     }
     // Wrong or missing media types.
-    for content_type in [None, Some("text/plain"), Some("application/xml"), Some("multipart/form-data; boundary=x")] {
-        let mut request = app.client.post(app.url("/api/v1/actors")).body(serde_json::to_vec(&actor_body("x")).expect("json"));
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/xml"),
+        Some("multipart/form-data; boundary=x"),
+    ] {
+        let mut request = app
+            .client
+            .post(app.url("/api/v1/actors"))
+            .body(serde_json::to_vec(&actor_body("x")).expect("json"));
         if let Some(ct) = content_type {
             request = request.header("content-type", ct);
         }
-        probe.check(format!("POST /api/v1/actors as {content_type:?}"), request).await;
+        probe
+            .check(format!("POST /api/v1/actors as {content_type:?}"), request)
+            .await;
     }
 
-    // Garbage in query strings and paths.
+    assert!(probe.count > 1000, "{} requests", probe.count);
+    assert!(
+        probe.failures.is_empty(),
+        "{} of {} requests failed:\n{}",
+        probe.failures.len(),
+        probe.count,
+        probe.failures.join("\n")
+    );
+    // The service is still whole.
+    assert_eq!(app.get(&actor_path).await.status, 200);
+    assert_eq!(app.get("/health/ready").await.status, 200);
+}
+
+#[actix_web::test]
+async fn no_query_string_or_path_yields_a_server_error() {
+    let app = spawn_app().await;
+    let (actor, _) = targets(&app).await;
+    let mut rng = StdRng::seed_from_u64(0x0D0C_2026);
+    let mut probe = Probe {
+        app: &app,
+        failures: Vec::new(),
+        count: 0,
+    };
     let values = [
-        "", "%00", "%FF", "%", "%25", "-1", "0", "99999999999999999999", "1e3", "NaN", "_", "%5C", "%27%20OR%20%271%27%3D%271",
-        "R", "R99", "r27", "2A", "fr", "27-BOURGOGNE", "zz", "78%1Fy", "00", "ff", "3939393939393939393939393939393939393939",
-        "3138343436373434303733373039353531363135", "x%00y", "%E2%80%AE", "10%2001%2002*", "16.10", "%F0%9F%92%A9",
+        "",
+        "%00",
+        "x%00y",
+        "%FF",
+        "%",
+        "%25",
+        "-1",
+        "0",
+        "99999999999999999999",
+        "1e3",
+        "NaN",
+        "_",
+        "%5C",
+        "%27%20OR%20%271%27%3D%271",
+        "R",
+        "R99",
+        "r27",
+        "2A",
+        "fr",
+        "27-BOURGOGNE",
+        "zz",
+        "78%1Fy",
+        "00",
+        "ff",
+        "3939393939393939393939393939393939393939",
+        "3138343436373434303733373039353531363135",
+        "00%1F00",
+        "%E2%80%AE",
+        "10%2001%2002*",
+        "16.10",
+        "%F0%9F%92%A9",
+        "a%2Fb",
     ];
-    let params = ["territory", "naf", "q", "limit", "cursor", "kind", "category", "ewc", "class", "actor"];
+    let params = [
+        "territory",
+        "naf",
+        "q",
+        "limit",
+        "cursor",
+        "kind",
+        "category",
+        "ewc",
+        "class",
+        "actor",
+    ];
     let lists = [
         "/api/v1/actors".to_owned(),
         "/api/v1/resources".to_owned(),
-        resources_path.clone(),
+        format!("/api/v1/actors/{actor}/resources"),
         "/api/v1/codes/ewc".to_owned(),
         "/api/v1/codes/naf".to_owned(),
         "/api/v1/territories/21/children".to_owned(),
         "/api/v1/territories/21/actors".to_owned(),
     ];
+    // Each parameter of each list with each value, then random combinations.
+    for list in &lists {
+        for param in params {
+            for value in values {
+                let path = format!("{list}?{param}={value}");
+                probe
+                    .check(format!("GET {path}"), app.client.get(app.url(&path)))
+                    .await;
+            }
+        }
+    }
     for _ in 0..150 {
         let list = &lists[rng.random_range(0..lists.len())];
-        let mut query = Vec::new();
-        for _ in 0..rng.random_range(1..=3) {
-            query.push(format!("{}={}", params[rng.random_range(0..params.len())], values[rng.random_range(0..values.len())]));
-        }
+        let query: Vec<String> = (0..rng.random_range(2..=4))
+            .map(|_| {
+                format!(
+                    "{}={}",
+                    params[rng.random_range(0..params.len())],
+                    values[rng.random_range(0..values.len())]
+                )
+            })
+            .collect();
         let path = format!("{list}?{}", query.join("&"));
-        probe.check(format!("GET {path}"), app.client.get(app.url(&path))).await;
+        probe
+            .check(format!("GET {path}"), app.client.get(app.url(&path)))
+            .await;
     }
     for value in values.iter().filter(|v| !v.is_empty()) {
-        for prefix in ["/api/v1/actors/", "/api/v1/resources/", "/api/v1/territories/", "/api/v1/codes/ewc/", "/api/v1/codes/naf/"] {
+        for prefix in [
+            "/api/v1/actors/",
+            "/api/v1/resources/",
+            "/api/v1/territories/",
+            "/api/v1/codes/ewc/",
+            "/api/v1/codes/naf/",
+        ] {
             let path = format!("{prefix}{value}");
-            probe.check(format!("GET {path}"), app.client.get(app.url(&path))).await;
+            probe
+                .check(format!("GET {path}"), app.client.get(app.url(&path)))
+                .await;
         }
-        for path in [format!("/api/v1/territories/{value}/actors"), format!("/api/v1/territories/{value}/children")] {
-            probe.check(format!("GET {path}"), app.client.get(app.url(&path))).await;
+        for path in [
+            format!("/api/v1/territories/{value}/actors"),
+            format!("/api/v1/territories/{value}/children"),
+            format!("/api/v1/actors/{value}/resources"),
+        ] {
+            probe
+                .check(format!("GET {path}"), app.client.get(app.url(&path)))
+                .await;
         }
-        for path in [format!("/api/v1/actors/{value}"), format!("/api/v1/resources/{value}"), format!("/api/v1/territories/{value}")] {
-            probe.check(format!("DELETE {path}"), app.client.delete(app.url(&path))).await;
+        for path in [
+            format!("/api/v1/actors/{value}"),
+            format!("/api/v1/resources/{value}"),
+            format!("/api/v1/territories/{value}"),
+        ] {
+            probe
+                .check(format!("DELETE {path}"), app.client.delete(app.url(&path)))
+                .await;
         }
+        let path = format!("/api/v1/actors/{value}/resources");
+        let body = serde_json::to_vec(&full_resource()).expect("json");
+        let request = app
+            .client
+            .post(app.url(&path))
+            .header("content-type", "application/json")
+            .body(body);
+        probe.check(format!("POST {path}"), request).await;
+        let path = format!("/api/v1/resources/{value}");
+        let request = app
+            .client
+            .patch(app.url(&path))
+            .header("content-type", "application/json")
+            .body("{}");
+        probe.check(format!("PATCH {path}"), request).await;
     }
 
-    assert!(probe.count > 500, "{} requests", probe.count);
-    assert!(probe.failures.is_empty(), "{} of {} requests failed:\n{}", probe.failures.len(), probe.count, probe.failures.join("\n"));
-    // The service is still whole.
-    assert_eq!(app.get(&actor_path).await.status, 200);
-    assert_eq!(app.get("/health/ready").await.status, 200);
+    assert!(probe.count > 2000, "{} requests", probe.count);
+    assert!(
+        probe.failures.is_empty(),
+        "{} of {} requests failed:\n{}",
+        probe.failures.len(),
+        probe.count,
+        probe.failures.join("\n")
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/actors/{actor}")).await.status,
+        200
+    );
 }
