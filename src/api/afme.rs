@@ -418,8 +418,9 @@ fn content_type(req: &HttpRequest) -> String {
 /// database stores it in text), and rows whose `territory` names another (existing) territory than
 /// the one the file is imported into. Unknown codes are left to the parser, which reports them.
 ///
-/// Also returns the file line of every non-blank data record, so that the parser's rows (one per
-/// such record when the file is valid) can be named by line.
+/// Also returns the row number of every non-blank data record, so that the parser's rows (one per
+/// such record when the file is valid) can be named. Rows are numbered as the engine's parser
+/// numbers them: CSV records, the header being 1 (the csv reader skips empty lines).
 fn prescan(
     text: &str,
     code: &str,
@@ -1185,9 +1186,10 @@ mod tests {
                    71,2015,IMP,all,,5,t\n\
                    99,2015,IMP,other,,5,t\n";
         let (errors, data_rows) = prescan(csv, "21", &canonical);
-        assert_eq!(data_rows, vec![2, 4, 5]);
+        // rows count CSV records as the engine's parser does (the csv reader skips blank lines)
+        assert_eq!(data_rows, vec![2, 3, 4]);
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert_eq!((errors[0].row, errors[0].column.as_str()), (4, "territory"));
+        assert_eq!((errors[0].row, errors[0].column.as_str()), (3, "territory"));
     }
 
     #[test]
@@ -1218,7 +1220,7 @@ mod tests {
         match parse_for(csv.as_bytes(), "21", &canonical) {
             Err(ApiError::Validation(errors)) => {
                 assert_eq!(errors.len(), 1, "{errors:?}");
-                assert_eq!((errors[0].row, errors[0].field.as_str()), (Some(4), "partner"));
+                assert_eq!((errors[0].row, errors[0].field.as_str()), (Some(3), "partner"));
             }
             other => panic!("expected a validation error, got {other:?}"),
         }

@@ -60,8 +60,8 @@ pub struct PoolingOut {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[serde(untagged)]
 pub enum SynergyItem {
-    Substitution(SubstitutionOut),
-    Pooling(PoolingOut),
+    Substitution(Box<SubstitutionOut>),
+    Pooling(Box<PoolingOut>),
 }
 
 impl SynergyItem {
@@ -239,13 +239,13 @@ fn ranked_items(
         .filter(|s| keep_substitution(s))
         .map(|s| priority.apply(s))
         .filter(|s| query.keeps_substitution(s))
-        .map(|s| SynergyItem::Substitution(substitution_out(built, &s)))
+        .map(|s| SynergyItem::Substitution(Box::new(substitution_out(built, &s))))
         .chain(
             built
                 .pooling
                 .iter()
                 .filter(|g| query.keeps_pooling(g) && keep_pooling(g))
-                .map(|g| SynergyItem::Pooling(pooling_out(built, g))),
+                .map(|g| SynergyItem::Pooling(Box::new(pooling_out(built, g)))),
         )
         .collect();
     items.sort_by(|a, b| b.score().total_cmp(&a.score()).then_with(|| a.id().cmp(&b.id())));
@@ -303,10 +303,10 @@ pub async fn get_synergy(state: State, id: web::Path<String>) -> Result<HttpResp
     let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let built = current(&state).await?;
     if let Some(s) = built.synergies.iter().find(|s| s.id == wanted) {
-        return Ok(HttpResponse::Ok().json(SynergyItem::Substitution(substitution_out(&built, s))));
+        return Ok(HttpResponse::Ok().json(SynergyItem::Substitution(Box::new(substitution_out(&built, s)))));
     }
     if let Some(g) = built.pooling.iter().find(|g| g.id == wanted) {
-        return Ok(HttpResponse::Ok().json(SynergyItem::Pooling(pooling_out(&built, g))));
+        return Ok(HttpResponse::Ok().json(SynergyItem::Pooling(Box::new(pooling_out(&built, g)))));
     }
     Err(not_found())
 }

@@ -25,18 +25,7 @@ use uuid::Uuid;
 
 use crate::domain::resource::{BaseUnit, ResourceKind};
 
-/// Mean Earth radius (IUGG), km.
-pub const EARTH_RADIUS_KM: f64 = 6_371.008_8;
-
-/// Great-circle distance in km between two WGS 84 points given in degrees (haversine formula, on a
-/// sphere of the mean Earth radius: within 0.5 % of the ellipsoidal distance, ample for matching).
-pub fn haversine_km(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
-    let (phi1, phi2) = (lat1.to_radians(), lat2.to_radians());
-    let d_phi = (lat2 - lat1).to_radians();
-    let d_lambda = (lng2 - lng1).to_radians();
-    let a = (d_phi / 2.0).sin().powi(2) + phi1.cos() * phi2.cos() * (d_lambda / 2.0).sin().powi(2);
-    2.0 * EARTH_RADIUS_KM * a.clamp(0.0, 1.0).sqrt().asin()
-}
+pub use super::snapshot::{EARTH_RADIUS_KM, haversine_km};
 
 /// One resource as pooling sees it; the caller converts from its own types.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -233,6 +233,16 @@ async fn import_errors_name_row_and_column_and_store_nothing() {
     let got = app.get("/api/v1/territories/21/afme").await;
     assert_eq!(got.status, 404, "{}", got.text);
 
+    // two spellings of one partner code are one partner
+    let twice = import(
+        &app,
+        "21",
+        csv(&["21,2015,IMP,all,2a,1,t,,,", "21,2015,IMP,all,2A,2,t,,,"]),
+    )
+    .await;
+    assert_eq!(twice.status, 422, "{}", twice.text);
+    assert_eq!(row_fields(&twice), vec![(3, "partner".to_owned())]);
+
     // unknown territory in the URL
     let unknown = import(&app, "99999", csv(&["99999,2015,DE,all,,1,t,,,"])).await;
     assert_eq!(unknown.status, 404, "{}", unknown.text);

@@ -7,5 +7,6 @@ mod deployment;
 mod helpers;
 mod import;
 mod resources;
+mod synergies;
 mod system;
 mod territories;
