@@ -89,11 +89,13 @@ fn label(n: usize) -> String {
 fn report(r: &Reference, sizes: &[usize]) {
     let settings = MatchingSettings::default();
     println!(
-        "\n{:>6} {:>8} {:>9} {:>10} {:>11} {:>11} {:>9} {:>9} {:>10}",
+        "\n{:>6} {:>8} {:>8} {:>8} {:>9} {:>9} {:>11} {:>9} {:>9} {:>9} {:>9}",
         "size",
         "actors",
         "build_s",
+        "cpu_s",
         "detect_s",
+        "cpu_s",
         "candidates",
         "latent",
         "q_p50_ms",

@@ -30,9 +30,16 @@ pub fn import_file(app: &Application, path: &Path) -> anyhow::Result<ImportRepor
     }
 }
 
-/// Loads the illustrative Bourgogne dataset unless the database already has actors.
+/// Loads the illustrative Bourgogne dataset unless the database already has actors: the IREP sites
+/// with their illustrative resources, and the custom zone `27-BOURGOGNE` with its published 2010
+/// material flow account.
 pub fn load_demo(app: &Application) -> anyhow::Result<()> {
     let mut conn = app.pool.get().map_err(db::DbError::from)?;
+    let afme_rows = db::afme::load_bourgogne_demo(&mut conn, &app.reference)
+        .map_err(|e| anyhow::anyhow!("demo AFME account: {e}"))?;
+    if afme_rows > 0 {
+        tracing::info!(rows = afme_rows, "Bourgogne 2010 material flow account loaded as 27-BOURGOGNE");
+    }
     if db::actors::count(&mut conn)? > 0 {
         tracing::info!("database already has actors; demo data not loaded again");
         return Ok(());

@@ -273,6 +273,11 @@ fn substitution_row(s: &Synergy, now: chrono::NaiveDateTime) -> SynergyRow {
         first_detected_at: now,
         last_detected_at: now,
         retired_at: None,
+        status_reason: None,
+        status_changed_at: None,
+        realised_quantity: None,
+        realised_diverted_t: None,
+        realised_co2e_t: None,
     }
 }
 
@@ -297,6 +302,11 @@ fn pooling_row(g: &PoolingGroup, now: chrono::NaiveDateTime) -> SynergyRow {
         first_detected_at: now,
         last_detected_at: now,
         retired_at: None,
+        status_reason: None,
+        status_changed_at: None,
+        realised_quantity: None,
+        realised_diverted_t: None,
+        realised_co2e_t: None,
     }
 }
 

@@ -16,3 +16,4 @@ pub mod startup;
 pub mod telemetry;
 pub mod api;
 pub mod detection;
+pub mod loadcheck;

@@ -31,6 +31,17 @@ enum Command {
     Import { file: PathBuf },
     /// Load the illustrative Bourgogne demo dataset (once; a second run does nothing).
     Demo,
+    /// Measure a running server: GET PATH REQUESTS times from CONCURRENCY clients (loopback only).
+    Loadcheck {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        #[arg(long, default_value = "/api/v1/actors?territory=21")]
+        path: String,
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,6 +64,12 @@ fn main() -> ExitCode {
 }
 
 fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    if let Command::Loadcheck { url, path, requests, concurrency } = command {
+        let plan = symbiose::loadcheck::LoadPlan { base_url: url, path, requests, concurrency };
+        let report = actix_web::rt::System::new().block_on(symbiose::loadcheck::run(plan))?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
     let demo_setting = settings.demo.enabled;
     let app = Application::prepare(settings)?;
     match command {
@@ -72,6 +89,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             symbiose::cli::load_demo(&app)?;
             Ok(())
         }
+        Command::Loadcheck { .. } => Ok(()),
         Command::Serve { demo } => {
             if demo || demo_setting {
                 symbiose::cli::load_demo(&app)?;

@@ -15,7 +15,9 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use super::State;
 use super::error::ApiError;
 use super::extract::{ValidJson, ValidQuery, parse_json};
-use crate::afme::aggregate::{AggregatedAccount, ComparisonRow, aggregate_members, compare_accounts};
+use crate::afme::aggregate::{
+    AggregatedAccount, ComparisonRow, aggregate_members, compare_accounts,
+};
 use crate::afme::indicators::{AccountIndicators, IndicatorOptions, compute_indicators};
 use crate::afme::priority::{PriorityReport, PriorityWeights, territorial_priorities};
 use crate::afme::reconcile::{
@@ -319,7 +321,10 @@ fn row_errors(mut errors: Vec<RowError>) -> Vec<FieldError> {
 }
 
 /// The territory and, for a custom zone, its communes.
-async fn territory(state: &State, code: &str) -> Result<(TerritoryRef, Option<Vec<String>>), ApiError> {
+async fn territory(
+    state: &State,
+    code: &str,
+) -> Result<(TerritoryRef, Option<Vec<String>>), ApiError> {
     // Every code of the hierarchy and of custom zones is 1–64 letters, digits, '-' or '_': anything
     // else is unknown without asking the database (PostgreSQL refuses NUL bytes in text, for one).
     if code.is_empty()
@@ -328,7 +333,10 @@ async fn territory(state: &State, code: &str) -> Result<(TerritoryRef, Option<Ve
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
-        return Err(ApiError::NotFound(format!("territory `{}`", code.escape_debug())));
+        return Err(ApiError::NotFound(format!(
+            "territory `{}`",
+            code.escape_debug()
+        )));
     }
     let (t, scope) = super::territories::resolve(state, code).await?;
     let communes = match scope {
@@ -346,7 +354,10 @@ async fn territory(state: &State, code: &str) -> Result<(TerritoryRef, Option<Ve
 /// communes' population.
 async fn population(state: &State, t: &TerritoryRef, year: i32) -> Result<PopulationOut, ApiError> {
     let code = t.code.clone();
-    let set = db::run(&state.pool, move |conn| db::afme::population(conn, &code, year)).await?;
+    let set = db::run(&state.pool, move |conn| {
+        db::afme::population(conn, &code, year)
+    })
+    .await?;
     Ok(match set.and_then(|p| u64::try_from(p).ok()) {
         Some(p) => PopulationOut {
             value: Some(p),
@@ -456,7 +467,10 @@ fn prescan(
             }
         }
         if row == 1 {
-            names = record.iter().map(|c| c.trim().to_ascii_lowercase()).collect();
+            names = record
+                .iter()
+                .map(|c| c.trim().to_ascii_lowercase())
+                .collect();
             territory_column = names.iter().position(|c| c == "territory");
             continue;
         }
@@ -588,10 +602,7 @@ pub async fn import_account(
     let (t, _) = territory(&state, &code).await?;
     let body = read_body(payload, state.settings.server.import_limit_bytes).await?;
     let zones: BTreeSet<String> = db::run(&state.pool, |conn| {
-        Ok(db::zones::list(conn)?
-            .into_iter()
-            .map(|z| z.code)
-            .collect())
+        Ok(db::zones::list(conn)?.into_iter().map(|z| z.code).collect())
     })
     .await?;
     let reference = state.reference.clone();
@@ -608,7 +619,10 @@ pub async fn import_account(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let accounts = db::run(&state.pool, move |conn| db::afme::replace_accounts(conn, &rows)).await?;
+    let accounts = db::run(&state.pool, move |conn| {
+        db::afme::replace_accounts(conn, &rows)
+    })
+    .await?;
     let latest = accounts.iter().map(|a| a.year).max().unwrap_or_default();
     let out = ImportOut {
         territory: t.code.clone(),
@@ -652,7 +666,12 @@ pub async fn get_account(
     query: ValidQuery<AccountQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
-    match query.format.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    match query
+        .format
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("json") => {}
         Some("csv") => return csv_response(&state, &code, query.year).await,
         Some(_) => return Err(ApiError::field("format", "must be json or csv")),
@@ -694,7 +713,11 @@ pub async fn export_csv(
     csv_response(&state, &code, query.0.year).await
 }
 
-async fn csv_response(state: &State, code: &str, year: Option<i32>) -> Result<HttpResponse, ApiError> {
+async fn csv_response(
+    state: &State,
+    code: &str,
+    year: Option<i32>,
+) -> Result<HttpResponse, ApiError> {
     let year = check_year(year, "year")?;
     let (t, _) = territory(state, code).await?;
     let owned = t.code.clone();
@@ -858,8 +881,8 @@ pub async fn aggregate(
             members_without_account.join(", ")
         ));
     }
-    let aggregated =
-        aggregate_members(&t.code, year, &members, &member_rows).map_err(|e| afme_error(e, "code"))?;
+    let aggregated = aggregate_members(&t.code, year, &members, &member_rows)
+        .map_err(|e| afme_error(e, "code"))?;
     let population = population(&state, &t, year).await?;
     let options = indicator_options(&population, query.tolerance_t)?;
     let indicators = compute_indicators(&aggregated.rows, &t.code, year, &options);
@@ -942,7 +965,11 @@ pub async fn reconcile(
         if c.total >= n {
             errors.push(FieldError {
                 field: format!("constraints[{i}].total"),
-                message: format!("row {} does not exist: the account has rows 0–{}", c.total, n.saturating_sub(1)),
+                message: format!(
+                    "row {} does not exist: the account has rows 0–{}",
+                    c.total,
+                    n.saturating_sub(1)
+                ),
                 row: None,
             });
         }
@@ -957,7 +984,10 @@ pub async fn reconcile(
             if *p >= n {
                 errors.push(FieldError {
                     field: format!("constraints[{i}].parts[{j}]"),
-                    message: format!("row {p} does not exist: the account has rows 0–{}", n.saturating_sub(1)),
+                    message: format!(
+                        "row {p} does not exist: the account has rows 0–{}",
+                        n.saturating_sub(1)
+                    ),
                     row: None,
                 });
             } else if *p == c.total || c.parts.get(..j).is_some_and(|before| before.contains(p)) {
@@ -1007,14 +1037,15 @@ pub async fn reconcile(
             .map(|i| format!("constraints[{i}]"))
             .unwrap_or_else(|| "balance".to_owned())
     };
-    let mut reconciliation = reconcile_rows(&rows, &constraints, &options).map_err(|e| match e {
-        AfmeError::ConstraintOnFixedRows { ref constraint, .. }
-        | AfmeError::InconsistentConstraints { ref constraint, .. } => {
-            let field = field_of(constraint);
-            ApiError::field(field, e.to_string())
-        }
-        other => afme_error(other, "constraints"),
-    })?;
+    let mut reconciliation =
+        reconcile_rows(&rows, &constraints, &options).map_err(|e| match e {
+            AfmeError::ConstraintOnFixedRows { ref constraint, .. }
+            | AfmeError::InconsistentConstraints { ref constraint, .. } => {
+                let field = field_of(constraint);
+                ApiError::field(field, e.to_string())
+            }
+            other => afme_error(other, "constraints"),
+        })?;
     reconciliation.warnings.extend(notes);
     let adjusted_rows = apply_reconciliation(&rows, &reconciliation);
     Ok(HttpResponse::Ok().json(ReconcileOut {
@@ -1086,10 +1117,9 @@ pub async fn delete_population(
     })
     .await
     .map_err(|e| match e {
-        db::DbError::NotFound => ApiError::NotFound(format!(
-            "population override of `{}` for {year}",
-            t.code
-        )),
+        db::DbError::NotFound => {
+            ApiError::NotFound(format!("population override of `{}` for {year}", t.code))
+        }
         other => other.into(),
     })?;
     Ok(HttpResponse::NoContent().finish())
@@ -1220,7 +1250,10 @@ mod tests {
         match parse_for(csv.as_bytes(), "21", &canonical) {
             Err(ApiError::Validation(errors)) => {
                 assert_eq!(errors.len(), 1, "{errors:?}");
-                assert_eq!((errors[0].row, errors[0].field.as_str()), (Some(3), "partner"));
+                assert_eq!(
+                    (errors[0].row, errors[0].field.as_str()),
+                    (Some(3), "partner")
+                );
             }
             other => panic!("expected a validation error, got {other:?}"),
         }

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod import;
+pub mod lifecycle;
 pub mod openapi;
 pub mod resources;
 pub mod synergies;
@@ -47,6 +48,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
             .configure(actors::routes)
             .configure(resources::routes)
             .configure(synergies::routes)
+            .configure(lifecycle::routes)
             .configure(|cfg| import::routes(cfg, import_limit_bytes))
             .service(openapi::document_v1),
     );

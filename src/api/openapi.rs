@@ -44,6 +44,7 @@ pub struct ApiDoc;
 pub fn document_json() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(super::afme::AfmeApiDoc::openapi());
+    doc.merge(super::lifecycle::LifecycleApiDoc::openapi());
     doc
 }
 

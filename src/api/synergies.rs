@@ -147,7 +147,7 @@ pub async fn current(state: &State) -> Result<Arc<Built>, ApiError> {
 }
 
 /// A territory's scope, with its communes when it is a custom zone.
-async fn scope_of(state: &State, code: Option<&str>) -> Result<(TerritoryScope, Option<HashSet<String>>), ApiError> {
+pub(crate) async fn scope_of(state: &State, code: Option<&str>) -> Result<(TerritoryScope, Option<HashSet<String>>), ApiError> {
     let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
         return Ok((TerritoryScope::All, None));
     };

@@ -5,6 +5,7 @@
 pub mod actors;
 pub mod afme;
 pub mod import;
+pub mod lifecycle;
 pub mod models;
 pub mod resources;
 pub mod schema;
@@ -103,9 +104,10 @@ impl ManageConnection for DbManager {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.url)
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
+                // busy_timeout first: switching to WAL takes a lock that other new connections contend for.
                 conn.batch_execute(&format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {};",
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON;",
                     self.busy_timeout_ms
                 ))
                 .map_err(diesel::r2d2::Error::QueryError)?;

@@ -177,4 +177,39 @@ pub struct SynergyRow {
     pub first_detected_at: NaiveDateTime,
     pub last_detected_at: NaiveDateTime,
     pub retired_at: Option<NaiveDateTime>,
+    /// Why the status was last set (required for `rejected` and `abandoned`).
+    pub status_reason: Option<String>,
+    /// When a facilitator last changed the status (`None` while `detected`).
+    pub status_changed_at: Option<NaiveDateTime>,
+    /// Realised yearly quantity, in `base_unit` (entered once implemented).
+    pub realised_quantity: Option<f64>,
+    /// Realised tonnes per year diverted from landfill or incineration.
+    pub realised_diverted_t: Option<f64>,
+    /// Realised t CO2e per year avoided (net of transport).
+    pub realised_co2e_t: Option<f64>,
+}
+
+/// One status change of a synergy.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::synergy_history)]
+pub struct SynergyHistoryRow {
+    pub id: String,
+    pub synergy_id: String,
+    pub changed_by: String,
+    pub changed_at: NaiveDateTime,
+    pub from_status: String,
+    pub to_status: String,
+    pub comment: Option<String>,
+    pub reason: Option<String>,
+}
+
+/// A facilitator's note on a synergy.
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = super::schema::synergy_notes)]
+pub struct SynergyNoteRow {
+    pub id: String,
+    pub synergy_id: String,
+    pub author: String,
+    pub created_at: NaiveDateTime,
+    pub text: String,
 }

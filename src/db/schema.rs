@@ -90,9 +90,47 @@ diesel::table! {
         first_detected_at -> Timestamp,
         last_detected_at -> Timestamp,
         retired_at -> Nullable<Timestamp>,
+        status_reason -> Nullable<Text>,
+        status_changed_at -> Nullable<Timestamp>,
+        realised_quantity -> Nullable<Double>,
+        realised_diverted_t -> Nullable<Double>,
+        realised_co2e_t -> Nullable<Double>,
+    }
+}
+
+diesel::table! {
+    synergy_history (id) {
+        id -> Text,
+        synergy_id -> Text,
+        changed_by -> Text,
+        changed_at -> Timestamp,
+        from_status -> Text,
+        to_status -> Text,
+        comment -> Nullable<Text>,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    synergy_notes (id) {
+        id -> Text,
+        synergy_id -> Text,
+        author -> Text,
+        created_at -> Timestamp,
+        text -> Text,
     }
 }
 
 diesel::joinable!(resources -> actors (actor_id));
 diesel::joinable!(zone_communes -> zones (zone_code));
-diesel::allow_tables_to_appear_in_same_query!(zones, zone_communes, actors, resources, synergies);
+diesel::joinable!(synergy_history -> synergies (synergy_id));
+diesel::joinable!(synergy_notes -> synergies (synergy_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    zones,
+    zone_communes,
+    actors,
+    resources,
+    synergies,
+    synergy_history,
+    synergy_notes
+);

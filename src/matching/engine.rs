@@ -185,6 +185,8 @@ struct Party<'a> {
     actor: &'a IndexedActor,
     /// Actor index in the snapshot (`None` for an ad-hoc query).
     actor_index: Option<u32>,
+    /// Territorial priority of the resource, computed once per party.
+    priority: f64,
 }
 
 /// Full evaluation of one candidate.
@@ -208,6 +210,19 @@ struct Ctx<'a> {
 impl Ctx<'_> {
     fn class_default(&self, class: ClassId) -> f64 {
         self.snap.taxonomy.class(class).max_distance_km
+    }
+
+    /// A resource of the snapshot with its actor.
+    fn party_of<'s>(&'s self, res: &'s IndexedResource) -> Party<'s> {
+        Party {
+            res,
+            actor: self.snap.actor(res.actor),
+            actor_index: Some(res.actor),
+            priority: match res.kind {
+                ResourceKind::Offer => self.priority(res),
+                ResourceKind::Need => 0.5,
+            },
+        }
     }
 
     fn priority(&self, res: &IndexedResource) -> f64 {
@@ -274,7 +289,7 @@ impl Ctx<'_> {
             quality,
             regulatory_risk: regulatory_ease(offer.res.ewc.is_some(), offer.res.hazardous),
             confidence: 1.0,
-            territorial_priority: self.priority(offer.res),
+            territorial_priority: offer.priority,
         };
         Ok(Assessment {
             fit: f,
@@ -313,7 +328,7 @@ impl Ctx<'_> {
             quality: 0.5,
             regulatory_risk: regulatory_ease(offer.res.ewc.is_some(), false),
             confidence: self.settings.latent_confidence,
-            territorial_priority: self.priority(offer.res),
+            territorial_priority: offer.priority,
         };
         Some(Assessment {
             fit: Fit {
@@ -395,26 +410,21 @@ impl Ctx<'_> {
         scratch.needs.sort_unstable();
         scratch.needs.dedup();
         let min = self.settings.min_score;
-        let mut declared_receivers: Vec<u32> = Vec::new();
         for n in &scratch.needs {
             let need = snap.resource(*n);
-            let party = Party {
-                res: need,
-                actor: snap.actor(need.actor),
-                actor_index: Some(need.actor),
-            };
+            let party = self.party_of(need);
             if let Ok(a) = self.assess_pair(offer, rules, party)
                 && a.score >= min
             {
                 scratch.found.push(candidate(offer_index, *n, false, &a));
-                declared_receivers.push(need.actor);
+                scratch.receivers.push(need.actor);
             }
         }
-        declared_receivers.sort_unstable();
+        scratch.receivers.sort_unstable();
         if limits.max_latent > 0 && !offer.res.hazardous {
             let first_latent = scratch.found.len();
             for a in &scratch.actors {
-                if declared_receivers.binary_search(a).is_ok()
+                if scratch.receivers.binary_search(a).is_ok()
                     || self.declares_related_need(*a, offer.res)
                 {
                     continue;
@@ -522,11 +532,7 @@ impl Ctx<'_> {
             .iter()
             .filter_map(|o| {
                 let offer = snap.resource(*o);
-                let party = Party {
-                    res: offer,
-                    actor: snap.actor(offer.actor),
-                    actor_index: Some(offer.actor),
-                };
+                let party = self.party_of(offer);
                 self.assess_pair(party, snap.rules_of(*o), need)
                     .ok()
                     .filter(|a| a.score >= min)
@@ -591,11 +597,7 @@ impl Ctx<'_> {
     fn materialise(&self, c: &Candidate) -> Option<Synergy> {
         let snap = self.snap;
         let offer_res = snap.resource(c.offer);
-        let offer = Party {
-            res: offer_res,
-            actor: snap.actor(offer_res.actor),
-            actor_index: Some(offer_res.actor),
-        };
+        let offer = self.party_of(offer_res);
         let rules = snap.rules_of(c.offer);
         if c.latent {
             let receiver = snap.actor(c.target);
@@ -603,11 +605,7 @@ impl Ctx<'_> {
             Some(self.synergy(offer, None, receiver, &a))
         } else {
             let n = snap.resource(c.target);
-            let need = Party {
-                res: n,
-                actor: snap.actor(n.actor),
-                actor_index: Some(n.actor),
-            };
+            let need = self.party_of(n);
             let a = self.assess_pair(offer, rules, need).ok()?;
             Some(self.synergy(offer, Some(need), need.actor, &a))
         }
@@ -618,6 +616,7 @@ impl Ctx<'_> {
 struct Scratch {
     needs: Vec<u32>,
     actors: Vec<u32>,
+    receivers: Vec<u32>,
     found: Vec<Candidate>,
 }
 
@@ -625,6 +624,7 @@ impl Scratch {
     fn clear(&mut self) {
         self.needs.clear();
         self.actors.clear();
+        self.receivers.clear();
         self.found.clear();
     }
 }
@@ -684,14 +684,10 @@ pub fn detect(
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             let Some(part) = chunks.get(i) else { break };
-            let mut out = Vec::with_capacity(part.len() * 4);
+            let mut out = Vec::with_capacity(part.len() * settings.detection.max_results);
             for &o in *part {
                 let res = snap.resource(o);
-                let offer = Party {
-                    res,
-                    actor: snap.actor(res.actor),
-                    actor_index: Some(res.actor),
-                };
+                let offer = ctx.party_of(res);
                 ctx.offer_candidates(
                     offer,
                     o,
@@ -778,11 +774,7 @@ pub fn matches_for_resource(
         priority,
     };
     let res = snap.resource(index);
-    let party = Party {
-        res,
-        actor: snap.actor(res.actor),
-        actor_index: Some(res.actor),
-    };
+    let party = ctx.party_of(res);
     let mut scratch = Scratch::default();
     let limits = &settings.query;
     let mut out: Vec<Synergy> = match res.kind {
@@ -799,11 +791,7 @@ pub fn matches_for_resource(
                 .iter()
                 .map(|(o, a)| {
                     let offer = snap.resource(*o);
-                    let op = Party {
-                        res: offer,
-                        actor: snap.actor(offer.actor),
-                        actor_index: Some(offer.actor),
-                    };
+                    let op = ctx.party_of(offer);
                     ctx.synergy(op, Some(party), party.actor, a)
                 })
                 .collect()
@@ -941,6 +929,7 @@ pub fn match_adhoc(
         res: &res,
         actor: &actor,
         actor_index: None,
+        priority: ctx.priority(&res),
     };
     let mut scratch = Scratch::default();
     let limits = &settings.query;
@@ -957,11 +946,7 @@ pub fn match_adhoc(
                         Some(ctx.synergy(party, None, receiver, &a))
                     } else {
                         let n = snap.resource(c.target);
-                        let need = Party {
-                            res: n,
-                            actor: snap.actor(n.actor),
-                            actor_index: Some(n.actor),
-                        };
+                        let need = ctx.party_of(n);
                         let a = ctx.assess_pair(party, &rules, need).ok()?;
                         Some(ctx.synergy(party, Some(need), need.actor, &a))
                     }
@@ -976,11 +961,7 @@ pub fn match_adhoc(
                 .iter()
                 .map(|(o, a)| {
                     let offer = snap.resource(*o);
-                    let op = Party {
-                        res: offer,
-                        actor: snap.actor(offer.actor),
-                        actor_index: Some(offer.actor),
-                    };
+                    let op = ctx.party_of(offer);
                     ctx.synergy(op, Some(party), &actor, a)
                 })
                 .collect()

@@ -67,7 +67,7 @@ pub struct IndexedActor {
     pub lat: f64,
     pub lng: f64,
     pub commune: String,
-    pub(crate) xyz: [f64; 3],
+    pub(crate) xyz: [f32; 3],
 }
 
 impl IndexedActor {
@@ -120,8 +120,21 @@ pub struct Skipped {
     pub reason: String,
 }
 
-pub(crate) type Point = GeomWithData<[f64; 3], u32>;
-pub(crate) type Tree = RTree<Point>;
+/// Points are `f32` km on the sphere (sub-metre precision, half the memory of `f64`).
+pub(crate) type Point = GeomWithData<[f32; 3], u32>;
+pub(crate) type Tree = RTree<Point, TreeParams>;
+
+/// Wider nodes than rstar's default (6): bulk-loaded, read-only trees get shallower and k-nearest
+/// queries push fewer nodes through the heap.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TreeParams;
+
+impl rstar::RTreeParams for TreeParams {
+    const MIN_SIZE: usize = 6;
+    const MAX_SIZE: usize = 16;
+    const REINSERTION_COUNT: usize = 4;
+    type DefaultInsertionStrategy = rstar::RStarInsertionStrategy;
+}
 
 /// Immutable, indexed view of the active offers and needs of a territory (or the whole country).
 #[derive(Debug)]
@@ -144,12 +157,12 @@ pub struct Snapshot {
     rule_sets: Vec<Vec<ReceiverRule>>,
 }
 
-pub(crate) fn to_xyz(lat: f64, lng: f64) -> [f64; 3] {
+pub(crate) fn to_xyz(lat: f64, lng: f64) -> [f32; 3] {
     let (la, lo) = (lat.to_radians(), lng.to_radians());
     [
-        EARTH_RADIUS_KM * la.cos() * lo.cos(),
-        EARTH_RADIUS_KM * la.cos() * lo.sin(),
-        EARTH_RADIUS_KM * la.sin(),
+        (EARTH_RADIUS_KM * la.cos() * lo.cos()) as f32,
+        (EARTH_RADIUS_KM * la.cos() * lo.sin()) as f32,
+        (EARTH_RADIUS_KM * la.sin()) as f32,
     ]
 }
 
@@ -173,7 +186,7 @@ pub fn haversine_km(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
 /// point counts; the walk stops after `pool` counted points (or `8 × pool` seen).
 pub(crate) fn nearest_within(
     tree: &Tree,
-    at: &[f64; 3],
+    at: &[f32; 3],
     radius_km: f64,
     pool: usize,
     mut visit: impl FnMut(u32) -> bool,
@@ -181,7 +194,8 @@ pub(crate) fn nearest_within(
     if tree.size() == 0 || radius_km.is_nan() {
         return;
     }
-    let r2 = chord2(radius_km);
+    // A hair wider: f32 rounding must not drop a point right on the limit (callers check distances).
+    let r2 = (chord2(radius_km) * (1.0 + 1e-5) + 1e-6) as f32;
     let (mut counted, mut seen) = (0usize, 0usize);
     for (p, d2) in tree.nearest_neighbor_iter_with_distance_2(at) {
         if d2 > r2 {
@@ -306,7 +320,7 @@ impl Snapshot {
                         pts[r.class.index()]
                             .push(Point::new(actors[r.actor as usize].xyz, i as u32));
                     }
-                    pts.into_iter().map(Tree::bulk_load).collect::<Vec<_>>()
+                    pts.into_iter().map(Tree::bulk_load_with_params).collect::<Vec<_>>()
                 };
                 let by_code = |kind: ResourceKind| {
                     let mut pts: HashMap<EwcCode, Vec<Point>> = HashMap::new();
@@ -324,7 +338,7 @@ impl Snapshot {
                         }
                     }
                     pts.into_iter()
-                        .map(|(c, v)| (c, Tree::bulk_load(v)))
+                        .map(|(c, v)| (c, Tree::bulk_load_with_params(v)))
                         .collect::<HashMap<_, _>>()
                 };
                 let needs_class = s.spawn(move || by_class(ResourceKind::Need));
@@ -339,7 +353,7 @@ impl Snapshot {
                 }
                 let by_nace: HashMap<NaceKey, Tree> = pts
                     .into_iter()
-                    .map(|(k, v)| (k, Tree::bulk_load(v)))
+                    .map(|(k, v)| (k, Tree::bulk_load_with_params(v)))
                     .collect();
                 (
                     join(needs_class),
@@ -508,8 +522,8 @@ mod tests {
         let d = haversine_km(48.8566, 2.3522, 45.764, 4.8357);
         assert!((d - 392.0).abs() < 3.0, "{d}");
         let (a, b) = (to_xyz(48.8566, 2.3522), to_xyz(45.764, 4.8357));
-        let c2: f64 = a.iter().zip(b).map(|(x, y)| (x - y).powi(2)).sum();
-        assert!((c2 - chord2(d)).abs() / c2 < 1e-9);
+        let c2: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
+        assert!((c2 - chord2(d)).abs() / c2 < 1e-5);
     }
 
     #[test]

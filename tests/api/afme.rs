@@ -102,10 +102,23 @@ async fn imported_account_gives_hand_computed_indicators() {
     close(num(&ind["dmc"]["value"]), 1100.0, eps, "DMC");
     close(num(&ind["ptb"]["value"]), 100.0, eps, "PTB");
     close(num(&ind["dpo"]["value"]), 200.0, eps, "DPO");
-    close(num(&ind["nas_declared"]["value"]), 600.0, eps, "NAS declared");
-    close(num(&ind["nas_residual"]["value"]), 920.0, eps, "NAS residual");
+    close(
+        num(&ind["nas_declared"]["value"]),
+        600.0,
+        eps,
+        "NAS declared",
+    );
+    close(
+        num(&ind["nas_residual"]["value"]),
+        920.0,
+        eps,
+        "NAS residual",
+    );
     close(num(&ind["balance"]["gap"]), 320.0, eps, "balance gap");
-    assert_eq!(ind["balance"]["closes"], true, "320 t is within the default 100 kt");
+    assert_eq!(
+        ind["balance"]["closes"], true,
+        "320 t is within the default 100 kt"
+    );
     // energy is never summed with mass
     close(
         num(&ind["energy"]["imports"]["value"]),
@@ -201,13 +214,13 @@ async fn imported_account_gives_hand_computed_indicators() {
 async fn import_errors_name_row_and_column_and_store_nothing() {
     let app = spawn_app().await;
     let text = csv(&[
-        "21,2015,DE,all,,1000,t,,,",              // 2: fine
-        "21,2015,XX,all,,10,t,,,",                // 3: bad flow type
-        "21,2015,IMP,fossil_fuels,,-5,t,,,",      // 4: negative value
-        "99999,2015,EXP,all,,5,t,,,",             // 5: unknown territory
-        "21,2015,IMP,other,abroad,100,t,,,",      // 6: fine alone…
-        "21,2015,IMP,other,abroad,5,MWh,,,",      // 7: …but the same key in MWh: mixed units
-        "71,2015,DE,all,,5,t,,,",                 // 8: another territory than the URL's
+        "21,2015,DE,all,,1000,t,,,",         // 2: fine
+        "21,2015,XX,all,,10,t,,,",           // 3: bad flow type
+        "21,2015,IMP,fossil_fuels,,-5,t,,,", // 4: negative value
+        "99999,2015,EXP,all,,5,t,,,",        // 5: unknown territory
+        "21,2015,IMP,other,abroad,100,t,,,", // 6: fine alone…
+        "21,2015,IMP,other,abroad,5,MWh,,,", // 7: …but the same key in MWh: mixed units
+        "71,2015,DE,all,,5,t,,,",            // 8: another territory than the URL's
     ]);
     let reply = import(&app, "21", text).await;
     assert_eq!(reply.status, 422, "{}", reply.text);
@@ -249,10 +262,7 @@ async fn import_errors_name_row_and_column_and_store_nothing() {
     assert!(unknown.content_type.starts_with("application/problem+json"));
     // not CSV
     let json_body = app
-        .post(
-            "/api/v1/territories/21/afme/import",
-            &json!({"rows": []}),
-        )
+        .post("/api/v1/territories/21/afme/import", &json!({"rows": []}))
         .await;
     assert_eq!(json_body.status, 415, "{}", json_body.text);
     // a wrong method on a known path is not an unknown route
@@ -283,8 +293,16 @@ async fn csv_export_round_trips() {
         export.content_type
     );
     assert!(export.text.starts_with(HEADER), "{}", export.text);
-    assert_eq!(export.text.lines().count(), 5, "header + the 4 rows of 2015");
-    assert!(export.text.contains("2500"), "kt converted to t: {}", export.text);
+    assert_eq!(
+        export.text.lines().count(),
+        5,
+        "header + the 4 rows of 2015"
+    );
+    assert!(
+        export.text.contains("2500"),
+        "kt converted to t: {}",
+        export.text
+    );
     let same = app
         .get("/api/v1/territories/21/afme?year=2015&format=csv")
         .await;
@@ -356,7 +374,9 @@ async fn sankey_is_well_formed_and_conserves_flows() {
         "21,2015,NAS,all,,920,t,,,",
     ]);
     assert_eq!(import(&app, "21", text).await.status, 201);
-    let reply = app.get("/api/v1/territories/21/afme/sankey?year=2015").await;
+    let reply = app
+        .get("/api/v1/territories/21/afme/sankey?year=2015")
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let nodes = reply.body["nodes"].as_array().cloned().unwrap_or_default();
     let links = reply.body["links"].as_array().cloned().unwrap_or_default();
@@ -371,7 +391,10 @@ async fn sankey_is_well_formed_and_conserves_flows() {
         })
         .collect();
     for (s, t) in &pairs {
-        assert!(*s < nodes.len() && *t < nodes.len(), "link {s}→{t} out of range");
+        assert!(
+            *s < nodes.len() && *t < nodes.len(),
+            "link {s}→{t} out of range"
+        );
     }
     assert!(!has_cycle(nodes.len(), &pairs), "the graph has a cycle");
     let centre = nodes
@@ -395,7 +418,10 @@ async fn sankey_is_well_formed_and_conserves_flows() {
     close(out, 1.58, 1e-9, "kt out of the territory");
     // inputs on the left, outputs on the right
     for (s, t) in &pairs {
-        assert!(*s == centre || *t == centre, "every link touches the territory");
+        assert!(
+            *s == centre || *t == centre,
+            "every link touches the territory"
+        );
         if *t == centre {
             assert_eq!(nodes[*s]["kind"], "input");
         } else {
@@ -441,8 +467,18 @@ async fn a_region_aggregates_its_departements_and_trade_between_them_cancels() {
     );
     let ind = &reply.body["indicators"];
     close(num(&ind["de"]["value"]), 1500.0, 1e-6, "DE of R27");
-    close(num(&ind["imp"]["value"]), 300.0, 1e-6, "IMP of R27: only from the rest of France");
-    close(num(&ind["exp"]["value"]), 200.0, 1e-6, "EXP of R27: 150 to France + 50 abroad");
+    close(
+        num(&ind["imp"]["value"]),
+        300.0,
+        1e-6,
+        "IMP of R27: only from the rest of France",
+    );
+    close(
+        num(&ind["exp"]["value"]),
+        200.0,
+        1e-6,
+        "EXP of R27: 150 to France + 50 abroad",
+    );
     close(num(&ind["dmi"]["value"]), 1800.0, 1e-6, "DMI of R27");
     close(num(&ind["dmc"]["value"]), 1600.0, 1e-6, "DMC of R27");
     let aggregated = &reply.body["aggregated"];
@@ -451,7 +487,10 @@ async fn a_region_aggregates_its_departements_and_trade_between_them_cancels() {
         Some(4),
         "both sides of both internal flows"
     );
-    let flows = aggregated["internal_flows"].as_array().cloned().unwrap_or_default();
+    let flows = aggregated["internal_flows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(flows.len(), 2);
     for f in &flows {
         close(num(&f["difference"]), 0.0, 1e-9, "both sides agree");
@@ -489,7 +528,11 @@ async fn a_region_aggregates_its_departements_and_trade_between_them_cancels() {
     close(num(&imp["difference"]), -20.0, 1e-6, "difference");
 
     let commune = app.get("/api/v1/territories/21231/afme/aggregate").await;
-    assert_eq!(commune.status, 422, "a commune has no members: {}", commune.text);
+    assert_eq!(
+        commune.status, 422,
+        "a commune has no members: {}",
+        commune.text
+    );
     let nothing = app
         .get("/api/v1/territories/R27/afme/aggregate?year=1999")
         .await;
@@ -529,14 +572,33 @@ async fn reconciliation_adjusts_uncertain_rows_to_the_balance() {
     for (i, adjusted, sd) in [
         (0, 100.0 - 90.0 / 169.0, (9.0 - 81.0 / 169.0_f64).sqrt()),
         (1, 50.0 - 160.0 / 169.0, (16.0 - 256.0 / 169.0_f64).sqrt()),
-        (4, 70.0 + 1440.0 / 169.0, (144.0 - 20736.0 / 169.0_f64).sqrt()),
+        (
+            4,
+            70.0 + 1440.0 / 169.0,
+            (144.0 - 20736.0 / 169.0_f64).sqrt(),
+        ),
     ] {
-        close(num(&values[i]["adjusted"]), adjusted, eps, &format!("row {i}"));
-        close(num(&values[i]["adjusted_sd"]), sd, eps, &format!("σ̂ of row {i}"));
+        close(
+            num(&values[i]["adjusted"]),
+            adjusted,
+            eps,
+            &format!("row {i}"),
+        );
+        close(
+            num(&values[i]["adjusted_sd"]),
+            sd,
+            eps,
+            &format!("σ̂ of row {i}"),
+        );
     }
     for i in [2, 3] {
         assert_eq!(values[i]["free"], false);
-        close(num(&values[i]["adjusted"]), num(&values[i]["original"]), 0.0, "fixed");
+        close(
+            num(&values[i]["adjusted"]),
+            num(&values[i]["original"]),
+            0.0,
+            "fixed",
+        );
     }
     let chi2 = 100.0 / 169.0_f64;
     close(num(&rec["chi2"]), chi2, eps, "χ²");
@@ -544,8 +606,16 @@ async fn reconciliation_adjusts_uncertain_rows_to_the_balance() {
     let p = statrs::function::erf::erfc((chi2 / 2.0).sqrt());
     close(num(&rec["p_value"]), p, 1e-6, "p-value");
     assert_eq!(rec["passed"], true);
-    let adjusted = reply.body["adjusted_rows"].as_array().cloned().unwrap_or_default();
-    close(num(&adjusted[0]["value"]), 100.0 - 90.0 / 169.0, eps, "adjusted row");
+    let adjusted = reply.body["adjusted_rows"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    close(
+        num(&adjusted[0]["value"]),
+        100.0 - 90.0 / 169.0,
+        eps,
+        "adjusted row",
+    );
 
     // at α = 0.5 the same residual fails the test and the rows to look at are named
     let strict = app
@@ -573,7 +643,9 @@ async fn reconciliation_adjusts_uncertain_rows_to_the_balance() {
         .await;
     assert_eq!(fixed.status, 422, "{}", fixed.text);
     assert!(fixed.content_type.starts_with("application/problem+json"));
-    let message = fixed.body["errors"][0]["message"].as_str().unwrap_or_default();
+    let message = fixed.body["errors"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
     assert!(message.contains("without uncertainty"), "{message}");
     assert_field_error(&fixed, "constraints[0]");
     // bad options name their field
@@ -586,7 +658,11 @@ async fn reconciliation_adjusts_uncertain_rows_to_the_balance() {
         "constraints[0].total",
     );
     assert_field_error(
-        &app.post("/api/v1/territories/21/afme/reconcile", &json!({"alpha": 2})).await,
+        &app.post(
+            "/api/v1/territories/21/afme/reconcile",
+            &json!({"alpha": 2}),
+        )
+        .await,
         "alpha",
     );
 }
@@ -615,9 +691,15 @@ async fn import_dependence_in_construction_materials_ranks_it_first() {
         "{}",
         reply.text
     );
-    let mut families = reply.body["families"].as_array().cloned().unwrap_or_default();
+    let mut families = reply.body["families"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     families.sort_by(|a, b| num(&b["priority"]).total_cmp(&num(&a["priority"])));
-    assert_eq!(families[0]["family"], "construction_materials", "{families:?}");
+    assert_eq!(
+        families[0]["family"], "construction_materials",
+        "{families:?}"
+    );
     close(
         num(&families[0]["import_dependence"]),
         0.9,
@@ -634,7 +716,10 @@ async fn import_dependence_in_construction_materials_ranks_it_first() {
             .as_array()
             .is_some_and(|f| f.iter().all(|x| num(&x["priority"]) == 0.5))
     );
-    assert_eq!(app.get("/api/v1/territories/99999/priorities").await.status, 404);
+    assert_eq!(
+        app.get("/api/v1/territories/99999/priorities").await.status,
+        404
+    );
 }
 
 #[actix_web::test]
@@ -658,7 +743,12 @@ async fn the_bourgogne_demo_reproduces_the_published_2010_figures() {
     assert_eq!(reply.status, 200, "{}", reply.text);
     let ind = &reply.body["indicators"];
     close(num(&ind["dmi"]["value"]), 54_900_000.0, 1.0, "DMI (t)");
-    close(num(&ind["dmi"]["per_capita"]), 33.4, 0.05, "DMI per inhabitant (t)");
+    close(
+        num(&ind["dmi"]["per_capita"]),
+        33.4,
+        0.05,
+        "DMI per inhabitant (t)",
+    );
     close(num(&ind["dmc"]["value"]), 28_100_000.0, 1.0, "DMC (t)");
     close(num(&ind["ptb"]["value"]), 300_000.0, 1.0, "PTB (t)");
     let balance = &ind["balance"];
@@ -671,7 +761,12 @@ async fn the_bourgogne_demo_reproduces_the_published_2010_figures() {
         .get("/api/v1/territories/27-BOURGOGNE/afme/sankey?year=2010")
         .await;
     assert_eq!(sankey.status, 200, "{}", sankey.text);
-    close(num(&sankey.body["imbalance"]), 100.0, 1e-6, "imbalance (kt)");
+    close(
+        num(&sankey.body["imbalance"]),
+        100.0,
+        1e-6,
+        "imbalance (kt)",
+    );
     let priorities = app.get("/api/v1/territories/27-BOURGOGNE/priorities").await;
     assert_eq!(priorities.status, 200, "{}", priorities.text);
     assert_eq!(priorities.body["neutral"], false);
@@ -688,22 +783,54 @@ async fn no_afme_input_yields_a_server_error() {
         let problem = reply.content_type.starts_with("application/problem+json");
         if reply.status >= 500 {
             failures.push(format!("{what} → {} {}", reply.status, reply.text));
-        } else if matches!(reply.status, 400 | 404 | 405 | 413 | 415 | 422) && !problem && reply.status != 405 {
+        } else if matches!(reply.status, 400 | 404 | 405 | 413 | 415 | 422)
+            && !problem
+            && reply.status != 405
+        {
             failures.push(format!("{what} → {} without problem+json", reply.status));
         }
     };
     let codes = [
-        "21", "%00", "x%00y", "%FF", "%25", "R", "R99", "r27", "2A", "fr", "27-BOURGOGNE", "21231",
-        "%E2%80%AE", "%F0%9F%92%A9", "3939393939393939393939393939393939393939",
+        "21",
+        "%00",
+        "x%00y",
+        "%FF",
+        "%25",
+        "R",
+        "R99",
+        "r27",
+        "2A",
+        "fr",
+        "27-BOURGOGNE",
+        "21231",
+        "%E2%80%AE",
+        "%F0%9F%92%A9",
+        "3939393939393939393939393939393939393939",
     ];
     let queries = [
-        "", "?year=", "?year=-1", "?year=99999999999", "?year=2015", "?year=abc", "?year=%00",
-        "?tolerance_t=NaN", "?tolerance_t=-5", "?tolerance_t=1e400", "?format=xml", "?format=csv",
+        "",
+        "?year=",
+        "?year=-1",
+        "?year=99999999999",
+        "?year=2015",
+        "?year=abc",
+        "?year=%00",
+        "?tolerance_t=NaN",
+        "?tolerance_t=-5",
+        "?tolerance_t=1e400",
+        "?format=xml",
+        "?format=csv",
         "?format=csv&year=1800",
     ];
     for code in codes {
         for q in queries {
-            for tail in ["afme", "afme.csv", "afme/sankey", "afme/aggregate", "priorities"] {
+            for tail in [
+                "afme",
+                "afme.csv",
+                "afme/sankey",
+                "afme/aggregate",
+                "priorities",
+            ] {
                 let path = format!("/api/v1/territories/{code}/{tail}{q}");
                 check(format!("GET {path}"), app.get(&path).await);
             }
@@ -747,7 +874,10 @@ async fn no_afme_input_yields_a_server_error() {
         for code in ["21", "R27", "x%00y"] {
             let path = format!("/api/v1/territories/{code}/afme/import");
             let shown: String = body.chars().take(60).collect();
-            check(format!("POST {path} {shown:?}"), import(&app, code, body.clone()).await);
+            check(
+                format!("POST {path} {shown:?}"),
+                import(&app, code, body.clone()).await,
+            );
         }
     }
     for body in [
@@ -786,7 +916,12 @@ async fn no_afme_input_yields_a_server_error() {
         )
         .await;
     check("POST reconcile broken JSON".into(), broken);
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     // the account survived
     assert_eq!(app.get("/api/v1/territories/21/afme").await.status, 200);
 }

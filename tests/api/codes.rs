@@ -3,13 +3,22 @@ use serde_json::Value;
 use crate::helpers::{Reply, TestApp, assert_field_error, spawn_app};
 
 fn codes(reply: &Reply) -> Vec<String> {
-    reply.body["items"].as_array().into_iter().flatten().filter_map(|c| c["code"].as_str().map(str::to_owned)).collect()
+    reply.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["code"].as_str().map(str::to_owned))
+        .collect()
 }
 
 async fn search(app: &TestApp, path: &str) -> Reply {
     let reply = app.get(path).await;
     assert_eq!(reply.status, 200, "GET {path}: {}", reply.text);
-    assert!(reply.content_type.starts_with("application/json"), "{}", reply.content_type);
+    assert!(
+        reply.content_type.starts_with("application/json"),
+        "{}",
+        reply.content_type
+    );
     reply
 }
 
@@ -33,9 +42,19 @@ async fn walk(app: &TestApp, base: &str, limit: usize) -> Vec<String> {
 #[actix_web::test]
 async fn ewc_search_by_code_prefix_in_code_order() {
     let app = spawn_app().await;
-    let expected: Vec<String> =
-        app.app.reference.ewc.all().iter().map(|c| c.code.clone()).filter(|c| c.starts_with("1001")).collect();
-    assert!(expected.len() > 20, "the 10 01 sub-chapter has some twenty codes");
+    let expected: Vec<String> = app
+        .app
+        .reference
+        .ewc
+        .all()
+        .iter()
+        .map(|c| c.code.clone())
+        .filter(|c| c.starts_with("1001"))
+        .collect();
+    assert!(
+        expected.len() > 20,
+        "the 10 01 sub-chapter has some twenty codes"
+    );
 
     for q in ["10%2001", "1001", "10+01", "%2010%2001%20"] {
         let reply = search(&app, &format!("/api/v1/codes/ewc?q={q}&limit=500")).await;
@@ -78,9 +97,21 @@ async fn ewc_search_by_code_prefix_in_code_order() {
 #[actix_web::test]
 async fn ewc_search_by_words_in_french_and_english() {
     let app = spawn_app().await;
-    for q in ["sciure", "SCIURE", "Sciure", "sawdust", "SAWDUST", "Sawdust%20shavings", "sciure%20de%20bois"] {
+    for q in [
+        "sciure",
+        "SCIURE",
+        "Sciure",
+        "sawdust",
+        "SAWDUST",
+        "Sawdust%20shavings",
+        "sciure%20de%20bois",
+    ] {
         let reply = search(&app, &format!("/api/v1/codes/ewc?q={q}&limit=500")).await;
-        assert!(codes(&reply).contains(&"030105".to_owned()), "q={q} finds 03 01 05: {:?}", codes(&reply));
+        assert!(
+            codes(&reply).contains(&"030105".to_owned()),
+            "q={q} finds 03 01 05: {:?}",
+            codes(&reply)
+        );
     }
     // A whole-word hit on the code's own label ranks before a word of its chapter only.
     let ash = search(&app, "/api/v1/codes/ewc?q=cendres%20volantes&limit=500").await;
@@ -88,29 +119,53 @@ async fn ewc_search_by_words_in_french_and_english() {
     assert!(got.contains(&"100102".to_owned()));
     assert!(got.contains(&"190113".to_owned()));
     for c in &got {
-        let label = &app.app.reference.ewc.get(c).expect("listed codes exist").label_fr;
+        let label = &app
+            .app
+            .reference
+            .ewc
+            .get(c)
+            .expect("listed codes exist")
+            .label_fr;
         assert!(label.to_lowercase().contains("cendres"), "{c}: {label}");
     }
 
     // Accents and case ignored; every word must match: « déchets agriculture » is chapter 02.
-    let chapter_02: Vec<String> =
-        app.app.reference.ewc.all().iter().filter(|c| c.chapter == "02").map(|c| c.code.clone()).collect();
+    let chapter_02: Vec<String> = app
+        .app
+        .reference
+        .ewc
+        .all()
+        .iter()
+        .filter(|c| c.chapter == "02")
+        .map(|c| c.code.clone())
+        .collect();
     let mut reference_sets = Vec::new();
-    for q in ["dechets%20agriculture", "D%C3%A9chets%20AGRICULTURE", "DECHETS%20agricult%C3%BCre", "waste%20agriculture"] {
+    for q in [
+        "dechets%20agriculture",
+        "D%C3%A9chets%20AGRICULTURE",
+        "DECHETS%20agricult%C3%BCre",
+        "waste%20agriculture",
+    ] {
         let mut got = codes(&search(&app, &format!("/api/v1/codes/ewc?q={q}&limit=500")).await);
         assert!(!got.is_empty(), "q={q}");
         assert!(got.iter().all(|c| c.starts_with("02")), "q={q}: {got:?}");
         got.sort();
         reference_sets.push(got);
     }
-    assert_eq!(reference_sets[0], chapter_02, "every chapter 02 code and nothing else");
+    assert_eq!(
+        reference_sets[0], chapter_02,
+        "every chapter 02 code and nothing else"
+    );
     assert_eq!(reference_sets[1], chapter_02);
     assert_eq!(reference_sets[2], chapter_02);
     // Manure: the French word reaches 02 01 06 first.
     let manure = search(&app, "/api/v1/codes/ewc?q=fumier").await;
     assert_eq!(codes(&manure).first().map(String::as_str), Some("020106"));
     let manure_en = search(&app, "/api/v1/codes/ewc?q=MANURE").await;
-    assert_eq!(codes(&manure_en).first().map(String::as_str), Some("020106"));
+    assert_eq!(
+        codes(&manure_en).first().map(String::as_str),
+        Some("020106")
+    );
     // Nothing matches every word.
     let nothing = search(&app, "/api/v1/codes/ewc?q=sciure%20plutonium").await;
     assert!(codes(&nothing).is_empty());
@@ -122,7 +177,10 @@ async fn ewc_search_paginates_without_overlap() {
     let whole = codes(&search(&app, "/api/v1/codes/ewc?q=10&limit=500").await);
     assert!(whole.len() > 50, "chapter 10 is long");
     let paged = walk(&app, "/api/v1/codes/ewc?q=10", 5).await;
-    assert_eq!(paged, whole, "pages of five add up to the whole list, in order");
+    assert_eq!(
+        paged, whole,
+        "pages of five add up to the whole list, in order"
+    );
     let mut unique = paged.clone();
     unique.sort();
     unique.dedup();
@@ -130,8 +188,15 @@ async fn ewc_search_paginates_without_overlap() {
 
     let first = search(&app, "/api/v1/codes/ewc?q=dechets&limit=5").await;
     assert_eq!(codes(&first).len(), 5);
-    let cursor = first.body["next_cursor"].as_str().expect("more than five").to_owned();
-    let second = search(&app, &format!("/api/v1/codes/ewc?q=dechets&limit=5&cursor={cursor}")).await;
+    let cursor = first.body["next_cursor"]
+        .as_str()
+        .expect("more than five")
+        .to_owned();
+    let second = search(
+        &app,
+        &format!("/api/v1/codes/ewc?q=dechets&limit=5&cursor={cursor}"),
+    )
+    .await;
     assert_eq!(codes(&second).len(), 5);
     assert!(codes(&second).iter().all(|c| !codes(&first).contains(c)));
     // A long ranked list: pages of 50 and of 500 give the same sequence.
@@ -140,11 +205,18 @@ async fn ewc_search_paginates_without_overlap() {
     assert!(large_pages.len() > 500, "« déchets » is in most labels");
     assert_eq!(small_pages, large_pages);
 
-    for path in ["/api/v1/codes/ewc?limit=0", "/api/v1/codes/ewc?q=10&limit=501", "/api/v1/codes/ewc?limit=-1", "/api/v1/codes/ewc?limit=x"]
-    {
+    for path in [
+        "/api/v1/codes/ewc?limit=0",
+        "/api/v1/codes/ewc?q=10&limit=501",
+        "/api/v1/codes/ewc?limit=-1",
+        "/api/v1/codes/ewc?limit=x",
+    ] {
         assert_field_error(&app.get(path).await, "limit");
     }
-    for path in ["/api/v1/codes/ewc?cursor=zz", "/api/v1/codes/ewc?cursor=616263"] {
+    for path in [
+        "/api/v1/codes/ewc?cursor=zz",
+        "/api/v1/codes/ewc?cursor=616263",
+    ] {
         assert_field_error(&app.get(path).await, "cursor");
     }
 }
@@ -167,7 +239,11 @@ async fn one_ewc_code_by_any_spelling() {
     for unknown in ["99%2099%2099", "1001", "abc"] {
         let reply = app.get(&format!("/api/v1/codes/ewc/{unknown}")).await;
         assert_eq!(reply.status, 404, "{unknown}: {}", reply.text);
-        assert!(reply.content_type.starts_with("application/problem+json"), "{}", reply.content_type);
+        assert!(
+            reply.content_type.starts_with("application/problem+json"),
+            "{}",
+            reply.content_type
+        );
         assert_eq!(reply.body["status"], 404);
     }
 }
@@ -176,7 +252,11 @@ async fn one_ewc_code_by_any_spelling() {
 async fn naf_search_by_code_and_words() {
     let app = spawn_app().await;
     let by_code = search(&app, "/api/v1/codes/naf?q=23.51").await;
-    assert_eq!(codes(&by_code), vec!["23.51", "23.51Z"], "shorter codes first");
+    assert_eq!(
+        codes(&by_code),
+        vec!["23.51", "23.51Z"],
+        "shorter codes first"
+    );
     assert_eq!(by_code.body["items"][0]["level"], "class");
     assert_eq!(by_code.body["items"][1]["level"], "subclass");
     assert_eq!(by_code.body["items"][1]["parent"], "23.51");
@@ -188,12 +268,21 @@ async fn naf_search_by_code_and_words() {
     let lengths: Vec<usize> = group.iter().map(String::len).collect();
     let mut sorted = lengths.clone();
     sorted.sort();
-    assert_eq!(lengths, sorted, "higher levels before lower ones: {group:?}");
+    assert_eq!(
+        lengths, sorted,
+        "higher levels before lower ones: {group:?}"
+    );
     let division = codes(&search(&app, "/api/v1/codes/naf?q=23&limit=500").await);
     assert_eq!(division.first().map(String::as_str), Some("23"));
     assert!(division.iter().all(|c| c.starts_with("23")));
 
-    for q in ["ciment", "CIMENT", "cement", "Cement", "fabrication%20ciment"] {
+    for q in [
+        "ciment",
+        "CIMENT",
+        "cement",
+        "Cement",
+        "fabrication%20ciment",
+    ] {
         let got = codes(&search(&app, &format!("/api/v1/codes/naf?q={q}&limit=500")).await);
         assert!(got.contains(&"23.51Z".to_owned()), "q={q}: {got:?}");
     }

@@ -18,19 +18,34 @@ fn row_errors(reply: &Reply) -> Vec<(u64, String)> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|e| (e["row"].as_u64().unwrap_or(0), e["field"].as_str().unwrap_or_default().to_owned()))
+        .map(|e| {
+            (
+                e["row"].as_u64().unwrap_or(0),
+                e["field"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
         .collect()
 }
 
 fn assert_rejected(reply: &Reply, expected: &[(u64, &str)]) {
     assert_eq!(reply.status, 422, "{}", reply.text);
-    assert!(reply.content_type.starts_with("application/problem+json"), "{}", reply.content_type);
+    assert!(
+        reply.content_type.starts_with("application/problem+json"),
+        "{}",
+        reply.content_type
+    );
     let got = row_errors(reply);
     for (row, field) in expected {
-        assert!(got.contains(&(*row, (*field).to_owned())), "expected row {row} field {field} in {got:?}");
+        assert!(
+            got.contains(&(*row, (*field).to_owned())),
+            "expected row {row} field {field} in {got:?}"
+        );
     }
     for e in reply.body["errors"].as_array().into_iter().flatten() {
-        assert!(e["message"].as_str().is_some_and(|m| !m.is_empty()), "every error says why: {e}");
+        assert!(
+            e["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "every error says why: {e}"
+        );
     }
 }
 
@@ -73,22 +88,44 @@ async fn a_small_file_imports_actors_and_their_resources() {
     );
     let reply = app.post_csv("/api/v1/import", csv).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
-    assert_eq!(reply.body, json!({"rows": 6, "actors_created": 3, "resources_created": 5}));
+    assert_eq!(
+        reply.body,
+        json!({"rows": 6, "actors_created": 3, "resources_created": 5})
+    );
 
     let actors = all_items(&app, "/api/v1/actors").await;
     let names: Vec<&str> = actors.iter().filter_map(|a| a["name"].as_str()).collect();
-    assert_eq!(names, vec!["Centrale de Dijon", "Ciments de Bourgogne, Mâcon", "Scierie du Morvan"]);
+    assert_eq!(
+        names,
+        vec![
+            "Centrale de Dijon",
+            "Ciments de Bourgogne, Mâcon",
+            "Scierie du Morvan"
+        ]
+    );
     let dijon = &actors[0];
     assert_eq!(dijon["siret"], s1.as_str());
     assert_eq!(dijon["naf_code"], "35.30Z");
     assert_eq!(dijon["departement"], "21");
-    let centroid = app.app.reference.geo.commune("21231").map(|c| (c.lat, c.lng)).expect("Dijon");
+    let centroid = app
+        .app
+        .reference
+        .geo
+        .commune("21231")
+        .map(|c| (c.lat, c.lng))
+        .expect("Dijon");
     assert!((dijon["lat"].as_f64().unwrap_or_default() - centroid.0).abs() < 1e-9);
     assert_eq!(actors[1]["commune_insee"], "71270");
 
     let resources = all_items(&app, "/api/v1/resources").await;
     assert_eq!(resources.len(), 5);
-    let by_label = |label: &str| resources.iter().find(|r| r["label"] == label).cloned().expect(label);
+    let by_label = |label: &str| {
+        resources
+            .iter()
+            .find(|r| r["label"] == label)
+            .cloned()
+            .expect(label)
+    };
     let ash = by_label("Cendres d'incinération");
     assert_eq!(ash["actor_id"], dijon["id"]);
     assert_eq!(ash["hazardous"], true);
@@ -99,13 +136,23 @@ async fn a_small_file_imports_actors_and_their_resources() {
     assert_eq!(by_label("Eau de refroidissement")["quantity"], Value::Null);
     assert_eq!(by_label("Sciures")["ewc_code"], "030105");
     let saw_id = by_label("Sciures")["actor_id"].clone();
-    assert_eq!(by_label("Chaleur séchoirs")["actor_id"], saw_id, "rows with one actor_ref make one actor");
+    assert_eq!(
+        by_label("Chaleur séchoirs")["actor_id"],
+        saw_id,
+        "rows with one actor_ref make one actor"
+    );
     let cement = actors[1]["id"].as_str().expect("id");
     let cement_resources = app.get(&format!("/api/v1/actors/{cement}/resources")).await;
-    assert_eq!(cement_resources.body["items"], json!([]), "an actor-only row declares no resource");
+    assert_eq!(
+        cement_resources.body["items"],
+        json!([]),
+        "an actor-only row declares no resource"
+    );
 
     // Importing the same SIRET again is refused, naming the row; nothing more is stored.
-    let again = format!("{HEADER}\n,Centrale bis,{s1},35.30Z,21231,,,,,,,\n,Nouvelle,,16.10A,21231,,,,,,,\n");
+    let again = format!(
+        "{HEADER}\n,Centrale bis,{s1},35.30Z,21231,,,,,,,\n,Nouvelle,,16.10A,21231,,,,,,,\n"
+    );
     let reply = app.post_csv("/api/v1/import", again).await;
     assert_rejected(&reply, &[(2, "siret")]);
     assert_eq!(row_errors(&reply).len(), 1, "{}", reply.text);
@@ -126,22 +173,37 @@ async fn all_columns_of_the_documented_format() {
     );
     let reply = app.post_csv("/api/v1/import", csv).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
-    assert_eq!(reply.body, json!({"rows": 2, "actors_created": 1, "resources_created": 2}));
+    assert_eq!(
+        reply.body,
+        json!({"rows": 2, "actors_created": 1, "resources_created": 2})
+    );
     let actor = &all_items(&app, "/api/v1/actors").await[0];
     assert_eq!(actor["address"], "1 rue du Lait");
     assert_eq!(actor["lat"], 47.3);
     assert_eq!(actor["share_with_partners"], true);
     assert_eq!(actor["contact"]["email"], "lait@example.org");
     let resources = all_items(&app, "/api/v1/resources").await;
-    let whey = resources.iter().find(|r| r["label"] == "Lactosérum").expect("whey");
-    assert_eq!(whey["availability"], json!({"kind": "seasonal", "months": [5, 6, 7]}));
+    let whey = resources
+        .iter()
+        .find(|r| r["label"] == "Lactosérum")
+        .expect("whey");
+    assert_eq!(
+        whey["availability"],
+        json!({"kind": "seasonal", "months": [5, 6, 7]})
+    );
     assert_eq!(whey["class"], "material/organic");
     assert_eq!(whey["temperature_c"], 15.0);
     assert_eq!(whey["physical_state"], "liquid");
     assert!((whey["yearly_quantity"].as_f64().unwrap_or_default() - 4380.0).abs() < 1e-9);
-    let sludge = resources.iter().find(|r| r["label"] == "Boues").expect("sludge");
+    let sludge = resources
+        .iter()
+        .find(|r| r["label"] == "Boues")
+        .expect("sludge");
     assert_eq!(sludge["accepted_ewc"], json!(["020502", "020501"]));
-    assert_eq!(sludge["availability"], json!({"kind": "one_off", "from": "2026-03-01", "until": "2026-04-15"}));
+    assert_eq!(
+        sludge["availability"],
+        json!({"kind": "one_off", "from": "2026-03-01", "until": "2026-04-15"})
+    );
 }
 
 #[actix_web::test]
@@ -157,8 +219,15 @@ async fn ten_thousand_rows_with_one_bad_row_store_nothing() {
         .map(|c| c.insee.clone())
         .collect();
     assert!(communes.len() > 600);
-    let offers = [("offer", "material", "Sciures", "03 01 05"), ("offer", "material", "Mâchefers", "10 01 01")];
-    let needs = [("need", "energy", "Chaleur", ""), ("need", "water", "Eau", ""), ("need", "material", "Cendres", "10 01 02")];
+    let offers = [
+        ("offer", "material", "Sciures", "03 01 05"),
+        ("offer", "material", "Mâchefers", "10 01 01"),
+    ];
+    let needs = [
+        ("need", "energy", "Chaleur", ""),
+        ("need", "water", "Eau", ""),
+        ("need", "material", "Cendres", "10 01 02"),
+    ];
     let build = |bad_line: Option<u64>| {
         let mut csv = String::with_capacity(1_200_000);
         csv.push_str(HEADER);
@@ -180,14 +249,31 @@ async fn ten_thousand_rows_with_one_bad_row_store_nothing() {
 
     let reply = app.post_csv("/api/v1/import", build(Some(5_001))).await;
     assert_rejected(&reply, &[(5_001, "unit")]);
-    assert_eq!(row_errors(&reply), vec![(5_001, "unit".to_owned())], "only the bad row is reported");
-    assert!(reply.body["errors"][0]["message"].as_str().unwrap_or_default().contains("tons"));
+    assert_eq!(
+        row_errors(&reply),
+        vec![(5_001, "unit".to_owned())],
+        "only the bad row is reported"
+    );
+    assert!(
+        reply.body["errors"][0]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("tons")
+    );
     assert_nothing_stored(&app).await;
 
     // The same file without its bad row is stored whole.
     let reply = app.post_csv("/api/v1/import", build(None)).await;
-    assert_eq!(reply.status, 201, "{}", &reply.text[..reply.text.len().min(2000)]);
-    assert_eq!(reply.body, json!({"rows": 10_000, "actors_created": 2_000, "resources_created": 10_000}));
+    assert_eq!(
+        reply.status,
+        201,
+        "{}",
+        &reply.text[..reply.text.len().min(2000)]
+    );
+    assert_eq!(
+        reply.body,
+        json!({"rows": 10_000, "actors_created": 2_000, "resources_created": 10_000})
+    );
     let actors = all_items(&app, "/api/v1/actors?territory=21").await;
     assert_eq!(actors.len(), 2_000);
     let first = actors[0]["id"].as_str().expect("id");
@@ -202,48 +288,107 @@ async fn every_bad_cell_is_reported_with_its_row_and_column() {
     let app = spawn_app().await;
     let (good, other) = (siret(11), siret(12));
     let cases: Vec<(String, Vec<(u64, &str)>)> = vec![
-        (format!("{HEADER}\na,Scierie,,99.99Z,21231,,,,,,,\n"), vec![(2, "naf_code")]),
-        (format!("{HEADER}\na,Scierie,12345678901234,16.10A,21231,,,,,,,\n"), vec![(2, "siret")]),
-        (format!("{HEADER}\na,Scierie,123,16.10A,21231,,,,,,,\n"), vec![(2, "siret")]),
-        (format!("{HEADER}\na,Scierie,,16.10A,00000,,,,,,,\n"), vec![(2, "commune_insee")]),
-        (format!("{HEADER}\na,,,16.10A,21231,,,,,,,\n"), vec![(2, "actor_name")]),
         (
-            format!("{HEADER}\na,Scierie,{good},16.10A,21231,,,,,,,\nb,Menuiserie,{good},16.23Z,21231,,,,,,,\n"),
+            format!("{HEADER}\na,Scierie,,99.99Z,21231,,,,,,,\n"),
+            vec![(2, "naf_code")],
+        ),
+        (
+            format!("{HEADER}\na,Scierie,12345678901234,16.10A,21231,,,,,,,\n"),
+            vec![(2, "siret")],
+        ),
+        (
+            format!("{HEADER}\na,Scierie,123,16.10A,21231,,,,,,,\n"),
+            vec![(2, "siret")],
+        ),
+        (
+            format!("{HEADER}\na,Scierie,,16.10A,00000,,,,,,,\n"),
+            vec![(2, "commune_insee")],
+        ),
+        (
+            format!("{HEADER}\na,,,16.10A,21231,,,,,,,\n"),
+            vec![(2, "actor_name")],
+        ),
+        (
+            format!(
+                "{HEADER}\na,Scierie,{good},16.10A,21231,,,,,,,\nb,Menuiserie,{good},16.23Z,21231,,,,,,,\n"
+            ),
             vec![(3, "siret")],
         ),
         (
-            format!("{HEADER}\na,Scierie,{good},16.10A,21231,,,,,,,\nb,Menuiserie,{other},16.23Z,21231,,,,,,,\nc,Autre,{good},16.10A,58194,,,,,,,\n"),
+            format!(
+                "{HEADER}\na,Scierie,{good},16.10A,21231,,,,,,,\nb,Menuiserie,{other},16.23Z,21231,,,,,,,\nc,Autre,{good},16.10A,58194,,,,,,,\n"
+            ),
             vec![(4, "siret")],
         ),
         (
             format!("{HEADER}\na,Scierie,,16.10A,21231,offer,material,Sciures,,lots,t,year\n"),
             vec![(2, "quantity")],
         ),
-        (format!("{HEADER}\na,Scierie,,16.10A,21231,offer,material,Sciures,,-4,t,year\n"), vec![(2, "quantity")]),
-        (format!("{HEADER}\na,Scierie,,16.10A,21231,offer,material,Sciures,,4,t,\n"), vec![(2, "quantity")]),
-        (format!("{HEADER}\na,Scierie,,16.10A,21231,offer,material,Sciures,,4,t,fortnight\n"), vec![(2, "period")]),
-        (format!("{HEADER}\na,Scierie,,16.10A,21231,gift,material,Sciures,,,,\n"), vec![(2, "kind")]),
-        (format!("{HEADER}\na,Scierie,,16.10A,21231,offer,,Sciures,,,,\n"), vec![(2, "category")]),
-        (format!("{HEADER}\na,Scierie,,16.10A,21231,offer,material,,,,,\n"), vec![(2, "label")]),
-        (format!("{HEADER}\na,Scierie,,16.10A,21231,offer,material,Sciures,99 99 99,,,\n"), vec![(2, "ewc_code")]),
+        (
+            format!("{HEADER}\na,Scierie,,16.10A,21231,offer,material,Sciures,,-4,t,year\n"),
+            vec![(2, "quantity")],
+        ),
+        (
+            format!("{HEADER}\na,Scierie,,16.10A,21231,offer,material,Sciures,,4,t,\n"),
+            vec![(2, "quantity")],
+        ),
+        (
+            format!("{HEADER}\na,Scierie,,16.10A,21231,offer,material,Sciures,,4,t,fortnight\n"),
+            vec![(2, "period")],
+        ),
+        (
+            format!("{HEADER}\na,Scierie,,16.10A,21231,gift,material,Sciures,,,,\n"),
+            vec![(2, "kind")],
+        ),
+        (
+            format!("{HEADER}\na,Scierie,,16.10A,21231,offer,,Sciures,,,,\n"),
+            vec![(2, "category")],
+        ),
+        (
+            format!("{HEADER}\na,Scierie,,16.10A,21231,offer,material,,,,,\n"),
+            vec![(2, "label")],
+        ),
+        (
+            format!("{HEADER}\na,Scierie,,16.10A,21231,offer,material,Sciures,99 99 99,,,\n"),
+            vec![(2, "ewc_code")],
+        ),
         // Rows of one actor must agree.
         (
-            format!("{HEADER}\na,Scierie,,16.10A,21231,offer,material,Sciures,,,,\na,Scierie,,23.51Z,21231,need,energy,Chaleur,,,,\n"),
+            format!(
+                "{HEADER}\na,Scierie,,16.10A,21231,offer,material,Sciures,,,,\na,Scierie,,23.51Z,21231,need,energy,Chaleur,,,,\n"
+            ),
             vec![(3, "naf_code")],
         ),
         // A ragged row.
-        (format!("{HEADER}\na,Scierie,,16.10A,21231\n"), vec![(2, "row")]),
+        (
+            format!("{HEADER}\na,Scierie,,16.10A,21231\n"),
+            vec![(2, "row")],
+        ),
         // Only a header.
         (format!("{HEADER}\n"), vec![(1, "row")]),
         // The header itself.
-        (format!("{HEADER},colour\na,Scierie,,16.10A,21231,,,,,,,,red\n"), vec![(1, "colour")]),
-        ("actor_ref,actor_name,naf_code\na,Scierie,16.10A\n".to_owned(), vec![(1, "commune_insee")]),
-        ("actor_name,commune_insee\nScierie,21231\n".to_owned(), vec![(1, "naf_code")]),
+        (
+            format!("{HEADER},colour\na,Scierie,,16.10A,21231,,,,,,,,red\n"),
+            vec![(1, "colour")],
+        ),
+        (
+            "actor_ref,actor_name,naf_code\na,Scierie,16.10A\n".to_owned(),
+            vec![(1, "commune_insee")],
+        ),
+        (
+            "actor_name,commune_insee\nScierie,21231\n".to_owned(),
+            vec![(1, "naf_code")],
+        ),
         (String::new(), vec![(1, "actor_name")]),
     ];
     for (csv, expected) in cases {
         let reply = app.post_csv("/api/v1/import", csv.clone()).await;
-        assert!(reply.status == 422, "{csv}\n→ {} {}", reply.status, reply.text);
+        assert!(
+            reply.status == 422,
+            "{csv}\n→ {} {}",
+            reply.status,
+            reply.text
+        );
         assert_rejected(&reply, &expected);
     }
     // Several bad rows are all reported, each once.
@@ -288,27 +433,59 @@ async fn content_type_and_size_limits() {
     let app = spawn_with(|s| s.server.import_limit_bytes = 1000).await;
     let small = format!("{HEADER}\na,Scierie,,16.10A,21231,offer,material,Sciures,,1,t,year\n");
     let reply = app
-        .send(app.client.post(app.url("/api/v1/import")).header("content-type", "application/json").body(small.clone()))
+        .send(
+            app.client
+                .post(app.url("/api/v1/import"))
+                .header("content-type", "application/json")
+                .body(small.clone()),
+        )
         .await;
     assert_eq!(reply.status, 415, "{}", reply.text);
     assert!(reply.content_type.starts_with("application/problem+json"));
-    let reply = app.send(app.client.post(app.url("/api/v1/import")).body(small.clone())).await;
+    let reply = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/import"))
+                .body(small.clone()),
+        )
+        .await;
     assert_eq!(reply.status, 415, "no content type: {}", reply.text);
     let reply = app
-        .send(app.client.post(app.url("/api/v1/import")).header("content-type", "text/csv; charset=utf-8").body(small.clone()))
+        .send(
+            app.client
+                .post(app.url("/api/v1/import"))
+                .header("content-type", "text/csv; charset=utf-8")
+                .body(small.clone()),
+        )
         .await;
     assert_eq!(reply.status, 201, "a file under the limit: {}", reply.text);
 
     let mut big = format!("{HEADER}\n");
     for i in 0..40 {
-        writeln!(big, "b{i},Établissement {i},,16.10A,21231,offer,material,Sciures,,1,t,year").expect("write");
+        writeln!(
+            big,
+            "b{i},Établissement {i},,16.10A,21231,offer,material,Sciures,,1,t,year"
+        )
+        .expect("write");
     }
     assert!(big.len() > 1000);
     let reply = app.post_csv("/api/v1/import", big).await;
     assert_eq!(reply.status, 413, "{}", reply.text);
-    assert!(reply.content_type.starts_with("application/problem+json"), "{}", reply.content_type);
-    assert_eq!(all_items(&app, "/api/v1/actors").await.len(), 1, "only the small file was stored");
-    assert_eq!(app.get("/api/v1/import").await.status, 405, "the import is POST only");
+    assert!(
+        reply.content_type.starts_with("application/problem+json"),
+        "{}",
+        reply.content_type
+    );
+    assert_eq!(
+        all_items(&app, "/api/v1/actors").await.len(),
+        1,
+        "only the small file was stored"
+    );
+    assert_eq!(
+        app.get("/api/v1/import").await.status,
+        405,
+        "the import is POST only"
+    );
 }
 
 #[actix_web::test]
@@ -320,16 +497,33 @@ async fn the_json_body_limit_answers_413() {
     large["address"] = json!("x".repeat(500));
     let reply = app.post("/api/v1/actors", &large).await;
     assert_eq!(reply.status, 413, "{}", reply.text);
-    assert!(reply.content_type.starts_with("application/problem+json"), "{}", reply.content_type);
-    let id = app.get("/api/v1/actors").await.body["items"][0]["id"].as_str().expect("id").to_owned();
-    let reply = app.patch(&format!("/api/v1/actors/{id}"), &json!({"address": "y".repeat(500)})).await;
+    assert!(
+        reply.content_type.starts_with("application/problem+json"),
+        "{}",
+        reply.content_type
+    );
+    let id = app.get("/api/v1/actors").await.body["items"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let reply = app
+        .patch(
+            &format!("/api/v1/actors/{id}"),
+            &json!({"address": "y".repeat(500)}),
+        )
+        .await;
     assert_eq!(reply.status, 413, "{}", reply.text);
     let reply = app
-        .post(&format!("/api/v1/actors/{id}/resources"), &json!({"kind": "offer", "category": "material", "label": "z".repeat(500)}))
+        .post(
+            &format!("/api/v1/actors/{id}/resources"),
+            &json!({"kind": "offer", "category": "material", "label": "z".repeat(500)}),
+        )
         .await;
     assert_eq!(reply.status, 413, "{}", reply.text);
     // The CSV import keeps its own, larger limit.
-    let csv = format!("{HEADER}\na,Une scierie au nom assez long pour dépasser deux cents octets de corps,,16.10A,21231,offer,material,Sciures de chêne et de hêtre,03 01 05,1,t,year\n");
+    let csv = format!(
+        "{HEADER}\na,Une scierie au nom assez long pour dépasser deux cents octets de corps,,16.10A,21231,offer,material,Sciures de chêne et de hêtre,03 01 05,1,t,year\n"
+    );
     assert!(csv.len() > 200);
     let reply = app.post_csv("/api/v1/import", csv).await;
     assert_eq!(reply.status, 201, "{}", reply.text);

@@ -31,8 +31,16 @@ struct Site {
 
 /// The point `east_km` east and `north_km` north of a commune's centroid.
 fn near(app: &TestApp, commune: &str, east_km: f64, north_km: f64) -> (f64, f64) {
-    let c = app.app.reference.geo.commune(commune).expect("known commune");
-    (c.lat + north_km / KM_PER_DEGREE, c.lng + east_km / (KM_PER_DEGREE * c.lat.to_radians().cos()))
+    let c = app
+        .app
+        .reference
+        .geo
+        .commune(commune)
+        .expect("known commune");
+    (
+        c.lat + north_km / KM_PER_DEGREE,
+        c.lng + east_km / (KM_PER_DEGREE * c.lat.to_radians().cos()),
+    )
 }
 
 /// Creates an actor of `commune` at an explicit position.
@@ -40,7 +48,12 @@ async fn site(app: &TestApp, name: &str, naf: &str, commune: &str, (lat, lng): (
     let id = app
         .create_actor(json!({"name": name, "naf_code": naf, "commune_insee": commune, "lat": lat, "lng": lng}))
         .await;
-    Site { id, name: name.to_owned(), lat, lng }
+    Site {
+        id,
+        name: name.to_owned(),
+        lat,
+        lng,
+    }
 }
 
 /// Great-circle distance (haversine), as the engine documents it.
@@ -53,11 +66,19 @@ fn km(a: &Site, b: &Site) -> f64 {
 
 /// `2,5 km` / `38 km`, as explanations write distances in French.
 fn km_fr(d: f64) -> String {
-    if d < 10.0 { format!("{d:.1} km").replace('.', ",") } else { format!("{d:.0} km") }
+    if d < 10.0 {
+        format!("{d:.1} km").replace('.', ",")
+    } else {
+        format!("{d:.0} km")
+    }
 }
 
 fn km_en(d: f64) -> String {
-    if d < 10.0 { format!("{d:.1} km") } else { format!("{d:.0} km") }
+    if d < 10.0 {
+        format!("{d:.1} km")
+    } else {
+        format!("{d:.0} km")
+    }
 }
 
 fn tonnes(value: f64) -> Value {
@@ -78,7 +99,10 @@ fn boiler_need(quantity: Value) -> Value {
 
 /// Creates a resource and returns its id.
 async fn resource(app: &TestApp, owner: &Site, body: Value) -> String {
-    app.create_resource(&owner.id, body).await["id"].as_str().expect("resource id").to_owned()
+    app.create_resource(&owner.id, body).await["id"]
+        .as_str()
+        .expect("resource id")
+        .to_owned()
 }
 
 async fn ok(app: &TestApp, path: &str) -> Reply {
@@ -121,11 +145,16 @@ fn str_of<'a>(item: &'a Value, field: &str) -> &'a str {
 }
 
 fn num(item: &Value, field: &str) -> f64 {
-    item[field].as_f64().unwrap_or_else(|| panic!("`{field}` is not a number in {item}"))
+    item[field]
+        .as_f64()
+        .unwrap_or_else(|| panic!("`{field}` is not a number in {item}"))
 }
 
 fn approx(got: f64, expected: f64, what: &str) {
-    assert!((got - expected).abs() < 1e-6, "{what}: expected {expected}, got {got}");
+    assert!(
+        (got - expected).abs() < 1e-6,
+        "{what}: expected {expected}, got {got}"
+    );
 }
 
 fn need_ids(found: &[Value]) -> Vec<&str> {
@@ -135,7 +164,11 @@ fn need_ids(found: &[Value]) -> Vec<&str> {
 /// The synergy whose `field` is `value`.
 fn one<'a>(found: &'a [Value], field: &str, value: &str) -> &'a Value {
     let hits: Vec<&Value> = found.iter().filter(|s| s[field] == value).collect();
-    assert_eq!(hits.len(), 1, "one synergy with {field} = {value} expected in {found:#?}");
+    assert_eq!(
+        hits.len(),
+        1,
+        "one synergy with {field} = {value} expected in {found:#?}"
+    );
     hits[0]
 }
 
@@ -153,7 +186,11 @@ fn weighted(app: &TestApp, components: &Value) -> f64 {
         (w.territorial_priority, "territorial_priority"),
     ];
     let total: f64 = pairs.iter().map(|(w, _)| w).sum();
-    pairs.iter().map(|(w, name)| w * num(components, name)).sum::<f64>() / total
+    pairs
+        .iter()
+        .map(|(w, name)| w * num(components, name))
+        .sum::<f64>()
+        / total
 }
 
 fn weight_share(app: &TestApp, pick: impl Fn(&symbiose::matching::ScoringWeights) -> f64) -> f64 {
@@ -170,11 +207,17 @@ fn weight_share(app: &TestApp, pick: impl Fn(&symbiose::matching::ScoringWeights
 }
 
 fn substitutions(list: &[Value]) -> Vec<Value> {
-    list.iter().filter(|s| s["kind"] == "substitution").cloned().collect()
+    list.iter()
+        .filter(|s| s["kind"] == "substitution")
+        .cloned()
+        .collect()
 }
 
 fn poolings(list: &[Value]) -> Vec<Value> {
-    list.iter().filter(|s| s["kind"] == "pooling").cloned().collect()
+    list.iter()
+        .filter(|s| s["kind"] == "pooling")
+        .cloned()
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -184,17 +227,45 @@ fn poolings(list: &[Value]) -> Vec<Value> {
 #[actix_web::test]
 async fn the_nearest_boiler_ranks_first_and_the_explanation_names_both_parties() {
     let app = spawn_app().await;
-    let sawmill = site(&app, "Scierie de la Tille", "16.10A", DIJON, near(&app, DIJON, 0.0, 0.0)).await;
-    let close = site(&app, "Chaufferie des Grésilles", "35.30Z", DIJON, near(&app, DIJON, 3.0, 0.0)).await;
-    let beaune = site(&app, "Chaufferie de Beaune", "35.30Z", BEAUNE, near(&app, BEAUNE, 0.0, 0.0)).await;
+    let sawmill = site(
+        &app,
+        "Scierie de la Tille",
+        "16.10A",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
+    let close = site(
+        &app,
+        "Chaufferie des Grésilles",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 3.0, 0.0),
+    )
+    .await;
+    let beaune = site(
+        &app,
+        "Chaufferie de Beaune",
+        "35.30Z",
+        BEAUNE,
+        near(&app, BEAUNE, 0.0, 0.0),
+    )
+    .await;
     let offer = resource(&app, &sawmill, sawdust(500.0)).await;
     let need_close = resource(&app, &close, boiler_need(tonnes(300.0))).await;
     let need_far = resource(&app, &beaune, boiler_need(tonnes(300.0))).await;
     let (d_close, d_far) = (km(&sawmill, &close), km(&sawmill, &beaune));
-    assert!(d_far > 30.0 && d_far < 45.0, "Beaune is about 38 km from Dijon: {d_far}");
+    assert!(
+        d_far > 30.0 && d_far < 45.0,
+        "Beaune is about 38 km from Dijon: {d_far}"
+    );
 
     let found = matches(&app, &offer).await;
-    assert_eq!(need_ids(&found), vec![need_close.as_str(), need_far.as_str()], "{found:#?}");
+    assert_eq!(
+        need_ids(&found),
+        vec![need_close.as_str(), need_far.as_str()],
+        "{found:#?}"
+    );
     let best = &found[0];
     assert_eq!(best["kind"], "substitution");
     assert_eq!(best["offer_id"], offer.as_str());
@@ -207,30 +278,61 @@ async fn the_nearest_boiler_ranks_first_and_the_explanation_names_both_parties()
     assert_eq!(best["class"], "material/biomass/wood");
     assert_eq!(best["ewc_code"], "030105");
     assert_eq!(best["status"], "detected");
-    approx(num(best, "distance_km"), d_close, "distance to the near boiler");
+    approx(
+        num(best, "distance_km"),
+        d_close,
+        "distance to the near boiler",
+    );
     approx(num(&found[1], "distance_km"), d_far, "distance to Beaune");
     assert!(num(best, "score") > num(&found[1], "score"));
     for s in &found {
         let score = num(s, "score");
         assert!((0.0..=1.0).contains(&score), "score in [0, 1]: {score}");
-        approx(score, weighted(&app, &s["components"]), "score = weighted mean of the components");
+        approx(
+            score,
+            weighted(&app, &s["components"]),
+            "score = weighted mean of the components",
+        );
     }
 
     // Explanations name the provider, the receiver, the code and the distance.
-    let (fr, en) = (str_of(best, "explanation_fr"), str_of(best, "explanation_en"));
+    let (fr, en) = (
+        str_of(best, "explanation_fr"),
+        str_of(best, "explanation_en"),
+    );
     for text in [fr, en] {
-        assert!(text.contains(&sawmill.name) && text.contains(&close.name), "both actors named: {text}");
+        assert!(
+            text.contains(&sawmill.name) && text.contains(&close.name),
+            "both actors named: {text}"
+        );
         assert!(text.contains("03 01 05"), "code named: {text}");
     }
-    assert!(fr.contains(&km_fr(d_close)), "French distance {} in: {fr}", km_fr(d_close));
-    assert!(en.contains(&km_en(d_close)), "English distance {} in: {en}", km_en(d_close));
-    assert!(fr.contains("couvre 100 % du besoin"), "300 t of a 500 t offer cover the need: {fr}");
+    assert!(
+        fr.contains(&km_fr(d_close)),
+        "French distance {} in: {fr}",
+        km_fr(d_close)
+    );
+    assert!(
+        en.contains(&km_en(d_close)),
+        "English distance {} in: {en}",
+        km_en(d_close)
+    );
+    assert!(
+        fr.contains("couvre 100 % du besoin"),
+        "300 t of a 500 t offer cover the need: {fr}"
+    );
     let far_fr = str_of(&found[1], "explanation_fr");
-    assert!(far_fr.contains(&beaune.name) && far_fr.contains(&km_fr(d_far)), "{far_fr}");
+    assert!(
+        far_fr.contains(&beaune.name) && far_fr.contains(&km_fr(d_far)),
+        "{far_fr}"
+    );
 
     // The same ranking for the territory, with the same ids.
     let listed = substitutions(&items(&ok(&app, "/api/v1/synergies?territory=21").await));
-    assert_eq!(need_ids(&listed), vec![need_close.as_str(), need_far.as_str()]);
+    assert_eq!(
+        need_ids(&listed),
+        vec![need_close.as_str(), need_far.as_str()]
+    );
     assert_eq!(listed[0]["id"], best["id"]);
     assert_eq!(listed[1]["id"], found[1]["id"]);
     // And from the need's side: the sawmill is its provider, same synergy.
@@ -238,14 +340,28 @@ async fn the_nearest_boiler_ranks_first_and_the_explanation_names_both_parties()
     assert_eq!(providers.len(), 1, "{providers:#?}");
     assert_eq!(providers[0]["offer_id"], offer.as_str());
     assert_eq!(providers[0]["id"], best["id"]);
-    approx(num(&providers[0], "score"), num(best, "score"), "same score from both sides");
+    approx(
+        num(&providers[0], "score"),
+        num(best, "score"),
+        "same score from both sides",
+    );
     // One synergy by id.
     let id = str_of(best, "id");
     let got = ok(&app, &format!("/api/v1/synergies/{id}")).await;
     assert_eq!(got.body["need_id"], need_close.as_str());
     assert_eq!(got.body["explanation_fr"], best["explanation_fr"]);
-    assert_eq!(app.get(&format!("/api/v1/resources/{}/matches", Uuid::new_v4())).await.status, 404);
-    assert_eq!(app.get(&format!("/api/v1/synergies/{}", Uuid::new_v4())).await.status, 404);
+    assert_eq!(
+        app.get(&format!("/api/v1/resources/{}/matches", Uuid::new_v4()))
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/synergies/{}", Uuid::new_v4()))
+            .await
+            .status,
+        404
+    );
     assert_eq!(app.get("/api/v1/synergies/not-a-uuid").await.status, 404);
 }
 
@@ -256,50 +372,151 @@ async fn the_nearest_boiler_ranks_first_and_the_explanation_names_both_parties()
 #[actix_web::test]
 async fn distance_limits_remove_synergies_and_closer_partners_score_higher() {
     let app = spawn_app().await;
-    let sawmill = site(&app, "Scierie de Dijon", "16.10A", DIJON, near(&app, DIJON, 0.0, 0.0)).await;
-    let close = site(&app, "Chaufferie Nord", "35.30Z", DIJON, near(&app, DIJON, 3.0, 0.0)).await;
-    let far = site(&app, "Chaufferie Sud", "35.30Z", BEAUNE, near(&app, DIJON, 0.0, -40.0)).await;
+    let sawmill = site(
+        &app,
+        "Scierie de Dijon",
+        "16.10A",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
+    let close = site(
+        &app,
+        "Chaufferie Nord",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 3.0, 0.0),
+    )
+    .await;
+    let far = site(
+        &app,
+        "Chaufferie Sud",
+        "35.30Z",
+        BEAUNE,
+        near(&app, DIJON, 0.0, -40.0),
+    )
+    .await;
     let offer = resource(&app, &sawmill, sawdust(500.0)).await;
     let need_close = resource(&app, &close, boiler_need(tonnes(300.0))).await;
     let need_far = resource(&app, &far, boiler_need(tonnes(300.0))).await;
 
     // All else equal, the closer partner scores higher, by the distance component alone.
     let found = matches(&app, &offer).await;
-    assert_eq!(need_ids(&found), vec![need_close.as_str(), need_far.as_str()]);
+    assert_eq!(
+        need_ids(&found),
+        vec![need_close.as_str(), need_far.as_str()]
+    );
     let (a, b) = (&found[0], &found[1]);
     let (da, db) = (km(&sawmill, &close), km(&sawmill, &far));
-    approx(num(&a["components"], "distance"), (-da / WOOD_DECAY_KM).exp(), "distance decay, near");
-    approx(num(&b["components"], "distance"), (-db / WOOD_DECAY_KM).exp(), "distance decay, far");
-    for name in ["resource_fit", "quantity_coverage", "time_overlap", "quality", "regulatory_risk", "confidence"] {
-        approx(num(&a["components"], name), num(&b["components"], name), name);
+    approx(
+        num(&a["components"], "distance"),
+        (-da / WOOD_DECAY_KM).exp(),
+        "distance decay, near",
+    );
+    approx(
+        num(&b["components"], "distance"),
+        (-db / WOOD_DECAY_KM).exp(),
+        "distance decay, far",
+    );
+    for name in [
+        "resource_fit",
+        "quantity_coverage",
+        "time_overlap",
+        "quality",
+        "regulatory_risk",
+        "confidence",
+    ] {
+        approx(
+            num(&a["components"], name),
+            num(&b["components"], name),
+            name,
+        );
     }
-    let expected_gap = weight_share(&app, |w| w.distance) * ((-da / WOOD_DECAY_KM).exp() - (-db / WOOD_DECAY_KM).exp());
-    approx(num(a, "score") - num(b, "score"), expected_gap, "score gap = distance weight × decay gap");
+    let expected_gap = weight_share(&app, |w| w.distance)
+        * ((-da / WOOD_DECAY_KM).exp() - (-db / WOOD_DECAY_KM).exp());
+    approx(
+        num(a, "score") - num(b, "score"),
+        expected_gap,
+        "score gap = distance weight × decay gap",
+    );
     assert!(expected_gap > 0.05, "a visible gap: {expected_gap}");
 
     // The offer's own maximum distance.
-    patch_ok(&app, &format!("/api/v1/resources/{offer}"), json!({"max_distance_km": 20})).await;
-    assert_eq!(need_ids(&matches(&app, &offer).await), vec![need_close.as_str()]);
+    patch_ok(
+        &app,
+        &format!("/api/v1/resources/{offer}"),
+        json!({"max_distance_km": 20}),
+    )
+    .await;
+    assert_eq!(
+        need_ids(&matches(&app, &offer).await),
+        vec![need_close.as_str()]
+    );
     let listed = substitutions(&items(&ok(&app, "/api/v1/synergies?territory=21").await));
-    assert_eq!(need_ids(&listed), vec![need_close.as_str()], "the territory list follows");
-    patch_ok(&app, &format!("/api/v1/resources/{offer}"), json!({"max_distance_km": null})).await;
-    assert_eq!(matches(&app, &offer).await.len(), 2, "back without the limit");
+    assert_eq!(
+        need_ids(&listed),
+        vec![need_close.as_str()],
+        "the territory list follows"
+    );
+    patch_ok(
+        &app,
+        &format!("/api/v1/resources/{offer}"),
+        json!({"max_distance_km": null}),
+    )
+    .await;
+    assert_eq!(
+        matches(&app, &offer).await.len(),
+        2,
+        "back without the limit"
+    );
 
     // The need's maximum distance.
-    patch_ok(&app, &format!("/api/v1/resources/{need_far}"), json!({"max_distance_km": 30})).await;
-    assert_eq!(need_ids(&matches(&app, &offer).await), vec![need_close.as_str()]);
-    assert!(matches(&app, &need_far).await.is_empty(), "nor from the need's side");
-    patch_ok(&app, &format!("/api/v1/resources/{need_far}"), json!({"max_distance_km": null})).await;
+    patch_ok(
+        &app,
+        &format!("/api/v1/resources/{need_far}"),
+        json!({"max_distance_km": 30}),
+    )
+    .await;
+    assert_eq!(
+        need_ids(&matches(&app, &offer).await),
+        vec![need_close.as_str()]
+    );
+    assert!(
+        matches(&app, &need_far).await.is_empty(),
+        "nor from the need's side"
+    );
+    patch_ok(
+        &app,
+        &format!("/api/v1/resources/{need_far}"),
+        json!({"max_distance_km": null}),
+    )
+    .await;
 
     // The class default (150 km for wood): moving the far boiler to 145 km keeps it, to 155 km drops it.
     let (lat, lng) = near(&app, DIJON, 0.0, -145.0);
-    patch_ok(&app, &format!("/api/v1/actors/{}", far.id), json!({"lat": lat, "lng": lng})).await;
+    patch_ok(
+        &app,
+        &format!("/api/v1/actors/{}", far.id),
+        json!({"lat": lat, "lng": lng}),
+    )
+    .await;
     let found = matches(&app, &offer).await;
-    assert_eq!(need_ids(&found), vec![need_close.as_str(), need_far.as_str()]);
+    assert_eq!(
+        need_ids(&found),
+        vec![need_close.as_str(), need_far.as_str()]
+    );
     assert!(num(&found[1], "distance_km") > 140.0);
     let (lat, lng) = near(&app, DIJON, 0.0, -155.0);
-    patch_ok(&app, &format!("/api/v1/actors/{}", far.id), json!({"lat": lat, "lng": lng})).await;
-    assert_eq!(need_ids(&matches(&app, &offer).await), vec![need_close.as_str()]);
+    patch_ok(
+        &app,
+        &format!("/api/v1/actors/{}", far.id),
+        json!({"lat": lat, "lng": lng}),
+    )
+    .await;
+    assert_eq!(
+        need_ids(&matches(&app, &offer).await),
+        vec![need_close.as_str()]
+    );
     let listed = substitutions(&items(&ok(&app, "/api/v1/synergies").await));
     assert_eq!(need_ids(&listed), vec![need_close.as_str()]);
 }
@@ -311,44 +528,127 @@ async fn distance_limits_remove_synergies_and_closer_partners_score_higher() {
 #[actix_web::test]
 async fn a_fully_covered_need_scores_higher_than_one_covered_at_ten_percent() {
     let app = spawn_app().await;
-    let sawmill = site(&app, "Scierie", "16.10A", DIJON, near(&app, DIJON, 0.0, 0.0)).await;
+    let sawmill = site(
+        &app,
+        "Scierie",
+        "16.10A",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
     // East and west at the same distance: only the quantities differ.
-    let small = site(&app, "Petite chaufferie", "35.30Z", DIJON, near(&app, DIJON, 5.0, 0.0)).await;
-    let large = site(&app, "Grande chaufferie", "35.30Z", DIJON, near(&app, DIJON, -5.0, 0.0)).await;
-    let weekly = site(&app, "Chaufferie hebdomadaire", "35.30Z", DIJON, near(&app, DIJON, 0.0, 5.0)).await;
+    let small = site(
+        &app,
+        "Petite chaufferie",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 5.0, 0.0),
+    )
+    .await;
+    let large = site(
+        &app,
+        "Grande chaufferie",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, -5.0, 0.0),
+    )
+    .await;
+    let weekly = site(
+        &app,
+        "Chaufferie hebdomadaire",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 0.0, 5.0),
+    )
+    .await;
     let offer = resource(&app, &sawmill, sawdust(500.0)).await;
     let need_small = resource(&app, &small, boiler_need(tonnes(400.0))).await;
     // 5 000 000 kg a year = 5 000 t: the 500 t offer covers 10 %.
-    let need_large =
-        resource(&app, &large, boiler_need(json!({"value": 5_000_000, "unit": "kg", "period": "year"}))).await;
+    let need_large = resource(
+        &app,
+        &large,
+        boiler_need(json!({"value": 5_000_000, "unit": "kg", "period": "year"})),
+    )
+    .await;
     // 10 t a week = 520 t a year.
-    let need_weekly = resource(&app, &weekly, boiler_need(json!({"value": 10, "unit": "t", "period": "week"}))).await;
+    let need_weekly = resource(
+        &app,
+        &weekly,
+        boiler_need(json!({"value": 10, "unit": "t", "period": "week"})),
+    )
+    .await;
 
     let found = matches(&app, &offer).await;
     assert_eq!(found.len(), 3, "{found:#?}");
-    let (s, l, w) = (one(&found, "need_id", &need_small), one(&found, "need_id", &need_large), one(&found, "need_id", &need_weekly));
+    let (s, l, w) = (
+        one(&found, "need_id", &need_small),
+        one(&found, "need_id", &need_large),
+        one(&found, "need_id", &need_weekly),
+    );
     // Coverage = min(offer, need) / need; component = 0.7 × coverage + 0.3 × share of the offer used.
     approx(num(s, "coverage"), 1.0, "400 t of 500 t: fully covered");
     approx(num(s, "quantity"), 400.0, "exchangeable");
-    approx(num(&s["components"], "quantity_coverage"), 0.7 + 0.3 * 400.0 / 500.0, "quantity component, full");
+    approx(
+        num(&s["components"], "quantity_coverage"),
+        0.7 + 0.3 * 400.0 / 500.0,
+        "quantity component, full",
+    );
     approx(num(l, "coverage"), 0.1, "500 t of 5 000 t");
     approx(num(l, "quantity"), 500.0, "exchangeable");
-    approx(num(&l["components"], "quantity_coverage"), 0.7 * 0.1 + 0.3, "quantity component, 10 %");
+    approx(
+        num(&l["components"], "quantity_coverage"),
+        0.7 * 0.1 + 0.3,
+        "quantity component, 10 %",
+    );
     approx(num(w, "coverage"), 500.0 / 520.0, "500 t of 10 t/week");
     approx(num(w, "quantity"), 500.0, "exchangeable");
-    approx(num(&w["components"], "quantity_coverage"), 0.7 * 500.0 / 520.0 + 0.3, "quantity component, weekly");
+    approx(
+        num(&w["components"], "quantity_coverage"),
+        0.7 * 500.0 / 520.0 + 0.3,
+        "quantity component, weekly",
+    );
     assert_eq!(s["base_unit"], "t");
 
-    assert!(num(&s["components"], "quantity_coverage") > num(&l["components"], "quantity_coverage"));
-    approx(num(s, "distance_km"), num(l, "distance_km"), "same distance east and west");
-    assert!(num(s, "score") > num(l, "score"), "full coverage ranks higher at the same distance");
+    assert!(
+        num(&s["components"], "quantity_coverage") > num(&l["components"], "quantity_coverage")
+    );
+    approx(
+        num(s, "distance_km"),
+        num(l, "distance_km"),
+        "same distance east and west",
+    );
+    assert!(
+        num(s, "score") > num(l, "score"),
+        "full coverage ranks higher at the same distance"
+    );
     let gap = weight_share(&app, |w| w.quantity_coverage) * ((0.7 + 0.3 * 0.8) - (0.07 + 0.3));
-    approx(num(s, "score") - num(l, "score"), gap, "score gap = quantity weight × component gap");
-    let rank = |id: &str| found.iter().position(|f| f["need_id"] == id).expect("ranked");
+    approx(
+        num(s, "score") - num(l, "score"),
+        gap,
+        "score gap = quantity weight × component gap",
+    );
+    let rank = |id: &str| {
+        found
+            .iter()
+            .position(|f| f["need_id"] == id)
+            .expect("ranked")
+    };
     assert!(rank(&need_small) < rank(&need_large));
-    assert!(str_of(s, "explanation_fr").contains("couvre 100 % du besoin"), "{}", s["explanation_fr"]);
-    assert!(str_of(l, "explanation_fr").contains("couvre 10 % du besoin"), "{}", l["explanation_fr"]);
-    assert!(str_of(l, "explanation_en").contains("covers 10 %"), "{}", l["explanation_en"]);
+    assert!(
+        str_of(s, "explanation_fr").contains("couvre 100 % du besoin"),
+        "{}",
+        s["explanation_fr"]
+    );
+    assert!(
+        str_of(l, "explanation_fr").contains("couvre 10 % du besoin"),
+        "{}",
+        l["explanation_fr"]
+    );
+    assert!(
+        str_of(l, "explanation_en").contains("covers 10 %"),
+        "{}",
+        l["explanation_en"]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -363,35 +663,114 @@ fn heat(kind: &str, label: &str, temperature_c: f64, mwh: f64) -> Value {
 #[actix_web::test]
 async fn heat_serves_only_needs_at_least_ten_degrees_cooler() {
     let app = spawn_app().await;
-    let dairy = site(&app, "Laiterie de Dijon", "10.51C", DIJON, near(&app, DIJON, 0.0, 0.0)).await;
-    let hot = site(&app, "Serres maraîchères", "01.13Z", DIJON, near(&app, DIJON, 1.0, 0.0)).await;
-    let pool = site(&app, "Piscine olympique", "93.11Z", DIJON, near(&app, DIJON, -1.0, 0.0)).await;
-    let edge = site(&app, "Séchoir à 50 °C", "16.10A", DIJON, near(&app, DIJON, 0.0, 1.0)).await;
-    let over = site(&app, "Séchoir à 51 °C", "16.10A", DIJON, near(&app, DIJON, 0.0, -1.0)).await;
-    let offer = resource(&app, &dairy, heat("offer", "Eaux chaudes de refroidissement", 60.0, 2000.0)).await;
-    let need_80 = resource(&app, &hot, heat("need", "Chauffage des serres", 80.0, 500.0)).await;
-    let need_45 = resource(&app, &pool, heat("need", "Chauffage des bassins", 45.0, 500.0)).await;
+    let dairy = site(
+        &app,
+        "Laiterie de Dijon",
+        "10.51C",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
+    let hot = site(
+        &app,
+        "Serres maraîchères",
+        "01.13Z",
+        DIJON,
+        near(&app, DIJON, 1.0, 0.0),
+    )
+    .await;
+    let pool = site(
+        &app,
+        "Piscine olympique",
+        "93.11Z",
+        DIJON,
+        near(&app, DIJON, -1.0, 0.0),
+    )
+    .await;
+    let edge = site(
+        &app,
+        "Séchoir à 50 °C",
+        "16.10A",
+        DIJON,
+        near(&app, DIJON, 0.0, 1.0),
+    )
+    .await;
+    let over = site(
+        &app,
+        "Séchoir à 51 °C",
+        "16.10A",
+        DIJON,
+        near(&app, DIJON, 0.0, -1.0),
+    )
+    .await;
+    let offer = resource(
+        &app,
+        &dairy,
+        heat("offer", "Eaux chaudes de refroidissement", 60.0, 2000.0),
+    )
+    .await;
+    let need_80 = resource(
+        &app,
+        &hot,
+        heat("need", "Chauffage des serres", 80.0, 500.0),
+    )
+    .await;
+    let need_45 = resource(
+        &app,
+        &pool,
+        heat("need", "Chauffage des bassins", 45.0, 500.0),
+    )
+    .await;
     let need_50 = resource(&app, &edge, heat("need", "Séchage", 50.0, 500.0)).await;
     let need_51 = resource(&app, &over, heat("need", "Séchage", 51.0, 500.0)).await;
 
     // 60 °C serves 45 °C and 50 °C (60 ≥ T + 10), not 51 °C nor 80 °C.
     let found = matches(&app, &offer).await;
     let got: HashSet<&str> = need_ids(&found).into_iter().collect();
-    assert_eq!(got, HashSet::from([need_45.as_str(), need_50.as_str()]), "{found:#?}");
+    assert_eq!(
+        got,
+        HashSet::from([need_45.as_str(), need_50.as_str()]),
+        "{found:#?}"
+    );
     let pool_syn = one(&found, "need_id", &need_45);
     // Quality: 0.6 at the limit, + 0.4 × margin / 30 °C.
-    approx(num(&pool_syn["components"], "quality"), 0.6 + 0.4 * 5.0 / 30.0, "5 °C of margin");
-    approx(num(&one(&found, "need_id", &need_50)["components"], "quality"), 0.6, "no margin");
+    approx(
+        num(&pool_syn["components"], "quality"),
+        0.6 + 0.4 * 5.0 / 30.0,
+        "5 °C of margin",
+    );
+    approx(
+        num(&one(&found, "need_id", &need_50)["components"], "quality"),
+        0.6,
+        "no margin",
+    );
     assert_eq!(pool_syn["base_unit"], "MWh");
     let fr = str_of(pool_syn, "explanation_fr");
-    assert!(fr.contains("60 °C") && fr.contains("45 °C"), "temperatures explained: {fr}");
-    assert!(matches(&app, &need_80).await.is_empty(), "the 80 °C need has no provider");
-    assert!(matches(&app, &need_51).await.is_empty(), "the 51 °C need has no provider");
+    assert!(
+        fr.contains("60 °C") && fr.contains("45 °C"),
+        "temperatures explained: {fr}"
+    );
+    assert!(
+        matches(&app, &need_80).await.is_empty(),
+        "the 80 °C need has no provider"
+    );
+    assert!(
+        matches(&app, &need_51).await.is_empty(),
+        "the 51 °C need has no provider"
+    );
 
     // The same greenhouse, at 45 °C, is served.
-    patch_ok(&app, &format!("/api/v1/resources/{need_80}"), json!({"temperature_c": 45})).await;
+    patch_ok(
+        &app,
+        &format!("/api/v1/resources/{need_80}"),
+        json!({"temperature_c": 45}),
+    )
+    .await;
     let found = matches(&app, &offer).await;
-    assert!(need_ids(&found).contains(&need_80.as_str()), "served once cooler: {found:#?}");
+    assert!(
+        need_ids(&found).contains(&need_80.as_str()),
+        "served once cooler: {found:#?}"
+    );
     assert_eq!(found.len(), 3);
 }
 
@@ -407,11 +786,39 @@ fn ash_need(label: &str, accepted: &[&str]) -> Value {
 #[actix_web::test]
 async fn hazardous_ash_goes_only_to_a_receiver_accepting_its_code() {
     let app = spawn_app().await;
-    let incinerator = site(&app, "UVE de Dijon", "38.21Z", DIJON, near(&app, DIJON, 0.0, 0.0)).await;
-    let licensed = site(&app, "Centre de stabilisation", "38.22Z", DIJON, near(&app, DIJON, 10.0, 0.0)).await;
-    let other = site(&app, "Centrale à béton", "23.63Z", DIJON, near(&app, DIJON, -10.0, 0.0)).await;
+    let incinerator = site(
+        &app,
+        "UVE de Dijon",
+        "38.21Z",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
+    let licensed = site(
+        &app,
+        "Centre de stabilisation",
+        "38.22Z",
+        DIJON,
+        near(&app, DIJON, 10.0, 0.0),
+    )
+    .await;
+    let other = site(
+        &app,
+        "Centrale à béton",
+        "23.63Z",
+        DIJON,
+        near(&app, DIJON, -10.0, 0.0),
+    )
+    .await;
     // A cement works declaring nothing: a latent receiver of ashes, but never of hazardous ones.
-    site(&app, "Cimenterie", "23.51Z", DIJON, near(&app, DIJON, 0.0, 5.0)).await;
+    site(
+        &app,
+        "Cimenterie",
+        "23.51Z",
+        DIJON,
+        near(&app, DIJON, 0.0, 5.0),
+    )
+    .await;
     let toxic = resource(
         &app,
         &incinerator,
@@ -419,16 +826,31 @@ async fn hazardous_ash_goes_only_to_a_receiver_accepting_its_code() {
                "quantity": tonnes(200.0)}),
     )
     .await;
-    let accepting = resource(&app, &licensed, ash_need("Cendres à stabiliser", &["19 01 13*"])).await;
+    let accepting = resource(
+        &app,
+        &licensed,
+        ash_need("Cendres à stabiliser", &["19 01 13*"]),
+    )
+    .await;
     let refusing = resource(&app, &other, ash_need("Cendres pour béton", &["10 01 02"])).await;
 
     let found = matches(&app, &toxic).await;
     assert_eq!(need_ids(&found), vec![accepting.as_str()], "{found:#?}");
     assert_eq!(found[0]["fit_level"], "code");
     assert_eq!(found[0]["ewc_code"], "190113");
-    approx(num(&found[0]["components"], "regulatory_risk"), 0.4, "hazardous waste");
-    assert!(found.iter().all(|s| s["latent"] == false), "no latent receiver for a hazardous waste");
-    assert!(matches(&app, &refusing).await.is_empty(), "the refusing need has no provider");
+    approx(
+        num(&found[0]["components"], "regulatory_risk"),
+        0.4,
+        "hazardous waste",
+    );
+    assert!(
+        found.iter().all(|s| s["latent"] == false),
+        "no latent receiver for a hazardous waste"
+    );
+    assert!(
+        matches(&app, &refusing).await.is_empty(),
+        "the refusing need has no provider"
+    );
 
     // The same class without the hazard: both needs (same class) and the cement works (latent).
     let benign = resource(
@@ -439,15 +861,35 @@ async fn hazardous_ash_goes_only_to_a_receiver_accepting_its_code() {
     )
     .await;
     let found = matches(&app, &benign).await;
-    let declared: HashSet<&str> = found.iter().filter(|s| s["latent"] == false).map(|s| str_of(s, "need_id")).collect();
-    assert_eq!(declared, HashSet::from([accepting.as_str(), refusing.as_str()]), "{found:#?}");
-    assert!(found.iter().any(|s| s["latent"] == true), "the cement works is a latent receiver: {found:#?}");
+    let declared: HashSet<&str> = found
+        .iter()
+        .filter(|s| s["latent"] == false)
+        .map(|s| str_of(s, "need_id"))
+        .collect();
+    assert_eq!(
+        declared,
+        HashSet::from([accepting.as_str(), refusing.as_str()]),
+        "{found:#?}"
+    );
+    assert!(
+        found.iter().any(|s| s["latent"] == true),
+        "the cement works is a latent receiver: {found:#?}"
+    );
 
     // Once the refusing receiver accepts the code, it gets the hazardous ash too.
-    patch_ok(&app, &format!("/api/v1/resources/{refusing}"), json!({"accepted_ewc": ["10 01 02", "19 01 13"]})).await;
+    patch_ok(
+        &app,
+        &format!("/api/v1/resources/{refusing}"),
+        json!({"accepted_ewc": ["10 01 02", "19 01 13"]}),
+    )
+    .await;
     let found = matches(&app, &toxic).await;
     let got: HashSet<&str> = need_ids(&found).into_iter().collect();
-    assert_eq!(got, HashSet::from([accepting.as_str(), refusing.as_str()]), "{found:#?}");
+    assert_eq!(
+        got,
+        HashSet::from([accepting.as_str(), refusing.as_str()]),
+        "{found:#?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -457,11 +899,32 @@ async fn hazardous_ash_goes_only_to_a_receiver_accepting_its_code() {
 #[actix_web::test]
 async fn a_cement_works_without_a_declared_need_is_a_latent_receiver_ranked_below_a_declared_one() {
     let app = spawn_app().await;
-    let plant = site(&app, "Centrale thermique", "35.11Z", MACON, near(&app, MACON, 0.0, 0.0)).await;
+    let plant = site(
+        &app,
+        "Centrale thermique",
+        "35.11Z",
+        MACON,
+        near(&app, MACON, 0.0, 0.0),
+    )
+    .await;
     // Two cement works at the same distance: one declared a need (of a class that only its activity
     // relates to fly ash: same fit as the latent one), the other declared nothing.
-    let declared = site(&app, "Ciments de l'Est", "23.51Z", MACON, near(&app, MACON, 10.0, 0.0)).await;
-    let silent = site(&app, "Ciments de l'Ouest", "23.51Z", MACON, near(&app, MACON, -10.0, 0.0)).await;
+    let declared = site(
+        &app,
+        "Ciments de l'Est",
+        "23.51Z",
+        MACON,
+        near(&app, MACON, 10.0, 0.0),
+    )
+    .await;
+    let silent = site(
+        &app,
+        "Ciments de l'Ouest",
+        "23.51Z",
+        MACON,
+        near(&app, MACON, -10.0, 0.0),
+    )
+    .await;
     let ash = resource(
         &app,
         &plant,
@@ -486,21 +949,55 @@ async fn a_cement_works_without_a_declared_need_is_a_latent_receiver_ranked_belo
     assert_eq!(latent["need_id"], Value::Null);
     assert_eq!(latent["provider_actor_id"], plant.id.as_str());
     assert_eq!(latent["fit_level"], explicit["fit_level"], "equal fit");
-    assert!(matches!(str_of(latent, "fit_level"), "pathway" | "profile"), "{}", latent["fit_level"]);
-    approx(num(&latent["components"], "resource_fit"), num(&explicit["components"], "resource_fit"), "equal fit");
-    approx(num(latent, "distance_km"), num(explicit, "distance_km"), "same distance");
+    assert!(
+        matches!(str_of(latent, "fit_level"), "pathway" | "profile"),
+        "{}",
+        latent["fit_level"]
+    );
+    approx(
+        num(&latent["components"], "resource_fit"),
+        num(&explicit["components"], "resource_fit"),
+        "equal fit",
+    );
+    approx(
+        num(latent, "distance_km"),
+        num(explicit, "distance_km"),
+        "same distance",
+    );
     approx(num(latent, "distance_km"), km(&plant, &silent), "distance");
-    approx(num(&latent["components"], "confidence"), app.app.settings.matching.latent_confidence, "latent confidence");
-    approx(num(&explicit["components"], "confidence"), 1.0, "declared confidence");
-    assert!(num(latent, "score") < num(explicit, "score"), "latent below declared of equal fit");
-    let rank = |actor: &str| found.iter().position(|s| s["receiver_actor_id"] == actor).expect("ranked");
+    approx(
+        num(&latent["components"], "confidence"),
+        app.app.settings.matching.latent_confidence,
+        "latent confidence",
+    );
+    approx(
+        num(&explicit["components"], "confidence"),
+        1.0,
+        "declared confidence",
+    );
+    assert!(
+        num(latent, "score") < num(explicit, "score"),
+        "latent below declared of equal fit"
+    );
+    let rank = |actor: &str| {
+        found
+            .iter()
+            .position(|s| s["receiver_actor_id"] == actor)
+            .expect("ranked")
+    };
     assert!(rank(&declared.id) < rank(&silent.id));
     let fr = str_of(latent, "explanation_fr");
-    assert!(fr.contains(&silent.name) && fr.contains(&plant.name) && fr.contains("23.51Z"), "{fr}");
+    assert!(
+        fr.contains(&silent.name) && fr.contains(&plant.name) && fr.contains("23.51Z"),
+        "{fr}"
+    );
 
     // The latent filter.
     let latent_only = all_items(&app, "/api/v1/synergies?territory=71&latent=true").await;
-    assert!(!latent_only.is_empty() && latent_only.iter().all(|s| s["latent"] == true), "{latent_only:#?}");
+    assert!(
+        !latent_only.is_empty() && latent_only.iter().all(|s| s["latent"] == true),
+        "{latent_only:#?}"
+    );
     assert!(latent_only.iter().any(|s| s["id"] == latent["id"]));
     let declared_only = all_items(&app, "/api/v1/synergies?territory=71&latent=false").await;
     assert!(declared_only.iter().all(|s| s["latent"] == false));
@@ -513,14 +1010,34 @@ async fn a_cement_works_without_a_declared_need_is_a_latent_receiver_ranked_belo
     let now = one(&found, "receiver_actor_id", &silent.id);
     assert_eq!(now["latent"], false);
     assert_eq!(now["need_id"], ash_need.as_str());
-    assert_eq!(app.get(&format!("/api/v1/synergies/{latent_id}")).await.status, 404, "latent synergy retired");
+    assert_eq!(
+        app.get(&format!("/api/v1/synergies/{latent_id}"))
+            .await
+            .status,
+        404,
+        "latent synergy retired"
+    );
 }
 
 #[actix_web::test]
 async fn a_digester_nearby_is_a_latent_receiver_of_manure() {
     let app = spawn_app().await;
-    let farm = site(&app, "GAEC du Val de Saône", "01.41Z", DIJON, near(&app, DIJON, 0.0, 0.0)).await;
-    let digester = site(&app, "Méthanisation de la Plaine", "35.21Z", DIJON, near(&app, DIJON, 8.0, 0.0)).await;
+    let farm = site(
+        &app,
+        "GAEC du Val de Saône",
+        "01.41Z",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
+    let digester = site(
+        &app,
+        "Méthanisation de la Plaine",
+        "35.21Z",
+        DIJON,
+        near(&app, DIJON, 8.0, 0.0),
+    )
+    .await;
     let manure = resource(
         &app,
         &farm,
@@ -534,7 +1051,11 @@ async fn a_digester_nearby_is_a_latent_receiver_of_manure() {
     assert_eq!(s["need_id"], Value::Null);
     assert_eq!(s["class"], "material/biomass/manure");
     approx(num(s, "distance_km"), km(&farm, &digester), "distance");
-    assert!(str_of(s, "explanation_en").contains(&digester.name), "{}", s["explanation_en"]);
+    assert!(
+        str_of(s, "explanation_en").contains(&digester.name),
+        "{}",
+        s["explanation_en"]
+    );
     let listed = all_items(&app, "/api/v1/synergies?territory=21&latent=true").await;
     assert!(listed.iter().any(|x| x["id"] == s["id"]), "{listed:#?}");
 }
@@ -546,8 +1067,22 @@ async fn a_digester_nearby_is_a_latent_receiver_of_manure() {
 #[actix_web::test]
 async fn a_pair_keeps_its_id_across_detections_and_edits_and_is_retired_with_its_need() {
     let app = spawn_app().await;
-    let sawmill = site(&app, "Scierie", "16.10A", DIJON, near(&app, DIJON, 0.0, 0.0)).await;
-    let boiler = site(&app, "Chaufferie", "35.30Z", DIJON, near(&app, DIJON, 4.0, 0.0)).await;
+    let sawmill = site(
+        &app,
+        "Scierie",
+        "16.10A",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
+    let boiler = site(
+        &app,
+        "Chaufferie",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 4.0, 0.0),
+    )
+    .await;
     let offer = resource(&app, &sawmill, sawdust(500.0)).await;
     let need = resource(&app, &boiler, boiler_need(tonnes(300.0))).await;
     let expected_id = symbiose::matching::engine::synergy_id(
@@ -566,7 +1101,11 @@ async fn a_pair_keeps_its_id_across_detections_and_edits_and_is_retired_with_its
         let run = app.post("/api/v1/synergies/detect", &json!({})).await;
         assert_eq!(run.status, 200, "{}", run.text);
         assert_eq!(run.body["substitution"], 1);
-        assert_eq!(run.body["summary"]["inserted"], 0, "nothing new: {}", run.text);
+        assert_eq!(
+            run.body["summary"]["inserted"], 0,
+            "nothing new: {}",
+            run.text
+        );
         assert_eq!(run.body["summary"]["updated"], 1);
         assert_eq!(run.body["summary"]["retired"], 0);
         let again = substitutions(&all_items(&app, "/api/v1/synergies").await);
@@ -575,12 +1114,24 @@ async fn a_pair_keeps_its_id_across_detections_and_edits_and_is_retired_with_its
     }
 
     // A tenth of the offer left: a lower score, the same id.
-    patch_ok(&app, &format!("/api/v1/resources/{offer}"), json!({"quantity": tonnes(50.0)})).await;
+    patch_ok(
+        &app,
+        &format!("/api/v1/resources/{offer}"),
+        json!({"quantity": tonnes(50.0)}),
+    )
+    .await;
     let got = ok(&app, &format!("/api/v1/synergies/{id}")).await;
     assert_eq!(got.body["id"], id.as_str());
-    approx(num(&got.body, "coverage"), 50.0 / 300.0, "coverage after the edit");
+    approx(
+        num(&got.body, "coverage"),
+        50.0 / 300.0,
+        "coverage after the edit",
+    );
     let new_score = num(&got.body, "score");
-    assert!(new_score < first_score, "score updated: {first_score} → {new_score}");
+    assert!(
+        new_score < first_score,
+        "score updated: {first_score} → {new_score}"
+    );
     {
         let mut conn = app.app.pool.get().expect("a connection");
         let row = symbiose::db::synergies::get(&mut conn, &id).expect("stored synergy");
@@ -590,12 +1141,35 @@ async fn a_pair_keeps_its_id_across_detections_and_edits_and_is_retired_with_its
         assert_eq!(row.need_id.as_deref(), Some(need.as_str()));
     }
 
-    // The need goes: the synergy is retired.
-    assert_eq!(app.delete(&format!("/api/v1/resources/{need}")).await.status, 204);
-    assert!(substitutions(&all_items(&app, "/api/v1/synergies").await).is_empty());
-    assert_eq!(app.get(&format!("/api/v1/synergies/{id}")).await.status, 404);
-    assert!(matches(&app, &offer).await.iter().all(|s| s["id"] != id.as_str()));
-    assert!(items(&ok(&app, &format!("/api/v1/actors/{}/synergies", sawmill.id)).await).iter().all(|s| s["id"] != id.as_str()));
+    // The need goes: the synergy is retired. The boiler (a heat network, a known user of wood) stays
+    // a latent receiver, under another id.
+    assert_eq!(
+        app.delete(&format!("/api/v1/resources/{need}"))
+            .await
+            .status,
+        204
+    );
+    let left = substitutions(&all_items(&app, "/api/v1/synergies").await);
+    assert!(
+        left.iter()
+            .all(|s| s["latent"] == true && s["need_id"].is_null() && s["id"] != id.as_str()),
+        "{left:#?}"
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/synergies/{id}")).await.status,
+        404
+    );
+    assert!(
+        matches(&app, &offer)
+            .await
+            .iter()
+            .all(|s| s["id"] != id.as_str())
+    );
+    assert!(
+        items(&ok(&app, &format!("/api/v1/actors/{}/synergies", sawmill.id)).await)
+            .iter()
+            .all(|s| s["id"] != id.as_str())
+    );
     {
         let mut conn = app.app.pool.get().expect("a connection");
         let row = symbiose::db::synergies::get(&mut conn, &id).expect("kept for history");
@@ -603,12 +1177,21 @@ async fn a_pair_keeps_its_id_across_detections_and_edits_and_is_retired_with_its
         assert!(row.retired_at.is_some());
     }
     let run = app.post("/api/v1/synergies/detect", &json!({})).await;
-    assert_eq!(run.body["substitution"], 0, "{}", run.text);
+    assert_eq!(run.body["substitution"], left.len(), "{}", run.text);
+    assert_eq!(
+        run.body["summary"]["retired"], 0,
+        "already retired: {}",
+        run.text
+    );
 
     // A new need of the same boiler is a new pair, hence a new id.
     let need2 = resource(&app, &boiler, boiler_need(tonnes(300.0))).await;
     let listed = substitutions(&all_items(&app, "/api/v1/synergies").await);
-    assert_eq!(need_ids(&listed), vec![need2.as_str()]);
+    assert_eq!(
+        need_ids(&listed),
+        vec![need2.as_str()],
+        "declared again, no longer latent: {listed:#?}"
+    );
     assert_ne!(str_of(&listed[0], "id"), id);
 }
 
@@ -621,10 +1204,38 @@ async fn allocation_beats_greedy_on_a_constructed_instance() {
     let app = spawn_app().await;
     // Along an east-west line: B ── 20 km ── X ─ 2 km ─ A ── 10 km ── Y. B may not travel over 25 km,
     // so it reaches X only; A reaches X (best score) and Y.
-    let x = site(&app, "Chaufferie X", "35.30Z", DIJON, near(&app, DIJON, 0.0, 0.0)).await;
-    let a = site(&app, "Scierie A", "16.10A", DIJON, near(&app, DIJON, 2.0, 0.0)).await;
-    let y = site(&app, "Chaufferie Y", "35.30Z", DIJON, near(&app, DIJON, 12.0, 0.0)).await;
-    let b = site(&app, "Scierie B", "16.10A", DIJON, near(&app, DIJON, -20.0, 0.0)).await;
+    let x = site(
+        &app,
+        "Chaufferie X",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
+    let a = site(
+        &app,
+        "Scierie A",
+        "16.10A",
+        DIJON,
+        near(&app, DIJON, 2.0, 0.0),
+    )
+    .await;
+    let y = site(
+        &app,
+        "Chaufferie Y",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 12.0, 0.0),
+    )
+    .await;
+    let b = site(
+        &app,
+        "Scierie B",
+        "16.10A",
+        DIJON,
+        near(&app, DIJON, -20.0, 0.0),
+    )
+    .await;
     let offer_a = resource(&app, &a, sawdust(100.0)).await;
     let mut body_b = sawdust(100.0);
     body_b["max_distance_km"] = json!(25);
@@ -632,7 +1243,8 @@ async fn allocation_beats_greedy_on_a_constructed_instance() {
     let need_x = resource(&app, &x, boiler_need(tonnes(100.0))).await;
     let need_y = resource(&app, &y, boiler_need(tonnes(100.0))).await;
 
-    let declared = substitutions(&all_items(&app, "/api/v1/synergies?territory=21&latent=false").await);
+    let declared =
+        substitutions(&all_items(&app, "/api/v1/synergies?territory=21&latent=false").await);
     let pair = |o: &str, n: &str| {
         declared
             .iter()
@@ -640,11 +1252,23 @@ async fn allocation_beats_greedy_on_a_constructed_instance() {
             .cloned()
             .unwrap_or_else(|| panic!("synergy {o} → {n} in {declared:#?}"))
     };
-    let (ax, ay, bx) = (pair(&offer_a, &need_x), pair(&offer_a, &need_y), pair(&offer_b, &need_x));
-    assert!(!declared.iter().any(|s| s["offer_id"] == offer_b.as_str() && s["need_id"] == need_y.as_str()), "B cannot reach Y");
+    let (ax, ay, bx) = (
+        pair(&offer_a, &need_x),
+        pair(&offer_a, &need_y),
+        pair(&offer_b, &need_x),
+    );
+    assert!(
+        !declared
+            .iter()
+            .any(|s| s["offer_id"] == offer_b.as_str() && s["need_id"] == need_y.as_str()),
+        "B cannot reach Y"
+    );
     assert_eq!(declared.len(), 3, "{declared:#?}");
     let (s_ax, s_ay, s_bx) = (num(&ax, "score"), num(&ay, "score"), num(&bx, "score"));
-    assert!(s_ax > s_ay && s_ax > s_bx, "A → X is the best single synergy: {s_ax} {s_ay} {s_bx}");
+    assert!(
+        s_ax > s_ay && s_ax > s_bx,
+        "A → X is the best single synergy: {s_ax} {s_ay} {s_bx}"
+    );
 
     let reply = ok(&app, "/api/v1/territories/21/allocation").await;
     let alloc = &reply.body;
@@ -659,9 +1283,16 @@ async fn allocation_beats_greedy_on_a_constructed_instance() {
     approx(allocated(&ay), 100.0, "A → Y");
     approx(allocated(&bx), 100.0, "B → X");
     approx(allocated(&ax), 0.0, "A → X");
-    approx(num(alloc, "total_value"), 100.0 * (s_ay + s_bx), "optimal value");
+    approx(
+        num(alloc, "total_value"),
+        100.0 * (s_ay + s_bx),
+        "optimal value",
+    );
     approx(num(alloc, "greedy_value"), 100.0 * s_ax, "greedy value");
-    assert!(num(alloc, "total_value") > num(alloc, "greedy_value") + 1.0, "{alloc:#}");
+    assert!(
+        num(alloc, "total_value") > num(alloc, "greedy_value") + 1.0,
+        "{alloc:#}"
+    );
     let tonnes_unit = alloc["by_unit"]
         .as_array()
         .and_then(|u| u.iter().find(|u| u["base_unit"] == "t"))
@@ -669,15 +1300,36 @@ async fn allocation_beats_greedy_on_a_constructed_instance() {
         .unwrap_or_else(|| panic!("unit t in {alloc:#}"));
     assert_eq!(tonnes_unit["exact"], true);
     approx(num(&tonnes_unit, "allocated"), 200.0, "tonnes allocated");
-    approx(num(&tonnes_unit, "greedy_allocated"), 100.0, "tonnes allocated by greedy");
-    approx(num(&alloc["total_allocated_by_unit"], "t"), 200.0, "total by unit");
+    approx(
+        num(&tonnes_unit, "greedy_allocated"),
+        100.0,
+        "tonnes allocated by greedy",
+    );
+    approx(
+        num(&alloc["total_allocated_by_unit"], "t"),
+        200.0,
+        "total by unit",
+    );
     // Latent synergies take no part.
-    let excluded: HashSet<&str> =
-        alloc["excluded"].as_array().into_iter().flatten().map(|e| str_of(e, "synergy_id")).collect();
+    let excluded: HashSet<&str> = alloc["excluded"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| str_of(e, "synergy_id"))
+        .collect();
     for s in all_items(&app, "/api/v1/synergies?territory=21&latent=true").await {
-        assert!(excluded.contains(str_of(&s, "id")), "latent {} excluded", s["id"]);
+        assert!(
+            excluded.contains(str_of(&s, "id")),
+            "latent {} excluded",
+            s["id"]
+        );
     }
-    assert_eq!(app.get("/api/v1/territories/XX-NOWHERE/allocation").await.status, 404);
+    assert_eq!(
+        app.get("/api/v1/territories/XX-NOWHERE/allocation")
+            .await
+            .status,
+        404
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -705,11 +1357,39 @@ fn spherical_mean(sites: &[&Site]) -> (f64, f64) {
 #[actix_web::test]
 async fn pooling_groups_form_at_three_members_not_two() {
     let app = spawn_app().await;
-    let one_site = site(&app, "Imprimerie", "18.12Z", DIJON, near(&app, DIJON, 0.0, 0.0)).await;
-    let two = site(&app, "Menuiserie", "16.23Z", DIJON, near(&app, DIJON, 2.0, 1.0)).await;
-    let three = site(&app, "Laiterie", "10.51C", DIJON, near(&app, DIJON, -1.0, 2.5)).await;
+    let one_site = site(
+        &app,
+        "Imprimerie",
+        "18.12Z",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
+    let two = site(
+        &app,
+        "Menuiserie",
+        "16.23Z",
+        DIJON,
+        near(&app, DIJON, 2.0, 1.0),
+    )
+    .await;
+    let three = site(
+        &app,
+        "Laiterie",
+        "10.51C",
+        DIJON,
+        near(&app, DIJON, -1.0, 2.5),
+    )
+    .await;
     // Same need, 60 km away: beyond the 15 km radius.
-    let remote = site(&app, "Fromagerie", "10.51C", DIJON, near(&app, DIJON, 60.0, 0.0)).await;
+    let remote = site(
+        &app,
+        "Fromagerie",
+        "10.51C",
+        DIJON,
+        near(&app, DIJON, 60.0, 0.0),
+    )
+    .await;
     resource(&app, &one_site, collection_need(12.0)).await;
     resource(&app, &two, collection_need(24.0)).await;
     resource(&app, &remote, collection_need(6.0)).await;
@@ -725,25 +1405,57 @@ async fn pooling_groups_form_at_three_members_not_two() {
     assert_eq!(g["kind"], "pooling");
     assert_eq!(g["key_kind"], "need_class");
     assert_eq!(g["key"], "service/collection");
-    let members: HashSet<&str> =
-        g["members"].as_array().into_iter().flatten().map(|m| str_of(m, "actor_id")).collect();
-    assert_eq!(members, HashSet::from([one_site.id.as_str(), two.id.as_str(), three.id.as_str()]));
-    approx(num(g, "total_yearly_quantity"), 12.0 + 24.0 + 52.0, "total yearly volume");
+    let members: HashSet<&str> = g["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| str_of(m, "actor_id"))
+        .collect();
+    assert_eq!(
+        members,
+        HashSet::from([one_site.id.as_str(), two.id.as_str(), three.id.as_str()])
+    );
+    approx(
+        num(g, "total_yearly_quantity"),
+        12.0 + 24.0 + 52.0,
+        "total yearly volume",
+    );
     assert_eq!(g["base_unit"], "unit");
     let (lat, lng) = spherical_mean(&[&one_site, &two, &three]);
     approx(num(&g["centroid"], "lat"), lat, "centroid lat");
     approx(num(&g["centroid"], "lng"), lng, "centroid lng");
-    let c = Site { id: String::new(), name: String::new(), lat, lng };
-    let radius = [&one_site, &two, &three].iter().map(|s| km(s, &c)).fold(0.0, f64::max);
-    approx(num(g, "radius_km"), radius, "radius = farthest member from the centroid");
+    let c = Site {
+        id: String::new(),
+        name: String::new(),
+        lat,
+        lng,
+    };
+    let radius = [&one_site, &two, &three]
+        .iter()
+        .map(|s| km(s, &c))
+        .fold(0.0, f64::max);
+    approx(
+        num(g, "radius_km"),
+        radius,
+        "radius = farthest member from the centroid",
+    );
     assert!(radius < 5.0);
     let score = num(g, "score");
     assert!((0.0..=1.0).contains(&score));
     let id = str_of(g, "id").to_owned();
-    assert_eq!(ok(&app, &format!("/api/v1/synergies/{id}")).await.body["key"], "service/collection");
+    assert_eq!(
+        ok(&app, &format!("/api/v1/synergies/{id}")).await.body["key"],
+        "service/collection"
+    );
     // Listed for each member, not for the remote actor.
     for member in [&one_site, &two, &three] {
-        let mine = items(&ok(&app, &format!("/api/v1/actors/{}/synergies?kind=pooling", member.id)).await);
+        let mine = items(
+            &ok(
+                &app,
+                &format!("/api/v1/actors/{}/synergies?kind=pooling", member.id),
+            )
+            .await,
+        );
         assert_eq!(mine.len(), 1, "{mine:#?}");
     }
     assert!(items(&ok(&app, &format!("/api/v1/actors/{}/synergies", remote.id)).await).is_empty());
@@ -752,9 +1464,21 @@ async fn pooling_groups_form_at_three_members_not_two() {
     assert!(poolings(&all_items(&app, "/api/v1/synergies?latent=true").await).is_empty());
 
     // Back to two: the group is retired.
-    assert_eq!(app.delete(&format!("/api/v1/resources/{third}")).await.status, 204);
-    assert!(all_items(&app, "/api/v1/synergies?kind=pooling").await.is_empty());
-    assert_eq!(app.get(&format!("/api/v1/synergies/{id}")).await.status, 404);
+    assert_eq!(
+        app.delete(&format!("/api/v1/resources/{third}"))
+            .await
+            .status,
+        204
+    );
+    assert!(
+        all_items(&app, "/api/v1/synergies?kind=pooling")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/synergies/{id}")).await.status,
+        404
+    );
 }
 
 #[actix_web::test]
@@ -762,7 +1486,14 @@ async fn three_producers_of_the_same_waste_pool_its_collection() {
     let app = spawn_app().await;
     let mut sites = Vec::new();
     for (i, (east, north)) in [(0.0, 0.0), (3.0, 0.0), (0.0, 3.0)].into_iter().enumerate() {
-        let s = site(&app, &format!("Atelier {i}"), "25.62A", MACON, near(&app, MACON, east, north)).await;
+        let s = site(
+            &app,
+            &format!("Atelier {i}"),
+            "25.62A",
+            MACON,
+            near(&app, MACON, east, north),
+        )
+        .await;
         resource(
             &app,
             &s,
@@ -777,9 +1508,18 @@ async fn three_producers_of_the_same_waste_pool_its_collection() {
     assert_eq!(groups[0]["key_kind"], "offer_ewc");
     assert_eq!(groups[0]["key"], "15 01 01");
     assert_eq!(groups[0]["members"].as_array().map(Vec::len), Some(3));
-    approx(num(&groups[0], "total_yearly_quantity"), 60.0, "10 + 20 + 30 t");
+    approx(
+        num(&groups[0], "total_yearly_quantity"),
+        60.0,
+        "10 + 20 + 30 t",
+    );
     assert_eq!(groups[0]["base_unit"], "t");
-    assert!(all_items(&app, "/api/v1/synergies?territory=21&kind=pooling").await.is_empty(), "not in Côte-d'Or");
+    assert!(
+        all_items(&app, "/api/v1/synergies?territory=21&kind=pooling")
+            .await
+            .is_empty(),
+        "not in Côte-d'Or"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -797,12 +1537,18 @@ fn xml_elements(text: &str) -> Result<Vec<String>, String> {
         let mut rest = text;
         while let Some(i) = rest.find('&') {
             let tail = &rest[i + 1..];
-            let end = tail.find(';').ok_or_else(|| format!("bare `&` in {text:?}"))?;
+            let end = tail
+                .find(';')
+                .ok_or_else(|| format!("bare `&` in {text:?}"))?;
             let entity = &tail[..end];
             let numeric = entity
                 .strip_prefix("#x")
                 .map(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
-                .or_else(|| entity.strip_prefix('#').map(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit())))
+                .or_else(|| {
+                    entity
+                        .strip_prefix('#')
+                        .map(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
+                })
                 .unwrap_or(false);
             if !numeric && !matches!(entity, "amp" | "lt" | "gt" | "quot" | "apos") {
                 return Err(format!("unknown entity `&{entity};`"));
@@ -814,7 +1560,9 @@ fn xml_elements(text: &str) -> Result<Vec<String>, String> {
     fn is_name(name: &str) -> bool {
         !name.is_empty()
             && !name.starts_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.')
-            && name.chars().all(|c| c.is_alphanumeric() || matches!(c, ':' | '_' | '-' | '.'))
+            && name
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, ':' | '_' | '-' | '.'))
     }
     fn check_attributes(mut rest: &str) -> Result<(), String> {
         let mut seen = HashSet::new();
@@ -823,14 +1571,22 @@ fn xml_elements(text: &str) -> Result<Vec<String>, String> {
             if rest.is_empty() {
                 return Ok(());
             }
-            let eq = rest.find('=').ok_or_else(|| format!("attribute without value: {rest:?}"))?;
+            let eq = rest
+                .find('=')
+                .ok_or_else(|| format!("attribute without value: {rest:?}"))?;
             let name = rest[..eq].trim();
             if !is_name(name) || !seen.insert(name.to_owned()) {
                 return Err(format!("bad or duplicate attribute name {name:?}"));
             }
             let after = rest[eq + 1..].trim_start();
-            let quote = after.chars().next().filter(|c| *c == '"' || *c == '\'').ok_or("unquoted attribute")?;
-            let close = after[1..].find(quote).ok_or("unterminated attribute value")?;
+            let quote = after
+                .chars()
+                .next()
+                .filter(|c| *c == '"' || *c == '\'')
+                .ok_or("unquoted attribute")?;
+            let close = after[1..]
+                .find(quote)
+                .ok_or("unterminated attribute value")?;
             check_text(&after[1..1 + close])?;
             rest = &after[close + 2..];
         }
@@ -868,7 +1624,9 @@ fn xml_elements(text: &str) -> Result<Vec<String>, String> {
         let tag = &markup[1..end];
         rest = &markup[end + 1..];
         if let Some(name) = tag.strip_prefix('/') {
-            let open = stack.pop().ok_or_else(|| format!("closing `{name}` without an open element"))?;
+            let open = stack
+                .pop()
+                .ok_or_else(|| format!("closing `{name}` without an open element"))?;
             if open != name.trim_end() {
                 return Err(format!("`<{open}>` closed by `</{name}>`"));
             }
@@ -923,42 +1681,105 @@ fn the_xml_check_rejects_malformed_documents() {
 async fn graph_exports_parse_and_link_the_actors() {
     let app = spawn_app().await;
     // Names with markup characters: exports must escape them.
-    let sawmill = site(&app, "Bois & Fils <Scierie> \"Côte-d'Or\"", "16.10A", DIJON, near(&app, DIJON, 0.0, 0.0)).await;
-    let close = site(&app, "Chaufferie Nord", "35.30Z", DIJON, near(&app, DIJON, 3.0, 0.0)).await;
-    let far = site(&app, "Chaufferie de Beaune", "35.30Z", BEAUNE, near(&app, BEAUNE, 0.0, 0.0)).await;
+    let sawmill = site(
+        &app,
+        "Bois & Fils <Scierie> \"Côte-d'Or\"",
+        "16.10A",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
+    let close = site(
+        &app,
+        "Chaufferie Nord",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 3.0, 0.0),
+    )
+    .await;
+    let far = site(
+        &app,
+        "Chaufferie de Beaune",
+        "35.30Z",
+        BEAUNE,
+        near(&app, BEAUNE, 0.0, 0.0),
+    )
+    .await;
     let lonely = site(&app, "Garage", "45.20A", DIJON, near(&app, DIJON, 0.0, 2.0)).await;
     resource(&app, &sawmill, sawdust(500.0)).await;
     resource(&app, &close, boiler_need(tonnes(300.0))).await;
     resource(&app, &far, boiler_need(tonnes(300.0))).await;
-    let sites: HashMap<&str, &Site> = [&sawmill, &close, &far, &lonely].into_iter().map(|s| (s.id.as_str(), s)).collect();
+    let sites: HashMap<&str, &Site> = [&sawmill, &close, &far, &lonely]
+        .into_iter()
+        .map(|s| (s.id.as_str(), s))
+        .collect();
     let synergies = substitutions(&all_items(&app, "/api/v1/synergies?territory=21").await);
     assert!(synergies.len() >= 2, "{synergies:#?}");
 
     // JSON: every link joins two nodes.
     let json_graph = ok(&app, "/api/v1/territories/21/graph?format=json").await;
-    assert!(json_graph.content_type.starts_with("application/json"), "{}", json_graph.content_type);
-    let nodes: HashSet<&str> =
-        json_graph.body["nodes"].as_array().expect("nodes").iter().map(|n| str_of(n, "id")).collect();
+    assert!(
+        json_graph.content_type.starts_with("application/json"),
+        "{}",
+        json_graph.content_type
+    );
+    let nodes: HashSet<&str> = json_graph.body["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| str_of(n, "id"))
+        .collect();
     let links = json_graph.body["links"].as_array().expect("links");
-    assert_eq!(nodes, sites.keys().copied().collect(), "every actor of the territory is a node");
+    assert_eq!(
+        nodes,
+        sites.keys().copied().collect(),
+        "every actor of the territory is a node"
+    );
     assert_eq!(links.len(), synergies.len());
     for l in links {
-        assert!(nodes.contains(str_of(l, "source")) && nodes.contains(str_of(l, "target")), "{l}");
+        assert!(
+            nodes.contains(str_of(l, "source")) && nodes.contains(str_of(l, "target")),
+            "{l}"
+        );
     }
     let link_ids: HashSet<&str> = links.iter().map(|l| str_of(l, "synergy_id")).collect();
-    assert_eq!(link_ids, synergies.iter().map(|s| str_of(s, "id")).collect());
-    assert_eq!(ok(&app, "/api/v1/territories/21/graph").await.body, json_graph.body, "json by default");
+    assert_eq!(
+        link_ids,
+        synergies.iter().map(|s| str_of(s, "id")).collect()
+    );
+    assert_eq!(
+        ok(&app, "/api/v1/territories/21/graph").await.body,
+        json_graph.body,
+        "json by default"
+    );
 
     // GraphML: well-formed, one node per actor, one edge per synergy.
     let graphml = ok(&app, "/api/v1/territories/21/graph?format=graphml").await;
-    assert!(graphml.content_type.contains("graphml") || graphml.content_type.contains("xml"), "{}", graphml.content_type);
-    let elements = xml_elements(&graphml.text).unwrap_or_else(|e| panic!("GraphML not well formed: {e}\n{}", graphml.text));
+    assert!(
+        graphml.content_type.contains("graphml") || graphml.content_type.contains("xml"),
+        "{}",
+        graphml.content_type
+    );
+    let elements = xml_elements(&graphml.text)
+        .unwrap_or_else(|e| panic!("GraphML not well formed: {e}\n{}", graphml.text));
     assert_eq!(elements.first().map(String::as_str), Some("graphml"));
-    assert_eq!(elements.iter().filter(|e| *e == "node").count(), nodes.len());
-    assert_eq!(elements.iter().filter(|e| *e == "edge").count(), links.len());
-    assert!(graphml.text.contains("Bois &amp; Fils &lt;Scierie&gt;"), "escaped name");
+    assert_eq!(
+        elements.iter().filter(|e| *e == "node").count(),
+        nodes.len()
+    );
+    assert_eq!(
+        elements.iter().filter(|e| *e == "edge").count(),
+        links.len()
+    );
+    assert!(
+        graphml.text.contains("Bois &amp; Fils &lt;Scierie&gt;"),
+        "escaped name"
+    );
     for id in &nodes {
-        assert!(graphml.text.contains(&format!("<node id=\"{id}\"")), "node {id}");
+        assert!(
+            graphml.text.contains(&format!("<node id=\"{id}\"")),
+            "node {id}"
+        );
     }
 
     // GeoJSON: actors as [lng, lat] points, synergies as lines from provider to receiver.
@@ -970,7 +1791,10 @@ async fn graph_exports_parse_and_link_the_actors() {
         let c = v.as_array().expect("a position");
         assert_eq!(c.len(), 2);
         let (lng, lat) = (c[0].as_f64().expect("lng"), c[1].as_f64().expect("lat"));
-        assert!((-180.0..=180.0).contains(&lng) && (-90.0..=90.0).contains(&lat), "{v}");
+        assert!(
+            (-180.0..=180.0).contains(&lng) && (-90.0..=90.0).contains(&lat),
+            "{v}"
+        );
         (lng, lat)
     };
     let (mut points, mut lines) = (0, 0);
@@ -979,7 +1803,9 @@ async fn graph_exports_parse_and_link_the_actors() {
         match str_of(&f["geometry"], "type") {
             "Point" => {
                 points += 1;
-                let s = sites.get(str_of(&f["properties"], "id")).unwrap_or_else(|| panic!("unknown actor {f}"));
+                let s = sites
+                    .get(str_of(&f["properties"], "id"))
+                    .unwrap_or_else(|| panic!("unknown actor {f}"));
                 let (lng, lat) = point(&f["geometry"]["coordinates"]);
                 approx(lng, s.lng, "point longitude first");
                 approx(lat, s.lat, "point latitude second");
@@ -988,8 +1814,12 @@ async fn graph_exports_parse_and_link_the_actors() {
                 lines += 1;
                 let coords = f["geometry"]["coordinates"].as_array().expect("line");
                 assert_eq!(coords.len(), 2);
-                let from = sites.get(str_of(&f["properties"], "source")).expect("source actor");
-                let to = sites.get(str_of(&f["properties"], "target")).expect("target actor");
+                let from = sites
+                    .get(str_of(&f["properties"], "source"))
+                    .expect("source actor");
+                let to = sites
+                    .get(str_of(&f["properties"], "target"))
+                    .expect("target actor");
                 let (a, b) = (point(&coords[0]), point(&coords[1]));
                 approx(a.0, from.lng, "line starts at the provider");
                 approx(a.1, from.lat, "line starts at the provider");
@@ -1004,14 +1834,35 @@ async fn graph_exports_parse_and_link_the_actors() {
 
     // Hubs and chains answer for the territory.
     let hubs = ok(&app, "/api/v1/territories/21/hubs").await;
-    assert!(hubs.body.as_array().is_some_and(|h| h.iter().any(|h| h["actor_id"] == sawmill.id.as_str())), "{}", hubs.text);
+    assert!(
+        hubs.body
+            .as_array()
+            .is_some_and(|h| h.iter().any(|h| h["actor_id"] == sawmill.id.as_str())),
+        "{}",
+        hubs.text
+    );
     let chains = ok(&app, "/api/v1/territories/21/chains").await;
-    assert!(chains.body["chains"].is_object() && chains.body["loops"].is_array(), "{}", chains.text);
+    assert!(
+        chains.body["chains"].is_object() && chains.body["loops"].is_array(),
+        "{}",
+        chains.text
+    );
 
     // Errors.
-    assert_field_error(&app.get("/api/v1/territories/21/graph?format=svg").await, "format");
-    for path in ["graph", "graph?format=graphml", "allocation", "chains", "hubs"] {
-        let reply = app.get(&format!("/api/v1/territories/XX-NOWHERE/{path}")).await;
+    assert_field_error(
+        &app.get("/api/v1/territories/21/graph?format=svg").await,
+        "format",
+    );
+    for path in [
+        "graph",
+        "graph?format=graphml",
+        "allocation",
+        "chains",
+        "hubs",
+    ] {
+        let reply = app
+            .get(&format!("/api/v1/territories/XX-NOWHERE/{path}"))
+            .await;
         assert_eq!(reply.status, 404, "{path}: {}", reply.text);
         assert!(reply.content_type.starts_with("application/problem+json"));
     }
@@ -1024,9 +1875,30 @@ async fn graph_exports_parse_and_link_the_actors() {
 #[actix_web::test]
 async fn an_actor_sees_its_synergies_as_provider_and_as_receiver() {
     let app = spawn_app().await;
-    let sawmill = site(&app, "Scierie", "16.10A", DIJON, near(&app, DIJON, 0.0, 0.0)).await;
-    let boiler = site(&app, "Chaufferie bois", "35.30Z", DIJON, near(&app, DIJON, 3.0, 0.0)).await;
-    let cement = site(&app, "Cimenterie", "23.51Z", DIJON, near(&app, DIJON, 3.0, 8.0)).await;
+    let sawmill = site(
+        &app,
+        "Scierie",
+        "16.10A",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
+    let boiler = site(
+        &app,
+        "Chaufferie bois",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 3.0, 0.0),
+    )
+    .await;
+    let cement = site(
+        &app,
+        "Cimenterie",
+        "23.51Z",
+        DIJON,
+        near(&app, DIJON, 3.0, 8.0),
+    )
+    .await;
     let sawdust_id = resource(&app, &sawmill, sawdust(500.0)).await;
     let fuel = resource(&app, &boiler, boiler_need(tonnes(300.0))).await;
     let bottom_ash = resource(
@@ -1035,34 +1907,88 @@ async fn an_actor_sees_its_synergies_as_provider_and_as_receiver() {
         json!({"kind": "offer", "category": "material", "label": "Mâchefers", "ewc_code": "10 01 01", "quantity": tonnes(40.0)}),
     )
     .await;
-    let ash_in = resource(&app, &cement, ash_need("Cendres pour le cru", &["10 01 01"])).await;
+    let ash_in = resource(
+        &app,
+        &cement,
+        ash_need("Cendres pour le cru", &["10 01 01"]),
+    )
+    .await;
 
     let mine = all_items(&app, &format!("/api/v1/actors/{}/synergies", boiler.id)).await;
-    let as_receiver = mine.iter().find(|s| s["receiver_actor_id"] == boiler.id.as_str()).expect("as receiver");
-    let as_provider = mine.iter().find(|s| s["provider_actor_id"] == boiler.id.as_str()).expect("as provider");
+    let as_receiver = mine
+        .iter()
+        .find(|s| s["receiver_actor_id"] == boiler.id.as_str())
+        .expect("as receiver");
+    let as_provider = mine
+        .iter()
+        .find(|s| s["provider_actor_id"] == boiler.id.as_str())
+        .expect("as provider");
     assert_eq!(as_receiver["offer_id"], sawdust_id.as_str());
     assert_eq!(as_receiver["need_id"], fuel.as_str());
     assert_eq!(as_provider["offer_id"], bottom_ash.as_str());
     assert_eq!(as_provider["need_id"], ash_in.as_str());
     for s in &mine {
-        assert!(s["receiver_actor_id"] == boiler.id.as_str() || s["provider_actor_id"] == boiler.id.as_str(), "{s:#}");
+        assert!(
+            s["receiver_actor_id"] == boiler.id.as_str()
+                || s["provider_actor_id"] == boiler.id.as_str(),
+            "{s:#}"
+        );
     }
     let scores: Vec<f64> = mine.iter().map(|s| num(s, "score")).collect();
-    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "ranked: {scores:?}");
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "ranked: {scores:?}"
+    );
     let sawmill_side = all_items(&app, &format!("/api/v1/actors/{}/synergies", sawmill.id)).await;
     assert!(sawmill_side.iter().any(|s| s["id"] == as_receiver["id"]));
-    assert!(sawmill_side.iter().all(|s| s["id"] != as_provider["id"]), "not the sawmill's");
-    assert_eq!(app.get(&format!("/api/v1/actors/{}/synergies", Uuid::new_v4())).await.status, 404);
-    assert_field_error(&app.get(&format!("/api/v1/actors/{}/synergies?min_score=2", boiler.id)).await, "min_score");
+    assert!(
+        sawmill_side.iter().all(|s| s["id"] != as_provider["id"]),
+        "not the sawmill's"
+    );
+    assert_eq!(
+        app.get(&format!("/api/v1/actors/{}/synergies", Uuid::new_v4()))
+            .await
+            .status,
+        404
+    );
+    assert_field_error(
+        &app.get(&format!(
+            "/api/v1/actors/{}/synergies?min_score=2",
+            boiler.id
+        ))
+        .await,
+        "min_score",
+    );
 }
 
 #[actix_web::test]
 async fn an_adhoc_offer_finds_the_nearest_boiler_and_stores_nothing() {
     let app = spawn_app().await;
-    let sawmill = site(&app, "Scierie", "16.10A", DIJON, near(&app, DIJON, 0.0, 0.0)).await;
-    let close = site(&app, "Chaufferie Nord", "35.30Z", DIJON, near(&app, DIJON, 3.0, 0.0)).await;
-    let far = site(&app, "Chaufferie de Beaune", "35.30Z", BEAUNE, near(&app, BEAUNE, 0.0, 0.0)).await;
-    resource(&app, &sawmill, sawdust(500.0)).await;
+    let sawmill = site(
+        &app,
+        "Scierie",
+        "16.10A",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
+    let close = site(
+        &app,
+        "Chaufferie Nord",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 3.0, 0.0),
+    )
+    .await;
+    let far = site(
+        &app,
+        "Chaufferie de Beaune",
+        "35.30Z",
+        BEAUNE,
+        near(&app, BEAUNE, 0.0, 0.0),
+    )
+    .await;
+    let offer = resource(&app, &sawmill, sawdust(500.0)).await;
     let need_close = resource(&app, &close, boiler_need(tonnes(300.0))).await;
     let need_far = resource(&app, &far, boiler_need(tonnes(300.0))).await;
     let before_resources = all_items(&app, "/api/v1/resources").await.len();
@@ -1074,23 +2000,62 @@ async fn an_adhoc_offer_finds_the_nearest_boiler_and_stores_nothing() {
     let reply = app.post("/api/v1/match", &body).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     let found = items(&reply);
-    assert_eq!(need_ids(&found), vec![need_close.as_str(), need_far.as_str()], "{found:#?}");
+    assert_eq!(
+        need_ids(&found),
+        vec![need_close.as_str(), need_far.as_str()],
+        "{found:#?}"
+    );
     assert_eq!(found[0]["receiver_actor_id"], close.id.as_str());
     assert_eq!(found[0]["provider_actor_id"], Uuid::nil().to_string());
     assert_eq!(found[0]["offer_id"], Uuid::nil().to_string());
     assert_eq!(found[0]["fit_level"], "code");
-    let here = Site { id: String::new(), name: String::new(), lat, lng };
-    approx(num(&found[0], "distance_km"), km(&here, &close), "distance from the described place");
-    approx(num(&found[0], "coverage"), 200.0 / 300.0, "coverage of the described quantity");
+    let here = Site {
+        id: String::new(),
+        name: String::new(),
+        lat,
+        lng,
+    };
+    approx(
+        num(&found[0], "distance_km"),
+        km(&here, &close),
+        "distance from the described place",
+    );
+    approx(
+        num(&found[0], "coverage"),
+        200.0 / 300.0,
+        "coverage of the described quantity",
+    );
+    // A described need finds the sawmill as provider.
+    let wanted = json!({"kind": "need", "class": "material/biomass/wood", "accepted_ewc": ["03 01 05"],
+                        "quantity": 1000, "unit": "t", "lat": lat, "lng": lng});
+    let reply = app.post("/api/v1/match", &wanted).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let providers = items(&reply);
+    assert_eq!(providers.len(), 1, "{providers:#?}");
+    assert_eq!(providers[0]["offer_id"], offer.as_str());
+    assert_eq!(providers[0]["provider_actor_id"], sawmill.id.as_str());
+    assert_eq!(providers[0]["receiver_actor_id"], Uuid::nil().to_string());
+    approx(
+        num(&providers[0], "coverage"),
+        0.5,
+        "500 t of the 1 000 t described",
+    );
     // Scoped to a territory: only partners in it.
     let in_71 = app.post("/api/v1/match?territory=71", &body).await;
     assert_eq!(in_71.status, 200, "{}", in_71.text);
     assert!(items(&in_71).is_empty());
 
     // Nothing stored.
-    assert_eq!(all_items(&app, "/api/v1/resources").await.len(), before_resources);
+    assert_eq!(
+        all_items(&app, "/api/v1/resources").await.len(),
+        before_resources
+    );
     let after = all_items(&app, "/api/v1/synergies").await;
-    let ids = |v: &[Value]| v.iter().map(|s| str_of(s, "id").to_owned()).collect::<Vec<_>>();
+    let ids = |v: &[Value]| {
+        v.iter()
+            .map(|s| str_of(s, "id").to_owned())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(ids(&after), ids(&before));
     let run = app.post("/api/v1/synergies/detect", &json!({})).await;
     assert_eq!(run.body["summary"]["inserted"], 0, "{}", run.text);
@@ -1099,7 +2064,10 @@ async fn an_adhoc_offer_finds_the_nearest_boiler_and_stores_nothing() {
     let mut bad = body.clone();
     bad["ewc_code"] = json!("99 99 99");
     assert_field_error(&app.post("/api/v1/match", &bad).await, "ewc_code");
-    assert_field_error(&app.post("/api/v1/match?min_score=2", &body).await, "min_score");
+    assert_field_error(
+        &app.post("/api/v1/match?min_score=2", &body).await,
+        "min_score",
+    );
     let mut bad = body.clone();
     bad["lat"] = json!(95.0);
     assert_field_error(&app.post("/api/v1/match", &bad).await, "lat");
@@ -1113,11 +2081,46 @@ async fn list_filters_and_pagination_hold_together() {
     let app = spawn_app().await;
     // Dijon: a sawmill and two boilers (declared), a power plant and a silent cement works (latent),
     // three neighbours sharing a collection need (pooling). Mâcon: a sawmill and a boiler.
-    let sawmill = site(&app, "Scierie", "16.10A", DIJON, near(&app, DIJON, 0.0, 0.0)).await;
-    let b1 = site(&app, "Chaufferie 1", "35.30Z", DIJON, near(&app, DIJON, 3.0, 0.0)).await;
-    let b2 = site(&app, "Chaufferie 2", "35.30Z", DIJON, near(&app, DIJON, -8.0, 0.0)).await;
-    let plant = site(&app, "Centrale", "35.11Z", DIJON, near(&app, DIJON, 0.0, 10.0)).await;
-    site(&app, "Cimenterie", "23.51Z", DIJON, near(&app, DIJON, 5.0, 12.0)).await;
+    let sawmill = site(
+        &app,
+        "Scierie",
+        "16.10A",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
+    let b1 = site(
+        &app,
+        "Chaufferie 1",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 3.0, 0.0),
+    )
+    .await;
+    let b2 = site(
+        &app,
+        "Chaufferie 2",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, -8.0, 0.0),
+    )
+    .await;
+    let plant = site(
+        &app,
+        "Centrale",
+        "35.11Z",
+        DIJON,
+        near(&app, DIJON, 0.0, 10.0),
+    )
+    .await;
+    site(
+        &app,
+        "Cimenterie",
+        "23.51Z",
+        DIJON,
+        near(&app, DIJON, 5.0, 12.0),
+    )
+    .await;
     resource(&app, &sawmill, sawdust(500.0)).await;
     resource(&app, &b1, boiler_need(tonnes(300.0))).await;
     resource(&app, &b2, boiler_need(tonnes(1000.0))).await;
@@ -1127,28 +2130,74 @@ async fn list_filters_and_pagination_hold_together() {
         json!({"kind": "offer", "category": "material", "label": "Cendres volantes", "ewc_code": "10 01 02", "quantity": tonnes(800.0)}),
     )
     .await;
-    for (i, (east, north)) in [(1.0, -1.0), (2.0, -2.0), (0.0, -3.0)].into_iter().enumerate() {
-        let s = site(&app, &format!("Voisin {i}"), "18.12Z", DIJON, near(&app, DIJON, east, north)).await;
+    for (i, (east, north)) in [(1.0, -1.0), (2.0, -2.0), (0.0, -3.0)]
+        .into_iter()
+        .enumerate()
+    {
+        let s = site(
+            &app,
+            &format!("Voisin {i}"),
+            "18.12Z",
+            DIJON,
+            near(&app, DIJON, east, north),
+        )
+        .await;
         resource(&app, &s, collection_need(12.0)).await;
     }
-    let macon_saw = site(&app, "Scierie mâconnaise", "16.10A", MACON, near(&app, MACON, 0.0, 0.0)).await;
-    let macon_boiler = site(&app, "Chaufferie mâconnaise", "35.30Z", MACON, near(&app, MACON, 2.0, 0.0)).await;
-    resource(&app, &macon_saw, sawdust(100.0)).await;
-    resource(&app, &macon_boiler, boiler_need(tonnes(100.0))).await;
+    let macon_saw = site(
+        &app,
+        "Scierie mâconnaise",
+        "16.10A",
+        MACON,
+        near(&app, MACON, 0.0, 0.0),
+    )
+    .await;
+    let macon_boiler = site(
+        &app,
+        "Chaufferie mâconnaise",
+        "35.30Z",
+        MACON,
+        near(&app, MACON, 2.0, 0.0),
+    )
+    .await;
+    // Both keep to the Mâconnais (Dijon is 112 km away, within the 150 km wood travels).
+    let mut local_sawdust = sawdust(100.0);
+    local_sawdust["max_distance_km"] = json!(30);
+    let mut local_need = boiler_need(tonnes(100.0));
+    local_need["max_distance_km"] = json!(30);
+    resource(&app, &macon_saw, local_sawdust).await;
+    resource(&app, &macon_boiler, local_need).await;
 
     let all = all_items(&app, "/api/v1/synergies").await;
     let dep21 = all_items(&app, "/api/v1/synergies?territory=21").await;
     let dep71 = all_items(&app, "/api/v1/synergies?territory=71").await;
     let scores: Vec<f64> = all.iter().map(|s| num(s, "score")).collect();
-    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "ranked by score: {scores:?}");
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "ranked by score: {scores:?}"
+    );
     assert!(!substitutions(&dep21).is_empty() && !poolings(&dep21).is_empty());
     assert!(dep21.iter().any(|s| s["latent"] == true), "{dep21:#?}");
-    assert_eq!(dep21.len() + dep71.len(), all.len(), "each synergy in one département");
-    assert!(dep71.iter().all(|s| s["provider_actor_id"] == macon_saw.id.as_str()), "{dep71:#?}");
+    assert_eq!(
+        dep21.len() + dep71.len(),
+        all.len(),
+        "each synergy in one département"
+    );
+    assert!(
+        dep71
+            .iter()
+            .all(|s| s["provider_actor_id"] == macon_saw.id.as_str()),
+        "{dep71:#?}"
+    );
     assert!(dep71.len() == 1 && dep71[0]["receiver_actor_id"] == macon_boiler.id.as_str());
     let region = all_items(&app, "/api/v1/synergies?territory=R27").await;
     assert_eq!(region.len(), all.len());
-    assert_eq!(app.get("/api/v1/synergies?territory=XX-NOWHERE").await.status, 404);
+    assert_eq!(
+        app.get("/api/v1/synergies?territory=XX-NOWHERE")
+            .await
+            .status,
+        404
+    );
 
     // kind
     let pooling = all_items(&app, "/api/v1/synergies?kind=pooling").await;
@@ -1160,12 +2209,27 @@ async fn list_filters_and_pagination_hold_together() {
     let latent = all_items(&app, "/api/v1/synergies?latent=true").await;
     assert!(!latent.is_empty() && latent.iter().all(|s| s["latent"] == true));
     let declared = all_items(&app, "/api/v1/synergies?latent=false").await;
-    assert!(declared.iter().all(|s| s["kind"] == "pooling" || s["latent"] == false));
+    assert!(
+        declared
+            .iter()
+            .all(|s| s["kind"] == "pooling" || s["latent"] == false)
+    );
     assert_eq!(latent.len() + declared.len(), all.len());
     // class prefix
     let wood = all_items(&app, "/api/v1/synergies?class=material/biomass").await;
-    assert!(!wood.is_empty() && wood.iter().all(|s| str_of(s, "class").starts_with("material/biomass")), "{wood:#?}");
-    assert_eq!(wood.len(), all.iter().filter(|s| str_of(s, "class").starts_with("material/biomass")).count());
+    assert!(
+        !wood.is_empty()
+            && wood
+                .iter()
+                .all(|s| str_of(s, "class").starts_with("material/biomass")),
+        "{wood:#?}"
+    );
+    assert_eq!(
+        wood.len(),
+        all.iter()
+            .filter(|s| str_of(s, "class").starts_with("material/biomass"))
+            .count()
+    );
     // min_score: exactly the items at or above it.
     let mut distinct = scores.clone();
     distinct.dedup();
@@ -1173,11 +2237,17 @@ async fn list_filters_and_pagination_hold_together() {
     let threshold = (distinct[0] + distinct[1]) / 2.0;
     let above = all_items(&app, &format!("/api/v1/synergies?min_score={threshold}")).await;
     assert!(above.iter().all(|s| num(s, "score") >= threshold));
-    assert_eq!(above.len(), scores.iter().filter(|s| **s >= threshold).count());
+    assert_eq!(
+        above.len(),
+        scores.iter().filter(|s| **s >= threshold).count()
+    );
     assert!(above.len() < all.len());
     // Invalid parameters name themselves.
     assert_field_error(&app.get("/api/v1/synergies?min_score=2").await, "min_score");
-    assert_field_error(&app.get("/api/v1/synergies?min_score=-0.1").await, "min_score");
+    assert_field_error(
+        &app.get("/api/v1/synergies?min_score=-0.1").await,
+        "min_score",
+    );
     assert_field_error(&app.get("/api/v1/synergies?kind=barter").await, "kind");
     assert_field_error(&app.get("/api/v1/synergies?latent=maybe").await, "latent");
     assert_field_error(&app.get("/api/v1/synergies?limit=0").await, "limit");
@@ -1199,5 +2269,9 @@ async fn list_filters_and_pagination_hold_together() {
     let ids: Vec<&str> = paged.iter().map(|s| str_of(s, "id")).collect();
     let unique: HashSet<&str> = ids.iter().copied().collect();
     assert_eq!(unique.len(), ids.len(), "no overlap between pages");
-    assert_eq!(ids, all.iter().map(|s| str_of(s, "id")).collect::<Vec<_>>(), "same order, nothing lost");
+    assert_eq!(
+        ids,
+        all.iter().map(|s| str_of(s, "id")).collect::<Vec<_>>(),
+        "same order, nothing lost"
+    );
 }

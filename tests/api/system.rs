@@ -54,14 +54,34 @@ async fn the_openapi_document_describes_the_served_routes() {
             "{path} missing from the OpenAPI paths {paths:?}"
         );
     }
-    // Every documented path answers (not the 404 of an unknown route) once its parameters are filled.
-    for path in &paths {
+    // Every documented operation is routed (it does not fall to the 404 of an unknown route), once
+    // its path parameters are filled with an unknown id or a reference territory.
+    for (path, operations) in reply.body["paths"].as_object().into_iter().flatten() {
         let concrete = path
             .replace("{id}", "00000000-0000-0000-0000-000000000000")
-            .replace("{code}", "21");
-        let reply = app.get(&concrete).await;
-        let unknown_route = reply.status == 404 && reply.body["detail"] == "route not found";
-        assert!(!unknown_route, "documented path {path} is not served");
+            .replace("{code}", "21")
+            .replace("{year}", "2010");
+        for method in operations
+            .as_object()
+            .map(|o| o.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default()
+        {
+            let Ok(method) = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            let mut request = app.client.request(method.clone(), app.url(&concrete));
+            if method != reqwest::Method::GET && method != reqwest::Method::DELETE {
+                request = request
+                    .header("content-type", "application/json")
+                    .body("{}");
+            }
+            let answer = app.send(request).await;
+            let unknown_route = answer.status == 404 && answer.body["detail"] == "route not found";
+            assert!(
+                !unknown_route,
+                "documented operation {method} {path} is not served"
+            );
+        }
     }
     // The schema of a resource documents the wire spelling of units.
     let text = &reply.text;

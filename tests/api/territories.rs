@@ -16,7 +16,9 @@ async fn children(app: &TestApp, code: &str) -> Vec<Value> {
         let page = get_ok(app, &path).await;
         out.extend(page.body["items"].as_array().cloned().unwrap_or_default());
         match page.body["next_cursor"].as_str() {
-            Some(cursor) => path = format!("/api/v1/territories/{code}/children?limit=100&cursor={cursor}"),
+            Some(cursor) => {
+                path = format!("/api/v1/territories/{code}/children?limit=100&cursor={cursor}")
+            }
             None => return out,
         }
     }
@@ -24,16 +26,28 @@ async fn children(app: &TestApp, code: &str) -> Vec<Value> {
 }
 
 fn codes_of(items: &[Value]) -> Vec<String> {
-    items.iter().filter_map(|t| t["code"].as_str().map(str::to_owned)).collect()
+    items
+        .iter()
+        .filter_map(|t| t["code"].as_str().map(str::to_owned))
+        .collect()
 }
 
 fn names(reply: &Reply) -> Vec<String> {
-    reply.body["items"].as_array().into_iter().flatten().filter_map(|a| a["name"].as_str().map(str::to_owned)).collect()
+    reply.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|a| a["name"].as_str().map(str::to_owned))
+        .collect()
 }
 
 fn assert_not_found(reply: &Reply) {
     assert_eq!(reply.status, 404, "{}", reply.text);
-    assert!(reply.content_type.starts_with("application/problem+json"), "{}", reply.content_type);
+    assert!(
+        reply.content_type.starts_with("application/problem+json"),
+        "{}",
+        reply.content_type
+    );
 }
 
 #[actix_web::test]
@@ -45,9 +59,18 @@ async fn the_reference_hierarchy() {
     assert_eq!(cote_dor.body["name"], "Côte-d'Or");
     assert_eq!(cote_dor.body["parent"], "R27");
     let population = cote_dor.body["population"].as_u64().unwrap_or_default();
-    assert!(population > 500_000 && population < 600_000, "Côte-d'Or population {population}");
-    let (lat, lng) = (cote_dor.body["lat"].as_f64().unwrap_or_default(), cote_dor.body["lng"].as_f64().unwrap_or_default());
-    assert!((46.9..=48.1).contains(&lat) && (4.0..=5.6).contains(&lng), "centroid {lat},{lng} in Côte-d'Or");
+    assert!(
+        population > 500_000 && population < 600_000,
+        "Côte-d'Or population {population}"
+    );
+    let (lat, lng) = (
+        cote_dor.body["lat"].as_f64().unwrap_or_default(),
+        cote_dor.body["lng"].as_f64().unwrap_or_default(),
+    );
+    assert!(
+        (46.9..=48.1).contains(&lat) && (4.0..=5.6).contains(&lng),
+        "centroid {lat},{lng} in Côte-d'Or"
+    );
 
     let region = get_ok(&app, "/api/v1/territories/R27").await;
     assert_eq!(region.body["kind"], "region");
@@ -56,39 +79,84 @@ async fn the_reference_hierarchy() {
     let deps = children(&app, "R27").await;
     let dep_codes = codes_of(&deps);
     for d in ["21", "58", "71", "89", "25"] {
-        assert!(dep_codes.contains(&d.to_owned()), "R27 has {d}: {dep_codes:?}");
+        assert!(
+            dep_codes.contains(&d.to_owned()),
+            "R27 has {d}: {dep_codes:?}"
+        );
     }
-    assert_eq!(dep_codes.len(), 8, "Bourgogne-Franche-Comté has eight départements");
-    assert!(deps.iter().all(|d| d["kind"] == "departement" && d["parent"] == "R27"));
+    assert_eq!(
+        dep_codes.len(),
+        8,
+        "Bourgogne-Franche-Comté has eight départements"
+    );
+    assert!(
+        deps.iter()
+            .all(|d| d["kind"] == "departement" && d["parent"] == "R27")
+    );
     let sum: u64 = deps.iter().filter_map(|d| d["population"].as_u64()).sum();
-    assert_eq!(region.body["population"].as_u64(), Some(sum), "a région's population is its départements'");
+    assert_eq!(
+        region.body["population"].as_u64(),
+        Some(sum),
+        "a région's population is its départements'"
+    );
 
     // Côte-d'Or: its EPCI, then the communes that belong to none.
     let kids = children(&app, "21").await;
     let epcis: Vec<&Value> = kids.iter().filter(|t| t["kind"] == "epci").collect();
     assert!(!epcis.is_empty(), "the children of 21 include EPCI");
-    assert!(kids.iter().all(|t| t["kind"] == "epci" || t["kind"] == "commune"));
-    let dijon_epci = app.app.reference.geo.commune("21231").and_then(|c| c.epci.clone()).expect("Dijon has an EPCI");
-    assert!(epcis.iter().any(|e| e["code"] == dijon_epci.as_str()), "{dijon_epci} among the EPCI of 21");
-    assert!(!codes_of(&kids).contains(&"21231".to_owned()), "Dijon is under its EPCI, not directly under 21");
+    assert!(
+        kids.iter()
+            .all(|t| t["kind"] == "epci" || t["kind"] == "commune")
+    );
+    let dijon_epci = app
+        .app
+        .reference
+        .geo
+        .commune("21231")
+        .and_then(|c| c.epci.clone())
+        .expect("Dijon has an EPCI");
+    assert!(
+        epcis.iter().any(|e| e["code"] == dijon_epci.as_str()),
+        "{dijon_epci} among the EPCI of 21"
+    );
+    assert!(
+        !codes_of(&kids).contains(&"21231".to_owned()),
+        "Dijon is under its EPCI, not directly under 21"
+    );
 
     let metropole = get_ok(&app, &format!("/api/v1/territories/{dijon_epci}")).await;
     assert_eq!(metropole.body["kind"], "epci");
     assert_eq!(metropole.body["parent"], "21");
     assert_eq!(dijon_epci.len(), 9);
     let members = children(&app, &dijon_epci).await;
-    assert!(members.len() > 20, "Dijon Métropole has over twenty communes");
-    assert!(members.iter().all(|c| c["kind"] == "commune" && c["parent"] == dijon_epci.as_str()));
+    assert!(
+        members.len() > 20,
+        "Dijon Métropole has over twenty communes"
+    );
+    assert!(
+        members
+            .iter()
+            .all(|c| c["kind"] == "commune" && c["parent"] == dijon_epci.as_str())
+    );
     assert!(codes_of(&members).contains(&"21231".to_owned()));
-    let member_population: u64 = members.iter().filter_map(|c| c["population"].as_u64()).sum();
-    assert_eq!(metropole.body["population"].as_u64(), Some(member_population));
+    let member_population: u64 = members
+        .iter()
+        .filter_map(|c| c["population"].as_u64())
+        .sum();
+    assert_eq!(
+        metropole.body["population"].as_u64(),
+        Some(member_population)
+    );
 
     let dijon = get_ok(&app, "/api/v1/territories/21231").await;
     assert_eq!(dijon.body["kind"], "commune");
     assert_eq!(dijon.body["name"], "Dijon");
     assert_eq!(dijon.body["parent"], dijon_epci.as_str());
     assert!(dijon.body["population"].as_u64().unwrap_or_default() > 150_000);
-    assert!(children(&app, "21231").await.is_empty(), "a commune has no children");
+    assert!(
+        children(&app, "21231").await.is_empty(),
+        "a commune has no children"
+    );
 
     let france = get_ok(&app, "/api/v1/territories/FR").await;
     assert_eq!(france.body["kind"], "country");
@@ -100,10 +168,19 @@ async fn the_reference_hierarchy() {
 
     for unknown in ["XX", "R99", "99999", "123456789", "00"] {
         assert_not_found(&app.get(&format!("/api/v1/territories/{unknown}")).await);
-        assert_not_found(&app.get(&format!("/api/v1/territories/{unknown}/children")).await);
+        assert_not_found(
+            &app.get(&format!("/api/v1/territories/{unknown}/children"))
+                .await,
+        );
     }
-    assert_field_error(&app.get("/api/v1/territories/21/children?limit=0").await, "limit");
-    assert_field_error(&app.get("/api/v1/territories/21/children?cursor=zz").await, "cursor");
+    assert_field_error(
+        &app.get("/api/v1/territories/21/children?limit=0").await,
+        "limit",
+    );
+    assert_field_error(
+        &app.get("/api/v1/territories/21/children?cursor=zz").await,
+        "cursor",
+    );
 }
 
 #[actix_web::test]
@@ -111,29 +188,56 @@ async fn a_custom_zone_from_departements() {
     let app = spawn_app().await;
     let deps = ["21", "58", "71", "89"];
     let reply = app
-        .post("/api/v1/territories", &json!({"code": "27-BOURGOGNE", "name": "Bourgogne", "departements": deps}))
+        .post(
+            "/api/v1/territories",
+            &json!({"code": "27-BOURGOGNE", "name": "Bourgogne", "departements": deps}),
+        )
         .await;
     assert_eq!(reply.status, 201, "{}", reply.text);
-    assert_eq!(reply.location.as_deref(), Some("/api/v1/territories/27-BOURGOGNE"));
+    assert_eq!(
+        reply.location.as_deref(),
+        Some("/api/v1/territories/27-BOURGOGNE")
+    );
     assert_eq!(reply.body["kind"], "zone");
 
     let zone = get_ok(&app, "/api/v1/territories/27-BOURGOGNE").await;
     assert_eq!(zone.body["code"], "27-BOURGOGNE");
     assert_eq!(zone.body["kind"], "zone");
     assert_eq!(zone.body["name"], "Bourgogne");
-    let expected_communes: usize = deps.iter().map(|d| app.app.reference.geo.communes_of_departement(d).len()).sum();
-    let communes = zone.body["communes"].as_array().cloned().unwrap_or_default();
+    let expected_communes: usize = deps
+        .iter()
+        .map(|d| app.app.reference.geo.communes_of_departement(d).len())
+        .sum();
+    let communes = zone.body["communes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(communes.len(), expected_communes);
-    assert!(communes.len() > 1900, "Bourgogne has some two thousand communes: {}", communes.len());
+    assert!(
+        communes.len() > 1900,
+        "Bourgogne has some two thousand communes: {}",
+        communes.len()
+    );
     assert!(communes.contains(&json!("21231")) && communes.contains(&json!("58194")));
     let population = zone.body["population"].as_u64().unwrap_or_default();
-    assert!((1_500_000..=1_700_000).contains(&population), "Bourgogne population {population}");
+    assert!(
+        (1_500_000..=1_700_000).contains(&population),
+        "Bourgogne population {population}"
+    );
     let mut sum = 0;
     for d in deps {
-        sum += get_ok(&app, &format!("/api/v1/territories/{d}")).await.body["population"].as_u64().unwrap_or_default();
+        sum += get_ok(&app, &format!("/api/v1/territories/{d}")).await.body["population"]
+            .as_u64()
+            .unwrap_or_default();
     }
-    assert_eq!(population, sum, "the zone's population is its four départements'");
-    assert_eq!(children(&app, "27-BOURGOGNE").await.len(), expected_communes);
+    assert_eq!(
+        population, sum,
+        "the zone's population is its four départements'"
+    );
+    assert_eq!(
+        children(&app, "27-BOURGOGNE").await.len(),
+        expected_communes
+    );
 
     let listed = get_ok(&app, "/api/v1/territories").await;
     let listed = listed.body.as_array().cloned().unwrap_or_default();
@@ -154,12 +258,27 @@ async fn actors_within_a_zone() {
     ];
     let mut ids = Vec::new();
     for (commune, name) in places {
-        ids.push(app.create_actor(json!({"name": name, "naf_code": "16.10A", "commune_insee": commune})).await);
+        ids.push(
+            app.create_actor(json!({"name": name, "naf_code": "16.10A", "commune_insee": commune}))
+                .await,
+        );
     }
-    app.create_resource(&ids[0], json!({"kind": "offer", "category": "energy", "label": "Chaleur"})).await;
-    app.create_resource(&ids[3], json!({"kind": "offer", "category": "energy", "label": "Chaleur franc-comtoise"})).await;
+    app.create_resource(
+        &ids[0],
+        json!({"kind": "offer", "category": "energy", "label": "Chaleur"}),
+    )
+    .await;
+    app.create_resource(
+        &ids[3],
+        json!({"kind": "offer", "category": "energy", "label": "Chaleur franc-comtoise"}),
+    )
+    .await;
 
-    let expected = vec!["Chaufferie de Dijon", "Laiterie de Nevers", "Scierie d'Auxerre"];
+    let expected = vec![
+        "Chaufferie de Dijon",
+        "Laiterie de Nevers",
+        "Scierie d'Auxerre",
+    ];
     let within = get_ok(&app, "/api/v1/territories/27-BOURGOGNE/actors").await;
     assert_eq!(names(&within), expected);
     let filtered = get_ok(&app, "/api/v1/actors?territory=27-BOURGOGNE").await;
@@ -169,8 +288,12 @@ async fn actors_within_a_zone() {
     let text = get_ok(&app, "/api/v1/territories/27-BOURGOGNE/actors?q=nevers").await;
     assert_eq!(names(&text), vec!["Laiterie de Nevers"]);
     let resources = get_ok(&app, "/api/v1/resources?territory=27-BOURGOGNE").await;
-    let labels: Vec<&str> =
-        resources.body["items"].as_array().into_iter().flatten().filter_map(|r| r["label"].as_str()).collect();
+    let labels: Vec<&str> = resources.body["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["label"].as_str())
+        .collect();
     assert_eq!(labels, vec!["Chaleur"]);
 
     // The reference levels answer on the same route.
@@ -184,32 +307,78 @@ async fn actors_within_a_zone() {
     let small = json!({"code": "dijon_nevers", "name": "Dijon et Nevers", "communes": ["58194", "21231", "21231"]});
     let created = app.post("/api/v1/territories", &small).await;
     assert_eq!(created.status, 201, "{}", created.text);
-    assert_eq!(created.body["communes"], json!(["21231", "58194"]), "sorted, without duplicates");
+    assert_eq!(
+        created.body["communes"],
+        json!(["21231", "58194"]),
+        "sorted, without duplicates"
+    );
     let kids = children(&app, "dijon_nevers").await;
     assert_eq!(codes_of(&kids), vec!["21231", "58194"]);
     assert!(kids.iter().all(|c| c["kind"] == "commune"));
     let two = get_ok(&app, "/api/v1/actors?territory=dijon_nevers").await;
-    assert_eq!(names(&two), vec!["Chaufferie de Dijon", "Laiterie de Nevers"]);
+    assert_eq!(
+        names(&two),
+        vec!["Chaufferie de Dijon", "Laiterie de Nevers"]
+    );
 }
 
 #[actix_web::test]
 async fn zone_rules_conflicts_and_deletion() {
     let app = spawn_app().await;
     let cases = [
-        (json!({"code": "21", "name": "Pas une zone", "communes": ["21231"]}), "code"),
-        (json!({"code": "R27", "name": "Pas une zone", "communes": ["21231"]}), "code"),
-        (json!({"code": "21231", "name": "Pas une zone", "communes": ["21231"]}), "code"),
-        (json!({"code": "FR", "name": "Pas une zone", "communes": ["21231"]}), "code"),
-        (json!({"code": "a zone", "name": "Espace", "communes": ["21231"]}), "code"),
-        (json!({"code": "", "name": "Vide", "communes": ["21231"]}), "code"),
-        (json!({"code": "Z".repeat(65), "name": "Long", "communes": ["21231"]}), "code"),
-        (json!({"code": "Z1", "name": " ", "communes": ["21231"]}), "name"),
+        (
+            json!({"code": "21", "name": "Pas une zone", "communes": ["21231"]}),
+            "code",
+        ),
+        (
+            json!({"code": "R27", "name": "Pas une zone", "communes": ["21231"]}),
+            "code",
+        ),
+        (
+            json!({"code": "21231", "name": "Pas une zone", "communes": ["21231"]}),
+            "code",
+        ),
+        (
+            json!({"code": "FR", "name": "Pas une zone", "communes": ["21231"]}),
+            "code",
+        ),
+        (
+            json!({"code": "a zone", "name": "Espace", "communes": ["21231"]}),
+            "code",
+        ),
+        (
+            json!({"code": "", "name": "Vide", "communes": ["21231"]}),
+            "code",
+        ),
+        (
+            json!({"code": "Z".repeat(65), "name": "Long", "communes": ["21231"]}),
+            "code",
+        ),
+        (
+            json!({"code": "Z1", "name": " ", "communes": ["21231"]}),
+            "name",
+        ),
         (json!({"code": "Z1", "name": "Rien"}), "communes"),
-        (json!({"code": "Z1", "name": "Mauvaise", "communes": ["99999"]}), "communes[0]"),
-        (json!({"code": "Z1", "name": "Mauvaise", "communes": ["21231", "2123"]}), "communes[1]"),
-        (json!({"code": "Z1", "name": "Mauvais", "departements": ["21", "00"]}), "departements[1]"),
-        (json!({"code": "Z1", "name": "Type", "communes": "21231"}), "communes"),
-        (json!({"code": "Z1", "name": "Champ", "communes": ["21231"], "epci": ["242100410"]}), "epci"),
+        (
+            json!({"code": "Z1", "name": "Mauvaise", "communes": ["99999"]}),
+            "communes[0]",
+        ),
+        (
+            json!({"code": "Z1", "name": "Mauvaise", "communes": ["21231", "2123"]}),
+            "communes[1]",
+        ),
+        (
+            json!({"code": "Z1", "name": "Mauvais", "departements": ["21", "00"]}),
+            "departements[1]",
+        ),
+        (
+            json!({"code": "Z1", "name": "Type", "communes": "21231"}),
+            "communes",
+        ),
+        (
+            json!({"code": "Z1", "name": "Champ", "communes": ["21231"], "epci": ["242100410"]}),
+            "epci",
+        ),
         (json!({"name": "Sans code", "communes": ["21231"]}), "code"),
     ];
     for (body, field) in cases {
@@ -220,21 +389,35 @@ async fn zone_rules_conflicts_and_deletion() {
 
     let zone = json!({"code": "27-BOURGOGNE", "name": "Bourgogne", "departements": ["21", "58", "71", "89"]});
     assert_eq!(app.post("/api/v1/territories", &zone).await.status, 201);
-    let duplicate = app.post("/api/v1/territories", &json!({"code": "27-BOURGOGNE", "name": "Encore", "communes": ["21231"]})).await;
+    let duplicate = app
+        .post(
+            "/api/v1/territories",
+            &json!({"code": "27-BOURGOGNE", "name": "Encore", "communes": ["21231"]}),
+        )
+        .await;
     assert_eq!(duplicate.status, 409, "{}", duplicate.text);
-    assert!(duplicate.content_type.starts_with("application/problem+json"));
+    assert!(
+        duplicate
+            .content_type
+            .starts_with("application/problem+json")
+    );
     let kept = get_ok(&app, "/api/v1/territories/27-BOURGOGNE").await;
     assert_eq!(kept.body["name"], "Bourgogne", "the first zone is kept");
 
     // An actor in the zone survives its deletion.
-    let actor = app.create_actor(json!({"name": "Dijonnais", "naf_code": "16.10A", "commune_insee": "21231"})).await;
+    let actor = app
+        .create_actor(json!({"name": "Dijonnais", "naf_code": "16.10A", "commune_insee": "21231"}))
+        .await;
     let deleted = app.delete("/api/v1/territories/27-BOURGOGNE").await;
     assert_eq!(deleted.status, 204, "{}", deleted.text);
     assert_not_found(&app.get("/api/v1/territories/27-BOURGOGNE").await);
     assert_not_found(&app.get("/api/v1/territories/27-BOURGOGNE/children").await);
     assert_not_found(&app.get("/api/v1/actors?territory=27-BOURGOGNE").await);
     assert_not_found(&app.delete("/api/v1/territories/27-BOURGOGNE").await);
-    assert_eq!(app.get(&format!("/api/v1/actors/{actor}")).await.status, 200);
+    assert_eq!(
+        app.get(&format!("/api/v1/actors/{actor}")).await.status,
+        200
+    );
     // Reference territories cannot be deleted.
     assert_not_found(&app.delete("/api/v1/territories/21").await);
     assert_eq!(app.get("/api/v1/territories/21").await.status, 200);
@@ -266,6 +449,9 @@ async fn every_commune_is_reachable_from_its_departement() {
             .filter(|c| !reached.contains(c))
             .collect();
         missing.sort();
-        assert!(missing.is_empty(), "communes of {dep} not reachable from its children: {missing:?}");
+        assert!(
+            missing.is_empty(),
+            "communes of {dep} not reachable from its children: {missing:?}"
+        );
     }
 }

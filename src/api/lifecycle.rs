@@ -1,0 +1,1319 @@
+//! Synergy lifecycle: facilitators move synergies from `detected` to `implemented` (or reject and
+//! abandon them, with a reason), every change recorded in a history; notes; realised values once
+//! implemented. Reports on it: the territory's KPIs (counts, funnel, tonnes diverted, CO2e and
+//! imports avoided, by family and by year, JSON or CSV) and what implemented and proposed
+//! synergies change in its AFME account (IMP, DPO landfill, DMC).
+//!
+//! The rules live in `crate::domain::lifecycle` (transitions) and `crate::afme::impact` (account
+//! changes); the SQL in `crate::db::lifecycle`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, guard, web};
+use chrono::{Datelike, NaiveDateTime, SubsecRound};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, OpenApi, ToSchema};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::extract::{ValidJson, ValidQuery};
+use super::{Page, PageParams, State, page_slice};
+use crate::afme::families::FamilyTable;
+use crate::afme::impact::{ImpactReport, SynergyImpact, account_impact};
+use crate::afme::indicators::{IndicatorOptions, compute_indicators};
+use crate::afme::model::Family;
+use crate::afme::priority::PriorityReport;
+use crate::db::lifecycle::{LifecycleData, LifecycleError, LifecycleUpdate, RealisedValues, StatusChange};
+use crate::db::models::{ActorRow, SynergyHistoryRow, SynergyNoteRow, SynergyRow};
+use crate::db::{self, TerritoryScope};
+use crate::detection::{ActorInfo, Built};
+use crate::domain::lifecycle::{FUNNEL, SynergyStatus, TransitionError, allowed_next, furthest_stage};
+use crate::domain::validation::FieldError;
+use crate::reference::TerritoryRef;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    // `GET /synergies/{id}` is served by `synergies`; this resource only answers PATCH.
+    cfg.service(
+        web::resource("/synergies/{id}").guard(guard::Patch()).route(web::patch().to(patch_synergy)),
+    )
+    .service(web::resource("/synergies/{id}/history").route(web::get().to(synergy_history)))
+    .service(
+        web::resource("/synergies/{id}/notes")
+            .route(web::get().to(synergy_notes))
+            .route(web::post().to(add_note)),
+    )
+    .service(web::resource("/territories/{code}/kpis").route(web::get().to(territory_kpis)))
+    .service(web::resource("/territories/{code}/afme/impact").route(web::get().to(afme_impact)));
+}
+
+/// The OpenAPI description of these routes, merged into the service's document.
+#[derive(OpenApi)]
+#[openapi(
+    paths(patch_synergy, synergy_history, synergy_notes, add_note, territory_kpis, afme_impact),
+    components(schemas(
+        SynergyStatus,
+        PatchSynergy,
+        RealisedInput,
+        SynergyRecord,
+        Party,
+        RealisedOut,
+        HistoryEntry,
+        NoteOut,
+        NoteInput,
+        IllegalTransitionProblem,
+        KpisOut,
+        KpiBlock,
+        StatusCounts,
+        FunnelStep,
+        Outcome,
+        FamilyKpis,
+        YearKpis,
+        ImpactOut,
+        ImpactLine,
+        ImpactReport,
+    )),
+    tags((name = "lifecycle", description = "Synergy lifecycle (status, history, notes, realised values), KPIs and AFME impact"))
+)]
+pub struct LifecycleApiDoc;
+
+/// Who made a change: this header until API keys name the caller.
+pub const USER_HEADER: &str = "X-Symbiose-User";
+const ANONYMOUS: &str = "anonymous";
+const MAX_USER_CHARS: usize = 200;
+const MAX_REASON_CHARS: usize = 2_000;
+const MAX_COMMENT_CHARS: usize = 10_000;
+const MAX_NOTE_CHARS: usize = 100_000;
+/// Import dependence above which a synergy's input is taken to replace an import.
+pub const IMPORT_DEPENDENCE_THRESHOLD: f64 = 0.5;
+
+// ---------------------------------------------------------------------------------------------
+// wire types
+
+/// A change to a synergy. Every field is optional, but at least one must be given.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PatchSynergy {
+    /// The new status: `detected → proposed → in_study → implemented`, or `rejected` / `abandoned`
+    /// from any open status (with a `reason`). Anything else answers 409 naming the allowed ones.
+    pub status: Option<SynergyStatus>,
+    /// Why (required for `rejected` and `abandoned`); kept as the synergy's `status_reason`.
+    pub reason: Option<String>,
+    /// A comment recorded in the history with the status change.
+    pub comment: Option<String>,
+    /// A note added to the synergy (see `GET …/notes`).
+    pub note: Option<String>,
+    /// Realised values, only once the synergy is implemented (or becomes so in this request).
+    pub realised: Option<RealisedInput>,
+}
+
+/// Realised yearly values; a field left out keeps its stored value.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RealisedInput {
+    /// Quantity exchanged per year, in the synergy's `base_unit`, ≥ 0.
+    pub quantity: Option<f64>,
+    /// Tonnes per year diverted from landfill or incineration, ≥ 0.
+    pub diverted_t: Option<f64>,
+    /// t CO2e per year avoided, net of transport, ≥ 0.
+    pub co2e_avoided_t: Option<f64>,
+}
+
+/// A party of a synergy.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Party {
+    pub actor_id: String,
+    /// `provider`, `receiver` or `member` (of a pooling group).
+    pub role: String,
+    /// `None` when the actor has been deleted since.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RealisedOut {
+    pub quantity: Option<f64>,
+    pub diverted_t: Option<f64>,
+    pub co2e_avoided_t: Option<f64>,
+}
+
+/// A synergy as stored: its lifecycle fields, detection fields and the full detected record.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct SynergyRecord {
+    pub id: String,
+    /// `substitution` or `pooling`.
+    pub kind: String,
+    pub status: SynergyStatus,
+    pub status_reason: Option<String>,
+    /// When a facilitator last changed the status (UTC); `None` while never changed.
+    pub status_changed_at: Option<NaiveDateTime>,
+    /// The statuses it may move to.
+    pub allowed_next: Vec<SynergyStatus>,
+    /// `false` once the detection no longer finds it (a resource was deleted or changed); its
+    /// status and history are kept.
+    pub active: bool,
+    pub first_detected_at: NaiveDateTime,
+    pub last_detected_at: NaiveDateTime,
+    pub retired_at: Option<NaiveDateTime>,
+    pub score: f64,
+    pub class: String,
+    pub ewc_code: Option<String>,
+    #[schema(value_type = String)]
+    pub family: Family,
+    pub latent: bool,
+    pub distance_km: Option<f64>,
+    /// Detected yearly quantity, in `base_unit`.
+    pub quantity: Option<f64>,
+    pub base_unit: Option<String>,
+    pub parties: Vec<Party>,
+    pub realised: RealisedOut,
+    /// The detected synergy (components, explanations, impact) or pooling group, as last detected.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
+/// One status change.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HistoryEntry {
+    pub id: String,
+    pub changed_by: String,
+    /// UTC.
+    pub changed_at: NaiveDateTime,
+    pub from: SynergyStatus,
+    pub to: SynergyStatus,
+    pub comment: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct NoteOut {
+    pub id: String,
+    pub author: String,
+    /// UTC.
+    pub created_at: NaiveDateTime,
+    pub text: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NoteInput {
+    pub text: String,
+}
+
+/// 409 for an illegal status change (RFC 9457, with the statuses that are allowed).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IllegalTransitionProblem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    pub from: SynergyStatus,
+    pub to: SynergyStatus,
+    /// The statuses the synergy may move to (empty when its status is final).
+    pub allowed: Vec<SynergyStatus>,
+}
+
+impl fmt::Display for IllegalTransitionProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl ResponseError for IllegalTransitionProblem {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::CONFLICT
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(StatusCode::CONFLICT).content_type("application/problem+json").json(self)
+    }
+}
+
+fn illegal(err: &TransitionError) -> Option<IllegalTransitionProblem> {
+    match err {
+        TransitionError::Illegal { from, to, allowed } => Some(IllegalTransitionProblem {
+            kind: "https://symbiose.example/problems/illegal-transition".into(),
+            title: "Conflict".into(),
+            status: 409,
+            detail: err.to_string(),
+            from: *from,
+            to: *to,
+            allowed: allowed.to_vec(),
+        }),
+        TransitionError::ReasonRequired { .. } => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("synergy `{}`", id.escape_debug()))
+}
+
+/// The canonical id of a synergy (404 when it is not a UUID: no synergy has such an id).
+fn synergy_id(id: &str) -> Result<String, ApiError> {
+    Uuid::parse_str(id.trim()).map(|u| u.to_string()).map_err(|_| not_found(id))
+}
+
+/// Who makes the change: the `X-Symbiose-User` header (at most 200 characters), else `anonymous`.
+fn changed_by(req: &HttpRequest) -> Result<String, ApiError> {
+    let Some(value) = req.headers().get(USER_HEADER) else {
+        return Ok(ANONYMOUS.into());
+    };
+    let text = std::str::from_utf8(value.as_bytes())
+        .map_err(|_| ApiError::field(USER_HEADER, "must be UTF-8 text"))?
+        .trim();
+    if text.is_empty() {
+        return Ok(ANONYMOUS.into());
+    }
+    if text.chars().count() > MAX_USER_CHARS {
+        return Err(ApiError::field(USER_HEADER, format!("must be at most {MAX_USER_CHARS} characters")));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(ApiError::field(USER_HEADER, "must not contain control characters"));
+    }
+    Ok(text.to_owned())
+}
+
+/// A free-text field: trimmed, at most `max` characters, no NUL (no database stores it in text).
+/// Blank text counts as absent.
+fn text_field(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+    let text = value.map(str::trim).filter(|t| !t.is_empty())?;
+    if text.chars().count() > max {
+        errors.push(FieldError { field: field.into(), message: format!("must be at most {max} characters"), row: None });
+        return None;
+    }
+    if text.contains('\0') {
+        errors.push(FieldError { field: field.into(), message: "must not contain NUL characters".into(), row: None });
+        return None;
+    }
+    Some(text.to_owned())
+}
+
+fn now() -> NaiveDateTime {
+    // Microseconds: what both backends store, so the answer shows what was stored.
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+/// The AFME family of a stored synergy: the rule of `Prioritiser::family` (class, else EWC code)
+/// on the stored class and code; a pooling group keyed by an EWC code by its code.
+pub fn family_of(row: &SynergyRow) -> Family {
+    let table = FamilyTable::builtin();
+    if row.kind == "pooling" && row.class.starts_with(|c: char| c.is_ascii_digit()) {
+        return table.family_for_ewc(&row.class);
+    }
+    match (table.family_for_class(&row.class), &row.ewc_code) {
+        (Family::Other, Some(code)) => table.family_for_ewc(code),
+        (family, _) => family,
+    }
+}
+
+fn status_of(row: &SynergyRow) -> Result<SynergyStatus, ApiError> {
+    db::lifecycle::status_of(row).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn record(row: SynergyRow, built: &Built) -> Result<SynergyRecord, ApiError> {
+    let status = status_of(&row)?;
+    let name = |id: &str| Uuid::parse_str(id).ok().and_then(|u| built.actors.get(&u)).map(|a| a.name.clone());
+    let mut parties = Vec::new();
+    for (id, role) in [(&row.provider_actor_id, "provider"), (&row.receiver_actor_id, "receiver")] {
+        if let Some(id) = id {
+            parties.push(Party { actor_id: id.clone(), role: role.into(), name: name(id) });
+        }
+    }
+    if row.kind == "pooling" {
+        for id in db::lifecycle::parties(&row) {
+            parties.push(Party { name: name(&id), actor_id: id, role: "member".into() });
+        }
+    }
+    Ok(SynergyRecord {
+        family: family_of(&row),
+        id: row.id,
+        kind: row.kind,
+        status,
+        status_reason: row.status_reason,
+        status_changed_at: row.status_changed_at,
+        allowed_next: allowed_next(status).to_vec(),
+        active: row.active,
+        first_detected_at: row.first_detected_at,
+        last_detected_at: row.last_detected_at,
+        retired_at: row.retired_at,
+        score: row.score,
+        class: row.class,
+        ewc_code: row.ewc_code,
+        latent: row.latent,
+        distance_km: row.distance_km,
+        quantity: row.quantity,
+        base_unit: row.base_unit,
+        parties,
+        realised: RealisedOut {
+            quantity: row.realised_quantity,
+            diverted_t: row.realised_diverted_t,
+            co2e_avoided_t: row.realised_co2e_t,
+        },
+        detail: serde_json::from_str(&row.detail).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+fn history_entry(row: SynergyHistoryRow) -> Result<HistoryEntry, ApiError> {
+    let parse = |s: &str| {
+        SynergyStatus::parse(s).ok_or_else(|| ApiError::Internal(format!("stored status `{s}` is not a lifecycle status")))
+    };
+    Ok(HistoryEntry {
+        from: parse(&row.from_status)?,
+        to: parse(&row.to_status)?,
+        id: row.id,
+        changed_by: row.changed_by,
+        changed_at: row.changed_at,
+        comment: row.comment,
+        reason: row.reason,
+    })
+}
+
+fn note_out(row: SynergyNoteRow) -> NoteOut {
+    NoteOut { id: row.id, author: row.author, created_at: row.created_at, text: row.text }
+}
+
+/// Checks the request: every bad field at once.
+fn parse_patch(body: PatchSynergy, changed_by: String, at: NaiveDateTime) -> Result<LifecycleUpdate, ApiError> {
+    let mut errors = Vec::new();
+    let reason = text_field(&mut errors, "reason", body.reason.as_deref(), MAX_REASON_CHARS);
+    let comment = text_field(&mut errors, "comment", body.comment.as_deref(), MAX_COMMENT_CHARS);
+    let note = text_field(&mut errors, "note", body.note.as_deref(), MAX_NOTE_CHARS);
+    if body.note.is_some() && note.is_none() && !errors.iter().any(|e| e.field == "note") {
+        errors.push(FieldError { field: "note".into(), message: "must not be empty".into(), row: None });
+    }
+    if body.status.is_none() {
+        for (field, given) in [("reason", reason.is_some()), ("comment", comment.is_some())] {
+            if given {
+                errors.push(FieldError {
+                    field: field.into(),
+                    message: format!("a {field} is recorded with a status change: give `status` too (or send a `note`)"),
+                    row: None,
+                });
+            }
+        }
+    }
+    let realised = match &body.realised {
+        None => None,
+        Some(r) => {
+            let mut check = |field: &str, v: Option<f64>| {
+                if let Some(x) = v
+                    && !(x.is_finite() && x >= 0.0)
+                {
+                    errors.push(FieldError {
+                        field: format!("realised.{field}"),
+                        message: "must be a number ≥ 0".into(),
+                        row: None,
+                    });
+                }
+            };
+            check("quantity", r.quantity);
+            check("diverted_t", r.diverted_t);
+            check("co2e_avoided_t", r.co2e_avoided_t);
+            let values = RealisedValues { quantity: r.quantity, diverted_t: r.diverted_t, co2e_t: r.co2e_avoided_t };
+            if values == RealisedValues::default() {
+                errors.push(FieldError {
+                    field: "realised".into(),
+                    message: "give at least one of quantity, diverted_t, co2e_avoided_t".into(),
+                    row: None,
+                });
+            }
+            Some(values)
+        }
+    };
+    if body.status.is_none() && body.note.is_none() && body.realised.is_none() && errors.is_empty() {
+        errors.push(FieldError {
+            field: "body".into(),
+            message: "nothing to change: give `status`, `note` or `realised`".into(),
+            row: None,
+        });
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    Ok(LifecycleUpdate {
+        changed_by,
+        at,
+        status: body.status.map(|to| StatusChange { to, reason, comment }),
+        realised,
+        note,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// lifecycle handlers
+
+/// Change a synergy's status (with a history entry), enter its realised values once implemented,
+/// add a note — all in one transaction. The author is the `X-Symbiose-User` header (else
+/// `anonymous`). Re-detection never changes what is set here.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/synergies/{id}",
+    tag = "lifecycle",
+    params(
+        ("id" = String, Path, description = "Synergy id"),
+        ("X-Symbiose-User" = Option<String>, Header, description = "Who makes the change (≤ 200 characters; default `anonymous`)"),
+    ),
+    request_body = PatchSynergy,
+    responses(
+        (status = 200, body = SynergyRecord),
+        (status = 404, body = super::error::Problem),
+        (status = 409, description = "Illegal status change (with the allowed ones), or realised values on a synergy not implemented", body = IllegalTransitionProblem),
+        (status = 415, body = super::error::Problem),
+        (status = 422, body = super::error::Problem),
+    )
+)]
+pub async fn patch_synergy(
+    state: State,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: ValidJson<PatchSynergy>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let id = synergy_id(&id)?;
+    let update = parse_patch(body.0, changed_by(&req)?, now())?;
+    // The detection is persisted first, so every synergy it shows can be changed.
+    let built = super::synergies::current(&state).await?;
+    let changes_status = update.status.is_some();
+    let owned = id.clone();
+    let result = db::run(&state.pool, move |conn| Ok(db::lifecycle::apply(conn, &owned, &update)))
+        .await
+        .map_err(ApiError::from)?;
+    let updated = match result {
+        Ok(updated) => updated,
+        Err(LifecycleError::NotFound) => return Err(not_found(&id).into()),
+        Err(LifecycleError::Transition(err)) => {
+            return Err(match illegal(&err) {
+                Some(problem) => problem.into(),
+                None => ApiError::field("reason", err.to_string()).into(),
+            });
+        }
+        Err(err @ LifecycleError::NotImplemented(_)) => return Err(ApiError::Conflict(err.to_string()).into()),
+        Err(LifecycleError::Query(err)) => return Err(ApiError::from(db::DbError::Query(err)).into()),
+        Err(err @ LifecycleError::UnknownStatus(_)) => return Err(ApiError::Internal(err.to_string()).into()),
+    };
+    if changes_status {
+        // Synergy lists show statuses from the detection build: the next read rebuilds it.
+        state.detection.touch();
+    }
+    Ok(HttpResponse::Ok().json(record(updated.row, &built)?))
+}
+
+/// Status changes of a synergy, oldest first: who, when, from, to, comment, reason.
+#[utoipa::path(
+    get,
+    path = "/api/v1/synergies/{id}/history",
+    tag = "lifecycle",
+    params(("id" = String, Path, description = "Synergy id"), PageParams),
+    responses((status = 200, body = Page<HistoryEntry>), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem))
+)]
+pub async fn synergy_history(
+    state: State,
+    id: web::Path<String>,
+    page: ValidQuery<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    let id = synergy_id(&id)?;
+    super::synergies::current(&state).await?;
+    let owned = id.clone();
+    let rows = db::run(&state.pool, move |conn| db::lifecycle::history(conn, &owned)).await.map_err(|e| match e {
+        db::DbError::NotFound => not_found(&id),
+        other => other.into(),
+    })?;
+    let entries = rows.into_iter().map(history_entry).collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(page_slice(&entries, &page.0)?))
+}
+
+/// Notes on a synergy, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/synergies/{id}/notes",
+    tag = "lifecycle",
+    params(("id" = String, Path, description = "Synergy id"), PageParams),
+    responses((status = 200, body = Page<NoteOut>), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem))
+)]
+pub async fn synergy_notes(
+    state: State,
+    id: web::Path<String>,
+    page: ValidQuery<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    let id = synergy_id(&id)?;
+    super::synergies::current(&state).await?;
+    let owned = id.clone();
+    let rows = db::run(&state.pool, move |conn| db::lifecycle::notes(conn, &owned)).await.map_err(|e| match e {
+        db::DbError::NotFound => not_found(&id),
+        other => other.into(),
+    })?;
+    let notes: Vec<NoteOut> = rows.into_iter().map(note_out).collect();
+    Ok(HttpResponse::Ok().json(page_slice(&notes, &page.0)?))
+}
+
+/// Add a note to a synergy (also possible with `PATCH … {"note": …}`). The author is the
+/// `X-Symbiose-User` header (else `anonymous`).
+#[utoipa::path(
+    post,
+    path = "/api/v1/synergies/{id}/notes",
+    tag = "lifecycle",
+    params(
+        ("id" = String, Path, description = "Synergy id"),
+        ("X-Symbiose-User" = Option<String>, Header, description = "Author (≤ 200 characters; default `anonymous`)"),
+    ),
+    request_body = NoteInput,
+    responses((status = 201, body = NoteOut), (status = 404, body = super::error::Problem), (status = 415, body = super::error::Problem), (status = 422, body = super::error::Problem))
+)]
+pub async fn add_note(
+    state: State,
+    req: HttpRequest,
+    id: web::Path<String>,
+    body: ValidJson<NoteInput>,
+) -> Result<HttpResponse, ApiError> {
+    let id = synergy_id(&id)?;
+    let author = changed_by(&req)?;
+    let mut errors = Vec::new();
+    let text = text_field(&mut errors, "text", Some(&body.0.text), MAX_NOTE_CHARS);
+    let Some(text) = text else {
+        if errors.is_empty() {
+            return Err(ApiError::field("text", "must not be empty"));
+        }
+        return Err(ApiError::Validation(errors));
+    };
+    super::synergies::current(&state).await?;
+    let owned = id.clone();
+    let at = now();
+    let note = db::run(&state.pool, move |conn| db::lifecycle::add_note(conn, &owned, &author, &text, at))
+        .await
+        .map_err(|e| match e {
+            db::DbError::NotFound => not_found(&id),
+            other => other.into(),
+        })?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/api/v1/synergies/{id}/notes")))
+        .json(note_out(note)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// what a synergy brings, for the KPIs and the account impact
+
+/// The fields of a stored substitution synergy's detail that the reports read.
+#[derive(Debug, Default, Deserialize)]
+struct StoredDetail {
+    #[serde(default)]
+    impact: Option<StoredImpact>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StoredImpact {
+    diverted_tonnes: f64,
+    net_co2e_t: f64,
+}
+
+/// What one synergy brings per year, realised values overriding the detected estimates.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Effects {
+    /// Tonnes exchanged (substitutions whose base unit is t).
+    exchanged_t: f64,
+    diverted_t: f64,
+    co2e_t: f64,
+    /// `exchanged_t` when the input replaces an import, else 0.
+    imports_t: f64,
+    substitutes_import: bool,
+    /// Whether any realised value was used.
+    realised: bool,
+}
+
+/// Whether a family's input is mostly imported in the territory (import dependence > 0.5).
+fn substitutes_import(report: &PriorityReport, family: Family) -> bool {
+    report
+        .families
+        .iter()
+        .find(|f| f.family == family)
+        .and_then(|f| f.import_dependence)
+        .is_some_and(|d| d > IMPORT_DEPENDENCE_THRESHOLD)
+}
+
+fn non_negative(x: f64) -> f64 {
+    if x.is_finite() { x.max(0.0) } else { 0.0 }
+}
+
+fn effects(row: &SynergyRow, family: Family, report: &PriorityReport) -> Effects {
+    let realised =
+        row.realised_quantity.is_some() || row.realised_diverted_t.is_some() || row.realised_co2e_t.is_some();
+    if row.kind != "substitution" {
+        // A pooling group exchanges nothing between its members: only realised values count.
+        return Effects {
+            diverted_t: non_negative(row.realised_diverted_t.unwrap_or(0.0)),
+            co2e_t: row.realised_co2e_t.unwrap_or(0.0),
+            realised,
+            ..Effects::default()
+        };
+    }
+    let detail: StoredDetail = serde_json::from_str(&row.detail).unwrap_or_default();
+    let detected_q = row.quantity.filter(|q| q.is_finite() && *q > 0.0);
+    // Estimates scale with the realised quantity when only that was entered.
+    let scale = match (row.realised_quantity, detected_q) {
+        (Some(r), Some(q)) => r / q,
+        _ => 1.0,
+    };
+    let quantity = row.realised_quantity.or(row.quantity).map(non_negative).unwrap_or(0.0);
+    let exchanged_t = if row.base_unit.as_deref() == Some("t") { quantity } else { 0.0 };
+    let diverted_t = non_negative(
+        row.realised_diverted_t.or(detail.impact.as_ref().map(|i| i.diverted_tonnes * scale)).unwrap_or(0.0),
+    );
+    let co2e_t = row.realised_co2e_t.or(detail.impact.as_ref().map(|i| i.net_co2e_t * scale)).unwrap_or(0.0);
+    let co2e_t = if co2e_t.is_finite() { co2e_t } else { 0.0 };
+    let substitutes = substitutes_import(report, family);
+    Effects {
+        exchanged_t,
+        diverted_t,
+        co2e_t,
+        imports_t: if substitutes { exchanged_t } else { 0.0 },
+        substitutes_import: substitutes,
+        realised,
+    }
+}
+
+/// A stored synergy with a party in the territory.
+struct Counted {
+    row: SynergyRow,
+    status: SynergyStatus,
+    family: Family,
+    /// Furthest funnel stage reached (0 = detected … 3 = implemented).
+    reached: usize,
+    year: i32,
+    effects: Effects,
+}
+
+fn actor_info(a: &ActorRow) -> Option<ActorInfo> {
+    Some(ActorInfo {
+        id: Uuid::parse_str(&a.id).ok()?,
+        name: a.name.clone(),
+        naf_code: a.naf_code.clone(),
+        commune: a.commune_insee.clone(),
+        departement: a.departement.clone(),
+        region: a.region.clone(),
+        epci: a.epci.clone(),
+        lat: a.lat,
+        lng: a.lng,
+        share_with_partners: a.share_with_partners,
+    })
+}
+
+/// The synergies with a party in the territory (the scope rule of the synergy lists), with what
+/// each brings.
+fn counted(
+    data: LifecycleData,
+    scope: &TerritoryScope,
+    zone: Option<&HashSet<String>>,
+    report: &PriorityReport,
+) -> Result<Vec<Counted>, ApiError> {
+    let inside: HashSet<&str> = data
+        .actors
+        .values()
+        .filter(|a| actor_info(a).is_some_and(|info| info.in_scope(scope, zone)))
+        .map(|a| a.id.as_str())
+        .collect();
+    let mut out = Vec::new();
+    for row in data.synergies.iter() {
+        if !db::lifecycle::parties(row).iter().any(|p| inside.contains(p.as_str())) {
+            continue;
+        }
+        let status = status_of(row)?;
+        let reached =
+            furthest_stage(status, data.passed.get(&row.id).map(|v| v.as_slice()).unwrap_or(&[]).iter().copied());
+        let year = match (status, row.status_changed_at) {
+            (SynergyStatus::Implemented, Some(at)) => at.year(),
+            _ => row.first_detected_at.year(),
+        };
+        let family = family_of(row);
+        let effects = effects(row, family, report);
+        out.push(Counted { row: row.clone(), status, family, reached, year, effects });
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------------------------------------
+// KPIs
+
+/// Number of synergies in each status.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct StatusCounts {
+    pub detected: usize,
+    pub proposed: usize,
+    pub in_study: usize,
+    pub implemented: usize,
+    pub rejected: usize,
+    pub abandoned: usize,
+}
+
+impl StatusCounts {
+    fn add(&mut self, status: SynergyStatus) {
+        let slot = match status {
+            SynergyStatus::Detected => &mut self.detected,
+            SynergyStatus::Proposed => &mut self.proposed,
+            SynergyStatus::InStudy => &mut self.in_study,
+            SynergyStatus::Implemented => &mut self.implemented,
+            SynergyStatus::Rejected => &mut self.rejected,
+            SynergyStatus::Abandoned => &mut self.abandoned,
+        };
+        *slot += 1;
+    }
+}
+
+/// One stage of the funnel.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FunnelStep {
+    pub stage: SynergyStatus,
+    /// Synergies that reached at least this stage (a synergy rejected while in study reached
+    /// `in_study`).
+    pub reached: usize,
+    /// reached / synergies (`None` without synergies).
+    pub rate: Option<f64>,
+    /// reached / reached at the previous stage (`None` for the first stage or a previous 0).
+    pub from_previous: Option<f64>,
+}
+
+/// What a set of synergies brings per year.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
+pub struct Outcome {
+    pub synergies: usize,
+    /// Of which with realised values entered.
+    pub with_realised_values: usize,
+    /// Tonnes exchanged per year (substitutions in tonnes).
+    pub tonnes_exchanged_t: f64,
+    /// Tonnes per year diverted from landfill or incineration.
+    pub tonnes_diverted_t: f64,
+    /// t CO2e per year avoided, net of transport.
+    pub co2e_avoided_t: f64,
+    /// Tonnes per year of inputs that would otherwise be imported into the territory.
+    pub imports_avoided_t: f64,
+}
+
+impl Outcome {
+    fn add(&mut self, e: &Effects) {
+        self.synergies += 1;
+        self.with_realised_values += usize::from(e.realised);
+        self.tonnes_exchanged_t += e.exchanged_t;
+        self.tonnes_diverted_t += e.diverted_t;
+        self.co2e_avoided_t += e.co2e_t;
+        self.imports_avoided_t += e.imports_t;
+    }
+}
+
+/// The KPIs of a set of synergies.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KpiBlock {
+    pub synergies: usize,
+    pub counts: StatusCounts,
+    /// detected → proposed → in_study → implemented.
+    pub funnel: Vec<FunnelStep>,
+    /// What the implemented synergies bring (realised values where entered).
+    pub implemented: Outcome,
+    /// What the synergies under way (proposed, in study) would bring (detected estimates).
+    pub in_progress: Outcome,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FamilyKpis {
+    #[schema(value_type = String)]
+    pub family: Family,
+    #[serde(flatten)]
+    pub kpis: KpiBlock,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct YearKpis {
+    /// Year of implementation for implemented synergies, else of first detection.
+    pub year: i32,
+    #[serde(flatten)]
+    pub kpis: KpiBlock,
+}
+
+/// The lifecycle KPIs of a territory.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct KpisOut {
+    pub territory: TerritoryRef,
+    pub generated_at: NaiveDateTime,
+    /// Year of the AFME account whose import dependence decides `imports_avoided_t` (`None`: no
+    /// account, no import counted as avoided).
+    pub account_year: Option<i32>,
+    pub totals: KpiBlock,
+    pub by_family: Vec<FamilyKpis>,
+    pub by_year: Vec<YearKpis>,
+    /// How the figures are counted.
+    pub assumptions: Vec<String>,
+}
+
+fn kpi_block<'a>(items: impl IntoIterator<Item = &'a Counted>) -> KpiBlock {
+    let mut synergies = 0;
+    let mut counts = StatusCounts::default();
+    let mut reached = [0usize; FUNNEL.len()];
+    let (mut implemented, mut in_progress) = (Outcome::default(), Outcome::default());
+    for c in items {
+        synergies += 1;
+        counts.add(c.status);
+        for slot in reached.iter_mut().take(c.reached + 1) {
+            *slot += 1;
+        }
+        match c.status {
+            SynergyStatus::Implemented => implemented.add(&c.effects),
+            SynergyStatus::Proposed | SynergyStatus::InStudy => in_progress.add(&c.effects),
+            _ => {}
+        }
+    }
+    let ratio = |n: usize, d: usize| (d > 0).then(|| n as f64 / d as f64);
+    let funnel = FUNNEL
+        .iter()
+        .enumerate()
+        .map(|(i, stage)| FunnelStep {
+            stage: *stage,
+            reached: reached[i],
+            rate: ratio(reached[i], synergies),
+            from_previous: i.checked_sub(1).and_then(|p| ratio(reached[i], reached[p])),
+        })
+        .collect();
+    KpiBlock { synergies, counts, funnel, implemented, in_progress }
+}
+
+fn kpi_assumptions(report: &PriorityReport) -> Vec<String> {
+    let mut out = vec![
+        "synergies counted: those with a party (provider, receiver or pooling member) in the territory; retired synergies count when a facilitator moved them past `detected` (an implemented synergy whose resource was deleted still counts), not when they were merely detected; synergies whose actors were all deleted cannot be placed and are left out".to_string(),
+        "funnel: share of the synergies that reached at least each stage, from the current status and the history (a synergy rejected while in study reached `in_study`)".into(),
+        "year: of the change to `implemented` for implemented synergies, else of first detection".into(),
+        "realised values override the detected estimates; when only the realised quantity is entered, the estimated diversion and CO2e are scaled by realised / detected quantity".into(),
+        "tonnes exchanged: substitutions whose base unit is t; tonnes diverted: `impact.diverted_tonnes` of the detection (the factor's diverted share of the quantity); CO2e avoided: `impact.net_co2e_t` (avoided minus transport); pooling groups count only their realised values".into(),
+        format!(
+            "imports avoided: the tonnes exchanged of synergies whose family's import dependence IMP_f / (DE_f + IMP_f) in the territory's latest AFME account is > {IMPORT_DEPENDENCE_THRESHOLD}"
+        ),
+    ];
+    if report.neutral {
+        out.push("the territory has no AFME account: no import is counted as avoided".into());
+    }
+    out
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct KpiQuery {
+    /// `json` (default) or `csv`.
+    pub format: Option<String>,
+}
+
+/// A territory code as the API accepts it: 1–64 letters, digits, `-` or `_` (anything else is
+/// unknown without asking the database).
+fn check_code(code: &str) -> Result<(), ApiError> {
+    if code.is_empty() || code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(ApiError::NotFound(format!("territory `{}`", code.escape_debug())));
+    }
+    Ok(())
+}
+
+/// The territory, the stored synergies with a party in it and what each brings.
+async fn territory_synergies(
+    state: &State,
+    code: &str,
+    report: &PriorityReport,
+) -> Result<(TerritoryRef, Vec<Counted>), ApiError> {
+    let (territory, _) = super::territories::resolve(state, code).await?;
+    let (scope, zone) = super::synergies::scope_of(state, Some(code)).await?;
+    // The current detection is persisted before the stored synergies are read.
+    super::synergies::current(state).await?;
+    let data = db::run(&state.pool, db::lifecycle::lifecycle_data).await?;
+    Ok((territory, counted(data, &scope, zone.as_ref(), report)?))
+}
+
+/// Lifecycle KPIs of a territory: synergies by status, the funnel detected → proposed → in_study →
+/// implemented with its conversion rates, and what implemented synergies bring (tonnes
+/// exchanged and diverted, CO2e avoided, imports avoided; realised values where entered), in
+/// total, by AFME family and by year. `?format=csv` answers one CSV row per total, family and
+/// year.
+#[utoipa::path(
+    get,
+    path = "/api/v1/territories/{code}/kpis",
+    tag = "lifecycle",
+    params(("code" = String, Path, description = "Territory code (any level, or a custom zone)"), KpiQuery),
+    responses(
+        (status = 200, body = KpisOut),
+        (status = 200, description = "CSV when format=csv", content_type = "text/csv", body = String),
+        (status = 404, body = super::error::Problem),
+        (status = 422, body = super::error::Problem),
+    )
+)]
+pub async fn territory_kpis(
+    state: State,
+    code: web::Path<String>,
+    query: ValidQuery<KpiQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let csv = match query.0.format.as_deref().map(|f| f.trim().to_ascii_lowercase()).as_deref() {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(_) => return Err(ApiError::field("format", "must be json or csv")),
+    };
+    check_code(&code)?;
+    let report = super::afme::priorities_for(&state, &code).await?;
+    let (territory, items) = territory_synergies(&state, &code, &report).await?;
+    let totals = kpi_block(&items);
+    let mut families: BTreeMap<Family, Vec<&Counted>> = BTreeMap::new();
+    let mut years: BTreeMap<i32, Vec<&Counted>> = BTreeMap::new();
+    for c in &items {
+        families.entry(c.family).or_default().push(c);
+        years.entry(c.year).or_default().push(c);
+    }
+    let out = KpisOut {
+        generated_at: now(),
+        account_year: report.year,
+        assumptions: kpi_assumptions(&report),
+        totals,
+        by_family: families
+            .into_iter()
+            .map(|(family, items)| FamilyKpis { family, kpis: kpi_block(items) })
+            .collect(),
+        by_year: years.into_iter().map(|(year, items)| YearKpis { year, kpis: kpi_block(items) }).collect(),
+        territory,
+    };
+    if !csv {
+        return Ok(HttpResponse::Ok().json(out));
+    }
+    let text = kpis_csv(&out).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"kpis_{}.csv\"", out.territory.code),
+        ))
+        .body(text))
+}
+
+/// Columns of the KPI CSV.
+pub const KPI_COLUMNS: [&str; 26] = [
+    "dimension",
+    "key",
+    "synergies",
+    "detected",
+    "proposed",
+    "in_study",
+    "implemented",
+    "rejected",
+    "abandoned",
+    "reached_detected",
+    "reached_proposed",
+    "reached_in_study",
+    "reached_implemented",
+    "rate_proposed",
+    "rate_in_study",
+    "rate_implemented",
+    "implemented_tonnes_exchanged_t",
+    "implemented_tonnes_diverted_t",
+    "implemented_co2e_avoided_t",
+    "implemented_imports_avoided_t",
+    "implemented_with_realised_values",
+    "in_progress_synergies",
+    "in_progress_tonnes_exchanged_t",
+    "in_progress_tonnes_diverted_t",
+    "in_progress_co2e_avoided_t",
+    "in_progress_imports_avoided_t",
+];
+
+fn kpis_csv(out: &KpisOut) -> Result<String, ::csv::Error> {
+    let mut writer = ::csv::Writer::from_writer(Vec::new());
+    writer.write_record(KPI_COLUMNS)?;
+    let rows = std::iter::once(("total".to_string(), out.territory.code.clone(), &out.totals))
+        .chain(out.by_family.iter().map(|f| ("family".to_string(), f.family.as_str().to_owned(), &f.kpis)))
+        .chain(out.by_year.iter().map(|y| ("year".to_string(), y.year.to_string(), &y.kpis)));
+    for (dimension, key, k) in rows {
+        let c = &k.counts;
+        let reached = |i: usize| k.funnel.get(i).map(|s| s.reached).unwrap_or(0).to_string();
+        let rate =
+            |i: usize| k.funnel.get(i).and_then(|s| s.rate).map(|r| r.to_string()).unwrap_or_default();
+        let (imp, prog) = (&k.implemented, &k.in_progress);
+        let record: [String; 26] = [
+            dimension,
+            key,
+            k.synergies.to_string(),
+            c.detected.to_string(),
+            c.proposed.to_string(),
+            c.in_study.to_string(),
+            c.implemented.to_string(),
+            c.rejected.to_string(),
+            c.abandoned.to_string(),
+            reached(0),
+            reached(1),
+            reached(2),
+            reached(3),
+            rate(1),
+            rate(2),
+            rate(3),
+            imp.tonnes_exchanged_t.to_string(),
+            imp.tonnes_diverted_t.to_string(),
+            imp.co2e_avoided_t.to_string(),
+            imp.imports_avoided_t.to_string(),
+            imp.with_realised_values.to_string(),
+            prog.synergies.to_string(),
+            prog.tonnes_exchanged_t.to_string(),
+            prog.tonnes_diverted_t.to_string(),
+            prog.co2e_avoided_t.to_string(),
+            prog.imports_avoided_t.to_string(),
+        ];
+        writer.write_record(&record)?;
+    }
+    let bytes = writer.into_inner().map_err(|e| ::csv::Error::from(e.into_error()))?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+// ---------------------------------------------------------------------------------------------
+// AFME impact
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ImpactQuery {
+    /// Year of the account (default: the latest year with an account).
+    pub year: Option<i32>,
+}
+
+/// What one synergy contributes to the account.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImpactLine {
+    pub id: String,
+    pub kind: String,
+    pub status: SynergyStatus,
+    #[schema(value_type = String)]
+    pub family: Family,
+    pub tonnes_exchanged: f64,
+    pub tonnes_diverted_from_landfill: f64,
+    pub substitutes_import: bool,
+    /// Realised values were used.
+    pub realised: bool,
+}
+
+/// How a territory's account changes when its synergies are counted.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ImpactOut {
+    pub territory: String,
+    pub year: i32,
+    /// Every year with an account for this territory.
+    pub years: Vec<i32>,
+    /// The implemented synergies counted in the account.
+    pub implemented: ImpactReport,
+    /// The synergies under way (proposed or in study), counted separately.
+    pub proposed: ImpactReport,
+    /// The synergies counted, implemented then under way.
+    pub synergies: Vec<ImpactLine>,
+    /// When a synergy is taken to replace an import.
+    pub substitution_rule: String,
+    pub assumptions: Vec<String>,
+}
+
+/// What the IMPLEMENTED synergies of a territory change in its AFME account of a year (IMP,
+/// DPO landfill, DMC, in tonnes and in % of the account), and separately the PROPOSED ones
+/// (proposed or in study). Rules in `notes`, `substitution_rule` and `assumptions`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/territories/{code}/afme/impact",
+    tag = "lifecycle",
+    params(("code" = String, Path, description = "Territory code"), ImpactQuery),
+    responses(
+        (status = 200, body = ImpactOut),
+        (status = 404, description = "Unknown territory, or no account (for that year): the detail names the years with one", body = super::error::Problem),
+        (status = 422, body = super::error::Problem),
+    )
+)]
+pub async fn afme_impact(
+    state: State,
+    code: web::Path<String>,
+    query: ValidQuery<ImpactQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let year = query.0.year;
+    if let Some(y) = year
+        && !(1900..=2100).contains(&y)
+    {
+        return Err(ApiError::field("year", "must be between 1900 and 2100"));
+    }
+    check_code(&code)?;
+    let (t, _) = super::territories::resolve(&state, &code).await?;
+    let owned = t.code.clone();
+    let (years, chosen, rows) = db::run(&state.pool, move |conn| {
+        let years = db::afme::years(conn, std::slice::from_ref(&owned))?;
+        let chosen = match year {
+            Some(y) => years.contains(&y).then_some(y),
+            None => years.last().copied(),
+        };
+        let rows = match chosen {
+            Some(y) => db::afme::list_rows(conn, &owned, Some(y))?,
+            None => Vec::new(),
+        };
+        Ok((years, chosen, rows))
+    })
+    .await?;
+    let Some(year) = chosen else {
+        let listed = years.iter().map(i32::to_string).collect::<Vec<_>>().join(", ");
+        return Err(ApiError::NotFound(match (year, years.is_empty()) {
+            (_, true) => format!(
+                "AFME account of `{}` (no year has one yet: import one with POST /api/v1/territories/{}/afme/import)",
+                t.code, t.code
+            ),
+            (Some(y), false) => format!("AFME account of `{}` for {y} (years with an account: {listed})", t.code),
+            (None, false) => format!("AFME account of `{}`", t.code),
+        }));
+    };
+    let indicators = compute_indicators(&rows, &t.code, year, &IndicatorOptions::default());
+    let report = super::afme::priorities_for_year(&state, &code, Some(year)).await?;
+    let (_, items) = territory_synergies(&state, &code, &report).await?;
+
+    let mut lines = Vec::new();
+    let (mut implemented, mut proposed) = (Vec::new(), Vec::new());
+    for stage in [SynergyStatus::Implemented, SynergyStatus::InStudy, SynergyStatus::Proposed] {
+        for c in items.iter().filter(|c| c.status == stage) {
+            let impact = SynergyImpact {
+                family: c.family,
+                tonnes_exchanged: c.effects.exchanged_t,
+                tonnes_diverted_from_landfill: c.effects.diverted_t,
+                substitutes_import: c.effects.substitutes_import,
+            };
+            lines.push(ImpactLine {
+                id: c.row.id.clone(),
+                kind: c.row.kind.clone(),
+                status: c.status,
+                family: c.family,
+                tonnes_exchanged: impact.tonnes_exchanged,
+                tonnes_diverted_from_landfill: impact.tonnes_diverted_from_landfill,
+                substitutes_import: impact.substitutes_import,
+                realised: c.effects.realised,
+            });
+            if stage == SynergyStatus::Implemented {
+                implemented.push(impact);
+            } else {
+                proposed.push(impact);
+            }
+        }
+    }
+    let implemented = account_impact(&indicators, &implemented).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let proposed = account_impact(&indicators, &proposed).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok().json(ImpactOut {
+        territory: t.code,
+        year,
+        years,
+        implemented,
+        proposed,
+        synergies: lines,
+        substitution_rule: format!(
+            "a synergy substitutes an import when its family's import dependence IMP_f / (DE_f + IMP_f) in this account is > {IMPORT_DEPENDENCE_THRESHOLD} (see GET /api/v1/territories/{{code}}/priorities?year={year}); its tonnes exchanged then lower IMP and DMC"
+        ),
+        assumptions: vec![
+            "synergies counted: those with a party in the territory, whatever the year they were implemented (the question is how this account would change)".into(),
+            "tonnes exchanged: the realised quantity, else the detected quantity, for substitutions whose base unit is t; tonnes diverted from landfill: the realised value, else the detection's `impact.diverted_tonnes` (scaled by realised / detected quantity when only the quantity was entered); pooling groups count only their realised diversion".into(),
+            "`proposed` counts the synergies proposed or in study".into(),
+        ],
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kind: &str, class: &str, ewc: Option<&str>) -> SynergyRow {
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap_or_default();
+        SynergyRow {
+            id: Uuid::new_v4().to_string(),
+            kind: kind.into(),
+            offer_id: None,
+            need_id: None,
+            provider_actor_id: None,
+            receiver_actor_id: None,
+            class: class.into(),
+            ewc_code: ewc.map(str::to_owned),
+            latent: false,
+            score: 0.5,
+            distance_km: Some(1.0),
+            quantity: Some(500.0),
+            base_unit: Some("t".into()),
+            detail: r#"{"impact":{"quantity_per_year":500,"base_unit":"t","diverted_tonnes":250,"co2e_avoided_t":125,"transport_co2e_t":5,"net_co2e_t":120}}"#.into(),
+            status: "implemented".into(),
+            active: true,
+            first_detected_at: t,
+            last_detected_at: t,
+            retired_at: None,
+            status_reason: None,
+            status_changed_at: Some(t),
+            realised_quantity: None,
+            realised_diverted_t: None,
+            realised_co2e_t: None,
+        }
+    }
+
+    fn report(import_dependence: Option<f64>) -> PriorityReport {
+        PriorityReport {
+            territory: "21".into(),
+            year: Some(2015),
+            formula: String::new(),
+            neutral: false,
+            families: vec![crate::afme::priority::FamilyPriority {
+                family: Family::AgriculturalFood,
+                import_dependence,
+                landfill_share: None,
+                dmc_weight: None,
+                priority: 0.5,
+            }],
+        }
+    }
+
+    #[test]
+    fn estimates_realised_values_and_scaling() {
+        let r = row("substitution", "material/biomass/wood", Some("030105"));
+        assert_eq!(family_of(&r), Family::AgriculturalFood);
+        let e = effects(&r, Family::AgriculturalFood, &report(Some(0.75)));
+        assert_eq!((e.exchanged_t, e.diverted_t, e.co2e_t, e.imports_t), (500.0, 250.0, 120.0, 500.0));
+        assert!(!e.realised);
+        // only the quantity realised: estimates scale
+        let mut q = r.clone();
+        q.realised_quantity = Some(400.0);
+        let e = effects(&q, Family::AgriculturalFood, &report(Some(0.75)));
+        assert_eq!((e.exchanged_t, e.diverted_t, e.co2e_t), (400.0, 200.0, 96.0));
+        // realised values override
+        q.realised_diverted_t = Some(300.0);
+        q.realised_co2e_t = Some(10.0);
+        let e = effects(&q, Family::AgriculturalFood, &report(Some(0.5)));
+        assert_eq!((e.exchanged_t, e.diverted_t, e.co2e_t, e.imports_t), (400.0, 300.0, 10.0, 0.0));
+        assert!(e.realised && !e.substitutes_import, "0.5 is not > 0.5");
+        // not in tonnes: nothing exchanged in t
+        let mut heat = r.clone();
+        heat.base_unit = Some("MWh".into());
+        assert_eq!(effects(&heat, Family::AgriculturalFood, &report(None)).exchanged_t, 0.0);
+        // pooling: realised only
+        let mut pool = row("pooling", "03 01 05", None);
+        assert_eq!(family_of(&pool), FamilyTable::builtin().family_for_ewc("03 01 05"));
+        assert_eq!(effects(&pool, Family::AgriculturalFood, &report(Some(1.0))), Effects::default());
+        pool.realised_diverted_t = Some(12.0);
+        assert_eq!(effects(&pool, Family::AgriculturalFood, &report(Some(1.0))).diverted_t, 12.0);
+    }
+
+    #[test]
+    fn funnel_counts_the_furthest_stage() {
+        let mk = |status: SynergyStatus, reached: usize| Counted {
+            row: row("substitution", "material/biomass/wood", None),
+            status,
+            family: Family::AgriculturalFood,
+            reached,
+            year: 2026,
+            effects: Effects { diverted_t: 1.0, ..Effects::default() },
+        };
+        let items = [
+            mk(SynergyStatus::Implemented, 3),
+            mk(SynergyStatus::Rejected, 1),
+            mk(SynergyStatus::InStudy, 2),
+            mk(SynergyStatus::Detected, 0),
+        ];
+        let k = kpi_block(&items);
+        assert_eq!(k.synergies, 4);
+        let reached: Vec<usize> = k.funnel.iter().map(|s| s.reached).collect();
+        assert_eq!(reached, vec![4, 3, 2, 1]);
+        let rates: Vec<Option<f64>> = k.funnel.iter().map(|s| s.rate).collect();
+        assert_eq!(rates, vec![Some(1.0), Some(0.75), Some(0.5), Some(0.25)]);
+        assert_eq!(k.funnel[3].from_previous, Some(0.5));
+        assert_eq!(k.funnel[0].from_previous, None);
+        assert_eq!((k.counts.implemented, k.counts.rejected, k.counts.in_study), (1, 1, 1));
+        assert_eq!((k.implemented.synergies, k.implemented.tonnes_diverted_t), (1, 1.0));
+        assert_eq!(k.in_progress.synergies, 1);
+        let empty = kpi_block(&[]);
+        assert!(empty.funnel.iter().all(|s| s.rate.is_none()));
+    }
+}
