@@ -3,7 +3,9 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use actix_web::dev::Server;
+use actix_web::ResponseError;
+use actix_web::dev::{Server, Service};
+use futures_util::future::{Either, ready};
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 
@@ -60,6 +62,16 @@ impl Application {
         let workers = self.settings.server.workers;
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap_fn(|req, srv| {
+                    // A NUL in a path segment can never name anything, and PostgreSQL refuses it.
+                    if req.path().contains("%00") {
+                        let problem = ApiError::NotFound("path".into()).error_response();
+                        Either::Left(ready(Ok(req.into_response(problem).map_into_right_body())))
+                    } else {
+                        let call = srv.call(req);
+                        Either::Right(async move { call.await.map(|r| r.map_into_left_body()) })
+                    }
+                })
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(json_limit))

@@ -34,8 +34,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
     }
 }
 
-/// Deserialises JSON, naming the failing field path.
+/// Deserialises JSON, naming the failing field path. Text may not hold NUL characters (PostgreSQL
+/// cannot store them, and no legitimate input needs them).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
+        return Err(ApiError::field("body", "text must not contain NUL characters"));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();
@@ -92,6 +96,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidQuery<T> {
 /// Deserialises a query string, naming the failing parameter.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let pairs = url::form_urlencoded::parse(query.as_bytes());
+    if let Some((name, _)) = pairs.clone().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        return Err(ApiError::field(name.replace('\0', ""), "must not contain NUL characters"));
+    }
     let de = serde_urlencoded::Deserializer::new(pairs);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();

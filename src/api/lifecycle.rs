@@ -25,18 +25,24 @@ use crate::afme::impact::{ImpactReport, SynergyImpact, account_impact};
 use crate::afme::indicators::{IndicatorOptions, compute_indicators};
 use crate::afme::model::Family;
 use crate::afme::priority::PriorityReport;
-use crate::db::lifecycle::{LifecycleData, LifecycleError, LifecycleUpdate, RealisedValues, StatusChange};
+use crate::db::lifecycle::{
+    LifecycleData, LifecycleError, LifecycleUpdate, RealisedValues, StatusChange,
+};
 use crate::db::models::{ActorRow, SynergyHistoryRow, SynergyNoteRow, SynergyRow};
 use crate::db::{self, TerritoryScope};
 use crate::detection::{ActorInfo, Built};
-use crate::domain::lifecycle::{FUNNEL, SynergyStatus, TransitionError, allowed_next, furthest_stage};
+use crate::domain::lifecycle::{
+    FUNNEL, SynergyStatus, TransitionError, allowed_next, furthest_stage,
+};
 use crate::domain::validation::FieldError;
 use crate::reference::TerritoryRef;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // `GET /synergies/{id}` is served by `synergies`; this resource only answers PATCH.
     cfg.service(
-        web::resource("/synergies/{id}").guard(guard::Patch()).route(web::patch().to(patch_synergy)),
+        web::resource("/synergies/{id}")
+            .guard(guard::Patch())
+            .route(web::patch().to(patch_synergy)),
     )
     .service(web::resource("/synergies/{id}/history").route(web::get().to(synergy_history)))
     .service(
@@ -226,7 +232,9 @@ impl ResponseError for IllegalTransitionProblem {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(StatusCode::CONFLICT).content_type("application/problem+json").json(self)
+        HttpResponse::build(StatusCode::CONFLICT)
+            .content_type("application/problem+json")
+            .json(self)
     }
 }
 
@@ -254,7 +262,9 @@ fn not_found(id: &str) -> ApiError {
 
 /// The canonical id of a synergy (404 when it is not a UUID: no synergy has such an id).
 fn synergy_id(id: &str) -> Result<String, ApiError> {
-    Uuid::parse_str(id.trim()).map(|u| u.to_string()).map_err(|_| not_found(id))
+    Uuid::parse_str(id.trim())
+        .map(|u| u.to_string())
+        .map_err(|_| not_found(id))
 }
 
 /// Who makes the change: the `X-Symbiose-User` header (at most 200 characters), else `anonymous`.
@@ -269,24 +279,43 @@ fn changed_by(req: &HttpRequest) -> Result<String, ApiError> {
         return Ok(ANONYMOUS.into());
     }
     if text.chars().count() > MAX_USER_CHARS {
-        return Err(ApiError::field(USER_HEADER, format!("must be at most {MAX_USER_CHARS} characters")));
+        return Err(ApiError::field(
+            USER_HEADER,
+            format!("must be at most {MAX_USER_CHARS} characters"),
+        ));
     }
     if text.chars().any(char::is_control) {
-        return Err(ApiError::field(USER_HEADER, "must not contain control characters"));
+        return Err(ApiError::field(
+            USER_HEADER,
+            "must not contain control characters",
+        ));
     }
     Ok(text.to_owned())
 }
 
 /// A free-text field: trimmed, at most `max` characters, no NUL (no database stores it in text).
 /// Blank text counts as absent.
-fn text_field(errors: &mut Vec<FieldError>, field: &str, value: Option<&str>, max: usize) -> Option<String> {
+fn text_field(
+    errors: &mut Vec<FieldError>,
+    field: &str,
+    value: Option<&str>,
+    max: usize,
+) -> Option<String> {
     let text = value.map(str::trim).filter(|t| !t.is_empty())?;
     if text.chars().count() > max {
-        errors.push(FieldError { field: field.into(), message: format!("must be at most {max} characters"), row: None });
+        errors.push(FieldError {
+            field: field.into(),
+            message: format!("must be at most {max} characters"),
+            row: None,
+        });
         return None;
     }
     if text.contains('\0') {
-        errors.push(FieldError { field: field.into(), message: "must not contain NUL characters".into(), row: None });
+        errors.push(FieldError {
+            field: field.into(),
+            message: "must not contain NUL characters".into(),
+            row: None,
+        });
         return None;
     }
     Some(text.to_owned())
@@ -316,16 +345,32 @@ fn status_of(row: &SynergyRow) -> Result<SynergyStatus, ApiError> {
 
 fn record(row: SynergyRow, built: &Built) -> Result<SynergyRecord, ApiError> {
     let status = status_of(&row)?;
-    let name = |id: &str| Uuid::parse_str(id).ok().and_then(|u| built.actors.get(&u)).map(|a| a.name.clone());
+    let name = |id: &str| {
+        Uuid::parse_str(id)
+            .ok()
+            .and_then(|u| built.actors.get(&u))
+            .map(|a| a.name.clone())
+    };
     let mut parties = Vec::new();
-    for (id, role) in [(&row.provider_actor_id, "provider"), (&row.receiver_actor_id, "receiver")] {
+    for (id, role) in [
+        (&row.provider_actor_id, "provider"),
+        (&row.receiver_actor_id, "receiver"),
+    ] {
         if let Some(id) = id {
-            parties.push(Party { actor_id: id.clone(), role: role.into(), name: name(id) });
+            parties.push(Party {
+                actor_id: id.clone(),
+                role: role.into(),
+                name: name(id),
+            });
         }
     }
     if row.kind == "pooling" {
         for id in db::lifecycle::parties(&row) {
-            parties.push(Party { name: name(&id), actor_id: id, role: "member".into() });
+            parties.push(Party {
+                name: name(&id),
+                actor_id: id,
+                role: "member".into(),
+            });
         }
     }
     Ok(SynergyRecord {
@@ -359,7 +404,9 @@ fn record(row: SynergyRow, built: &Built) -> Result<SynergyRecord, ApiError> {
 
 fn history_entry(row: SynergyHistoryRow) -> Result<HistoryEntry, ApiError> {
     let parse = |s: &str| {
-        SynergyStatus::parse(s).ok_or_else(|| ApiError::Internal(format!("stored status `{s}` is not a lifecycle status")))
+        SynergyStatus::parse(s).ok_or_else(|| {
+            ApiError::Internal(format!("stored status `{s}` is not a lifecycle status"))
+        })
     };
     Ok(HistoryEntry {
         from: parse(&row.from_status)?,
@@ -373,17 +420,40 @@ fn history_entry(row: SynergyHistoryRow) -> Result<HistoryEntry, ApiError> {
 }
 
 fn note_out(row: SynergyNoteRow) -> NoteOut {
-    NoteOut { id: row.id, author: row.author, created_at: row.created_at, text: row.text }
+    NoteOut {
+        id: row.id,
+        author: row.author,
+        created_at: row.created_at,
+        text: row.text,
+    }
 }
 
 /// Checks the request: every bad field at once.
-fn parse_patch(body: PatchSynergy, changed_by: String, at: NaiveDateTime) -> Result<LifecycleUpdate, ApiError> {
+fn parse_patch(
+    body: PatchSynergy,
+    changed_by: String,
+    at: NaiveDateTime,
+) -> Result<LifecycleUpdate, ApiError> {
     let mut errors = Vec::new();
-    let reason = text_field(&mut errors, "reason", body.reason.as_deref(), MAX_REASON_CHARS);
-    let comment = text_field(&mut errors, "comment", body.comment.as_deref(), MAX_COMMENT_CHARS);
+    let reason = text_field(
+        &mut errors,
+        "reason",
+        body.reason.as_deref(),
+        MAX_REASON_CHARS,
+    );
+    let comment = text_field(
+        &mut errors,
+        "comment",
+        body.comment.as_deref(),
+        MAX_COMMENT_CHARS,
+    );
     let note = text_field(&mut errors, "note", body.note.as_deref(), MAX_NOTE_CHARS);
     if body.note.is_some() && note.is_none() && !errors.iter().any(|e| e.field == "note") {
-        errors.push(FieldError { field: "note".into(), message: "must not be empty".into(), row: None });
+        errors.push(FieldError {
+            field: "note".into(),
+            message: "must not be empty".into(),
+            row: None,
+        });
     }
     if body.status.is_none() {
         for (field, given) in [("reason", reason.is_some()), ("comment", comment.is_some())] {
@@ -413,7 +483,11 @@ fn parse_patch(body: PatchSynergy, changed_by: String, at: NaiveDateTime) -> Res
             check("quantity", r.quantity);
             check("diverted_t", r.diverted_t);
             check("co2e_avoided_t", r.co2e_avoided_t);
-            let values = RealisedValues { quantity: r.quantity, diverted_t: r.diverted_t, co2e_t: r.co2e_avoided_t };
+            let values = RealisedValues {
+                quantity: r.quantity,
+                diverted_t: r.diverted_t,
+                co2e_t: r.co2e_avoided_t,
+            };
             if values == RealisedValues::default() {
                 errors.push(FieldError {
                     field: "realised".into(),
@@ -424,7 +498,8 @@ fn parse_patch(body: PatchSynergy, changed_by: String, at: NaiveDateTime) -> Res
             Some(values)
         }
     };
-    if body.status.is_none() && body.note.is_none() && body.realised.is_none() && errors.is_empty() {
+    if body.status.is_none() && body.note.is_none() && body.realised.is_none() && errors.is_empty()
+    {
         errors.push(FieldError {
             field: "body".into(),
             message: "nothing to change: give `status`, `note` or `realised`".into(),
@@ -437,7 +512,11 @@ fn parse_patch(body: PatchSynergy, changed_by: String, at: NaiveDateTime) -> Res
     Ok(LifecycleUpdate {
         changed_by,
         at,
-        status: body.status.map(|to| StatusChange { to, reason, comment }),
+        status: body.status.map(|to| StatusChange {
+            to,
+            reason,
+            comment,
+        }),
         realised,
         note,
     })
@@ -478,9 +557,11 @@ pub async fn patch_synergy(
     let built = super::synergies::current(&state).await?;
     let changes_status = update.status.is_some();
     let owned = id.clone();
-    let result = db::run(&state.pool, move |conn| Ok(db::lifecycle::apply(conn, &owned, &update)))
-        .await
-        .map_err(ApiError::from)?;
+    let result = db::run(&state.pool, move |conn| {
+        Ok(db::lifecycle::apply(conn, &owned, &update))
+    })
+    .await
+    .map_err(ApiError::from)?;
     let updated = match result {
         Ok(updated) => updated,
         Err(LifecycleError::NotFound) => return Err(not_found(&id).into()),
@@ -490,9 +571,15 @@ pub async fn patch_synergy(
                 None => ApiError::field("reason", err.to_string()).into(),
             });
         }
-        Err(err @ LifecycleError::NotImplemented(_)) => return Err(ApiError::Conflict(err.to_string()).into()),
-        Err(LifecycleError::Query(err)) => return Err(ApiError::from(db::DbError::Query(err)).into()),
-        Err(err @ LifecycleError::UnknownStatus(_)) => return Err(ApiError::Internal(err.to_string()).into()),
+        Err(err @ LifecycleError::NotImplemented(_)) => {
+            return Err(ApiError::Conflict(err.to_string()).into());
+        }
+        Err(LifecycleError::Query(err)) => {
+            return Err(ApiError::from(db::DbError::Query(err)).into());
+        }
+        Err(err @ LifecycleError::UnknownStatus(_)) => {
+            return Err(ApiError::Internal(err.to_string()).into());
+        }
     };
     if changes_status {
         // Synergy lists show statuses from the detection build: the next read rebuilds it.
@@ -517,11 +604,18 @@ pub async fn synergy_history(
     let id = synergy_id(&id)?;
     super::synergies::current(&state).await?;
     let owned = id.clone();
-    let rows = db::run(&state.pool, move |conn| db::lifecycle::history(conn, &owned)).await.map_err(|e| match e {
+    let rows = db::run(&state.pool, move |conn| {
+        db::lifecycle::history(conn, &owned)
+    })
+    .await
+    .map_err(|e| match e {
         db::DbError::NotFound => not_found(&id),
         other => other.into(),
     })?;
-    let entries = rows.into_iter().map(history_entry).collect::<Result<Vec<_>, _>>()?;
+    let entries = rows
+        .into_iter()
+        .map(history_entry)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(HttpResponse::Ok().json(page_slice(&entries, &page.0)?))
 }
 
@@ -541,10 +635,12 @@ pub async fn synergy_notes(
     let id = synergy_id(&id)?;
     super::synergies::current(&state).await?;
     let owned = id.clone();
-    let rows = db::run(&state.pool, move |conn| db::lifecycle::notes(conn, &owned)).await.map_err(|e| match e {
-        db::DbError::NotFound => not_found(&id),
-        other => other.into(),
-    })?;
+    let rows = db::run(&state.pool, move |conn| db::lifecycle::notes(conn, &owned))
+        .await
+        .map_err(|e| match e {
+            db::DbError::NotFound => not_found(&id),
+            other => other.into(),
+        })?;
     let notes: Vec<NoteOut> = rows.into_iter().map(note_out).collect();
     Ok(HttpResponse::Ok().json(page_slice(&notes, &page.0)?))
 }
@@ -581,12 +677,14 @@ pub async fn add_note(
     super::synergies::current(&state).await?;
     let owned = id.clone();
     let at = now();
-    let note = db::run(&state.pool, move |conn| db::lifecycle::add_note(conn, &owned, &author, &text, at))
-        .await
-        .map_err(|e| match e {
-            db::DbError::NotFound => not_found(&id),
-            other => other.into(),
-        })?;
+    let note = db::run(&state.pool, move |conn| {
+        db::lifecycle::add_note(conn, &owned, &author, &text, at)
+    })
+    .await
+    .map_err(|e| match e {
+        db::DbError::NotFound => not_found(&id),
+        other => other.into(),
+    })?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/synergies/{id}/notes")))
         .json(note_out(note)))
@@ -637,8 +735,9 @@ fn non_negative(x: f64) -> f64 {
 }
 
 fn effects(row: &SynergyRow, family: Family, report: &PriorityReport) -> Effects {
-    let realised =
-        row.realised_quantity.is_some() || row.realised_diverted_t.is_some() || row.realised_co2e_t.is_some();
+    let realised = row.realised_quantity.is_some()
+        || row.realised_diverted_t.is_some()
+        || row.realised_co2e_t.is_some();
     if row.kind != "substitution" {
         // A pooling group exchanges nothing between its members: only realised values count.
         return Effects {
@@ -655,12 +754,25 @@ fn effects(row: &SynergyRow, family: Family, report: &PriorityReport) -> Effects
         (Some(r), Some(q)) => r / q,
         _ => 1.0,
     };
-    let quantity = row.realised_quantity.or(row.quantity).map(non_negative).unwrap_or(0.0);
-    let exchanged_t = if row.base_unit.as_deref() == Some("t") { quantity } else { 0.0 };
+    let quantity = row
+        .realised_quantity
+        .or(row.quantity)
+        .map(non_negative)
+        .unwrap_or(0.0);
+    let exchanged_t = if row.base_unit.as_deref() == Some("t") {
+        quantity
+    } else {
+        0.0
+    };
     let diverted_t = non_negative(
-        row.realised_diverted_t.or(detail.impact.as_ref().map(|i| i.diverted_tonnes * scale)).unwrap_or(0.0),
+        row.realised_diverted_t
+            .or(detail.impact.as_ref().map(|i| i.diverted_tonnes * scale))
+            .unwrap_or(0.0),
     );
-    let co2e_t = row.realised_co2e_t.or(detail.impact.as_ref().map(|i| i.net_co2e_t * scale)).unwrap_or(0.0);
+    let co2e_t = row
+        .realised_co2e_t
+        .or(detail.impact.as_ref().map(|i| i.net_co2e_t * scale))
+        .unwrap_or(0.0);
     let co2e_t = if co2e_t.is_finite() { co2e_t } else { 0.0 };
     let substitutes = substitutes_import(report, family);
     Effects {
@@ -715,19 +827,36 @@ fn counted(
         .collect();
     let mut out = Vec::new();
     for row in data.synergies.iter() {
-        if !db::lifecycle::parties(row).iter().any(|p| inside.contains(p.as_str())) {
+        if !db::lifecycle::parties(row)
+            .iter()
+            .any(|p| inside.contains(p.as_str()))
+        {
             continue;
         }
         let status = status_of(row)?;
-        let reached =
-            furthest_stage(status, data.passed.get(&row.id).map(|v| v.as_slice()).unwrap_or(&[]).iter().copied());
+        let reached = furthest_stage(
+            status,
+            data.passed
+                .get(&row.id)
+                .map(|v| v.as_slice())
+                .unwrap_or(&[])
+                .iter()
+                .copied(),
+        );
         let year = match (status, row.status_changed_at) {
             (SynergyStatus::Implemented, Some(at)) => at.year(),
             _ => row.first_detected_at.year(),
         };
         let family = family_of(row);
         let effects = effects(row, family, report);
-        out.push(Counted { row: row.clone(), status, family, reached, year, effects });
+        out.push(Counted {
+            row: row.clone(),
+            status,
+            family,
+            reached,
+            year,
+            effects,
+        });
     }
     Ok(out)
 }
@@ -872,7 +1001,13 @@ fn kpi_block<'a>(items: impl IntoIterator<Item = &'a Counted>) -> KpiBlock {
             from_previous: i.checked_sub(1).and_then(|p| ratio(reached[i], reached[p])),
         })
         .collect();
-    KpiBlock { synergies, counts, funnel, implemented, in_progress }
+    KpiBlock {
+        synergies,
+        counts,
+        funnel,
+        implemented,
+        in_progress,
+    }
 }
 
 fn kpi_assumptions(report: &PriorityReport) -> Vec<String> {
@@ -902,8 +1037,16 @@ pub struct KpiQuery {
 /// A territory code as the API accepts it: 1–64 letters, digits, `-` or `_` (anything else is
 /// unknown without asking the database).
 fn check_code(code: &str) -> Result<(), ApiError> {
-    if code.is_empty() || code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err(ApiError::NotFound(format!("territory `{}`", code.escape_debug())));
+    if code.is_empty()
+        || code.len() > 64
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ApiError::NotFound(format!(
+            "territory `{}`",
+            code.escape_debug()
+        )));
     }
     Ok(())
 }
@@ -944,7 +1087,13 @@ pub async fn territory_kpis(
     code: web::Path<String>,
     query: ValidQuery<KpiQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let csv = match query.0.format.as_deref().map(|f| f.trim().to_ascii_lowercase()).as_deref() {
+    let csv = match query
+        .0
+        .format
+        .as_deref()
+        .map(|f| f.trim().to_ascii_lowercase())
+        .as_deref()
+    {
         None | Some("json") => false,
         Some("csv") => true,
         Some(_) => return Err(ApiError::field("format", "must be json or csv")),
@@ -966,9 +1115,18 @@ pub async fn territory_kpis(
         totals,
         by_family: families
             .into_iter()
-            .map(|(family, items)| FamilyKpis { family, kpis: kpi_block(items) })
+            .map(|(family, items)| FamilyKpis {
+                family,
+                kpis: kpi_block(items),
+            })
             .collect(),
-        by_year: years.into_iter().map(|(year, items)| YearKpis { year, kpis: kpi_block(items) }).collect(),
+        by_year: years
+            .into_iter()
+            .map(|(year, items)| YearKpis {
+                year,
+                kpis: kpi_block(items),
+            })
+            .collect(),
         territory,
     };
     if !csv {
@@ -1018,13 +1176,26 @@ fn kpis_csv(out: &KpisOut) -> Result<String, ::csv::Error> {
     let mut writer = ::csv::Writer::from_writer(Vec::new());
     writer.write_record(KPI_COLUMNS)?;
     let rows = std::iter::once(("total".to_string(), out.territory.code.clone(), &out.totals))
-        .chain(out.by_family.iter().map(|f| ("family".to_string(), f.family.as_str().to_owned(), &f.kpis)))
-        .chain(out.by_year.iter().map(|y| ("year".to_string(), y.year.to_string(), &y.kpis)));
+        .chain(
+            out.by_family
+                .iter()
+                .map(|f| ("family".to_string(), f.family.as_str().to_owned(), &f.kpis)),
+        )
+        .chain(
+            out.by_year
+                .iter()
+                .map(|y| ("year".to_string(), y.year.to_string(), &y.kpis)),
+        );
     for (dimension, key, k) in rows {
         let c = &k.counts;
         let reached = |i: usize| k.funnel.get(i).map(|s| s.reached).unwrap_or(0).to_string();
-        let rate =
-            |i: usize| k.funnel.get(i).and_then(|s| s.rate).map(|r| r.to_string()).unwrap_or_default();
+        let rate = |i: usize| {
+            k.funnel
+                .get(i)
+                .and_then(|s| s.rate)
+                .map(|r| r.to_string())
+                .unwrap_or_default()
+        };
         let (imp, prog) = (&k.implemented, &k.in_progress);
         let record: [String; 26] = [
             dimension,
@@ -1056,7 +1227,9 @@ fn kpis_csv(out: &KpisOut) -> Result<String, ::csv::Error> {
         ];
         writer.write_record(&record)?;
     }
-    let bytes = writer.into_inner().map_err(|e| ::csv::Error::from(e.into_error()))?;
+    let bytes = writer
+        .into_inner()
+        .map_err(|e| ::csv::Error::from(e.into_error()))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -1145,13 +1318,20 @@ pub async fn afme_impact(
     })
     .await?;
     let Some(year) = chosen else {
-        let listed = years.iter().map(i32::to_string).collect::<Vec<_>>().join(", ");
+        let listed = years
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         return Err(ApiError::NotFound(match (year, years.is_empty()) {
             (_, true) => format!(
                 "AFME account of `{}` (no year has one yet: import one with POST /api/v1/territories/{}/afme/import)",
                 t.code, t.code
             ),
-            (Some(y), false) => format!("AFME account of `{}` for {y} (years with an account: {listed})", t.code),
+            (Some(y), false) => format!(
+                "AFME account of `{}` for {y} (years with an account: {listed})",
+                t.code
+            ),
             (None, false) => format!("AFME account of `{}`", t.code),
         }));
     };
@@ -1161,7 +1341,11 @@ pub async fn afme_impact(
 
     let mut lines = Vec::new();
     let (mut implemented, mut proposed) = (Vec::new(), Vec::new());
-    for stage in [SynergyStatus::Implemented, SynergyStatus::InStudy, SynergyStatus::Proposed] {
+    for stage in [
+        SynergyStatus::Implemented,
+        SynergyStatus::InStudy,
+        SynergyStatus::Proposed,
+    ] {
         for c in items.iter().filter(|c| c.status == stage) {
             let impact = SynergyImpact {
                 family: c.family,
@@ -1186,8 +1370,10 @@ pub async fn afme_impact(
             }
         }
     }
-    let implemented = account_impact(&indicators, &implemented).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let proposed = account_impact(&indicators, &proposed).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let implemented =
+        account_impact(&indicators, &implemented).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let proposed =
+        account_impact(&indicators, &proposed).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok().json(ImpactOut {
         territory: t.code,
         year,
@@ -1211,7 +1397,9 @@ mod tests {
     use super::*;
 
     fn row(kind: &str, class: &str, ewc: Option<&str>) -> SynergyRow {
-        let t = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).and_then(|d| d.and_hms_opt(0, 0, 0)).unwrap_or_default();
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap_or_default();
         SynergyRow {
             id: Uuid::new_v4().to_string(),
             kind: kind.into(),
@@ -1261,29 +1449,50 @@ mod tests {
         let r = row("substitution", "material/biomass/wood", Some("030105"));
         assert_eq!(family_of(&r), Family::AgriculturalFood);
         let e = effects(&r, Family::AgriculturalFood, &report(Some(0.75)));
-        assert_eq!((e.exchanged_t, e.diverted_t, e.co2e_t, e.imports_t), (500.0, 250.0, 120.0, 500.0));
+        assert_eq!(
+            (e.exchanged_t, e.diverted_t, e.co2e_t, e.imports_t),
+            (500.0, 250.0, 120.0, 500.0)
+        );
         assert!(!e.realised);
         // only the quantity realised: estimates scale
         let mut q = r.clone();
         q.realised_quantity = Some(400.0);
         let e = effects(&q, Family::AgriculturalFood, &report(Some(0.75)));
-        assert_eq!((e.exchanged_t, e.diverted_t, e.co2e_t), (400.0, 200.0, 96.0));
+        assert_eq!(
+            (e.exchanged_t, e.diverted_t, e.co2e_t),
+            (400.0, 200.0, 96.0)
+        );
         // realised values override
         q.realised_diverted_t = Some(300.0);
         q.realised_co2e_t = Some(10.0);
         let e = effects(&q, Family::AgriculturalFood, &report(Some(0.5)));
-        assert_eq!((e.exchanged_t, e.diverted_t, e.co2e_t, e.imports_t), (400.0, 300.0, 10.0, 0.0));
+        assert_eq!(
+            (e.exchanged_t, e.diverted_t, e.co2e_t, e.imports_t),
+            (400.0, 300.0, 10.0, 0.0)
+        );
         assert!(e.realised && !e.substitutes_import, "0.5 is not > 0.5");
         // not in tonnes: nothing exchanged in t
         let mut heat = r.clone();
         heat.base_unit = Some("MWh".into());
-        assert_eq!(effects(&heat, Family::AgriculturalFood, &report(None)).exchanged_t, 0.0);
+        assert_eq!(
+            effects(&heat, Family::AgriculturalFood, &report(None)).exchanged_t,
+            0.0
+        );
         // pooling: realised only
         let mut pool = row("pooling", "03 01 05", None);
-        assert_eq!(family_of(&pool), FamilyTable::builtin().family_for_ewc("03 01 05"));
-        assert_eq!(effects(&pool, Family::AgriculturalFood, &report(Some(1.0))), Effects::default());
+        assert_eq!(
+            family_of(&pool),
+            FamilyTable::builtin().family_for_ewc("03 01 05")
+        );
+        assert_eq!(
+            effects(&pool, Family::AgriculturalFood, &report(Some(1.0))),
+            Effects::default()
+        );
         pool.realised_diverted_t = Some(12.0);
-        assert_eq!(effects(&pool, Family::AgriculturalFood, &report(Some(1.0))).diverted_t, 12.0);
+        assert_eq!(
+            effects(&pool, Family::AgriculturalFood, &report(Some(1.0))).diverted_t,
+            12.0
+        );
     }
 
     #[test]
@@ -1294,7 +1503,10 @@ mod tests {
             family: Family::AgriculturalFood,
             reached,
             year: 2026,
-            effects: Effects { diverted_t: 1.0, ..Effects::default() },
+            effects: Effects {
+                diverted_t: 1.0,
+                ..Effects::default()
+            },
         };
         let items = [
             mk(SynergyStatus::Implemented, 3),
@@ -1310,8 +1522,14 @@ mod tests {
         assert_eq!(rates, vec![Some(1.0), Some(0.75), Some(0.5), Some(0.25)]);
         assert_eq!(k.funnel[3].from_previous, Some(0.5));
         assert_eq!(k.funnel[0].from_previous, None);
-        assert_eq!((k.counts.implemented, k.counts.rejected, k.counts.in_study), (1, 1, 1));
-        assert_eq!((k.implemented.synergies, k.implemented.tonnes_diverted_t), (1, 1.0));
+        assert_eq!(
+            (k.counts.implemented, k.counts.rejected, k.counts.in_study),
+            (1, 1, 1)
+        );
+        assert_eq!(
+            (k.implemented.synergies, k.implemented.tonnes_diverted_t),
+            (1, 1.0)
+        );
         assert_eq!(k.in_progress.synergies, 1);
         let empty = kpi_block(&[]);
         assert!(empty.funnel.iter().all(|s| s.rate.is_none()));

@@ -43,6 +43,19 @@ pub struct ApiDoc;
 
 pub fn document_json() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
+    // Handlers declared with actix's route macros are mounted in the `/api/v1` scope, which utoipa
+    // cannot see: give their paths the prefix they are served under.
+    let paths = std::mem::take(&mut doc.paths.paths);
+    doc.paths.paths = paths
+        .into_iter()
+        .map(|(path, item)| {
+            if path.starts_with("/api/") || path.starts_with("/health") {
+                (path, item)
+            } else {
+                (format!("/api/v1{path}"), item)
+            }
+        })
+        .collect();
     doc.merge(super::afme::AfmeApiDoc::openapi());
     doc.merge(super::lifecycle::LifecycleApiDoc::openapi());
     doc

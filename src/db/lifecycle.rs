@@ -83,7 +83,11 @@ pub enum LifecycleError {
 }
 
 fn load(conn: &mut DbConnection, id: &str) -> Result<Option<SynergyRow>, diesel::result::Error> {
-    synergies::table.find(id).select(SynergyRow::as_select()).first(conn).optional()
+    synergies::table
+        .find(id)
+        .select(SynergyRow::as_select())
+        .first(conn)
+        .optional()
 }
 
 fn exists(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
@@ -91,11 +95,16 @@ fn exists(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
 }
 
 pub fn status_of(row: &SynergyRow) -> Result<SynergyStatus, LifecycleError> {
-    SynergyStatus::parse(&row.status).ok_or_else(|| LifecycleError::UnknownStatus(row.status.clone()))
+    SynergyStatus::parse(&row.status)
+        .ok_or_else(|| LifecycleError::UnknownStatus(row.status.clone()))
 }
 
 /// Applies a status change, realised values and a note to synergy `id`: all or nothing.
-pub fn apply(conn: &mut DbConnection, id: &str, update: &LifecycleUpdate) -> Result<Updated, LifecycleError> {
+pub fn apply(
+    conn: &mut DbConnection,
+    id: &str,
+    update: &LifecycleUpdate,
+) -> Result<Updated, LifecycleError> {
     conn.transaction(|conn| {
         // Take the write lock before reading the status (see the module comment).
         let locked = diesel::update(synergies::table.find(id))
@@ -146,11 +155,15 @@ pub fn apply(conn: &mut DbConnection, id: &str, update: &LifecycleUpdate) -> Res
                 comment: change.comment.clone(),
                 reason: change.reason.clone(),
             };
-            diesel::insert_into(synergy_history::table).values(&entry).execute(conn)?;
+            diesel::insert_into(synergy_history::table)
+                .values(&entry)
+                .execute(conn)?;
             change_row = Some(entry);
         }
         if let Some(realised) = update.realised.as_ref().filter(|r| !r.is_empty()) {
-            diesel::update(synergies::table.find(id)).set(realised).execute(conn)?;
+            diesel::update(synergies::table.find(id))
+                .set(realised)
+                .execute(conn)?;
         }
         let mut note_row = None;
         if let Some(text) = &update.note {
@@ -161,11 +174,17 @@ pub fn apply(conn: &mut DbConnection, id: &str, update: &LifecycleUpdate) -> Res
                 created_at: update.at,
                 text: text.clone(),
             };
-            diesel::insert_into(synergy_notes::table).values(&note).execute(conn)?;
+            diesel::insert_into(synergy_notes::table)
+                .values(&note)
+                .execute(conn)?;
             note_row = Some(note);
         }
         let row = load(conn, id)?.ok_or(LifecycleError::NotFound)?;
-        Ok(Updated { row, change: change_row, note: note_row })
+        Ok(Updated {
+            row,
+            change: change_row,
+            note: note_row,
+        })
     })
 }
 
@@ -217,7 +236,9 @@ pub fn add_note(
             created_at: at,
             text: text.to_owned(),
         };
-        diesel::insert_into(synergy_notes::table).values(&note).execute(conn)?;
+        diesel::insert_into(synergy_notes::table)
+            .values(&note)
+            .execute(conn)?;
         Ok(note)
     })
 }
@@ -250,8 +271,11 @@ struct PoolingMember {
 
 /// The actors taking part in a stored synergy: provider and receiver, or the pooling members.
 pub fn parties(row: &SynergyRow) -> Vec<String> {
-    let mut out: Vec<String> =
-        [&row.provider_actor_id, &row.receiver_actor_id].into_iter().flatten().cloned().collect();
+    let mut out: Vec<String> = [&row.provider_actor_id, &row.receiver_actor_id]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
     if row.kind == "pooling"
         && let Ok(group) = serde_json::from_str::<PoolingMembers>(&row.detail)
     {
@@ -262,14 +286,26 @@ pub fn parties(row: &SynergyRow) -> Vec<String> {
 
 pub fn lifecycle_data(conn: &mut DbConnection) -> Result<LifecycleData, DbError> {
     let rows: Vec<SynergyRow> = synergies::table
-        .filter(synergies::active.eq(true).or(synergies::status.ne(SynergyStatus::Detected.as_str())))
+        .filter(
+            synergies::active
+                .eq(true)
+                .or(synergies::status.ne(SynergyStatus::Detected.as_str())),
+        )
         .order(synergies::id)
         .select(SynergyRow::as_select())
         .load(conn)?;
     let mut passed: HashMap<String, Vec<SynergyStatus>> = HashMap::new();
     let changes: Vec<(String, String, String)> = synergy_history::table
-        .order((synergy_history::synergy_id, synergy_history::changed_at, synergy_history::id))
-        .select((synergy_history::synergy_id, synergy_history::from_status, synergy_history::to_status))
+        .order((
+            synergy_history::synergy_id,
+            synergy_history::changed_at,
+            synergy_history::id,
+        ))
+        .select((
+            synergy_history::synergy_id,
+            synergy_history::from_status,
+            synergy_history::to_status,
+        ))
         .load(conn)?;
     for (id, from, to) in changes {
         let entry = passed.entry(id).or_default();
@@ -284,9 +320,15 @@ pub fn lifecycle_data(conn: &mut DbConnection) -> Result<LifecycleData, DbError>
         .collect();
     let mut actors = HashMap::with_capacity(wanted.len());
     for chunk in wanted.chunks(CHUNK) {
-        let found: Vec<ActorRow> =
-            actors::table.filter(actors::id.eq_any(chunk)).select(ActorRow::as_select()).load(conn)?;
+        let found: Vec<ActorRow> = actors::table
+            .filter(actors::id.eq_any(chunk))
+            .select(ActorRow::as_select())
+            .load(conn)?;
         actors.extend(found.into_iter().map(|a| (a.id.clone(), a)));
     }
-    Ok(LifecycleData { synergies: rows, passed, actors })
+    Ok(LifecycleData {
+        synergies: rows,
+        passed,
+        actors,
+    })
 }

@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Where a synergy stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SynergyStatus {
     /// Found by the detection; nobody acted on it yet (the default).
@@ -33,8 +35,12 @@ pub enum SynergyStatus {
 }
 
 /// The stages of the funnel, in order: a synergy that reached a stage reached every earlier one.
-pub const FUNNEL: [SynergyStatus; 4] =
-    [SynergyStatus::Detected, SynergyStatus::Proposed, SynergyStatus::InStudy, SynergyStatus::Implemented];
+pub const FUNNEL: [SynergyStatus; 4] = [
+    SynergyStatus::Detected,
+    SynergyStatus::Proposed,
+    SynergyStatus::InStudy,
+    SynergyStatus::Implemented,
+];
 
 impl SynergyStatus {
     pub const ALL: [SynergyStatus; 6] = [
@@ -64,7 +70,10 @@ impl SynergyStatus {
 
     /// Detected, proposed or in study: the synergy can still move.
     pub fn is_open(self) -> bool {
-        matches!(self, SynergyStatus::Detected | SynergyStatus::Proposed | SynergyStatus::InStudy)
+        matches!(
+            self,
+            SynergyStatus::Detected | SynergyStatus::Proposed | SynergyStatus::InStudy
+        )
     }
 
     /// Implemented, rejected or abandoned: no change is allowed.
@@ -105,16 +114,26 @@ pub fn allowed_next(from: SynergyStatus) -> &'static [SynergyStatus] {
 pub enum TransitionError {
     /// Not an edge of the lifecycle (including "to the same status" and anything from a final one).
     #[error("{}", illegal_message(*from, *to, allowed))]
-    Illegal { from: SynergyStatus, to: SynergyStatus, allowed: &'static [SynergyStatus] },
+    Illegal {
+        from: SynergyStatus,
+        to: SynergyStatus,
+        allowed: &'static [SynergyStatus],
+    },
     /// Rejected and abandoned need a non-empty reason.
     #[error("a reason is required to set a synergy to `{to}`")]
     ReasonRequired { to: SynergyStatus },
 }
 
 fn illegal_message(from: SynergyStatus, to: SynergyStatus, allowed: &[SynergyStatus]) -> String {
-    let names = allowed.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+    let names = allowed
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     if allowed.is_empty() {
-        format!("cannot change a synergy from `{from}` to `{to}`: `{from}` is final, no status change is allowed")
+        format!(
+            "cannot change a synergy from `{from}` to `{to}`: `{from}` is final, no status change is allowed"
+        )
     } else if from == to {
         format!("the synergy is already `{from}`; allowed next statuses: {names}")
     } else {
@@ -124,7 +143,11 @@ fn illegal_message(from: SynergyStatus, to: SynergyStatus, allowed: &[SynergySta
 
 /// Checks one status change: it must be an edge of the lifecycle, and rejecting or abandoning
 /// needs a non-blank reason.
-pub fn check_transition(from: SynergyStatus, to: SynergyStatus, reason: Option<&str>) -> Result<(), TransitionError> {
+pub fn check_transition(
+    from: SynergyStatus,
+    to: SynergyStatus,
+    reason: Option<&str>,
+) -> Result<(), TransitionError> {
     let allowed = allowed_next(from);
     if !allowed.contains(&to) {
         return Err(TransitionError::Illegal { from, to, allowed });
@@ -137,8 +160,16 @@ pub fn check_transition(from: SynergyStatus, to: SynergyStatus, reason: Option<&
 
 /// The furthest funnel stage a synergy reached, from its current status and the statuses its
 /// history went through (a synergy rejected while in study reached `in_study`).
-pub fn furthest_stage(current: SynergyStatus, history: impl IntoIterator<Item = SynergyStatus>) -> usize {
-    history.into_iter().chain(std::iter::once(current)).filter_map(SynergyStatus::stage).max().unwrap_or(0)
+pub fn furthest_stage(
+    current: SynergyStatus,
+    history: impl IntoIterator<Item = SynergyStatus>,
+) -> usize {
+    history
+        .into_iter()
+        .chain(std::iter::once(current))
+        .filter_map(SynergyStatus::stage)
+        .max()
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -171,11 +202,21 @@ mod tests {
                     assert_eq!(result, Ok(()), "{from} → {to} should be allowed");
                 } else {
                     match result {
-                        Err(TransitionError::Illegal { from: f, to: t, allowed }) => {
+                        Err(TransitionError::Illegal {
+                            from: f,
+                            to: t,
+                            allowed,
+                        }) => {
                             assert_eq!((f, t), (from, to));
-                            assert_eq!(allowed, allowed_next(from), "{from} → {to} names what is allowed");
+                            assert_eq!(
+                                allowed,
+                                allowed_next(from),
+                                "{from} → {to} names what is allowed"
+                            );
                         }
-                        other => panic!("{from} → {to} should be refused as illegal, got {other:?}"),
+                        other => {
+                            panic!("{from} → {to} should be refused as illegal, got {other:?}")
+                        }
                     }
                 }
             }
@@ -186,8 +227,11 @@ mod tests {
     #[test]
     fn allowed_next_lists_exactly_the_legal_edges() {
         for from in SynergyStatus::ALL {
-            let expected: Vec<SynergyStatus> =
-                LEGAL.iter().filter(|(f, _)| *f == from).map(|(_, t)| *t).collect();
+            let expected: Vec<SynergyStatus> = LEGAL
+                .iter()
+                .filter(|(f, _)| *f == from)
+                .map(|(_, t)| *t)
+                .collect();
             let mut got = allowed_next(from).to_vec();
             got.sort();
             assert_eq!(got, expected, "from {from}");
@@ -220,18 +264,31 @@ mod tests {
         assert_eq!(check_transition(Proposed, InStudy, None), Ok(()));
         assert_eq!(check_transition(InStudy, Implemented, None), Ok(()));
         // An illegal change is illegal before the reason is looked at.
-        assert!(matches!(check_transition(Implemented, Rejected, None), Err(TransitionError::Illegal { .. })));
+        assert!(matches!(
+            check_transition(Implemented, Rejected, None),
+            Err(TransitionError::Illegal { .. })
+        ));
     }
 
     #[test]
     fn messages_name_the_allowed_statuses() {
         let err = check_transition(Detected, Implemented, None).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("`detected`") && text.contains("`implemented`"), "{text}");
+        assert!(
+            text.contains("`detected`") && text.contains("`implemented`"),
+            "{text}"
+        );
         assert!(text.contains("proposed, rejected, abandoned"), "{text}");
-        let same = check_transition(Proposed, Proposed, None).unwrap_err().to_string();
-        assert!(same.contains("already `proposed`") && same.contains("in_study, rejected, abandoned"), "{same}");
-        let fin = check_transition(Rejected, Proposed, None).unwrap_err().to_string();
+        let same = check_transition(Proposed, Proposed, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            same.contains("already `proposed`") && same.contains("in_study, rejected, abandoned"),
+            "{same}"
+        );
+        let fin = check_transition(Rejected, Proposed, None)
+            .unwrap_err()
+            .to_string();
         assert!(fin.contains("final"), "{fin}");
     }
 
@@ -239,8 +296,12 @@ mod tests {
     fn names_round_trip_on_the_wire_and_in_storage() {
         for s in SynergyStatus::ALL {
             assert_eq!(SynergyStatus::parse(s.as_str()), Some(s));
-            assert_eq!(serde_json::to_value(s).unwrap(), serde_json::Value::String(s.as_str().into()));
-            let back: SynergyStatus = serde_json::from_value(serde_json::Value::String(s.as_str().into())).unwrap();
+            assert_eq!(
+                serde_json::to_value(s).unwrap(),
+                serde_json::Value::String(s.as_str().into())
+            );
+            let back: SynergyStatus =
+                serde_json::from_value(serde_json::Value::String(s.as_str().into())).unwrap();
             assert_eq!(back, s);
         }
         assert_eq!(InStudy.as_str(), "in_study");
@@ -251,9 +312,18 @@ mod tests {
     #[test]
     fn furthest_stage_follows_the_history() {
         assert_eq!(furthest_stage(Detected, []), 0);
-        assert_eq!(furthest_stage(Implemented, [Detected, Proposed, InStudy]), 3);
+        assert_eq!(
+            furthest_stage(Implemented, [Detected, Proposed, InStudy]),
+            3
+        );
         // rejected while in study: reached in_study
-        assert_eq!(furthest_stage(Rejected, [Detected, Proposed, Proposed, InStudy, InStudy, Rejected]), 2);
+        assert_eq!(
+            furthest_stage(
+                Rejected,
+                [Detected, Proposed, Proposed, InStudy, InStudy, Rejected]
+            ),
+            2
+        );
         // abandoned right after detection
         assert_eq!(furthest_stage(Abandoned, [Detected, Abandoned]), 0);
         assert_eq!(Proposed.stage(), Some(1));

@@ -10,8 +10,7 @@ macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name { $($variant),+ }
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -379,6 +378,17 @@ mod tests {
         assert_eq!(Unit::parse("M3"), None);
         assert_eq!(ResourceKind::parse("offer"), Some(ResourceKind::Offer));
         assert!(Category::expected().contains("equipment"));
+    }
+
+    #[test]
+    fn wire_spelling_is_the_text_spelling() {
+        for unit in Unit::ALL {
+            let json = serde_json::to_string(unit).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", unit.as_str()));
+            assert_eq!(serde_json::from_str::<Unit>(&json).ok(), Some(*unit));
+        }
+        assert_eq!(serde_json::to_string(&BaseUnit::CubicMetre).unwrap_or_default(), "\"m3\"");
+        assert_eq!(serde_json::to_string(&AvailabilityKind::OneOff).unwrap_or_default(), "\"one_off\"");
     }
 
     #[test]

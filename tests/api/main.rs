@@ -6,6 +6,7 @@ mod codes;
 mod deployment;
 mod helpers;
 mod import;
+mod lifecycle;
 mod resources;
 mod synergies;
 mod system;

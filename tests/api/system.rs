@@ -83,9 +83,20 @@ async fn the_openapi_document_describes_the_served_routes() {
             );
         }
     }
-    // The schema of a resource documents the wire spelling of units.
-    let text = &reply.text;
-    assert!(text.contains("\"MWh\""), "the Unit schema lists MWh");
+    // The schemas document the wire spelling of units and periods.
+    let schemas = &reply.body["components"]["schemas"];
+    assert_eq!(
+        schemas["Unit"]["enum"],
+        json!(["t", "kg", "m3", "L", "MWh", "kWh", "GJ", "unit"])
+    );
+    assert_eq!(
+        schemas["Period"]["enum"],
+        json!(["day", "week", "month", "year"])
+    );
+    assert_eq!(
+        schemas["AvailabilityKind"]["enum"],
+        json!(["continuous", "seasonal", "one_off"])
+    );
 }
 
 #[actix_web::test]
