@@ -86,8 +86,16 @@ fn label(n: usize) -> String {
     }
 }
 
+/// Settings, overridable with `SYMBIOSE_BENCH_SETTINGS='{"detection": {"neighbour_pool": 8}}'` (JSON).
+fn settings() -> MatchingSettings {
+    match std::env::var("SYMBIOSE_BENCH_SETTINGS") {
+        Ok(json) => serde_json::from_str(&json).expect("SYMBIOSE_BENCH_SETTINGS is MatchingSettings JSON"),
+        Err(_) => MatchingSettings::default(),
+    }
+}
+
 fn report(r: &Reference, sizes: &[usize]) {
-    let settings = MatchingSettings::default();
+    let settings = settings();
     println!(
         "\n{:>6} {:>8} {:>8} {:>8} {:>9} {:>9} {:>11} {:>9} {:>9} {:>9} {:>9}",
         "size",
@@ -147,7 +155,7 @@ fn report(r: &Reference, sizes: &[usize]) {
 }
 
 fn benches(c: &mut Criterion, r: &Reference) {
-    let settings = MatchingSettings::default();
+    let settings = settings();
     for n in [10_000usize, 100_000] {
         let (actors, resources) = dataset(r, n);
         let mut group = c.benchmark_group("matching");
@@ -181,6 +189,9 @@ fn main() {
     let r = reference();
     if real_run {
         let mut sizes = vec![10_000, 100_000];
+        if std::env::var("SYMBIOSE_BENCH_10K_ONLY").is_ok_and(|v| v == "1") {
+            sizes.truncate(1);
+        }
         if std::env::var("SYMBIOSE_BENCH_1M").is_ok_and(|v| v == "1") {
             sizes.push(1_000_000);
         }

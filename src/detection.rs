@@ -207,7 +207,7 @@ impl Detection {
             })
             .collect();
         let pooling = find_pooling_groups(&pooling_input, &self.pooling).map_err(|e| DetectionError::Pooling(e.to_string()))?;
-        let now = chrono::Utc::now().naive_utc();
+        let now = crate::db::now();
         let mut stored: Vec<SynergyRow> = synergies.iter().map(|s| substitution_row(s, now)).collect();
         stored.extend(pooling.iter().map(|g| pooling_row(g, now)));
         let summary = db::synergies::persist_detection(conn, &stored)?;

@@ -58,7 +58,6 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = web::Data::new(self.state());
         let json_limit = self.settings.server.json_limit_bytes;
-        let import_limit = self.settings.server.import_limit_bytes;
         let workers = self.settings.server.workers;
         let mut server = HttpServer::new(move || {
             App::new()
@@ -77,7 +76,7 @@ impl Application {
                 .app_data(web::PayloadConfig::new(json_limit))
                 .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::field("query", e.to_string()).into()))
                 .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::field("path", e.to_string()).into()))
-                .configure(|cfg| api::routes(cfg, import_limit))
+                .configure(api::routes)
                 .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into())) }))
         })
         .listen(listener)?;

@@ -137,7 +137,7 @@ pub async fn list_actors_page(state: &State, query: ActorQuery) -> Result<HttpRe
 #[post("/actors")]
 pub async fn create_actor(state: State, body: ValidJson<ActorInput>) -> Result<HttpResponse, ApiError> {
     let valid = body.0.validate(&state.reference).map_err(ApiError::Validation)?;
-    let now = chrono::Utc::now().naive_utc();
+    let now = crate::db::now();
     let row = ActorRow::from_valid(uuid::Uuid::new_v4().to_string(), &valid, false, now, now);
     let stored = row.clone();
     db::run(&state.pool, move |conn| db::actors::insert(conn, &stored)).await?;
@@ -170,7 +170,7 @@ async fn store_update(state: &State, existing: ActorRow, input: ActorInput) -> R
         &valid,
         existing.illustrative,
         existing.created_at,
-        chrono::Utc::now().naive_utc(),
+        crate::db::now(),
     );
     let stored = row.clone();
     db::run(&state.pool, move |conn| db::actors::update(conn, &stored)).await?;

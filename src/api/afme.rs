@@ -8,7 +8,6 @@
 use std::collections::BTreeSet;
 
 use actix_web::{HttpRequest, HttpResponse, web};
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 
@@ -401,22 +400,6 @@ async fn load_account(
     }
 }
 
-/// The request body, up to `limit` bytes (413 beyond).
-async fn read_body(mut payload: web::Payload, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let mut body = Vec::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(format!(
-                "the file is larger than the import limit of {limit} bytes"
-            )));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
 fn content_type(req: &HttpRequest) -> String {
     req.headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -600,7 +583,7 @@ pub async fn import_account(
         return Err(ApiError::Unsupported("send the file as text/csv".into()));
     }
     let (t, _) = territory(&state, &code).await?;
-    let body = read_body(payload, state.settings.server.import_limit_bytes).await?;
+    let body = super::extract::read_limited(payload, state.settings.server.import_limit_bytes).await?;
     let zones: BTreeSet<String> = db::run(&state.pool, |conn| {
         Ok(db::zones::list(conn)?.into_iter().map(|z| z.code).collect())
     })

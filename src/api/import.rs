@@ -6,11 +6,9 @@ use super::error::ApiError;
 use super::State;
 use crate::db::{self, import::ApplyError, import::ImportReport};
 
-/// The import route carries its own, larger body limit (`server.import_limit_bytes`).
-pub fn routes(cfg: &mut web::ServiceConfig, limit_bytes: usize) {
-    cfg.service(
-        web::resource("/import").app_data(web::PayloadConfig::new(limit_bytes)).route(web::post().to(import_csv)),
-    );
+/// The import reads its body itself, up to `server.import_limit_bytes`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/import").route(web::post().to(import_csv)));
 }
 
 /// Import a CSV file (format in docs/IMPORT.md). Every row is stored, or none: on any bad row the
@@ -22,7 +20,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, limit_bytes: usize) {
     request_body(content = String, content_type = "text/csv"),
     responses((status = 201, body = ImportReport), (status = 413, body = super::error::Problem), (status = 415, body = super::error::Problem), (status = 422, body = super::error::Problem))
 )]
-pub async fn import_csv(state: State, req: HttpRequest, body: web::Bytes) -> Result<HttpResponse, ApiError> {
+pub async fn import_csv(state: State, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
     let content_type = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -32,6 +30,7 @@ pub async fn import_csv(state: State, req: HttpRequest, body: web::Bytes) -> Res
     if !content_type.starts_with("text/csv") {
         return Err(ApiError::Unsupported("send the file as text/csv".into()));
     }
+    let body = super::extract::read_limited(payload, state.settings.server.import_limit_bytes).await?;
     let reference = state.reference.clone();
     let classifier = state.classifier.clone();
     let pool = state.pool.clone();

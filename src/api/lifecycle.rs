@@ -323,7 +323,7 @@ fn text_field(
 
 fn now() -> NaiveDateTime {
     // Microseconds: what both backends store, so the answer shows what was stored.
-    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+    crate::db::now().trunc_subsecs(6)
 }
 
 /// The AFME family of a stored synergy: the rule of `Prioritiser::family` (class, else EWC code)

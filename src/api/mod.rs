@@ -38,8 +38,14 @@ pub struct AppState {
 
 pub type State = web::Data<AppState>;
 
-pub fn routes(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
-    cfg.service(health::live).service(health::ready).service(openapi::docs());
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::live)
+        .service(health::ready)
+        .route(
+            "/docs",
+            web::get().to(|| async { actix_web::HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }),
+        )
+        .service(openapi::docs());
     cfg.service(
         web::scope("/api/v1")
             .configure(codes::routes)
@@ -49,8 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, import_limit_bytes: usize) {
             .configure(resources::routes)
             .configure(synergies::routes)
             .configure(lifecycle::routes)
-            .configure(|cfg| import::routes(cfg, import_limit_bytes))
-            .service(openapi::document_v1),
+            .configure(import::routes),
     );
 }
 
@@ -90,6 +95,7 @@ pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     hex::decode(cursor)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
+        .filter(|key| !key.contains('\0'))
         .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API returned"))
 }
 

@@ -1,9 +1,8 @@
-//! The OpenAPI 3 document (utoipa) and the interactive docs (Scalar, assets embedded in the
+//! The OpenAPI 3 document (utoipa) and the interactive docs (Swagger UI, assets embedded in the
 //! binary, so `/docs` works offline).
 
-use actix_web::{HttpResponse, get};
 use utoipa::OpenApi;
-use utoipa_scalar::{Scalar, Servable};
+use utoipa_swagger_ui::SwaggerUi;
 
 use super::{actors, codes, health, import, resources, synergies, territories};
 
@@ -61,13 +60,8 @@ pub fn document_json() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The OpenAPI 3 document.
-#[get("/openapi.json")]
-pub async fn document_v1() -> HttpResponse {
-    HttpResponse::Ok().json(document_json())
-}
-
-/// Interactive API documentation at `/docs`.
-pub fn docs() -> Scalar<utoipa::openapi::OpenApi> {
-    Scalar::with_url("/docs", document_json())
+/// Interactive API documentation at `/docs` (Swagger UI; its assets are vendored into the binary,
+/// so it works offline), reading the document at `/api/v1/openapi.json`.
+pub fn docs() -> SwaggerUi {
+    SwaggerUi::new("/docs/{_:.*}").url("/api/v1/openapi.json", document_json())
 }

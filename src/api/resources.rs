@@ -183,7 +183,7 @@ pub async fn create_resource(
 ) -> Result<HttpResponse, ApiError> {
     let actor = load_actor(&state, &id).await?;
     let valid = body.0.validate(&state.reference, state.classifier.as_ref()).map_err(ApiError::Validation)?;
-    let now = chrono::Utc::now().naive_utc();
+    let now = crate::db::now();
     let row = ResourceRow::from_valid(uuid::Uuid::new_v4().to_string(), actor.id, &valid, now, now);
     let stored = row.clone();
     db::run(&state.pool, move |conn| db::resources::insert(conn, &stored)).await?;
@@ -216,7 +216,7 @@ async fn store_update(state: &State, existing: ResourceRow, input: ResourceInput
         existing.actor_id.clone(),
         &valid,
         existing.created_at,
-        chrono::Utc::now().naive_utc(),
+        crate::db::now(),
     );
     let stored = row.clone();
     db::run(&state.pool, move |conn| db::resources::update(conn, &stored)).await?;

@@ -209,7 +209,7 @@ fn validate_zone(state: &State, input: &ZoneInput) -> Result<ZoneRow, ApiError> 
             v.add(format!("departements[{i}]"), format!("`{d}` is not a département code"));
         }
     }
-    v.finish(ZoneRow { code: code.to_owned(), name: input.name.trim().to_owned(), created_at: chrono::Utc::now().naive_utc() })
+    v.finish(ZoneRow { code: code.to_owned(), name: input.name.trim().to_owned(), created_at: crate::db::now() })
         .map_err(ApiError::Validation)
 }
 

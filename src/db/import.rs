@@ -73,7 +73,7 @@ pub fn apply(
     plan: &crate::import::ImportPlan,
     illustrative: bool,
 ) -> Result<ImportReport, ApplyError> {
-    let now = chrono::Utc::now().naive_utc();
+    let now = crate::db::now();
     let sirets: Vec<String> = plan.actors.iter().filter_map(|a| a.actor.siret.clone()).collect();
     let taken = existing_sirets(conn, &sirets)?;
     if !taken.is_empty() {

@@ -198,3 +198,10 @@ pub enum TerritoryScope {
     /// A custom zone: the actors of its communes.
     Zone(String),
 }
+
+/// The current UTC time at the precision both backends store (PostgreSQL keeps microseconds), so a
+/// value returned on create equals the one read back later.
+pub fn now() -> chrono::NaiveDateTime {
+    use chrono::SubsecRound;
+    chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}

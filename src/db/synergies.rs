@@ -56,7 +56,7 @@ pub fn persist_detection(conn: &mut DbConnection, detected: &[SynergyRow]) -> Re
         }
         summary.inserted = fresh.len();
         let detected_ids: std::collections::HashSet<&str> = detected.iter().map(|r| r.id.as_str()).collect();
-        let now = chrono::Utc::now().naive_utc();
+        let now = crate::db::now();
         for (id, active) in &known {
             if *active && !detected_ids.contains(id.as_str()) {
                 diesel::update(synergies::table.find(id))

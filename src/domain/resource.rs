@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 macro_rules! text_enum {
-    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
         pub enum $name { $(#[serde(rename = $text)] $variant),+ }
@@ -326,6 +326,9 @@ impl ResourceInput {
                 v.add("max_distance_km", "must be a positive distance up to 20000 km");
             }
         let yearly = self.quantity.map(|q| yearly_amount(q.value, q.unit, q.period));
+        if yearly.is_some_and(|(amount, _)| !amount.is_finite()) {
+            v.add("quantity.value", "is too large once counted per year");
+        }
         v.finish(ValidResource {
             kind: self.kind,
             category: self.category,

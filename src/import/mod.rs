@@ -206,6 +206,12 @@ pub fn plan(
     for (i, record) in reader.records().enumerate() {
         let line = record.as_ref().ok().and_then(|r| r.position()).map(|p| p.line()).unwrap_or(i as u64 + 2);
         rows += 1;
+        if let Ok(r) = &record
+            && let Some(column) = r.iter().position(|cell| cell.contains('\0'))
+        {
+            errors.add(line, headers.get(column).unwrap_or("row"), "must not contain NUL characters");
+            continue;
+        }
         let row: Row = match record.and_then(|r| r.deserialize(Some(&headers))) {
             Ok(row) => row,
             Err(e) => {

@@ -108,10 +108,10 @@ impl SearchLimits {
     pub fn detection() -> Self {
         SearchLimits {
             max_results: 10,
-            neighbour_pool: 12,
-            max_receiver_rules: 16,
+            neighbour_pool: 8,
+            max_receiver_rules: 12,
             receiver_pool: 3,
-            max_receiver_actors: 12,
+            max_receiver_actors: 9,
             max_latent: 3,
             max_assessed: 200,
         }
@@ -121,12 +121,12 @@ impl SearchLimits {
     pub fn query() -> Self {
         SearchLimits {
             max_results: 50,
-            neighbour_pool: 40,
-            max_receiver_rules: 40,
-            receiver_pool: 8,
-            max_receiver_actors: 64,
+            neighbour_pool: 24,
+            max_receiver_rules: 32,
+            receiver_pool: 6,
+            max_receiver_actors: 32,
             max_latent: 5,
-            max_assessed: 600,
+            max_assessed: 300,
         }
     }
 
@@ -146,6 +146,41 @@ impl Default for SearchLimits {
     }
 }
 
+/// A `[matching.detection]` or `[matching.query]` section: any field left out keeps its default.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartialLimits {
+    max_results: Option<usize>,
+    neighbour_pool: Option<usize>,
+    max_receiver_rules: Option<usize>,
+    receiver_pool: Option<usize>,
+    max_receiver_actors: Option<usize>,
+    max_latent: Option<usize>,
+    max_assessed: Option<usize>,
+}
+
+impl PartialLimits {
+    fn over(self, base: SearchLimits) -> SearchLimits {
+        SearchLimits {
+            max_results: self.max_results.unwrap_or(base.max_results),
+            neighbour_pool: self.neighbour_pool.unwrap_or(base.neighbour_pool),
+            max_receiver_rules: self.max_receiver_rules.unwrap_or(base.max_receiver_rules),
+            receiver_pool: self.receiver_pool.unwrap_or(base.receiver_pool),
+            max_receiver_actors: self.max_receiver_actors.unwrap_or(base.max_receiver_actors),
+            max_latent: self.max_latent.unwrap_or(base.max_latent),
+            max_assessed: self.max_assessed.unwrap_or(base.max_assessed),
+        }
+    }
+}
+
+fn detection_limits<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SearchLimits, D::Error> {
+    Ok(PartialLimits::deserialize(d)?.over(SearchLimits::detection()))
+}
+
+fn query_limits<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SearchLimits, D::Error> {
+    Ok(PartialLimits::deserialize(d)?.over(SearchLimits::query()))
+}
+
 /// Settings of the engine (config section `[matching]`; `[matching.weights]`, `[matching.detection]`,
 /// `[matching.query]`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -161,8 +196,10 @@ pub struct MatchingSettings {
     pub threads: usize,
     pub weights: ScoringWeights,
     /// Limits of a full detection ([`detect`], [`detect_all`]).
+    #[serde(deserialize_with = "detection_limits")]
     pub detection: SearchLimits,
     /// Limits of one resource's search ([`matches_for_resource`], [`match_adhoc`]).
+    #[serde(deserialize_with = "query_limits")]
     pub query: SearchLimits,
 }
 
@@ -196,5 +233,38 @@ impl MatchingSettings {
         self.detection.validate("detection")?;
         self.query.validate("query")?;
         self.weights.validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partial_settings_keep_their_section_defaults() {
+        let s: MatchingSettings =
+            serde_json::from_str(r#"{"heat_delta_t_c": 5, "detection": {"neighbour_pool": 8}, "weights": {"distance": 0.5}}"#)
+                .expect("valid settings");
+        assert_eq!(s.heat_delta_t_c, 5.0);
+        assert_eq!(
+            s.detection,
+            SearchLimits {
+                neighbour_pool: 8,
+                ..SearchLimits::detection()
+            }
+        );
+        assert_eq!(s.query, SearchLimits::query());
+        assert_eq!(s.weights.distance, 0.5);
+        assert_eq!(
+            s.weights.resource_fit,
+            ScoringWeights::default().resource_fit
+        );
+        assert!(s.validate().is_ok());
+        assert!(serde_json::from_str::<MatchingSettings>(r#"{"detection": {"pool": 8}}"#).is_err());
+        let bad = MatchingSettings {
+            latent_confidence: 2.0,
+            ..MatchingSettings::default()
+        };
+        assert!(bad.validate().is_err());
     }
 }

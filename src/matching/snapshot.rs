@@ -320,7 +320,9 @@ impl Snapshot {
                         pts[r.class.index()]
                             .push(Point::new(actors[r.actor as usize].xyz, i as u32));
                     }
-                    pts.into_iter().map(Tree::bulk_load_with_params).collect::<Vec<_>>()
+                    pts.into_iter()
+                        .map(Tree::bulk_load_with_params)
+                        .collect::<Vec<_>>()
                 };
                 let by_code = |kind: ResourceKind| {
                     let mut pts: HashMap<EwcCode, Vec<Point>> = HashMap::new();

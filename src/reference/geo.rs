@@ -291,7 +291,12 @@ impl Geography {
                         dep.children
                             .iter()
                             .filter_map(|c| self.commune(c))
-                            .filter(|c| c.epci.is_none())
+                            // Communes whose EPCI hangs under another département are listed here.
+                            .filter(|c| {
+                                c.epci.as_ref().is_none_or(|e| {
+                                    self.epcis.get(e).and_then(|a| a.parent.as_deref()) != Some(parent.code.as_str())
+                                })
+                            })
                             .filter_map(|c| self.territory(&c.insee)),
                     );
                 }

@@ -17,6 +17,8 @@ const DIJON: &str = "21231";
 /// Brest: far from anything in Côte-d'Or.
 const BREST: &str = "29019";
 const KM_PER_DEGREE: f64 = 111.2;
+/// `material/biomass/wood` in knowledge/impact_factors.csv.
+const WOOD_DIVERTED_SHARE: f64 = 0.5;
 const STATUSES: [&str; 6] = [
     "detected",
     "proposed",

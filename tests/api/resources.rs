@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{Reply, TestApp, actor_body, assert_field_error, spawn_app};
 
-/// A valid offer of the material category, without code or quantity.
+/// A valid resource (offer or need) of the material category, without code or quantity.
 fn material(kind: &str, label: &str) -> Value {
     json!({"kind": kind, "category": "material", "label": label})
 }
