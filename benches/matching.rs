@@ -89,7 +89,9 @@ fn label(n: usize) -> String {
 /// Settings, overridable with `SYMBIOSE_BENCH_SETTINGS='{"detection": {"neighbour_pool": 8}}'` (JSON).
 fn settings() -> MatchingSettings {
     match std::env::var("SYMBIOSE_BENCH_SETTINGS") {
-        Ok(json) => serde_json::from_str(&json).expect("SYMBIOSE_BENCH_SETTINGS is MatchingSettings JSON"),
+        Ok(json) => {
+            serde_json::from_str(&json).expect("SYMBIOSE_BENCH_SETTINGS is MatchingSettings JSON")
+        }
         Err(_) => MatchingSettings::default(),
     }
 }

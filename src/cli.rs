@@ -9,22 +9,38 @@ use crate::startup::Application;
 
 /// Imports a CSV file all or nothing; on bad rows the error lists each row, column and reason.
 pub fn import_file(app: &Application, path: &Path) -> anyhow::Result<ImportReport> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let state = app.state();
-    let outcome = crate::import::plan(std::io::BufReader::new(file), &app.reference, state.classifier.as_ref())
-        .map_err(ApplyError::Rows)
-        .and_then(|plan| {
-            let mut conn = app.pool.get().map_err(db::DbError::from)?;
-            db::import::apply(&mut conn, &plan, false)
-        });
+    let outcome = crate::import::plan(
+        std::io::BufReader::new(file),
+        &app.reference,
+        state.classifier.as_ref(),
+    )
+    .map_err(ApplyError::Rows)
+    .and_then(|plan| {
+        let mut conn = app.pool.get().map_err(db::DbError::from)?;
+        db::import::apply(&mut conn, &plan, false)
+    });
     match outcome {
         Ok(report) => Ok(report),
         Err(ApplyError::Rows(errors)) => {
             let lines: Vec<String> = errors
                 .iter()
-                .map(|e| format!("  line {}, column {}: {}", e.row.unwrap_or(0), e.field, e.message))
+                .map(|e| {
+                    format!(
+                        "  line {}, column {}: {}",
+                        e.row.unwrap_or(0),
+                        e.field,
+                        e.message
+                    )
+                })
                 .collect();
-            anyhow::bail!("{} error(s), nothing imported:\n{}", errors.len(), lines.join("\n"))
+            anyhow::bail!(
+                "{} error(s), nothing imported:\n{}",
+                errors.len(),
+                lines.join("\n")
+            )
         }
         Err(ApplyError::Db(e)) => Err(e.into()),
     }
@@ -38,7 +54,10 @@ pub fn load_demo(app: &Application) -> anyhow::Result<()> {
     let afme_rows = db::afme::load_bourgogne_demo(&mut conn, &app.reference)
         .map_err(|e| anyhow::anyhow!("demo AFME account: {e}"))?;
     if afme_rows > 0 {
-        tracing::info!(rows = afme_rows, "Bourgogne 2010 material flow account loaded as 27-BOURGOGNE");
+        tracing::info!(
+            rows = afme_rows,
+            "Bourgogne 2010 material flow account loaded as 27-BOURGOGNE"
+        );
     }
     if db::actors::count(&mut conn)? > 0 {
         tracing::info!("database already has actors; demo data not loaded again");
@@ -48,7 +67,11 @@ pub fn load_demo(app: &Application) -> anyhow::Result<()> {
     let plan = crate::demo::build(&app.reference, state.classifier.as_ref())?;
     match db::import::apply(&mut conn, &plan, true) {
         Ok(report) => {
-            tracing::info!(actors = report.actors_created, resources = report.resources_created, "demo data loaded");
+            tracing::info!(
+                actors = report.actors_created,
+                resources = report.resources_created,
+                "demo data loaded"
+            );
             Ok(())
         }
         Err(ApplyError::Rows(errors)) => anyhow::bail!("demo data rejected: {errors:?}"),

@@ -33,7 +33,11 @@ pub struct PoolingSettings {
 impl Default for PoolingSettings {
     fn default() -> Self {
         let p = crate::matching::pooling::PoolingParams::default();
-        PoolingSettings { radius_km: p.radius_km, min_members: p.min_members, max_members: p.max_members }
+        PoolingSettings {
+            radius_km: p.radius_km,
+            min_members: p.min_members,
+            max_members: p.max_members,
+        }
     }
 }
 
@@ -83,7 +87,10 @@ pub struct LogSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        LogSettings { filter: "info".into(), format: "pretty".into() }
+        LogSettings {
+            filter: "info".into(),
+            format: "pretty".into(),
+        }
     }
 }
 
@@ -154,7 +161,10 @@ impl Settings {
             return fail("pooling.radius_km", "must be a positive number of km");
         }
         if self.pooling.min_members < 3 || self.pooling.max_members < self.pooling.min_members {
-            return fail("pooling.min_members", "must be at least 3 and at most pooling.max_members");
+            return fail(
+                "pooling.min_members",
+                "must be at least 3 and at most pooling.max_members",
+            );
         }
         Ok(())
     }

@@ -20,7 +20,8 @@ use crate::db::{self, DbConnection, DbError, TerritoryScope};
 use crate::domain::resource::{BaseUnit, Category, Classifier, ResourceKind};
 use crate::matching::pooling::{PoolingGroup, PoolingParams, PoolingResource, find_pooling_groups};
 use crate::matching::{
-    Knowledge, MatchingSettings, NeutralPriority, SnapActor, SnapResource, Snapshot, Synergy, Taxonomy,
+    Knowledge, MatchingSettings, NeutralPriority, SnapActor, SnapResource, Snapshot, Synergy,
+    Taxonomy,
 };
 
 /// Where an actor is, for territory filters and display.
@@ -81,7 +82,10 @@ pub struct Built {
 
 impl Built {
     pub fn status(&self, id: &Uuid) -> String {
-        self.statuses.get(&id.to_string()).cloned().unwrap_or_else(|| "detected".into())
+        self.statuses
+            .get(&id.to_string())
+            .cloned()
+            .unwrap_or_else(|| "detected".into())
     }
 }
 
@@ -109,10 +113,17 @@ pub enum DetectionError {
 impl Detection {
     /// Loads the taxonomy (embedded) and the reuse knowledge (documented exchanges from the reference
     /// directory, sector profiles and impact factors embedded).
-    pub fn load(reference_dir: &Path, settings: MatchingSettings, pooling: PoolingParams) -> anyhow::Result<Detection> {
+    pub fn load(
+        reference_dir: &Path,
+        settings: MatchingSettings,
+        pooling: PoolingParams,
+    ) -> anyhow::Result<Detection> {
         settings.validate()?;
         let taxonomy = Taxonomy::builtin()?;
-        let knowledge = Knowledge::load(&reference_dir.join("cases/maestri_exchanges_part_a.csv"), &taxonomy)?;
+        let knowledge = Knowledge::load(
+            &reference_dir.join("cases/maestri_exchanges_part_a.csv"),
+            &taxonomy,
+        )?;
         Ok(Detection {
             taxonomy: Arc::new(taxonomy),
             knowledge: Arc::new(knowledge),
@@ -135,7 +146,10 @@ impl Detection {
         if let Some(built) = self.current.load_full().filter(|b| b.version == wanted) {
             return Ok(built);
         }
-        let _guard = self.building.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _guard = self
+            .building
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let wanted = self.version.load(Ordering::SeqCst);
         if let Some(built) = self.current.load_full().filter(|b| b.version == wanted) {
             return Ok(built);
@@ -151,7 +165,9 @@ impl Detection {
         let mut resources: HashMap<Uuid, ResourceInfo> = HashMap::with_capacity(rows.len());
         let mut snap_resources = Vec::with_capacity(rows.len());
         for (r, a) in &rows {
-            let (Some(actor), Some(resource)) = (actor_info(a), resource_info(r)) else { continue };
+            let (Some(actor), Some(resource)) = (actor_info(a), resource_info(r)) else {
+                continue;
+            };
             snap_resources.push(SnapResource {
                 id: resource.id,
                 actor_id: actor.id,
@@ -171,7 +187,13 @@ impl Detection {
             resources.insert(resource.id, resource);
         }
         // Actors without resources can still be latent receivers.
-        for a in db::actors::list(conn, &db::actors::ActorFilter { limit: i64::MAX, ..Default::default() })? {
+        for a in db::actors::list(
+            conn,
+            &db::actors::ActorFilter {
+                limit: i64::MAX,
+                ..Default::default()
+            },
+        )? {
             if let Some(info) = actor_info(&a) {
                 actors.entry(info.id).or_insert(info);
             }
@@ -187,7 +209,8 @@ impl Detection {
                 commune: a.commune.clone(),
             })
             .collect();
-        let snapshot = Snapshot::build(snap_actors, snap_resources, &self.taxonomy, &self.knowledge);
+        let snapshot =
+            Snapshot::build(snap_actors, snap_resources, &self.taxonomy, &self.knowledge);
         let synergies = crate::matching::detect_all(&snapshot, &self.settings, &NeutralPriority)?;
         let pooling_input: Vec<PoolingResource> = resources
             .values()
@@ -206,9 +229,11 @@ impl Detection {
                 })
             })
             .collect();
-        let pooling = find_pooling_groups(&pooling_input, &self.pooling).map_err(|e| DetectionError::Pooling(e.to_string()))?;
+        let pooling = find_pooling_groups(&pooling_input, &self.pooling)
+            .map_err(|e| DetectionError::Pooling(e.to_string()))?;
         let now = crate::db::now();
-        let mut stored: Vec<SynergyRow> = synergies.iter().map(|s| substitution_row(s, now)).collect();
+        let mut stored: Vec<SynergyRow> =
+            synergies.iter().map(|s| substitution_row(s, now)).collect();
         stored.extend(pooling.iter().map(|g| pooling_row(g, now)));
         let summary = db::synergies::persist_detection(conn, &stored)?;
         let statuses = db::synergies::statuses(conn)?;
@@ -220,7 +245,16 @@ impl Detection {
             retired = summary.retired,
             "detection rebuilt"
         );
-        Ok(Built { version, snapshot, synergies, pooling, actors, resources, statuses, summary })
+        Ok(Built {
+            version,
+            snapshot,
+            synergies,
+            pooling,
+            actors,
+            resources,
+            statuses,
+            summary,
+        })
     }
 }
 
@@ -321,12 +355,19 @@ pub fn pooling_score(g: &PoolingGroup) -> f64 {
 /// Classifies resources with the taxonomy: a client class must exist and belong to the declared
 /// category; otherwise the EWC code's class, else the category's root class.
 impl Classifier for Taxonomy {
-    fn classify(&self, client: Option<&str>, ewc_code: Option<&str>, category: Category) -> Result<String, String> {
+    fn classify(
+        &self,
+        client: Option<&str>,
+        ewc_code: Option<&str>,
+        category: Category,
+    ) -> Result<String, String> {
         if let Some(class) = client.map(str::trim).filter(|c| !c.is_empty()) {
             return match self.get(class) {
                 Some(found) if found.category == category => Ok(found.name.clone()),
                 Some(_) => Err(format!("`{class}` is not a class of category {category}")),
-                None => Err(format!("`{class}` is not a resource class (see /api/v1/codes/classes)")),
+                None => Err(format!(
+                    "`{class}` is not a resource class (see /api/v1/codes/classes)"
+                )),
             };
         }
         if let Some(found) = ewc_code.and_then(|code| self.class_of_ewc(code)) {

@@ -4,16 +4,16 @@
 //! (pure engines over snapshots) ← `db` (diesel) ← `api` (actix-web). See docs/ARCHITECTURE.md.
 
 pub mod afme;
-pub mod domain;
-pub mod matching;
+pub mod api;
+pub mod cli;
 pub mod config;
 pub mod db;
-pub mod reference;
-pub mod cli;
 pub mod demo;
+pub mod detection;
+pub mod domain;
 pub mod import;
+pub mod loadcheck;
+pub mod matching;
+pub mod reference;
 pub mod startup;
 pub mod telemetry;
-pub mod api;
-pub mod detection;
-pub mod loadcheck;

@@ -41,7 +41,9 @@ fn check_loopback(base_url: &str) -> anyhow::Result<()> {
 
 pub async fn run(plan: LoadPlan) -> anyhow::Result<LoadReport> {
     check_loopback(&plan.base_url)?;
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let url = format!("{}{}", plan.base_url.trim_end_matches('/'), plan.path);
     let concurrency = plan.concurrency.max(1);
     let per_client = plan.requests.div_ceil(concurrency);

@@ -8,10 +8,19 @@ use symbiose::config::Settings;
 use symbiose::startup::Application;
 
 #[derive(Parser)]
-#[command(name = "symbiose", version, about = "Synergy matching for industrial and territorial ecology")]
+#[command(
+    name = "symbiose",
+    version,
+    about = "Synergy matching for industrial and territorial ecology"
+)]
 struct Cli {
     /// Directory holding default.toml and the environment files.
-    #[arg(long, global = true, default_value = "config", env = "SYMBIOSE_CONFIG_DIR")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "config",
+        env = "SYMBIOSE_CONFIG_DIR"
+    )]
     config_dir: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -64,8 +73,19 @@ fn main() -> ExitCode {
 }
 
 fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
-    if let Command::Loadcheck { url, path, requests, concurrency } = command {
-        let plan = symbiose::loadcheck::LoadPlan { base_url: url, path, requests, concurrency };
+    if let Command::Loadcheck {
+        url,
+        path,
+        requests,
+        concurrency,
+    } = command
+    {
+        let plan = symbiose::loadcheck::LoadPlan {
+            base_url: url,
+            path,
+            requests,
+            concurrency,
+        };
         let report = actix_web::rt::System::new().block_on(symbiose::loadcheck::run(plan))?;
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use actix_web::ResponseError;
 use actix_web::dev::{Server, Service};
-use futures_util::future::{Either, ready};
 use actix_web::{App, HttpServer, web};
+use futures_util::future::{Either, ready};
 use tracing_actix_web::TracingLogger;
 
 use crate::api::{self, AppState, error::ApiError};
@@ -26,18 +26,38 @@ pub struct Application {
 impl Application {
     /// Connects, migrates and loads the reference data; any failure is one clear message.
     pub fn prepare(settings: Settings) -> anyhow::Result<Application> {
-        let reference = Reference::load(&settings.reference.dir)
-            .map_err(|e| anyhow::anyhow!("{e} (key `reference.dir` = {})", settings.reference.dir.display()))?;
+        let reference = Reference::load(&settings.reference.dir).map_err(|e| {
+            anyhow::anyhow!(
+                "{e} (key `reference.dir` = {})",
+                settings.reference.dir.display()
+            )
+        })?;
         Self::prepare_with(settings, Arc::new(reference))
     }
 
     /// As `prepare`, with reference data already loaded (tests share one copy).
-    pub fn prepare_with(settings: Settings, reference: Arc<Reference>) -> anyhow::Result<Application> {
-        let pool = db::connect(&settings.database.url, settings.database.pool_size, settings.database.busy_timeout_ms)
-            .map_err(|e| anyhow::anyhow!("key `database.url`: {e}"))?;
+    pub fn prepare_with(
+        settings: Settings,
+        reference: Arc<Reference>,
+    ) -> anyhow::Result<Application> {
+        let pool = db::connect(
+            &settings.database.url,
+            settings.database.pool_size,
+            settings.database.busy_timeout_ms,
+        )
+        .map_err(|e| anyhow::anyhow!("key `database.url`: {e}"))?;
         db::migrate(&pool).map_err(|e| anyhow::anyhow!("key `database.url`: {e}"))?;
-        let detection = Detection::load(&settings.reference.dir, settings.matching.clone(), settings.pooling.params())?;
-        Ok(Application { settings, pool, reference, detection: Arc::new(detection) })
+        let detection = Detection::load(
+            &settings.reference.dir,
+            settings.matching.clone(),
+            settings.pooling.params(),
+        )?;
+        Ok(Application {
+            settings,
+            pool,
+            reference,
+            detection: Arc::new(detection),
+        })
     }
 
     pub fn state(&self) -> AppState {
@@ -52,7 +72,10 @@ impl Application {
 
     /// Binds `server.host:server.port` (port 0 picks a free one) and returns the server and its port.
     pub fn serve(&self) -> anyhow::Result<(Server, u16)> {
-        let address = format!("{}:{}", self.settings.server.host, self.settings.server.port);
+        let address = format!(
+            "{}:{}",
+            self.settings.server.host, self.settings.server.port
+        );
         let listener = TcpListener::bind(&address)
             .map_err(|e| anyhow::anyhow!("key `server.port`: cannot listen on {address}: {e}"))?;
         let port = listener.local_addr()?.port();
@@ -74,10 +97,18 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(json_limit))
-                .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::field("query", e.to_string()).into()))
-                .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::field("path", e.to_string()).into()))
+                .app_data(
+                    web::QueryConfig::default()
+                        .error_handler(|e, _| ApiError::field("query", e.to_string()).into()),
+                )
+                .app_data(
+                    web::PathConfig::default()
+                        .error_handler(|e, _| ApiError::field("path", e.to_string()).into()),
+                )
                 .configure(api::routes)
-                .default_service(web::to(|| async { Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into())) }))
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into()))
+                }))
         })
         .listen(listener)?;
         if workers > 0 {

@@ -47,9 +47,21 @@ pub struct ActorOut {
 
 pub fn actor_out(state: &State, row: ActorRow) -> ActorOut {
     ActorOut {
-        naf_label: state.reference.naf.get(&row.naf_code).map(|n| n.label_fr.clone()),
-        commune_name: state.reference.geo.commune(&row.commune_insee).map(|c| c.name.clone()),
-        contact: Contact { name: row.contact_name, email: row.contact_email, phone: row.contact_phone },
+        naf_label: state
+            .reference
+            .naf
+            .get(&row.naf_code)
+            .map(|n| n.label_fr.clone()),
+        commune_name: state
+            .reference
+            .geo
+            .commune(&row.commune_insee)
+            .map(|c| c.name.clone()),
+        contact: Contact {
+            name: row.contact_name,
+            email: row.contact_email,
+            phone: row.contact_phone,
+        },
         id: row.id,
         name: row.name,
         siret: row.siret,
@@ -101,42 +113,66 @@ pub struct ActorQuery {
 /// List actors, ordered by name.
 #[utoipa::path(tag = "actors", params(ActorQuery), responses((status = 200, body = Page<ActorOut>), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
 #[get("/actors")]
-pub async fn list_actors(state: State, query: ValidQuery<ActorQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_actors(
+    state: State,
+    query: ValidQuery<ActorQuery>,
+) -> Result<HttpResponse, ApiError> {
     list_actors_page(&state, query.0).await
 }
 
 pub async fn list_actors_page(state: &State, query: ActorQuery) -> Result<HttpResponse, ApiError> {
     let limit = check_limit(query.limit)?;
-    let scope = match query.territory.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    let scope = match query
+        .territory
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         Some(code) => super::territories::resolve(state, code).await?.1,
         None => db::TerritoryScope::All,
     };
     let after = match &query.cursor {
         Some(c) => {
             let key = decode_cursor(c)?;
-            let (name, id) =
-                key.split_once('\u{1f}').ok_or_else(|| ApiError::field("cursor", "is not a cursor this API returned"))?;
+            let (name, id) = key
+                .split_once('\u{1f}')
+                .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API returned"))?;
             Some((name.to_owned(), id.to_owned()))
         }
         None => None,
     };
     let filter = ActorFilter {
         scope,
-        naf_prefix: query.naf.as_deref().map(|n| n.trim().to_uppercase()).filter(|n| !n.is_empty()),
+        naf_prefix: query
+            .naf
+            .as_deref()
+            .map(|n| n.trim().to_uppercase())
+            .filter(|n| !n.is_empty()),
         words: query.q.as_deref().map(text::words).unwrap_or_default(),
         after,
         limit: limit + 1,
     };
     let rows = db::run(&state.pool, move |conn| db::actors::list(conn, &filter)).await?;
-    let page = paginate(rows, limit, |r| format!("{}\u{1f}{}", r.name, r.id), |r| actor_out(state, r));
+    let page = paginate(
+        rows,
+        limit,
+        |r| format!("{}\u{1f}{}", r.name, r.id),
+        |r| actor_out(state, r),
+    );
     Ok(HttpResponse::Ok().json(page))
 }
 
 /// Create an actor.
 #[utoipa::path(tag = "actors", request_body = ActorInput, responses((status = 201, body = ActorOut), (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
 #[post("/actors")]
-pub async fn create_actor(state: State, body: ValidJson<ActorInput>) -> Result<HttpResponse, ApiError> {
-    let valid = body.0.validate(&state.reference).map_err(ApiError::Validation)?;
+pub async fn create_actor(
+    state: State,
+    body: ValidJson<ActorInput>,
+) -> Result<HttpResponse, ApiError> {
+    let valid = body
+        .0
+        .validate(&state.reference)
+        .map_err(ApiError::Validation)?;
     let now = crate::db::now();
     let row = ActorRow::from_valid(uuid::Uuid::new_v4().to_string(), &valid, false, now, now);
     let stored = row.clone();
@@ -149,10 +185,12 @@ pub async fn create_actor(state: State, body: ValidJson<ActorInput>) -> Result<H
 
 pub async fn load_actor(state: &State, id: &str) -> Result<ActorRow, ApiError> {
     let owned = id.to_owned();
-    db::run(&state.pool, move |conn| db::actors::get(conn, &owned)).await.map_err(|e| match e {
-        db::DbError::NotFound => ApiError::NotFound(format!("actor `{id}`")),
-        other => other.into(),
-    })
+    db::run(&state.pool, move |conn| db::actors::get(conn, &owned))
+        .await
+        .map_err(|e| match e {
+            db::DbError::NotFound => ApiError::NotFound(format!("actor `{id}`")),
+            other => other.into(),
+        })
 }
 
 /// One actor.
@@ -163,8 +201,14 @@ pub async fn get_actor(state: State, id: web::Path<String>) -> Result<HttpRespon
     Ok(HttpResponse::Ok().json(actor_out(&state, row)))
 }
 
-async fn store_update(state: &State, existing: ActorRow, input: ActorInput) -> Result<HttpResponse, ApiError> {
-    let valid = input.validate(&state.reference).map_err(ApiError::Validation)?;
+async fn store_update(
+    state: &State,
+    existing: ActorRow,
+    input: ActorInput,
+) -> Result<HttpResponse, ApiError> {
+    let valid = input
+        .validate(&state.reference)
+        .map_err(ApiError::Validation)?;
     let row = ActorRow::from_valid(
         existing.id.clone(),
         &valid,
@@ -199,12 +243,19 @@ pub async fn patch_actor(
     body: ValidJson<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
     let existing = load_actor(&state, &id).await?;
-    let mut current = serde_json::to_value(input_of(&existing)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut current =
+        serde_json::to_value(input_of(&existing)).map_err(|e| ApiError::Internal(e.to_string()))?;
     if !body.0.is_object() {
-        return Err(ApiError::field("body", "a merge patch must be a JSON object"));
+        return Err(ApiError::field(
+            "body",
+            "a merge patch must be a JSON object",
+        ));
     }
     // Moving the commune without new coordinates re-centres the actor on the new commune.
-    if body.0.get("commune_insee").is_some() && body.0.get("lat").is_none() && body.0.get("lng").is_none() {
+    if body.0.get("commune_insee").is_some()
+        && body.0.get("lat").is_none()
+        && body.0.get("lng").is_none()
+    {
         current["lat"] = serde_json::Value::Null;
         current["lng"] = serde_json::Value::Null;
     }
@@ -219,10 +270,12 @@ pub async fn patch_actor(
 #[delete("/actors/{id}")]
 pub async fn delete_actor(state: State, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
     let owned = id.clone();
-    db::run(&state.pool, move |conn| db::actors::delete(conn, &owned)).await.map_err(|e| match e {
-        db::DbError::NotFound => ApiError::NotFound(format!("actor `{id}`")),
-        other => other.into(),
-    })?;
+    db::run(&state.pool, move |conn| db::actors::delete(conn, &owned))
+        .await
+        .map_err(|e| match e {
+            db::DbError::NotFound => ApiError::NotFound(format!("actor `{id}`")),
+            other => other.into(),
+        })?;
     state.detection.touch();
     Ok(HttpResponse::NoContent().finish())
 }

@@ -583,7 +583,8 @@ pub async fn import_account(
         return Err(ApiError::Unsupported("send the file as text/csv".into()));
     }
     let (t, _) = territory(&state, &code).await?;
-    let body = super::extract::read_limited(payload, state.settings.server.import_limit_bytes).await?;
+    let body =
+        super::extract::read_limited(payload, state.settings.server.import_limit_bytes).await?;
     let zones: BTreeSet<String> = db::run(&state.pool, |conn| {
         Ok(db::zones::list(conn)?.into_iter().map(|z| z.code).collect())
     })

@@ -9,7 +9,10 @@ use super::{Page, PageParams, State, page_slice};
 use crate::reference::{EwcCode, NafEntry};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(search_ewc).service(get_ewc).service(search_naf).service(get_naf);
+    cfg.service(search_ewc)
+        .service(get_ewc)
+        .service(search_naf)
+        .service(get_naf);
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -22,14 +25,20 @@ pub struct CodeQuery {
 
 impl CodeQuery {
     fn page(&self) -> PageParams {
-        PageParams { limit: self.limit, cursor: self.cursor.clone() }
+        PageParams {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
     }
 }
 
 /// Search the European List of Waste.
 #[utoipa::path(tag = "codes", params(CodeQuery), responses((status = 200, body = Page<EwcCode>), (status = 422, body = super::error::Problem)))]
 #[get("/codes/ewc")]
-pub async fn search_ewc(state: State, query: ValidQuery<CodeQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn search_ewc(
+    state: State,
+    query: ValidQuery<CodeQuery>,
+) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     let hits: Vec<EwcCode> = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         Some(q) => state.reference.ewc.search(q).into_iter().cloned().collect(),
@@ -53,7 +62,10 @@ pub async fn get_ewc(state: State, code: web::Path<String>) -> Result<HttpRespon
 /// Search NAF rév.2 (all levels).
 #[utoipa::path(tag = "codes", params(CodeQuery), responses((status = 200, body = Page<NafEntry>), (status = 422, body = super::error::Problem)))]
 #[get("/codes/naf")]
-pub async fn search_naf(state: State, query: ValidQuery<CodeQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn search_naf(
+    state: State,
+    query: ValidQuery<CodeQuery>,
+) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     let hits: Vec<NafEntry> = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
         Some(q) => state.reference.naf.search(q).into_iter().cloned().collect(),
@@ -73,4 +85,3 @@ pub async fn get_naf(state: State, code: web::Path<String>) -> Result<HttpRespon
         .map(|c| HttpResponse::Ok().json(c))
         .ok_or_else(|| ApiError::NotFound(format!("NAF code `{code}`")))
 }
-

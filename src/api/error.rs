@@ -42,7 +42,11 @@ pub struct Problem {
 
 impl ApiError {
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> ApiError {
-        ApiError::Validation(vec![FieldError { field: field.into(), message: message.into(), row: None }])
+        ApiError::Validation(vec![FieldError {
+            field: field.into(),
+            message: message.into(),
+            row: None,
+        }])
     }
 
     fn slug(&self) -> &'static str {
@@ -100,6 +104,8 @@ impl ResponseError for ApiError {
                 _ => Vec::new(),
             },
         };
-        HttpResponse::build(status).content_type("application/problem+json").json(problem)
+        HttpResponse::build(status)
+            .content_type("application/problem+json")
+            .json(problem)
     }
 }

@@ -26,7 +26,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
         let bytes = Bytes::from_request(req, payload);
         Box::pin(async move {
             if !content_type.starts_with("application/json") {
-                return Err(ApiError::Unsupported("send the body as application/json".into()));
+                return Err(ApiError::Unsupported(
+                    "send the body as application/json".into(),
+                ));
             }
             let bytes = bytes.await.map_err(payload_error)?;
             parse_json(&bytes).map(ValidJson)
@@ -38,7 +40,10 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
 /// cannot store them, and no legitimate input needs them).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
-        return Err(ApiError::field("body", "text must not contain NUL characters"));
+        return Err(ApiError::field(
+            "body",
+            "text must not contain NUL characters",
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
@@ -55,7 +60,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// The field a serde error is about: its path, completed by the name in "missing field `x`".
 fn field_of(path: &str, message: &str, whole: &str) -> String {
-    let missing = message.strip_prefix("missing field `").and_then(|m| m.split('`').next());
+    let missing = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next());
     match (path, missing) {
         (".", Some(name)) => name.to_owned(),
         (".", None) => whole.to_owned(),
@@ -96,8 +103,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidQuery<T> {
 /// Deserialises a query string, naming the failing parameter.
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let pairs = url::form_urlencoded::parse(query.as_bytes());
-    if let Some((name, _)) = pairs.clone().find(|(k, v)| k.contains('\0') || v.contains('\0')) {
-        return Err(ApiError::field(name.replace('\0', ""), "must not contain NUL characters"));
+    if let Some((name, _)) = pairs
+        .clone()
+        .find(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(ApiError::field(
+            name.replace('\0', ""),
+            "must not contain NUL characters",
+        ));
     }
     let de = serde_urlencoded::Deserializer::new(pairs);
     serde_path_to_error::deserialize(de).map_err(|err| {
@@ -108,13 +121,19 @@ pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
 }
 
 /// Reads a request body up to `limit` bytes; beyond it, 413 problem+json.
-pub async fn read_limited(mut payload: actix_web::web::Payload, limit: usize) -> Result<Bytes, ApiError> {
+pub async fn read_limited(
+    mut payload: actix_web::web::Payload,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     use futures_util::StreamExt;
     let mut body = actix_web::web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
+        let chunk =
+            chunk.map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
         if body.len() + chunk.len() > limit {
-            return Err(ApiError::PayloadTooLarge(format!("the body is larger than {limit} bytes")));
+            return Err(ApiError::PayloadTooLarge(format!(
+                "the body is larger than {limit} bytes"
+            )));
         }
         body.extend_from_slice(&chunk);
     }

@@ -17,12 +17,18 @@ pub async fn live() -> HttpResponse {
 #[get("/health/ready")]
 pub async fn ready(state: State) -> HttpResponse {
     let pool = state.pool.clone();
-    let database = actix_web::web::block(move || crate::db::ping(&pool)).await.unwrap_or(false);
+    let database = actix_web::web::block(move || crate::db::ping(&pool))
+        .await
+        .unwrap_or(false);
     let reference = !state.reference.ewc.is_empty() && !state.reference.geo.communes().is_empty();
     let body = json!({
         "status": if database && reference { "ok" } else { "unavailable" },
         "database": database,
         "reference": reference,
     });
-    if database && reference { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    if database && reference {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
 }

@@ -2,8 +2,8 @@
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use super::error::ApiError;
 use super::State;
+use super::error::ApiError;
 use crate::db::{self, import::ApplyError, import::ImportReport};
 
 /// The import reads its body itself, up to `server.import_limit_bytes`.
@@ -20,7 +20,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     request_body(content = String, content_type = "text/csv"),
     responses((status = 201, body = ImportReport), (status = 413, body = super::error::Problem), (status = 415, body = super::error::Problem), (status = 422, body = super::error::Problem))
 )]
-pub async fn import_csv(state: State, req: HttpRequest, payload: web::Payload) -> Result<HttpResponse, ApiError> {
+pub async fn import_csv(
+    state: State,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
     let content_type = req
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -30,12 +34,14 @@ pub async fn import_csv(state: State, req: HttpRequest, payload: web::Payload) -
     if !content_type.starts_with("text/csv") {
         return Err(ApiError::Unsupported("send the file as text/csv".into()));
     }
-    let body = super::extract::read_limited(payload, state.settings.server.import_limit_bytes).await?;
+    let body =
+        super::extract::read_limited(payload, state.settings.server.import_limit_bytes).await?;
     let reference = state.reference.clone();
     let classifier = state.classifier.clone();
     let pool = state.pool.clone();
     let outcome = web::block(move || {
-        let plan = crate::import::plan(body.as_ref(), &reference, classifier.as_ref()).map_err(ApplyError::Rows)?;
+        let plan = crate::import::plan(body.as_ref(), &reference, classifier.as_ref())
+            .map_err(ApplyError::Rows)?;
         let mut conn = pool.get().map_err(db::DbError::from)?;
         db::import::apply(&mut conn, &plan, false)
     })

@@ -43,7 +43,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(health::ready)
         .route(
             "/docs",
-            web::get().to(|| async { actix_web::HttpResponse::PermanentRedirect().insert_header(("Location", "/docs/")).finish() }),
+            web::get().to(|| async {
+                actix_web::HttpResponse::PermanentRedirect()
+                    .insert_header(("Location", "/docs/"))
+                    .finish()
+            }),
         )
         .service(openapi::docs());
     cfg.service(
@@ -82,7 +86,10 @@ pub fn check_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::field("limit", format!("must be between 1 and {MAX_LIMIT}"))),
+        Some(_) => Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {MAX_LIMIT}"),
+        )),
     }
 }
 
@@ -113,11 +120,17 @@ pub fn paginate<R, T: ToSchema>(
     } else {
         None
     };
-    Page { items: rows.into_iter().map(map).collect(), next_cursor }
+    Page {
+        items: rows.into_iter().map(map).collect(),
+        next_cursor,
+    }
 }
 
 /// Pages an in-memory ranked list with an offset cursor.
-pub fn page_slice<T: Clone + ToSchema>(items: &[T], params: &PageParams) -> Result<Page<T>, ApiError> {
+pub fn page_slice<T: Clone + ToSchema>(
+    items: &[T],
+    params: &PageParams,
+) -> Result<Page<T>, ApiError> {
     let limit = check_limit(params.limit)? as usize;
     let offset = match &params.cursor {
         None => 0,
@@ -128,5 +141,8 @@ pub fn page_slice<T: Clone + ToSchema>(items: &[T], params: &PageParams) -> Resu
     let end = offset.saturating_add(limit).min(items.len());
     let slice = items.get(offset..end).unwrap_or(&[]).to_vec();
     let next_cursor = (end < items.len()).then(|| encode_cursor(&end.to_string()));
-    Ok(Page { items: slice, next_cursor })
+    Ok(Page {
+        items: slice,
+        next_cursor,
+    })
 }

@@ -11,7 +11,8 @@ use super::extract::{ValidJson, ValidQuery, parse_json};
 use super::{Page, State, check_limit, decode_cursor, paginate};
 use crate::db::{self, models::ResourceRow, resources::ResourceFilter};
 use crate::domain::resource::{
-    Availability, AvailabilityKind, Category, PhysicalState, Period, Quantity, ResourceInput, ResourceKind, Unit,
+    Availability, AvailabilityKind, Category, Period, PhysicalState, Quantity, ResourceInput,
+    ResourceKind, Unit,
 };
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -57,7 +58,11 @@ pub struct ResourceOut {
 pub fn resource_out(state: &State, row: ResourceRow) -> ResourceOut {
     let input = input_of(&row);
     ResourceOut {
-        ewc_label: row.ewc_code.as_deref().and_then(|c| state.reference.ewc.get(c)).map(|e| e.label_fr.clone()),
+        ewc_label: row
+            .ewc_code
+            .as_deref()
+            .and_then(|c| state.reference.ewc.get(c))
+            .map(|e| e.label_fr.clone()),
         id: row.id,
         actor_id: row.actor_id,
         kind: input.kind,
@@ -82,14 +87,24 @@ pub fn resource_out(state: &State, row: ResourceRow) -> ResourceOut {
 
 /// The client's view of a stored resource, for merge patches.
 fn input_of(row: &ResourceRow) -> ResourceInput {
-    let quantity = match (row.quantity_value, row.quantity_unit.as_deref(), row.quantity_period.as_deref()) {
+    let quantity = match (
+        row.quantity_value,
+        row.quantity_unit.as_deref(),
+        row.quantity_period.as_deref(),
+    ) {
         (Some(value), Some(unit), Some(period)) => Unit::parse(unit)
             .zip(Period::parse(period))
-            .map(|(unit, period)| Quantity { value, unit, period }),
+            .map(|(unit, period)| Quantity {
+                value,
+                unit,
+                period,
+            }),
         _ => None,
     };
     let kind = AvailabilityKind::parse(&row.availability).unwrap_or(AvailabilityKind::Continuous);
-    let months = (1..=12u8).filter(|m| row.months & (1 << (m - 1)) != 0).collect();
+    let months = (1..=12u8)
+        .filter(|m| row.months & (1 << (m - 1)) != 0)
+        .collect();
     ResourceInput {
         kind: ResourceKind::parse(&row.kind).unwrap_or(ResourceKind::Offer),
         category: Category::parse(&row.category).unwrap_or(Category::Material),
@@ -101,7 +116,11 @@ fn input_of(row: &ResourceRow) -> ResourceInput {
         quantity,
         availability: Some(Availability {
             kind,
-            months: if kind == AvailabilityKind::Seasonal { months } else { Vec::new() },
+            months: if kind == AvailabilityKind::Seasonal {
+                months
+            } else {
+                Vec::new()
+            },
             from: row.available_from,
             until: row.available_until,
         }),
@@ -128,15 +147,28 @@ pub struct ResourceQuery {
 
 async fn list_page(state: &State, query: ResourceQuery) -> Result<HttpResponse, ApiError> {
     let limit = check_limit(query.limit)?;
-    let scope = match query.territory.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+    let scope = match query
+        .territory
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
         Some(code) => super::territories::resolve(state, code).await?.1,
         None => db::TerritoryScope::All,
     };
-    let ewc_prefix = query.ewc.as_deref().map(crate::reference::ewc::normalise_code).filter(|p| !p.is_empty());
+    let ewc_prefix = query
+        .ewc
+        .as_deref()
+        .map(crate::reference::ewc::normalise_code)
+        .filter(|p| !p.is_empty());
     if let Some(p) = &ewc_prefix
-        && (p.len() > 6 || !p.bytes().all(|b| b.is_ascii_digit())) {
-            return Err(ApiError::field("ewc", "must be up to six digits of a List of Waste code"));
-        }
+        && (p.len() > 6 || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(ApiError::field(
+            "ewc",
+            "must be up to six digits of a List of Waste code",
+        ));
+    }
     let filter = ResourceFilter {
         actor_id: query.actor,
         kind: query.kind.map(|k| k.as_str().to_owned()),
@@ -148,14 +180,22 @@ async fn list_page(state: &State, query: ResourceQuery) -> Result<HttpResponse, 
         limit: limit + 1,
     };
     let rows = db::run(&state.pool, move |conn| db::resources::list(conn, &filter)).await?;
-    let page: Page<ResourceOut> = paginate(rows, limit, |(r, _)| r.id.clone(), |(r, _)| resource_out(state, r));
+    let page: Page<ResourceOut> = paginate(
+        rows,
+        limit,
+        |(r, _)| r.id.clone(),
+        |(r, _)| resource_out(state, r),
+    );
     Ok(HttpResponse::Ok().json(page))
 }
 
 /// Resources across actors, filtered.
 #[utoipa::path(tag = "resources", params(ResourceQuery), responses((status = 200, body = Page<ResourceOut>), (status = 422, body = super::error::Problem)))]
 #[get("/resources")]
-pub async fn list_resources(state: State, query: ValidQuery<ResourceQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_resources(
+    state: State,
+    query: ValidQuery<ResourceQuery>,
+) -> Result<HttpResponse, ApiError> {
     list_page(&state, query.0).await
 }
 
@@ -182,11 +222,17 @@ pub async fn create_resource(
     body: ValidJson<ResourceInput>,
 ) -> Result<HttpResponse, ApiError> {
     let actor = load_actor(&state, &id).await?;
-    let valid = body.0.validate(&state.reference, state.classifier.as_ref()).map_err(ApiError::Validation)?;
+    let valid = body
+        .0
+        .validate(&state.reference, state.classifier.as_ref())
+        .map_err(ApiError::Validation)?;
     let now = crate::db::now();
     let row = ResourceRow::from_valid(uuid::Uuid::new_v4().to_string(), actor.id, &valid, now, now);
     let stored = row.clone();
-    db::run(&state.pool, move |conn| db::resources::insert(conn, &stored)).await?;
+    db::run(&state.pool, move |conn| {
+        db::resources::insert(conn, &stored)
+    })
+    .await?;
     state.detection.touch();
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/resources/{}", row.id)))
@@ -195,10 +241,12 @@ pub async fn create_resource(
 
 async fn load_resource(state: &State, id: &str) -> Result<ResourceRow, ApiError> {
     let owned = id.to_owned();
-    db::run(&state.pool, move |conn| db::resources::get(conn, &owned)).await.map_err(|e| match e {
-        db::DbError::NotFound => ApiError::NotFound(format!("resource `{id}`")),
-        other => other.into(),
-    })
+    db::run(&state.pool, move |conn| db::resources::get(conn, &owned))
+        .await
+        .map_err(|e| match e {
+            db::DbError::NotFound => ApiError::NotFound(format!("resource `{id}`")),
+            other => other.into(),
+        })
 }
 
 /// One resource.
@@ -209,8 +257,14 @@ pub async fn get_resource(state: State, id: web::Path<String>) -> Result<HttpRes
     Ok(HttpResponse::Ok().json(resource_out(&state, row)))
 }
 
-async fn store_update(state: &State, existing: ResourceRow, input: ResourceInput) -> Result<HttpResponse, ApiError> {
-    let valid = input.validate(&state.reference, state.classifier.as_ref()).map_err(ApiError::Validation)?;
+async fn store_update(
+    state: &State,
+    existing: ResourceRow,
+    input: ResourceInput,
+) -> Result<HttpResponse, ApiError> {
+    let valid = input
+        .validate(&state.reference, state.classifier.as_ref())
+        .map_err(ApiError::Validation)?;
     let row = ResourceRow::from_valid(
         existing.id.clone(),
         existing.actor_id.clone(),
@@ -219,7 +273,10 @@ async fn store_update(state: &State, existing: ResourceRow, input: ResourceInput
         crate::db::now(),
     );
     let stored = row.clone();
-    db::run(&state.pool, move |conn| db::resources::update(conn, &stored)).await?;
+    db::run(&state.pool, move |conn| {
+        db::resources::update(conn, &stored)
+    })
+    .await?;
     state.detection.touch();
     Ok(HttpResponse::Ok().json(resource_out(state, row)))
 }
@@ -246,9 +303,13 @@ pub async fn patch_resource(
 ) -> Result<HttpResponse, ApiError> {
     let existing = load_resource(&state, &id).await?;
     if !body.0.is_object() {
-        return Err(ApiError::field("body", "a merge patch must be a JSON object"));
+        return Err(ApiError::field(
+            "body",
+            "a merge patch must be a JSON object",
+        ));
     }
-    let mut current = serde_json::to_value(input_of(&existing)).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut current =
+        serde_json::to_value(input_of(&existing)).map_err(|e| ApiError::Internal(e.to_string()))?;
     // A new EWC code re-derives the class unless the patch sets one.
     if body.0.get("ewc_code").is_some() && body.0.get("class").is_none() {
         current["class"] = serde_json::Value::Null;
@@ -262,12 +323,17 @@ pub async fn patch_resource(
 /// Delete a resource.
 #[utoipa::path(tag = "resources", responses((status = 204), (status = 404, body = super::error::Problem)))]
 #[delete("/resources/{id}")]
-pub async fn delete_resource(state: State, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_resource(
+    state: State,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let owned = id.clone();
-    db::run(&state.pool, move |conn| db::resources::delete(conn, &owned)).await.map_err(|e| match e {
-        db::DbError::NotFound => ApiError::NotFound(format!("resource `{id}`")),
-        other => other.into(),
-    })?;
+    db::run(&state.pool, move |conn| db::resources::delete(conn, &owned))
+        .await
+        .map_err(|e| match e {
+            db::DbError::NotFound => ApiError::NotFound(format!("resource `{id}`")),
+            other => other.into(),
+        })?;
     state.detection.touch();
     Ok(HttpResponse::NoContent().finish())
 }

@@ -103,7 +103,10 @@ pub struct SynergyQuery {
 
 impl SynergyQuery {
     fn page(&self) -> PageParams {
-        PageParams { limit: self.limit, cursor: self.cursor.clone() }
+        PageParams {
+            limit: self.limit,
+            cursor: self.cursor.clone(),
+        }
     }
 
     fn check(&self) -> Result<(), ApiError> {
@@ -147,7 +150,10 @@ pub async fn current(state: &State) -> Result<Arc<Built>, ApiError> {
 }
 
 /// A territory's scope, with its communes when it is a custom zone.
-pub(crate) async fn scope_of(state: &State, code: Option<&str>) -> Result<(TerritoryScope, Option<HashSet<String>>), ApiError> {
+pub(crate) async fn scope_of(
+    state: &State,
+    code: Option<&str>,
+) -> Result<(TerritoryScope, Option<HashSet<String>>), ApiError> {
     let Some(code) = code.map(str::trim).filter(|c| !c.is_empty()) else {
         return Ok((TerritoryScope::All, None));
     };
@@ -155,19 +161,38 @@ pub(crate) async fn scope_of(state: &State, code: Option<&str>) -> Result<(Terri
     let communes = match &scope {
         TerritoryScope::Zone(zone) => {
             let zone = zone.clone();
-            Some(db::run(&state.pool, move |conn| db::zones::communes(conn, &zone)).await?.into_iter().collect())
+            Some(
+                db::run(&state.pool, move |conn| db::zones::communes(conn, &zone))
+                    .await?
+                    .into_iter()
+                    .collect(),
+            )
         }
         _ => None,
     };
     Ok((scope, communes))
 }
 
-fn in_scope(built: &Built, actor: &Uuid, scope: &TerritoryScope, zone: Option<&HashSet<String>>) -> bool {
-    built.actors.get(actor).is_some_and(|a| a.in_scope(scope, zone))
+fn in_scope(
+    built: &Built,
+    actor: &Uuid,
+    scope: &TerritoryScope,
+    zone: Option<&HashSet<String>>,
+) -> bool {
+    built
+        .actors
+        .get(actor)
+        .is_some_and(|a| a.in_scope(scope, zone))
 }
 
 fn substitution_out(built: &Built, s: &Synergy) -> SubstitutionOut {
-    let name = |id: &Uuid| built.actors.get(id).map(|a| a.name.clone()).unwrap_or_default();
+    let name = |id: &Uuid| {
+        built
+            .actors
+            .get(id)
+            .map(|a| a.name.clone())
+            .unwrap_or_default()
+    };
     let label = |id: &Uuid| built.resources.get(id).map(|r| r.label.clone());
     SubstitutionOut {
         kind: "substitution".into(),
@@ -181,7 +206,12 @@ fn substitution_out(built: &Built, s: &Synergy) -> SubstitutionOut {
 }
 
 fn pooling_out(built: &Built, g: &PoolingGroup) -> PoolingOut {
-    PoolingOut { kind: "pooling".into(), score: pooling_score(g), status: built.status(&g.id), group: g.clone() }
+    PoolingOut {
+        kind: "pooling".into(),
+        score: pooling_score(g),
+        status: built.status(&g.id),
+        group: g.clone(),
+    }
 }
 
 /// Sets the territorial-priority component of synergies from a territory's AFME account and
@@ -194,16 +224,24 @@ pub struct Prioritiser {
 
 impl Prioritiser {
     pub fn neutral(state: &State) -> Prioritiser {
-        Prioritiser { report: None, weights: state.detection.settings.weights.clone() }
+        Prioritiser {
+            report: None,
+            weights: state.detection.settings.weights.clone(),
+        }
     }
 
     /// The priorities of a territory's latest account (neutral without one).
     pub async fn of_territory(state: &State, code: Option<&str>) -> Result<Prioritiser, ApiError> {
         let report = match code.map(str::trim).filter(|c| !c.is_empty()) {
-            Some(code) => Some(super::afme::priorities_for(state, code).await?).filter(|r| !r.neutral),
+            Some(code) => {
+                Some(super::afme::priorities_for(state, code).await?).filter(|r| !r.neutral)
+            }
             None => None,
         };
-        Ok(Prioritiser { report, weights: state.detection.settings.weights.clone() })
+        Ok(Prioritiser {
+            report,
+            weights: state.detection.settings.weights.clone(),
+        })
     }
 
     /// The AFME family of a synergy's resource: from its class, else from its EWC code.
@@ -248,14 +286,21 @@ fn ranked_items(
                 .map(|g| SynergyItem::Pooling(Box::new(pooling_out(built, g)))),
         )
         .collect();
-    items.sort_by(|a, b| b.score().total_cmp(&a.score()).then_with(|| a.id().cmp(&b.id())));
+    items.sort_by(|a, b| {
+        b.score()
+            .total_cmp(&a.score())
+            .then_with(|| a.id().cmp(&b.id()))
+    });
     items
 }
 
 /// Ranked synergies of a territory (any level), or of every territory without `territory`.
 #[utoipa::path(tag = "synergies", params(SynergyQuery), responses((status = 200, body = Page<SynergyItem>), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
 #[get("/synergies")]
-pub async fn list_synergies(state: State, query: ValidQuery<SynergyQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_synergies(
+    state: State,
+    query: ValidQuery<SynergyQuery>,
+) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     query.check()?;
     let (scope, zone) = scope_of(&state, query.territory.as_deref()).await?;
@@ -269,7 +314,11 @@ pub async fn list_synergies(state: State, query: ValidQuery<SynergyQuery>) -> Re
             in_scope(&built, &s.provider_actor_id, &scope, zone.as_ref())
                 || in_scope(&built, &s.receiver_actor_id, &scope, zone.as_ref())
         },
-        |g| g.members.iter().any(|m| in_scope(&built, &m.actor_id, &scope, zone.as_ref())),
+        |g| {
+            g.members
+                .iter()
+                .any(|m| in_scope(&built, &m.actor_id, &scope, zone.as_ref()))
+        },
     );
     Ok(HttpResponse::Ok().json(page_slice(&items, &query.page())?))
 }
@@ -303,7 +352,11 @@ pub async fn get_synergy(state: State, id: web::Path<String>) -> Result<HttpResp
     let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let built = current(&state).await?;
     if let Some(s) = built.synergies.iter().find(|s| s.id == wanted) {
-        return Ok(HttpResponse::Ok().json(SynergyItem::Substitution(Box::new(substitution_out(&built, s)))));
+        return Ok(
+            HttpResponse::Ok().json(SynergyItem::Substitution(Box::new(substitution_out(
+                &built, s,
+            )))),
+        );
     }
     if let Some(g) = built.pooling.iter().find(|g| g.id == wanted) {
         return Ok(HttpResponse::Ok().json(SynergyItem::Pooling(Box::new(pooling_out(&built, g)))));
@@ -360,8 +413,11 @@ pub async fn resource_matches(
         crate::matching::MatchingError::UnknownResource(_) => not_found(),
         other => ApiError::Internal(other.to_string()),
     })?;
-    let items: Vec<SubstitutionOut> =
-        found.iter().filter(|s| query.keeps_substitution(s)).map(|s| substitution_out(&built, s)).collect();
+    let items: Vec<SubstitutionOut> = found
+        .iter()
+        .filter(|s| query.keeps_substitution(s))
+        .map(|s| substitution_out(&built, s))
+        .collect();
     Ok(HttpResponse::Ok().json(page_slice(&items, &query.page())?))
 }
 
@@ -384,7 +440,12 @@ pub async fn match_adhoc(
                 adhoc.ewc_code = Some(entry.code.clone());
                 adhoc.hazardous = Some(entry.hazardous);
             }
-            None => return Err(ApiError::field("ewc_code", format!("`{code}` is not a List of Waste code"))),
+            None => {
+                return Err(ApiError::field(
+                    "ewc_code",
+                    format!("`{code}` is not a List of Waste code"),
+                ));
+            }
         }
     }
     if !(-90.0..=90.0).contains(&adhoc.lat) {
@@ -395,23 +456,33 @@ pub async fn match_adhoc(
     }
     let (scope, zone) = scope_of(&state, query.territory.as_deref()).await?;
     let built = current(&state).await?;
-    let found =
-        crate::matching::match_adhoc(&built.snapshot, &adhoc, &state.detection.settings, &crate::matching::NeutralPriority)
-            .map_err(|e| match e {
-                crate::matching::MatchingError::InvalidQuery { field, message } => ApiError::field(field, message),
-                crate::matching::MatchingError::UnknownClass(c) => {
-                    ApiError::field("class", format!("`{c}` is not a resource class"))
-                }
-                crate::matching::MatchingError::InvalidEwcCode(c) => {
-                    ApiError::field("ewc_code", format!("`{c}` is not a List of Waste code"))
-                }
-                other => ApiError::Internal(other.to_string()),
-            })?;
+    let found = crate::matching::match_adhoc(
+        &built.snapshot,
+        &adhoc,
+        &state.detection.settings,
+        &crate::matching::NeutralPriority,
+    )
+    .map_err(|e| match e {
+        crate::matching::MatchingError::InvalidQuery { field, message } => {
+            ApiError::field(field, message)
+        }
+        crate::matching::MatchingError::UnknownClass(c) => {
+            ApiError::field("class", format!("`{c}` is not a resource class"))
+        }
+        crate::matching::MatchingError::InvalidEwcCode(c) => {
+            ApiError::field("ewc_code", format!("`{c}` is not a List of Waste code"))
+        }
+        other => ApiError::Internal(other.to_string()),
+    })?;
     let items: Vec<SubstitutionOut> = found
         .iter()
         .filter(|s| query.keeps_substitution(s))
         .filter(|s| {
-            let partner = if s.provider_actor_id.is_nil() { &s.receiver_actor_id } else { &s.provider_actor_id };
+            let partner = if s.provider_actor_id.is_nil() {
+                &s.receiver_actor_id
+            } else {
+                &s.provider_actor_id
+            };
             in_scope(&built, partner, &scope, zone.as_ref())
         })
         .map(|s| substitution_out(&built, s))
@@ -420,7 +491,11 @@ pub async fn match_adhoc(
 }
 
 /// The synergy graph of a territory: its actors and every synergy with a party in it.
-async fn territory_graph_of(state: &State, code: &str, min_score: Option<f64>) -> Result<SynergyGraph, ApiError> {
+async fn territory_graph_of(
+    state: &State,
+    code: &str,
+    min_score: Option<f64>,
+) -> Result<SynergyGraph, ApiError> {
     let (scope, zone) = scope_of(state, Some(code)).await?;
     let built = current(state).await?;
     let edges: Vec<GraphEdge> = built
@@ -441,17 +516,41 @@ async fn territory_graph_of(state: &State, code: &str, min_score: Option<f64>) -
             score: s.score,
             distance_km: s.distance_km,
             latent: s.latent,
-            offer_quantity: built.resources.get(&s.offer_id).and_then(|r| r.yearly_quantity),
-            need_quantity: s.need_id.and_then(|n| built.resources.get(&n)).and_then(|r| r.yearly_quantity),
-            base_unit: s.base_unit.map(|b| b.as_str().to_owned()).unwrap_or_default(),
+            offer_quantity: built
+                .resources
+                .get(&s.offer_id)
+                .and_then(|r| r.yearly_quantity),
+            need_quantity: s
+                .need_id
+                .and_then(|n| built.resources.get(&n))
+                .and_then(|r| r.yearly_quantity),
+            base_unit: s
+                .base_unit
+                .map(|b| b.as_str().to_owned())
+                .unwrap_or_default(),
         })
         .collect();
-    let mut ids: HashSet<Uuid> = edges.iter().flat_map(|e| [e.from_actor, e.to_actor]).collect();
-    ids.extend(built.actors.values().filter(|a| a.in_scope(&scope, zone.as_ref())).map(|a| a.id));
+    let mut ids: HashSet<Uuid> = edges
+        .iter()
+        .flat_map(|e| [e.from_actor, e.to_actor])
+        .collect();
+    ids.extend(
+        built
+            .actors
+            .values()
+            .filter(|a| a.in_scope(&scope, zone.as_ref()))
+            .map(|a| a.id),
+    );
     let actors: Vec<GraphActor> = ids
         .iter()
         .filter_map(|id| built.actors.get(id))
-        .map(|a| GraphActor { id: a.id, name: a.name.clone(), naf_code: Some(a.naf_code.clone()), lat: a.lat, lng: a.lng })
+        .map(|a| GraphActor {
+            id: a.id,
+            name: a.name.clone(),
+            naf_code: Some(a.naf_code.clone()),
+            lat: a.lat,
+            lng: a.lng,
+        })
         .collect();
     SynergyGraph::build(actors, edges).map_err(|e| ApiError::Internal(e.to_string()))
 }
@@ -471,14 +570,26 @@ pub async fn territory_graph(
     code: web::Path<String>,
     query: ValidQuery<GraphQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let format = query.0.format.as_deref().unwrap_or("json").to_ascii_lowercase();
+    let format = query
+        .0
+        .format
+        .as_deref()
+        .unwrap_or("json")
+        .to_ascii_lowercase();
     if !matches!(format.as_str(), "json" | "graphml" | "geojson") {
-        return Err(ApiError::field("format", "must be json, graphml or geojson"));
+        return Err(ApiError::field(
+            "format",
+            "must be json, graphml or geojson",
+        ));
     }
     let graph = territory_graph_of(&state, &code, query.0.min_score).await?;
     Ok(match format.as_str() {
-        "graphml" => HttpResponse::Ok().content_type("application/graphml+xml; charset=utf-8").body(graph.to_graphml()),
-        "geojson" => HttpResponse::Ok().content_type("application/geo+json").json(graph.to_geojson()),
+        "graphml" => HttpResponse::Ok()
+            .content_type("application/graphml+xml; charset=utf-8")
+            .body(graph.to_graphml()),
+        "geojson" => HttpResponse::Ok()
+            .content_type("application/geo+json")
+            .json(graph.to_geojson()),
         _ => HttpResponse::Ok().json(graph.to_json()),
     })
 }
@@ -500,7 +611,9 @@ pub async fn territory_allocation(
     query: ValidQuery<GraphScoreQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let graph = territory_graph_of(&state, &code, query.0.min_score).await?;
-    let allocation = web::block(move || graph.allocate()).await.map_err(|e| ApiError::Internal(e.to_string()))?;
+    let allocation = web::block(move || graph.allocate())
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok().json(allocation))
 }
 
@@ -521,14 +634,21 @@ pub async fn territory_chains(
 ) -> Result<HttpResponse, ApiError> {
     let min_score = query.0.min_score.unwrap_or(0.0);
     let params = ChainParams {
-        max_hops: query.0.limit.unwrap_or(3).clamp(2, crate::matching::graph::MAX_CHAIN_HOPS),
+        max_hops: query
+            .0
+            .limit
+            .unwrap_or(3)
+            .clamp(2, crate::matching::graph::MAX_CHAIN_HOPS),
         min_score,
         ..ChainParams::default()
     };
     let graph = territory_graph_of(&state, &code, Some(min_score)).await?;
-    let out = web::block(move || ChainsOut { chains: graph.chains(&params), loops: graph.loops(min_score) })
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let out = web::block(move || ChainsOut {
+        chains: graph.chains(&params),
+        loops: graph.loops(min_score),
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok().json(out))
 }
 

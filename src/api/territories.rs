@@ -31,12 +31,17 @@ pub struct TerritoryOut {
 }
 
 /// Resolves a territory code to its description and the actor scope it covers.
-pub async fn resolve(state: &State, code: &str) -> Result<(TerritoryRef, TerritoryScope), ApiError> {
+pub async fn resolve(
+    state: &State,
+    code: &str,
+) -> Result<(TerritoryRef, TerritoryScope), ApiError> {
     let geo = &state.reference.geo;
     if let Some(t) = geo.territory(code) {
         let scope = match t.kind {
             TerritoryKind::Country => TerritoryScope::All,
-            TerritoryKind::Region => TerritoryScope::Region(t.code.trim_start_matches('R').to_owned()),
+            TerritoryKind::Region => {
+                TerritoryScope::Region(t.code.trim_start_matches('R').to_owned())
+            }
             TerritoryKind::Departement => TerritoryScope::Departement(t.code.clone()),
             TerritoryKind::Epci => TerritoryScope::Epci(t.code.clone()),
             TerritoryKind::Commune | TerritoryKind::Zone => TerritoryScope::Commune(t.code.clone()),
@@ -44,7 +49,10 @@ pub async fn resolve(state: &State, code: &str) -> Result<(TerritoryRef, Territo
         return Ok((t, scope));
     }
     let (zone, communes) = load_zone(state, code).await?;
-    Ok((zone_ref(state, &zone, &communes), TerritoryScope::Zone(zone.code)))
+    Ok((
+        zone_ref(state, &zone, &communes),
+        TerritoryScope::Zone(zone.code),
+    ))
 }
 
 async fn load_zone(state: &State, code: &str) -> Result<(ZoneRow, Vec<String>), ApiError> {
@@ -63,11 +71,22 @@ async fn load_zone(state: &State, code: &str) -> Result<(ZoneRow, Vec<String>), 
 }
 
 fn zone_ref(state: &State, zone: &ZoneRow, communes: &[String]) -> TerritoryRef {
-    let members: Vec<_> = communes.iter().filter_map(|c| state.reference.geo.commune(c)).collect();
+    let members: Vec<_> = communes
+        .iter()
+        .filter_map(|c| state.reference.geo.commune(c))
+        .collect();
     let population: u64 = members.iter().map(|c| c.population).sum();
     let weight: f64 = members.iter().map(|c| c.population.max(1) as f64).sum();
     let mean = |f: fn(&crate::reference::Commune) -> f64| {
-        if weight > 0.0 { members.iter().map(|c| f(c) * c.population.max(1) as f64).sum::<f64>() / weight } else { 0.0 }
+        if weight > 0.0 {
+            members
+                .iter()
+                .map(|c| f(c) * c.population.max(1) as f64)
+                .sum::<f64>()
+                / weight
+        } else {
+            0.0
+        }
     };
     TerritoryRef {
         code: zone.code.clone(),
@@ -83,13 +102,22 @@ fn zone_ref(state: &State, zone: &ZoneRow, communes: &[String]) -> TerritoryRef 
 /// A territory of the hierarchy or a custom zone.
 #[utoipa::path(tag = "territories", responses((status = 200, body = TerritoryOut), (status = 404, body = super::error::Problem)))]
 #[get("/territories/{code}")]
-pub async fn get_territory(state: State, code: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_territory(
+    state: State,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     if let Some(t) = state.reference.geo.territory(&code) {
-        return Ok(HttpResponse::Ok().json(TerritoryOut { territory: t, communes: None }));
+        return Ok(HttpResponse::Ok().json(TerritoryOut {
+            territory: t,
+            communes: None,
+        }));
     }
     let (zone, communes) = load_zone(&state, &code).await?;
     let territory = zone_ref(&state, &zone, &communes);
-    Ok(HttpResponse::Ok().json(TerritoryOut { territory, communes: Some(communes) }))
+    Ok(HttpResponse::Ok().json(TerritoryOut {
+        territory,
+        communes: Some(communes),
+    }))
 }
 
 /// The territories one level down (for a zone: its communes).
@@ -158,16 +186,25 @@ pub async fn list_zones(state: State) -> Result<HttpResponse, ApiError> {
 /// Create a custom zone.
 #[utoipa::path(tag = "territories", request_body = ZoneInput, responses((status = 201, body = TerritoryOut), (status = 409, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
 #[post("/territories")]
-pub async fn create_zone(state: State, body: ValidJson<ZoneInput>) -> Result<HttpResponse, ApiError> {
+pub async fn create_zone(
+    state: State,
+    body: ValidJson<ZoneInput>,
+) -> Result<HttpResponse, ApiError> {
     let input = body.0;
     let zone = validate_zone(&state, &input)?;
     let communes = zone_communes(&state, &input)?;
     let (row, stored) = (zone.clone(), communes.clone());
-    db::run(&state.pool, move |conn| db::zones::insert(conn, &row, &stored)).await?;
+    db::run(&state.pool, move |conn| {
+        db::zones::insert(conn, &row, &stored)
+    })
+    .await?;
     let territory = zone_ref(&state, &zone, &communes);
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/territories/{}", zone.code)))
-        .json(TerritoryOut { territory, communes: Some(communes) }))
+        .json(TerritoryOut {
+            territory,
+            communes: Some(communes),
+        }))
 }
 
 /// Delete a custom zone (reference territories cannot be deleted).
@@ -188,7 +225,12 @@ pub async fn delete_zone(state: State, code: web::Path<String>) -> Result<HttpRe
 fn validate_zone(state: &State, input: &ZoneInput) -> Result<ZoneRow, ApiError> {
     let mut v = Violations::new();
     let code = input.code.trim();
-    if code.is_empty() || code.len() > 64 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if code.is_empty()
+        || code.len() > 64
+        || !code
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         v.add("code", "must be 1–64 letters, digits, '-' or '_'");
     } else if state.reference.geo.territory(code).is_some() {
         v.add("code", "is already a code of the reference hierarchy");
@@ -197,20 +239,33 @@ fn validate_zone(state: &State, input: &ZoneInput) -> Result<ZoneRow, ApiError> 
         v.add("name", "must be 1–300 characters");
     }
     if input.communes.is_empty() && input.departements.is_empty() {
-        v.add("communes", "a zone needs at least one commune or département");
+        v.add(
+            "communes",
+            "a zone needs at least one commune or département",
+        );
     }
     for (i, c) in input.communes.iter().enumerate() {
         if state.reference.geo.commune(c).is_none() {
-            v.add(format!("communes[{i}]"), format!("`{c}` is not an INSEE commune code"));
+            v.add(
+                format!("communes[{i}]"),
+                format!("`{c}` is not an INSEE commune code"),
+            );
         }
     }
     for (i, d) in input.departements.iter().enumerate() {
         if state.reference.geo.communes_of_departement(d).is_empty() {
-            v.add(format!("departements[{i}]"), format!("`{d}` is not a département code"));
+            v.add(
+                format!("departements[{i}]"),
+                format!("`{d}` is not a département code"),
+            );
         }
     }
-    v.finish(ZoneRow { code: code.to_owned(), name: input.name.trim().to_owned(), created_at: crate::db::now() })
-        .map_err(ApiError::Validation)
+    v.finish(ZoneRow {
+        code: code.to_owned(),
+        name: input.name.trim().to_owned(),
+        created_at: crate::db::now(),
+    })
+    .map_err(ApiError::Validation)
 }
 
 fn zone_communes(state: &State, input: &ZoneInput) -> Result<Vec<String>, ApiError> {

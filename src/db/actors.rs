@@ -42,13 +42,21 @@ pub fn update(conn: &mut DbConnection, row: &ActorRow) -> Result<(), DbError> {
         .set(row)
         .execute(conn)
         .map_err(|e| conflict_on_unique(e, DUPLICATE_SIRET))?;
-    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 /// Deletes an actor; its resources go with it (foreign key ON DELETE CASCADE).
 pub fn delete(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
     let n = diesel::delete(actors::table.find(id)).execute(conn)?;
-    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
@@ -56,7 +64,10 @@ pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
 }
 
 pub fn siret_exists(conn: &mut DbConnection, siret: &str) -> Result<bool, DbError> {
-    Ok(diesel::select(diesel::dsl::exists(actors::table.filter(actors::siret.eq(siret)))).get_result(conn)?)
+    Ok(diesel::select(diesel::dsl::exists(
+        actors::table.filter(actors::siret.eq(siret)),
+    ))
+    .get_result(conn)?)
 }
 
 /// One page of actors ordered by (name, id), the stable sort of the cursor.
@@ -77,19 +88,34 @@ pub fn list(conn: &mut DbConnection, filter: &ActorFilter) -> Result<Vec<ActorRo
         ),
     };
     if let Some(prefix) = &filter.naf_prefix {
-        query = query.filter(actors::naf_code.like(format!("{}%", escape_like(prefix))).escape('\\'));
+        query = query.filter(
+            actors::naf_code
+                .like(format!("{}%", escape_like(prefix)))
+                .escape('\\'),
+        );
     }
     for word in &filter.words {
-        query = query.filter(actors::search_text.like(format!("%{}%", escape_like(word))).escape('\\'));
+        query = query.filter(
+            actors::search_text
+                .like(format!("%{}%", escape_like(word)))
+                .escape('\\'),
+        );
     }
     if let Some((name, id)) = &filter.after {
         query = query.filter(
-            actors::name.gt(name.clone()).or(actors::name.eq(name.clone()).and(actors::id.gt(id.clone()))),
+            actors::name
+                .gt(name.clone())
+                .or(actors::name.eq(name.clone()).and(actors::id.gt(id.clone()))),
         );
     }
-    Ok(query.order((actors::name.asc(), actors::id.asc())).limit(filter.limit).load(conn)?)
+    Ok(query
+        .order((actors::name.asc(), actors::id.asc()))
+        .limit(filter.limit)
+        .load(conn)?)
 }
 
 pub(crate) fn escape_like(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

@@ -32,14 +32,20 @@ macro_rules! insert_chunks {
                 .map_err(|e| conflict_on_unique(e, "an actor with this SIRET already exists"))?;
         }
         for chunk in $resources.chunks(CHUNK) {
-            diesel::insert_into(resources::table).values(chunk).execute($conn)?;
+            diesel::insert_into(resources::table)
+                .values(chunk)
+                .execute($conn)?;
         }
         Ok(())
     }};
 }
 
 /// Stores actors and resources all or nothing.
-pub fn store(conn: &mut DbConnection, actor_rows: &[ActorRow], resource_rows: &[ResourceRow]) -> Result<(), DbError> {
+pub fn store(
+    conn: &mut DbConnection,
+    actor_rows: &[ActorRow],
+    resource_rows: &[ResourceRow],
+) -> Result<(), DbError> {
     conn.transaction(|conn| match conn {
         DbConnection::Sqlite(c) => insert_chunks!(c, actor_rows, resource_rows),
         DbConnection::Postgresql(c) => insert_chunks!(c, actor_rows, resource_rows),
@@ -74,7 +80,11 @@ pub fn apply(
     illustrative: bool,
 ) -> Result<ImportReport, ApplyError> {
     let now = crate::db::now();
-    let sirets: Vec<String> = plan.actors.iter().filter_map(|a| a.actor.siret.clone()).collect();
+    let sirets: Vec<String> = plan
+        .actors
+        .iter()
+        .filter_map(|a| a.actor.siret.clone())
+        .collect();
     let taken = existing_sirets(conn, &sirets)?;
     if !taken.is_empty() {
         let errors = plan
@@ -94,10 +104,26 @@ pub fn apply(
     for imported in &plan.actors {
         let actor_id = uuid::Uuid::new_v4().to_string();
         for r in &imported.resources {
-            resource_rows.push(ResourceRow::from_valid(uuid::Uuid::new_v4().to_string(), actor_id.clone(), r, now, now));
+            resource_rows.push(ResourceRow::from_valid(
+                uuid::Uuid::new_v4().to_string(),
+                actor_id.clone(),
+                r,
+                now,
+                now,
+            ));
         }
-        actor_rows.push(ActorRow::from_valid(actor_id, &imported.actor, illustrative, now, now));
+        actor_rows.push(ActorRow::from_valid(
+            actor_id,
+            &imported.actor,
+            illustrative,
+            now,
+            now,
+        ));
     }
     store(conn, &actor_rows, &resource_rows)?;
-    Ok(ImportReport { rows: plan.rows, actors_created: actor_rows.len(), resources_created: resource_rows.len() })
+    Ok(ImportReport {
+        rows: plan.rows,
+        actors_created: actor_rows.len(),
+        resources_created: resource_rows.len(),
+    })
 }

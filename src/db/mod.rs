@@ -88,7 +88,11 @@ impl DbManager {
             Backend::Sqlite => url.strip_prefix("sqlite://").unwrap_or(url).to_owned(),
             Backend::Postgres => url.to_owned(),
         };
-        DbManager { url, backend, busy_timeout_ms }
+        DbManager {
+            url,
+            backend,
+            busy_timeout_ms,
+        }
     }
 }
 
@@ -131,12 +135,14 @@ impl ManageConnection for DbManager {
 /// Builds the pool, creating the SQLite file's directory when needed, and checks one connection.
 pub fn connect(url: &str, pool_size: u32, busy_timeout_ms: u32) -> Result<DbPool, DbError> {
     let manager = DbManager::new(url, busy_timeout_ms);
-    if manager.backend == Backend::Sqlite && manager.url != ":memory:"
+    if manager.backend == Backend::Sqlite
+        && manager.url != ":memory:"
         && let Some(parent) = std::path::Path::new(&manager.url).parent()
-            && !parent.as_os_str().is_empty() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| DbError::Pool(format!("cannot create {}: {e}", parent.display())))?;
-            }
+        && !parent.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| DbError::Pool(format!("cannot create {}: {e}", parent.display())))?;
+    }
     Pool::builder()
         .max_size(pool_size.max(1))
         .connection_timeout(Duration::from_secs(10))
@@ -149,7 +155,9 @@ pub fn migrate(pool: &DbPool) -> Result<usize, DbError> {
     let mut conn = pool.get()?;
     let applied = match &mut *conn {
         DbConnection::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-        DbConnection::Postgresql(c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        DbConnection::Postgresql(c) => c
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
     };
     applied.map_err(|e| DbError::Migration(e.to_string()))
 }
@@ -179,9 +187,10 @@ where
 /// Maps a unique-constraint violation to `Conflict` with the given message.
 pub(crate) fn conflict_on_unique(err: diesel::result::Error, message: &str) -> DbError {
     match err {
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _) => {
-            DbError::Conflict(message.to_owned())
-        }
+        diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ) => DbError::Conflict(message.to_owned()),
         other => DbError::Query(other),
     }
 }

@@ -23,7 +23,9 @@ pub struct ResourceFilter {
 }
 
 pub fn insert(conn: &mut DbConnection, row: &ResourceRow) -> Result<(), DbError> {
-    diesel::insert_into(resources::table).values(row).execute(conn)?;
+    diesel::insert_into(resources::table)
+        .values(row)
+        .execute(conn)?;
     Ok(())
 }
 
@@ -37,17 +39,30 @@ pub fn get(conn: &mut DbConnection, id: &str) -> Result<ResourceRow, DbError> {
 }
 
 pub fn update(conn: &mut DbConnection, row: &ResourceRow) -> Result<(), DbError> {
-    let n = diesel::update(resources::table.find(&row.id)).set(row).execute(conn)?;
-    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    let n = diesel::update(resources::table.find(&row.id))
+        .set(row)
+        .execute(conn)?;
+    if n == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 pub fn delete(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
     let n = diesel::delete(resources::table.find(id)).execute(conn)?;
-    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }
 
 /// One page of resources ordered by id, with their actors.
-pub fn list(conn: &mut DbConnection, filter: &ResourceFilter) -> Result<Vec<(ResourceRow, ActorRow)>, DbError> {
+pub fn list(
+    conn: &mut DbConnection,
+    filter: &ResourceFilter,
+) -> Result<Vec<(ResourceRow, ActorRow)>, DbError> {
     let mut query = resources::table
         .inner_join(actors::table)
         .select((ResourceRow::as_select(), ActorRow::as_select()))
@@ -62,10 +77,18 @@ pub fn list(conn: &mut DbConnection, filter: &ResourceFilter) -> Result<Vec<(Res
         query = query.filter(resources::category.eq(category.clone()));
     }
     if let Some(prefix) = &filter.ewc_prefix {
-        query = query.filter(resources::ewc_code.like(format!("{}%", escape_like(prefix))).escape('\\'));
+        query = query.filter(
+            resources::ewc_code
+                .like(format!("{}%", escape_like(prefix)))
+                .escape('\\'),
+        );
     }
     if let Some(prefix) = &filter.class_prefix {
-        query = query.filter(resources::class.like(format!("{}%", escape_like(prefix))).escape('\\'));
+        query = query.filter(
+            resources::class
+                .like(format!("{}%", escape_like(prefix)))
+                .escape('\\'),
+        );
     }
     query = match &filter.scope {
         TerritoryScope::All => query,
@@ -84,7 +107,10 @@ pub fn list(conn: &mut DbConnection, filter: &ResourceFilter) -> Result<Vec<(Res
     if let Some(after) = &filter.after {
         query = query.filter(resources::id.gt(after.clone()));
     }
-    Ok(query.order(resources::id.asc()).limit(filter.limit).load(conn)?)
+    Ok(query
+        .order(resources::id.asc())
+        .limit(filter.limit)
+        .load(conn)?)
 }
 
 /// Every resource with its actor: the input of the matching snapshot.

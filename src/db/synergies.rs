@@ -18,7 +18,10 @@ pub struct DetectionSummary {
 
 /// Stores the current detection: new synergies are inserted, known ones get their new score and
 /// detail (their status is kept), active ones no longer detected are retired. One transaction.
-pub fn persist_detection(conn: &mut DbConnection, detected: &[SynergyRow]) -> Result<DetectionSummary, DbError> {
+pub fn persist_detection(
+    conn: &mut DbConnection,
+    detected: &[SynergyRow],
+) -> Result<DetectionSummary, DbError> {
     conn.transaction(|conn| {
         let known: HashMap<String, bool> = synergies::table
             .select((synergies::id, synergies::active))
@@ -50,17 +53,25 @@ pub fn persist_detection(conn: &mut DbConnection, detected: &[SynergyRow]) -> Re
         }
         for chunk in fresh.chunks(400) {
             match conn {
-                DbConnection::Sqlite(c) => diesel::insert_into(synergies::table).values(chunk).execute(c)?,
-                DbConnection::Postgresql(c) => diesel::insert_into(synergies::table).values(chunk).execute(c)?,
+                DbConnection::Sqlite(c) => diesel::insert_into(synergies::table)
+                    .values(chunk)
+                    .execute(c)?,
+                DbConnection::Postgresql(c) => diesel::insert_into(synergies::table)
+                    .values(chunk)
+                    .execute(c)?,
             };
         }
         summary.inserted = fresh.len();
-        let detected_ids: std::collections::HashSet<&str> = detected.iter().map(|r| r.id.as_str()).collect();
+        let detected_ids: std::collections::HashSet<&str> =
+            detected.iter().map(|r| r.id.as_str()).collect();
         let now = crate::db::now();
         for (id, active) in &known {
             if *active && !detected_ids.contains(id.as_str()) {
                 diesel::update(synergies::table.find(id))
-                    .set((synergies::active.eq(false), synergies::retired_at.eq(Some(now))))
+                    .set((
+                        synergies::active.eq(false),
+                        synergies::retired_at.eq(Some(now)),
+                    ))
                     .execute(conn)?;
                 summary.retired += 1;
             }

@@ -16,10 +16,15 @@ pub fn insert(conn: &mut DbConnection, zone: &ZoneRow, communes: &[String]) -> R
         for chunk in communes.chunks(500) {
             let rows: Vec<ZoneCommuneRow> = chunk
                 .iter()
-                .map(|c| ZoneCommuneRow { zone_code: zone.code.clone(), commune_insee: c.clone() })
+                .map(|c| ZoneCommuneRow {
+                    zone_code: zone.code.clone(),
+                    commune_insee: c.clone(),
+                })
                 .collect();
             for row in &rows {
-                diesel::insert_into(zone_communes::table).values(row).execute(conn)?;
+                diesel::insert_into(zone_communes::table)
+                    .values(row)
+                    .execute(conn)?;
             }
         }
         Ok(())
@@ -27,7 +32,11 @@ pub fn insert(conn: &mut DbConnection, zone: &ZoneRow, communes: &[String]) -> R
 }
 
 pub fn get(conn: &mut DbConnection, code: &str) -> Result<Option<ZoneRow>, DbError> {
-    Ok(zones::table.find(code).select(ZoneRow::as_select()).first(conn).optional()?)
+    Ok(zones::table
+        .find(code)
+        .select(ZoneRow::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 pub fn communes(conn: &mut DbConnection, code: &str) -> Result<Vec<String>, DbError> {
@@ -39,10 +48,17 @@ pub fn communes(conn: &mut DbConnection, code: &str) -> Result<Vec<String>, DbEr
 }
 
 pub fn list(conn: &mut DbConnection) -> Result<Vec<ZoneRow>, DbError> {
-    Ok(zones::table.select(ZoneRow::as_select()).order(zones::code).load(conn)?)
+    Ok(zones::table
+        .select(ZoneRow::as_select())
+        .order(zones::code)
+        .load(conn)?)
 }
 
 pub fn delete(conn: &mut DbConnection, code: &str) -> Result<(), DbError> {
     let n = diesel::delete(zones::table.find(code)).execute(conn)?;
-    if n == 0 { Err(DbError::NotFound) } else { Ok(()) }
+    if n == 0 {
+        Err(DbError::NotFound)
+    } else {
+        Ok(())
+    }
 }

@@ -61,7 +61,12 @@ pub struct ValidActor {
 pub const MAX_TEXT: usize = 1 << 20;
 
 /// Checks a free-text field: optional blank → None; too long → error.
-pub fn clean_text(v: &mut Violations, field: &str, text: Option<&str>, max: usize) -> Option<String> {
+pub fn clean_text(
+    v: &mut Violations,
+    field: &str,
+    text: Option<&str>,
+    max: usize,
+) -> Option<String> {
     let text = text.map(str::trim).filter(|t| !t.is_empty())?;
     if text.chars().count() > max {
         v.add(field, format!("must be at most {max} characters"));
@@ -78,7 +83,12 @@ impl ActorInput {
         } else if name.chars().count() > 300 {
             v.add("name", "must be at most 300 characters");
         }
-        let siret = match self.siret.as_deref().map(|s| s.replace(' ', "")).filter(|s| !s.is_empty()) {
+        let siret = match self
+            .siret
+            .as_deref()
+            .map(|s| s.replace(' ', ""))
+            .filter(|s| !s.is_empty())
+        {
             None => None,
             Some(s) => {
                 if let Err(message) = check_siret(&s) {
@@ -90,13 +100,19 @@ impl ActorInput {
         let naf_code = match reference.naf.get(&self.naf_code) {
             Some(entry) => entry.code.clone(),
             None => {
-                v.add("naf_code", format!("`{}` is not a NAF rév.2 code", self.naf_code));
+                v.add(
+                    "naf_code",
+                    format!("`{}` is not a NAF rév.2 code", self.naf_code),
+                );
                 String::new()
             }
         };
         let commune = reference.geo.commune(self.commune_insee.trim());
         if commune.is_none() {
-            v.add("commune_insee", format!("`{}` is not an INSEE commune code", self.commune_insee));
+            v.add(
+                "commune_insee",
+                format!("`{}` is not an INSEE commune code", self.commune_insee),
+            );
         }
         let (lat, lng) = match (self.lat, self.lng) {
             (Some(lat), Some(lng)) => {
@@ -126,9 +142,10 @@ impl ActorInput {
             phone: clean_text(&mut v, "contact.phone", contact.phone.as_deref(), 40),
         };
         if let Some(email) = &contact.email
-            && (!email.contains('@') || email.starts_with('@') || email.ends_with('@')) {
-                v.add("contact.email", "is not an e-mail address");
-            }
+            && (!email.contains('@') || email.starts_with('@') || email.ends_with('@'))
+        {
+            v.add("contact.email", "is not an e-mail address");
+        }
         let (departement, region, epci) = commune
             .map(|c| (c.departement.clone(), c.region.clone(), c.epci.clone()))
             .unwrap_or_default();
@@ -157,20 +174,36 @@ pub fn check_siret(siret: &str) -> Result<(), String> {
     }
     let digits: Vec<u32> = siret.bytes().map(|b| u32::from(b - b'0')).collect();
     if siret.starts_with("356000000") && siret != "35600000000048" {
-        return if digits.iter().sum::<u32>() % 5 == 0 { Ok(()) } else { Err("fails the La Poste check".into()) };
+        return if digits.iter().sum::<u32>() % 5 == 0 {
+            Ok(())
+        } else {
+            Err("fails the La Poste check".into())
+        };
     }
     let luhn: u32 = digits
         .iter()
         .rev()
         .enumerate()
-        .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
+        .map(|(i, &d)| {
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
         .sum();
-    if luhn.is_multiple_of(10) { Ok(()) } else { Err("fails the Luhn check".into()) }
+    if luhn.is_multiple_of(10) {
+        Ok(())
+    } else {
+        Err("fails the Luhn check".into())
+    }
 }
 
 /// Makes a Luhn-valid SIRET from 13 leading digits (used by the demo and tests).
 pub fn complete_siret(first13: &str) -> Option<String> {
-    (0..10).map(|d| format!("{first13}{d}")).find(|s| check_siret(s).is_ok())
+    (0..10)
+        .map(|d| format!("{first13}{d}"))
+        .find(|s| check_siret(s).is_ok())
 }
 
 #[cfg(test)]

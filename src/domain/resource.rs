@@ -38,7 +38,6 @@ macro_rules! text_enum {
     };
 }
 
-
 text_enum! {
     /// Whether a resource is available (offer) or wanted (need).
     ResourceKind { Offer => "offer", Need => "need" }
@@ -168,7 +167,12 @@ pub struct Availability {
 
 impl Default for Availability {
     fn default() -> Self {
-        Availability { kind: AvailabilityKind::Continuous, months: Vec::new(), from: None, until: None }
+        Availability {
+            kind: AvailabilityKind::Continuous,
+            months: Vec::new(),
+            from: None,
+            until: None,
+        }
     }
 }
 
@@ -228,7 +232,12 @@ pub struct ValidResource {
 /// Decides a resource's class: from the client's class (checked) or from its EWC code and category.
 pub trait Classifier {
     /// `Err` explains why a client-given class is refused.
-    fn classify(&self, client: Option<&str>, ewc_code: Option<&str>, category: Category) -> Result<String, String>;
+    fn classify(
+        &self,
+        client: Option<&str>,
+        ewc_code: Option<&str>,
+        category: Category,
+    ) -> Result<String, String>;
 }
 
 /// Classifies by the client's class when given, else by the category alone (used where no
@@ -236,9 +245,16 @@ pub trait Classifier {
 pub struct CategoryClassifier;
 
 impl Classifier for CategoryClassifier {
-    fn classify(&self, client: Option<&str>, _ewc_code: Option<&str>, category: Category) -> Result<String, String> {
+    fn classify(
+        &self,
+        client: Option<&str>,
+        _ewc_code: Option<&str>,
+        category: Category,
+    ) -> Result<String, String> {
         match client.map(str::trim).filter(|c| !c.is_empty()) {
-            Some(class) if class.split('/').next() == Some(category.as_str()) => Ok(class.to_owned()),
+            Some(class) if class.split('/').next() == Some(category.as_str()) => {
+                Ok(class.to_owned())
+            }
             Some(class) => Err(format!("`{class}` is not a class of category {category}")),
             None => Ok(category.as_str().to_owned()),
         }
@@ -260,7 +276,12 @@ impl ResourceInput {
             v.add("label", "must be at most 500 characters");
         }
         let description = clean_text(&mut v, "description", self.description.as_deref(), MAX_TEXT);
-        let ewc = match self.ewc_code.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        let ewc = match self
+            .ewc_code
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+        {
             None => None,
             Some(code) => match reference.ewc.get(code) {
                 Some(entry) => Some(entry),
@@ -274,10 +295,17 @@ impl ResourceInput {
         for (i, code) in self.accepted_ewc.iter().enumerate() {
             match reference.ewc.get(code) {
                 Some(entry) => accepted_ewc.push(entry.code.clone()),
-                None => v.add(format!("accepted_ewc[{i}]"), format!("`{code}` is not a List of Waste code")),
+                None => v.add(
+                    format!("accepted_ewc[{i}]"),
+                    format!("`{code}` is not a List of Waste code"),
+                ),
             }
         }
-        let class = match classifier.classify(self.class.as_deref(), ewc.map(|e| e.code.as_str()), self.category) {
+        let class = match classifier.classify(
+            self.class.as_deref(),
+            ewc.map(|e| e.code.as_str()),
+            self.category,
+        ) {
             Ok(class) => class,
             Err(message) => {
                 v.add("class", message);
@@ -285,23 +313,36 @@ impl ResourceInput {
             }
         };
         if let Some(q) = &self.quantity
-            && (!q.value.is_finite() || q.value <= 0.0) {
-                v.add("quantity.value", "must be a positive number");
-            }
+            && (!q.value.is_finite() || q.value <= 0.0)
+        {
+            v.add("quantity.value", "must be a positive number");
+        }
         let availability = self.availability.clone().unwrap_or_default();
         let months = match availability.kind {
             AvailabilityKind::Continuous => {
-                if !availability.months.is_empty() || availability.from.is_some() || availability.until.is_some() {
-                    v.add("availability", "continuous availability takes no months or dates");
+                if !availability.months.is_empty()
+                    || availability.from.is_some()
+                    || availability.until.is_some()
+                {
+                    v.add(
+                        "availability",
+                        "continuous availability takes no months or dates",
+                    );
                 }
                 ALL_MONTHS
             }
             AvailabilityKind::Seasonal => {
                 if availability.months.is_empty() {
-                    v.add("availability.months", "seasonal availability needs at least one month");
+                    v.add(
+                        "availability.months",
+                        "seasonal availability needs at least one month",
+                    );
                 }
                 if let Some(bad) = availability.months.iter().find(|m| !(1..=12).contains(*m)) {
-                    v.add("availability.months", format!("month {bad} is not between 1 and 12"));
+                    v.add(
+                        "availability.months",
+                        format!("month {bad} is not between 1 and 12"),
+                    );
                 }
                 months_mask(&availability.months)
             }
@@ -312,20 +353,30 @@ impl ResourceInput {
                     0
                 }
                 _ => {
-                    v.add("availability.from", "one-off availability needs from and until dates");
+                    v.add(
+                        "availability.from",
+                        "one-off availability needs from and until dates",
+                    );
                     0
                 }
             },
         };
         if let Some(t) = self.temperature_c
-            && (!t.is_finite() || !(-273.15..=2000.0).contains(&t)) {
-                v.add("temperature_c", "must be between -273.15 and 2000 °C");
-            }
+            && (!t.is_finite() || !(-273.15..=2000.0).contains(&t))
+        {
+            v.add("temperature_c", "must be between -273.15 and 2000 °C");
+        }
         if let Some(d) = self.max_distance_km
-            && (!d.is_finite() || d <= 0.0 || d > 20_000.0) {
-                v.add("max_distance_km", "must be a positive distance up to 20000 km");
-            }
-        let yearly = self.quantity.map(|q| yearly_amount(q.value, q.unit, q.period));
+            && (!d.is_finite() || d <= 0.0 || d > 20_000.0)
+        {
+            v.add(
+                "max_distance_km",
+                "must be a positive distance up to 20000 km",
+            );
+        }
+        let yearly = self
+            .quantity
+            .map(|q| yearly_amount(q.value, q.unit, q.period));
         if yearly.is_some_and(|(amount, _)| !amount.is_finite()) {
             v.add("quantity.value", "is too large once counted per year");
         }
@@ -356,7 +407,9 @@ fn months_between(from: chrono::NaiveDate, until: chrono::NaiveDate) -> u16 {
     if span >= 11 {
         return ALL_MONTHS;
     }
-    (0..=span).fold(0u16, |mask, k| mask | (1 << ((from.month0() as i32 + k) % 12)))
+    (0..=span).fold(0u16, |mask, k| {
+        mask | (1 << ((from.month0() as i32 + k) % 12))
+    })
 }
 
 #[cfg(test)]
@@ -365,14 +418,20 @@ mod tests {
 
     #[test]
     fn normalises_to_yearly_base_units() {
-        assert_eq!(yearly_amount(2.0, Unit::Tonne, Period::Week), (104.0, BaseUnit::Tonne));
+        assert_eq!(
+            yearly_amount(2.0, Unit::Tonne, Period::Week),
+            (104.0, BaseUnit::Tonne)
+        );
         let (kg_per_day, base) = yearly_amount(500.0, Unit::Kilogram, Period::Day);
         assert_eq!(base, BaseUnit::Tonne);
         assert!((kg_per_day - 182.5).abs() < 1e-9);
         let (gj, base) = yearly_amount(36.0, Unit::Gigajoule, Period::Month);
         assert_eq!(base, BaseUnit::Megawatthour);
         assert!((gj - 120.0).abs() < 1e-9);
-        assert_eq!(yearly_amount(1000.0, Unit::Litre, Period::Year).1, BaseUnit::CubicMetre);
+        assert_eq!(
+            yearly_amount(1000.0, Unit::Litre, Period::Year).1,
+            BaseUnit::CubicMetre
+        );
     }
 
     #[test]
@@ -390,8 +449,14 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", unit.as_str()));
             assert_eq!(serde_json::from_str::<Unit>(&json).ok(), Some(*unit));
         }
-        assert_eq!(serde_json::to_string(&BaseUnit::CubicMetre).unwrap_or_default(), "\"m3\"");
-        assert_eq!(serde_json::to_string(&AvailabilityKind::OneOff).unwrap_or_default(), "\"one_off\"");
+        assert_eq!(
+            serde_json::to_string(&BaseUnit::CubicMetre).unwrap_or_default(),
+            "\"m3\""
+        );
+        assert_eq!(
+            serde_json::to_string(&AvailabilityKind::OneOff).unwrap_or_default(),
+            "\"one_off\""
+        );
     }
 
     #[test]

@@ -23,7 +23,11 @@ impl Violations {
     }
 
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), message: message.into(), row: None });
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+            row: None,
+        });
     }
 
     pub fn is_empty(&self) -> bool {
@@ -35,6 +39,10 @@ impl Violations {
     }
 
     pub fn finish<T>(self, value: T) -> Result<T, Vec<FieldError>> {
-        if self.0.is_empty() { Ok(value) } else { Err(self.0) }
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self.0)
+        }
     }
 }

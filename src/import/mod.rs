@@ -9,8 +9,8 @@ use serde::Deserialize;
 
 use crate::domain::actor::{ActorInput, Contact, ValidActor};
 use crate::domain::resource::{
-    Availability, AvailabilityKind, Category, Classifier, PhysicalState, Period, Quantity, ResourceInput,
-    ResourceKind, Unit, ValidResource,
+    Availability, AvailabilityKind, Category, Classifier, Period, PhysicalState, Quantity,
+    ResourceInput, ResourceKind, Unit, ValidResource,
 };
 use crate::domain::validation::FieldError;
 use crate::reference::Reference;
@@ -107,7 +107,11 @@ struct Errors(Vec<FieldError>);
 
 impl Errors {
     fn add(&mut self, row: u64, column: &str, message: impl Into<String>) {
-        self.0.push(FieldError { field: column.to_owned(), message: message.into(), row: Some(row) });
+        self.0.push(FieldError {
+            field: column.to_owned(),
+            message: message.into(),
+            row: Some(row),
+        });
     }
 }
 
@@ -130,7 +134,14 @@ fn number(errors: &mut Errors, line: u64, column: &str, text: &str) -> Option<f6
     }
 }
 
-fn choice<T>(errors: &mut Errors, line: u64, column: &str, text: &str, parse: fn(&str) -> Option<T>, expected: String) -> Option<T> {
+fn choice<T>(
+    errors: &mut Errors,
+    line: u64,
+    column: &str,
+    text: &str,
+    parse: fn(&str) -> Option<T>,
+    expected: String,
+) -> Option<T> {
     let t = text.trim();
     if t.is_empty() {
         return None;
@@ -176,7 +187,10 @@ pub fn plan(
     reference: &Reference,
     classifier: &dyn Classifier,
 ) -> Result<ImportPlan, Vec<FieldError>> {
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(input);
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(input);
     let mut errors = Errors(Vec::new());
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
@@ -204,12 +218,21 @@ pub fn plan(
     let mut by_siret: HashMap<String, String> = HashMap::new();
     let mut rows = 0usize;
     for (i, record) in reader.records().enumerate() {
-        let line = record.as_ref().ok().and_then(|r| r.position()).map(|p| p.line()).unwrap_or(i as u64 + 2);
+        let line = record
+            .as_ref()
+            .ok()
+            .and_then(|r| r.position())
+            .map(|p| p.line())
+            .unwrap_or(i as u64 + 2);
         rows += 1;
         if let Ok(r) = &record
             && let Some(column) = r.iter().position(|cell| cell.contains('\0'))
         {
-            errors.add(line, headers.get(column).unwrap_or("row"), "must not contain NUL characters");
+            errors.add(
+                line,
+                headers.get(column).unwrap_or("row"),
+                "must not contain NUL characters",
+            );
             continue;
         }
         let row: Row = match record.and_then(|r| r.deserialize(Some(&headers))) {
@@ -236,37 +259,74 @@ pub fn plan(
                 "" | "false" | "0" | "no" | "non" => false,
                 "true" | "1" | "yes" | "oui" => true,
                 other => {
-                    errors.add(line, "share_with_partners", format!("`{other}` is not true/false"));
+                    errors.add(
+                        line,
+                        "share_with_partners",
+                        format!("`{other}` is not true/false"),
+                    );
                     false
                 }
             },
         };
         let key = opt(&row.actor_ref)
             .or_else(|| opt(&row.siret).map(|s| format!("siret:{}", s.replace(' ', ""))))
-            .unwrap_or_else(|| format!("name:{}|{}", row.actor_name.trim().to_lowercase(), row.commune_insee.trim()));
+            .unwrap_or_else(|| {
+                format!(
+                    "name:{}|{}",
+                    row.actor_name.trim().to_lowercase(),
+                    row.commune_insee.trim()
+                )
+            });
         let index = match by_key.get(&key) {
             Some((index, first)) => {
                 for (column, a, b) in [
                     ("actor_name", &first.name, &actor_input.name),
                     ("naf_code", &first.naf_code, &actor_input.naf_code),
-                    ("commune_insee", &first.commune_insee, &actor_input.commune_insee),
+                    (
+                        "commune_insee",
+                        &first.commune_insee,
+                        &actor_input.commune_insee,
+                    ),
                 ] {
                     if a.trim() != b.trim() {
-                        errors.add(line, column, format!("differs from this actor's first row (line {})", actors[*index].first_row));
+                        errors.add(
+                            line,
+                            column,
+                            format!(
+                                "differs from this actor's first row (line {})",
+                                actors[*index].first_row
+                            ),
+                        );
                     }
                 }
                 if first.siret != actor_input.siret {
-                    errors.add(line, "siret", format!("differs from this actor's first row (line {})", actors[*index].first_row));
+                    errors.add(
+                        line,
+                        "siret",
+                        format!(
+                            "differs from this actor's first row (line {})",
+                            actors[*index].first_row
+                        ),
+                    );
                 }
                 Some(*index)
             }
             None => match actor_input.validate(reference) {
                 Ok(valid) => {
                     if let Some(siret) = &valid.siret
-                        && let Some(other) = by_siret.insert(siret.clone(), key.clone()) {
-                            errors.add(line, "siret", format!("already used by another actor of this file ({other})"));
-                        }
-                    actors.push(ImportedActor { first_row: line, actor: valid, resources: Vec::new() });
+                        && let Some(other) = by_siret.insert(siret.clone(), key.clone())
+                    {
+                        errors.add(
+                            line,
+                            "siret",
+                            format!("already used by another actor of this file ({other})"),
+                        );
+                    }
+                    actors.push(ImportedActor {
+                        first_row: line,
+                        actor: valid,
+                        resources: Vec::new(),
+                    });
                     by_key.insert(key, (actors.len() - 1, actor_input));
                     Some(actors.len() - 1)
                 }
@@ -299,21 +359,57 @@ pub fn plan(
     if rows == 0 {
         errors.add(1, "row", "the file has no data rows");
     }
-    if errors.0.is_empty() { Ok(ImportPlan { rows, actors }) } else { Err(errors.0) }
+    if errors.0.is_empty() {
+        Ok(ImportPlan { rows, actors })
+    } else {
+        Err(errors.0)
+    }
 }
 
 fn resource_input(errors: &mut Errors, line: u64, row: &Row) -> Option<ResourceInput> {
     let before = errors.0.len();
-    let kind = choice(errors, line, "kind", &row.kind, ResourceKind::parse, ResourceKind::expected());
-    let category = choice(errors, line, "category", &row.category, Category::parse, Category::expected());
+    let kind = choice(
+        errors,
+        line,
+        "kind",
+        &row.kind,
+        ResourceKind::parse,
+        ResourceKind::expected(),
+    );
+    let category = choice(
+        errors,
+        line,
+        "category",
+        &row.category,
+        Category::parse,
+        Category::expected(),
+    );
     if row.category.trim().is_empty() {
         errors.add(line, "category", "is required for a resource");
     }
     let value = number(errors, line, "quantity", &row.quantity);
-    let unit = choice(errors, line, "unit", &row.unit, Unit::parse, Unit::expected());
-    let period = choice(errors, line, "period", &row.period, Period::parse, Period::expected());
+    let unit = choice(
+        errors,
+        line,
+        "unit",
+        &row.unit,
+        Unit::parse,
+        Unit::expected(),
+    );
+    let period = choice(
+        errors,
+        line,
+        "period",
+        &row.period,
+        Period::parse,
+        Period::expected(),
+    );
     let quantity = match (value, unit, period) {
-        (Some(value), Some(unit), Some(period)) => Some(Quantity { value, unit, period }),
+        (Some(value), Some(unit), Some(period)) => Some(Quantity {
+            value,
+            unit,
+            period,
+        }),
         (None, None, None) => None,
         _ => {
             if errors.0.len() == before {
@@ -324,11 +420,22 @@ fn resource_input(errors: &mut Errors, line: u64, row: &Row) -> Option<ResourceI
     };
     let availability_kind = match row.availability.trim() {
         "" => AvailabilityKind::Continuous,
-        text => choice(errors, line, "availability", text, AvailabilityKind::parse, AvailabilityKind::expected())
-            .unwrap_or(AvailabilityKind::Continuous),
+        text => choice(
+            errors,
+            line,
+            "availability",
+            text,
+            AvailabilityKind::parse,
+            AvailabilityKind::expected(),
+        )
+        .unwrap_or(AvailabilityKind::Continuous),
     };
     let mut months = Vec::new();
-    for m in row.months.split([';', ' ', '|']).filter(|m| !m.trim().is_empty()) {
+    for m in row
+        .months
+        .split([';', ' ', '|'])
+        .filter(|m| !m.trim().is_empty())
+    {
         match m.trim().parse::<u8>() {
             Ok(m) => months.push(m),
             Err(_) => errors.add(line, "months", format!("`{m}` is not a month number")),
@@ -342,8 +449,14 @@ fn resource_input(errors: &mut Errors, line: u64, row: &Row) -> Option<ResourceI
     };
     let temperature_c = number(errors, line, "temperature_c", &row.temperature_c);
     let max_distance_km = number(errors, line, "max_distance_km", &row.max_distance_km);
-    let physical_state =
-        choice(errors, line, "physical_state", &row.physical_state, PhysicalState::parse, PhysicalState::expected());
+    let physical_state = choice(
+        errors,
+        line,
+        "physical_state",
+        &row.physical_state,
+        PhysicalState::parse,
+        PhysicalState::expected(),
+    );
     let accepted_ewc = row.accepted_ewc.split(['|', ';']).filter_map(opt).collect();
     if errors.0.len() > before {
         return None;

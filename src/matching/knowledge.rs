@@ -532,6 +532,25 @@ impl Knowledge {
         rules
     }
 
+    /// Every NACE key a receiver rule can name (pathway receivers and profiles with inputs).
+    pub(crate) fn receiver_keys(&self) -> BTreeSet<NaceKey> {
+        let p = &self.pathways;
+        let mut keys: BTreeSet<NaceKey> = [&p.by_code, &p.by_subchapter]
+            .into_iter()
+            .flat_map(|m| m.values())
+            .chain(p.by_class.values())
+            .flat_map(|r| r.keys().copied())
+            .collect();
+        keys.extend(
+            self.profiles
+                .profiles
+                .iter()
+                .filter(|p| !p.input_ewc.is_empty() || !p.input_classes.is_empty())
+                .filter_map(|p| p.key),
+        );
+        keys
+    }
+
     /// Everything an activity is documented or profiled to receive.
     pub(crate) fn received_by(&self, tax: &Taxonomy, actor: NaceKey) -> Received {
         let mut out = Received::default();

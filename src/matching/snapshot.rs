@@ -143,6 +143,9 @@ pub struct Snapshot {
     pub(crate) knowledge: Knowledge,
     pub(crate) actors: Vec<IndexedActor>,
     pub(crate) resources: Vec<IndexedResource>,
+    /// (id, index) sorted by id, for lookups.
+    actor_ids: Vec<(Uuid, u32)>,
+    resource_ids: Vec<(Uuid, u32)>,
     skipped: Vec<Skipped>,
     /// Resources of each actor (CSR: `actor_start[a]..actor_start[a+1]` in `actor_resources`).
     actor_start: Vec<u32>,
@@ -225,6 +228,20 @@ fn valid_coords(lat: f64, lng: f64) -> bool {
         && (-180.0..=180.0).contains(&lng)
 }
 
+/// Z-order key of a position (16 bits of latitude and of longitude, interleaved).
+fn morton(lat: f64, lng: f64) -> u64 {
+    fn spread(v: u64) -> u64 {
+        let mut x = v & 0xFFFF;
+        x = (x | (x << 8)) & 0x00FF_00FF;
+        x = (x | (x << 4)) & 0x0F0F_0F0F;
+        x = (x | (x << 2)) & 0x3333_3333;
+        (x | (x << 1)) & 0x5555_5555
+    }
+    let y = ((lat + 90.0) / 180.0 * 65535.0) as u64;
+    let x = ((lng + 180.0) / 360.0 * 65535.0) as u64;
+    spread(x) | (spread(y) << 1)
+}
+
 fn positive(v: Option<f64>) -> Option<f64> {
     v.filter(|x| x.is_finite() && *x >= 0.0)
 }
@@ -259,22 +276,41 @@ impl Snapshot {
                 ));
             }
         }
+        // Spatial (Morton) order, so that neighbours are also neighbours in memory.
+        kept_actors.sort_by_key(|a| (morton(a.lat, a.lng), a.id));
+        let mut actor_ids: Vec<(Uuid, u32)> = kept_actors
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.id, i as u32))
+            .collect();
+        actor_ids.sort_unstable();
         let actor_index = |id: Uuid| {
-            kept_actors
-                .binary_search_by_key(&id, |a| a.id)
+            actor_ids
+                .binary_search_by_key(&id, |(a, _)| *a)
                 .ok()
-                .map(|i| i as u32)
+                .map(|i| actor_ids[i].1)
         };
 
         let mut resources = resources;
         resources.sort_by_key(|r| r.id);
         let mut kept: Vec<IndexedResource> = Vec::with_capacity(resources.len());
+        let mut previous = None;
         for r in resources {
-            match Self::index_resource(r, taxonomy, &actor_index, kept.last().map(|k| k.id)) {
+            let id = r.id;
+            match Self::index_resource(r, taxonomy, &actor_index, previous) {
                 Ok(ir) => kept.push(ir),
                 Err(s) => skipped.push(s),
             }
+            previous = Some(id);
         }
+        // Grouped by actor (so in spatial order too), then by id.
+        kept.sort_unstable_by_key(|r| (r.actor, r.id));
+        let mut resource_ids: Vec<(Uuid, u32)> = kept
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.id, i as u32))
+            .collect();
+        resource_ids.sort_unstable();
 
         let n_actors = kept_actors.len();
         let mut counts = vec![0u32; n_actors + 1];
@@ -348,8 +384,10 @@ impl Snapshot {
                 let needs_code = s.spawn(move || by_code(ResourceKind::Need));
                 let offers_code = s.spawn(move || by_code(ResourceKind::Offer));
                 let mut pts: HashMap<NaceKey, Vec<Point>> = HashMap::new();
+                let receivers = knowledge.receiver_keys();
                 for (i, a) in actors.iter().enumerate() {
-                    for k in a.nace.into_iter().flat_map(NaceKey::prefixes) {
+                    let keys = a.nace.into_iter().flat_map(NaceKey::prefixes);
+                    for k in keys.filter(|k| receivers.contains(k)) {
                         pts.entry(k).or_default().push(Point::new(a.xyz, i as u32));
                     }
                 }
@@ -370,6 +408,8 @@ impl Snapshot {
             taxonomy: taxonomy.clone(),
             knowledge: knowledge.clone(),
             actors: kept_actors,
+            actor_ids,
+            resource_ids,
             resources: kept,
             skipped,
             actor_start,
@@ -454,12 +494,12 @@ impl Snapshot {
         &self.knowledge
     }
 
-    /// Actors, sorted by id.
+    /// Actors, in spatial (Morton) order; see [`Snapshot::actor_index`] to find one by id.
     pub fn actors(&self) -> &[IndexedActor] {
         &self.actors
     }
 
-    /// Resources, sorted by id.
+    /// Resources, grouped by actor (so in spatial order), then by id.
     pub fn resources(&self) -> &[IndexedResource] {
         &self.resources
     }
@@ -477,17 +517,16 @@ impl Snapshot {
     }
 
     pub fn actor_index(&self, id: Uuid) -> Option<u32> {
-        self.actors
-            .binary_search_by_key(&id, |a| a.id)
-            .ok()
-            .map(|i| i as u32)
+        let i = self.actor_ids.binary_search_by_key(&id, |(a, _)| *a).ok()?;
+        Some(self.actor_ids[i].1)
     }
 
     pub fn resource_index(&self, id: Uuid) -> Option<u32> {
-        self.resources
-            .binary_search_by_key(&id, |r| r.id)
-            .ok()
-            .map(|i| i as u32)
+        let i = self
+            .resource_ids
+            .binary_search_by_key(&id, |(r, _)| *r)
+            .ok()?;
+        Some(self.resource_ids[i].1)
     }
 
     /// Indexes of an actor's resources (offers and needs).

@@ -59,14 +59,28 @@ impl EwcList {
         let mut list = EwcList::default();
         for (line, row) in read_records::<Row>(path)? {
             if row.code.len() != 6 || !row.code.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(malformed(path, line, format!("code `{}` is not six digits", row.code)));
+                return Err(malformed(
+                    path,
+                    line,
+                    format!("code `{}` is not six digits", row.code),
+                ));
             }
             let hazardous = match row.hazardous.as_str() {
                 "true" => true,
                 "false" => false,
-                other => return Err(malformed(path, line, format!("hazardous `{other}` is not true/false"))),
+                other => {
+                    return Err(malformed(
+                        path,
+                        line,
+                        format!("hazardous `{other}` is not true/false"),
+                    ));
+                }
             };
-            let words = [text::words(&row.description_fr), text::words(&row.description_en)].concat();
+            let words = [
+                text::words(&row.description_fr),
+                text::words(&row.description_en),
+            ]
+            .concat();
             let context_words = [
                 text::words(&row.subchapter_fr),
                 text::words(&row.subchapter_en),
@@ -79,8 +93,12 @@ impl EwcList {
                 code: row.code,
                 display: row.code_display,
                 hazardous,
-                entry_type: if row.entry_type.to_lowercase().contains("mirror") { "mirror" } else { "absolute" }
-                    .to_owned(),
+                entry_type: if row.entry_type.to_lowercase().contains("mirror") {
+                    "mirror"
+                } else {
+                    "absolute"
+                }
+                .to_owned(),
                 chapter: row.chapter,
                 subchapter: row.subchapter,
                 label_en: row.description_en,
@@ -101,7 +119,9 @@ impl EwcList {
 
     /// Looks a code up in any usual spelling: `100102`, `10 01 02`, `10 01 02*`.
     pub fn get(&self, code: &str) -> Option<&EwcCode> {
-        self.by_code.get(&normalise_code(code)).map(|&i| &self.codes[i])
+        self.by_code
+            .get(&normalise_code(code))
+            .map(|&i| &self.codes[i])
     }
 
     pub fn all(&self) -> &[EwcCode] {
@@ -122,7 +142,11 @@ impl EwcList {
     pub fn search(&self, query: &str) -> Vec<&EwcCode> {
         let digits = normalise_code(query);
         if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-            return self.codes.iter().filter(|c| c.code.starts_with(&digits)).collect();
+            return self
+                .codes
+                .iter()
+                .filter(|c| c.code.starts_with(&digits))
+                .collect();
         }
         let q = text::words(query);
         let mut hits: Vec<(f64, usize)> = self
@@ -130,7 +154,11 @@ impl EwcList {
             .iter()
             .enumerate()
             .filter_map(|(i, c)| {
-                text::word_score(&q, &[(c.words.as_slice(), 1.0), (c.context_words.as_slice(), 0.3)]).map(|s| (s, i))
+                text::word_score(
+                    &q,
+                    &[(c.words.as_slice(), 1.0), (c.context_words.as_slice(), 0.3)],
+                )
+                .map(|s| (s, i))
             })
             .collect();
         hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -140,5 +168,7 @@ impl EwcList {
 
 /// Strips spaces and the hazardous marker: `10 01 02*` → `100102`.
 pub fn normalise_code(code: &str) -> String {
-    code.chars().filter(|c| !c.is_whitespace() && *c != '*').collect()
+    code.chars()
+        .filter(|c| !c.is_whitespace() && *c != '*')
+        .collect()
 }

@@ -116,19 +116,35 @@ impl Geography {
         let mut geo = Geography::default();
         let regions = dir.join("geo/fr_regions.csv");
         for (_, r) in read_records::<RegRow>(&regions)? {
-            geo.regions.insert(r.insee_reg, area(r.region, Some("FR".into()), r.lat, r.lng));
+            geo.regions
+                .insert(r.insee_reg, area(r.region, Some("FR".into()), r.lat, r.lng));
         }
         let deps = dir.join("geo/fr_departements.csv");
         for (line, d) in read_records::<DepRow>(&deps)? {
             let Some(region) = geo.regions.get_mut(&d.insee_reg) else {
-                return Err(malformed(&deps, line, format!("unknown région `{}`", d.insee_reg)));
+                return Err(malformed(
+                    &deps,
+                    line,
+                    format!("unknown région `{}`", d.insee_reg),
+                ));
             };
             region.children.push(d.insee_dep.clone());
-            geo.departements.insert(d.insee_dep, area(d.departement, Some(format!("R{}", d.insee_reg)), d.lat, d.lng));
+            geo.departements.insert(
+                d.insee_dep,
+                area(
+                    d.departement,
+                    Some(format!("R{}", d.insee_reg)),
+                    d.lat,
+                    d.lng,
+                ),
+            );
         }
         let bourgogne_path = dir.join("geo/bourgogne_communes_geo.csv");
         let bourgogne: HashMap<String, BourgogneRow> =
-            read_records::<BourgogneRow>(&bourgogne_path)?.into_iter().map(|(_, r)| (r.insee.clone(), r)).collect();
+            read_records::<BourgogneRow>(&bourgogne_path)?
+                .into_iter()
+                .map(|(_, r)| (r.insee.clone(), r))
+                .collect();
         let epci_path = dir.join("geo/bourgogne_epci.csv");
         for (_, e) in read_records::<EpciRow>(&epci_path)? {
             geo.epcis.insert(e.epci_siren, area(e.nom, None, 0.0, 0.0));
@@ -138,14 +154,23 @@ impl Geography {
         for (line, row) in read_records::<CommuneRow>(&communes)? {
             // One row per commune and postcode. Communes déléguées are left out; the arrondissements
             // of Paris, Lyon and Marseille are kept (their parent commune is made from them below).
-            if !matches!(row.commune_type.as_str(), "COM" | "ARM") || geo.by_insee.contains_key(&row.insee_com) {
+            if !matches!(row.commune_type.as_str(), "COM" | "ARM")
+                || geo.by_insee.contains_key(&row.insee_com)
+            {
                 continue;
             }
             if row.commune_type == "ARM" && !row.insee_parente.is_empty() {
-                arrondissements.entry(row.insee_parente.clone()).or_default().push(row.insee_com.clone());
+                arrondissements
+                    .entry(row.insee_parente.clone())
+                    .or_default()
+                    .push(row.insee_com.clone());
             }
             let Some(dep) = geo.departements.get_mut(&row.insee_dep) else {
-                return Err(malformed(&communes, line, format!("unknown département `{}`", row.insee_dep)));
+                return Err(malformed(
+                    &communes,
+                    line,
+                    format!("unknown département `{}`", row.insee_dep),
+                ));
             };
             let extra = bourgogne.get(&row.insee_com);
             let lat = row.lat.or(extra.and_then(|b| b.lat)).unwrap_or(dep.lat);
@@ -153,7 +178,9 @@ impl Geography {
             let population = row.population_2021.unwrap_or(0);
             dep.children.push(row.insee_com.clone());
             dep.population += population;
-            let epci = extra.map(|b| b.epci_siren.clone()).filter(|s| geo.epcis.contains_key(s));
+            let epci = extra
+                .map(|b| b.epci_siren.clone())
+                .filter(|s| geo.epcis.contains_key(s));
             if let Some(area) = epci.as_ref().and_then(|s| geo.epcis.get_mut(s)) {
                 area.children.push(row.insee_com.clone());
                 area.population += population;
@@ -161,7 +188,8 @@ impl Geography {
                     area.parent = Some(row.insee_dep.clone());
                 }
             }
-            geo.by_insee.insert(row.insee_com.clone(), geo.communes.len());
+            geo.by_insee
+                .insert(row.insee_com.clone(), geo.communes.len());
             geo.communes.push(Commune {
                 insee: row.insee_com,
                 name: row.commune,
@@ -178,17 +206,33 @@ impl Geography {
         }
         geo.add_parent_communes(&arrondissements);
         for region in geo.regions.values_mut() {
-            region.population =
-                region.children.iter().filter_map(|d| geo.departements.get(d)).map(|d| d.population).sum();
+            region.population = region
+                .children
+                .iter()
+                .filter_map(|d| geo.departements.get(d))
+                .map(|d| d.population)
+                .sum();
         }
         // EPCI centroid: population-weighted mean of member communes.
         for area in geo.epcis.values_mut() {
-            let members: Vec<&Commune> =
-                area.children.iter().filter_map(|c| geo.by_insee.get(c)).map(|&i| &geo.communes[i]).collect();
+            let members: Vec<&Commune> = area
+                .children
+                .iter()
+                .filter_map(|c| geo.by_insee.get(c))
+                .map(|&i| &geo.communes[i])
+                .collect();
             let weight: f64 = members.iter().map(|c| c.population.max(1) as f64).sum();
             if weight > 0.0 {
-                area.lat = members.iter().map(|c| c.lat * c.population.max(1) as f64).sum::<f64>() / weight;
-                area.lng = members.iter().map(|c| c.lng * c.population.max(1) as f64).sum::<f64>() / weight;
+                area.lat = members
+                    .iter()
+                    .map(|c| c.lat * c.population.max(1) as f64)
+                    .sum::<f64>()
+                    / weight;
+                area.lng = members
+                    .iter()
+                    .map(|c| c.lng * c.population.max(1) as f64)
+                    .sum::<f64>()
+                    / weight;
             }
         }
         Ok(geo)
@@ -202,13 +246,34 @@ impl Geography {
             if self.by_insee.contains_key(parent) {
                 continue;
             }
-            let parts: Vec<Commune> = members.iter().filter_map(|m| self.commune(m)).cloned().collect();
+            let parts: Vec<Commune> = members
+                .iter()
+                .filter_map(|m| self.commune(m))
+                .cloned()
+                .collect();
             let Some(first) = parts.first() else { continue };
             let population: u64 = parts.iter().map(|c| c.population).sum();
-            let weight = parts.iter().map(|c| c.population.max(1) as f64).sum::<f64>();
-            let lat = parts.iter().map(|c| c.lat * c.population.max(1) as f64).sum::<f64>() / weight;
-            let lng = parts.iter().map(|c| c.lng * c.population.max(1) as f64).sum::<f64>() / weight;
-            let name = first.name.split(" 1er").next().unwrap_or(&first.name).trim().to_owned();
+            let weight = parts
+                .iter()
+                .map(|c| c.population.max(1) as f64)
+                .sum::<f64>();
+            let lat = parts
+                .iter()
+                .map(|c| c.lat * c.population.max(1) as f64)
+                .sum::<f64>()
+                / weight;
+            let lng = parts
+                .iter()
+                .map(|c| c.lng * c.population.max(1) as f64)
+                .sum::<f64>()
+                / weight;
+            let name = first
+                .name
+                .split(" 1er")
+                .next()
+                .unwrap_or(&first.name)
+                .trim()
+                .to_owned();
             let commune = Commune {
                 insee: parent.clone(),
                 name,
@@ -248,7 +313,10 @@ impl Geography {
             });
         }
         if let Some(reg) = code.strip_prefix('R').or_else(|| code.strip_prefix('r')) {
-            return self.regions.get(reg).map(|a| to_ref(format!("R{reg}"), TerritoryKind::Region, a));
+            return self
+                .regions
+                .get(reg)
+                .map(|a| to_ref(format!("R{reg}"), TerritoryKind::Region, a));
         }
         if let Some(a) = self.departements.get(&code.to_uppercase()) {
             return Some(to_ref(code.to_uppercase(), TerritoryKind::Departement, a));
@@ -271,13 +339,20 @@ impl Geography {
     /// known) and then the remaining communes of a département, communes of an EPCI.
     pub fn children(&self, parent: &TerritoryRef) -> Vec<TerritoryRef> {
         match parent.kind {
-            TerritoryKind::Country => {
-                self.regions.iter().map(|(c, a)| to_ref(format!("R{c}"), TerritoryKind::Region, a)).collect()
-            }
+            TerritoryKind::Country => self
+                .regions
+                .iter()
+                .map(|(c, a)| to_ref(format!("R{c}"), TerritoryKind::Region, a))
+                .collect(),
             TerritoryKind::Region => self
                 .regions
                 .get(parent.code.trim_start_matches('R'))
-                .map(|r| r.children.iter().filter_map(|d| self.territory(d)).collect())
+                .map(|r| {
+                    r.children
+                        .iter()
+                        .filter_map(|d| self.territory(d))
+                        .collect()
+                })
                 .unwrap_or_default(),
             TerritoryKind::Departement => {
                 let mut out: Vec<TerritoryRef> = self
@@ -294,7 +369,8 @@ impl Geography {
                             // Communes whose EPCI hangs under another département are listed here.
                             .filter(|c| {
                                 c.epci.as_ref().is_none_or(|e| {
-                                    self.epcis.get(e).and_then(|a| a.parent.as_deref()) != Some(parent.code.as_str())
+                                    self.epcis.get(e).and_then(|a| a.parent.as_deref())
+                                        != Some(parent.code.as_str())
                                 })
                             })
                             .filter_map(|c| self.territory(&c.insee)),
@@ -305,7 +381,12 @@ impl Geography {
             TerritoryKind::Epci => self
                 .epcis
                 .get(&parent.code)
-                .map(|a| a.children.iter().filter_map(|c| self.territory(c)).collect())
+                .map(|a| {
+                    a.children
+                        .iter()
+                        .filter_map(|c| self.territory(c))
+                        .collect()
+                })
                 .unwrap_or_default(),
             TerritoryKind::Commune | TerritoryKind::Zone => Vec::new(),
         }
@@ -313,12 +394,22 @@ impl Geography {
 
     /// INSEE codes of the communes of the given départements (for custom zones defined by département).
     pub fn communes_of_departement(&self, dep: &str) -> Vec<String> {
-        self.departements.get(dep).map(|d| d.children.clone()).unwrap_or_default()
+        self.departements
+            .get(dep)
+            .map(|d| d.children.clone())
+            .unwrap_or_default()
     }
 }
 
 fn area(name: String, parent: Option<String>, lat: f64, lng: f64) -> Area {
-    Area { name, parent, lat, lng, population: 0, children: Vec::new() }
+    Area {
+        name,
+        parent,
+        lat,
+        lng,
+        population: 0,
+        children: Vec::new(),
+    }
 }
 
 fn to_ref(code: String, kind: TerritoryKind, a: &Area) -> TerritoryRef {

@@ -19,7 +19,11 @@ pub enum ReferenceError {
     #[error("reference file {file}: cannot read: {message}")]
     Io { file: PathBuf, message: String },
     #[error("reference file {file}, line {line}: {message}")]
-    Malformed { file: PathBuf, line: u64, message: String },
+    Malformed {
+        file: PathBuf,
+        line: u64,
+        message: String,
+    },
 }
 
 /// All reference data, immutable after start and shared by every request.
@@ -36,7 +40,10 @@ impl Reference {
         Ok(Reference {
             dir: dir.to_path_buf(),
             ewc: EwcList::load(&dir.join("ewc/list_of_waste.csv"))?,
-            naf: NafList::load(&dir.join("naf/naf_rev2_fr.csv"), &dir.join("naf/nace_rev2_en_fr.csv"))?,
+            naf: NafList::load(
+                &dir.join("naf/naf_rev2_fr.csv"),
+                &dir.join("naf/nace_rev2_en_fr.csv"),
+            )?,
             geo: Geography::load(dir)?,
         })
     }
@@ -47,7 +54,10 @@ pub(crate) fn open_csv(path: &Path) -> Result<csv::Reader<std::fs::File>, Refere
     csv::ReaderBuilder::new()
         .has_headers(true)
         .from_path(path)
-        .map_err(|e| ReferenceError::Io { file: path.to_path_buf(), message: e.to_string() })
+        .map_err(|e| ReferenceError::Io {
+            file: path.to_path_buf(),
+            message: e.to_string(),
+        })
 }
 
 /// Deserialises every record of a CSV file, reporting the line of the first bad record.
@@ -60,7 +70,10 @@ pub(crate) fn read_records<T: serde::de::DeserializeOwned>(
         match record {
             Ok(row) => out.push((out.len() as u64 + 2, row)),
             Err(e) => {
-                let line = e.position().map(|p| p.line()).unwrap_or(out.len() as u64 + 2);
+                let line = e
+                    .position()
+                    .map(|p| p.line())
+                    .unwrap_or(out.len() as u64 + 2);
                 return Err(ReferenceError::Malformed {
                     file: path.to_path_buf(),
                     line,
@@ -73,5 +86,9 @@ pub(crate) fn read_records<T: serde::de::DeserializeOwned>(
 }
 
 pub(crate) fn malformed(path: &Path, line: u64, message: impl Into<String>) -> ReferenceError {
-    ReferenceError::Malformed { file: path.to_path_buf(), line, message: message.into() }
+    ReferenceError::Malformed {
+        file: path.to_path_buf(),
+        line,
+        message: message.into(),
+    }
 }

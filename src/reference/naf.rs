@@ -77,12 +77,25 @@ impl NafList {
             };
             let parent = match level {
                 "division" => Some(row.section.clone()),
-                "subclass" => row.code.get(..row.code.len().saturating_sub(1)).map(str::to_owned),
-                _ => english.get(&row.code).map(|(_, p, _)| p.clone()).filter(|p| !p.is_empty()),
+                "subclass" => row
+                    .code
+                    .get(..row.code.len().saturating_sub(1))
+                    .map(str::to_owned),
+                _ => english
+                    .get(&row.code)
+                    .map(|(_, p, _)| p.clone())
+                    .filter(|p| !p.is_empty()),
             };
             // A sub-class shares its class's English label (NACE stops at the class).
-            let english_code = if level == "subclass" { parent.clone().unwrap_or_default() } else { row.code.clone() };
-            let label_en = english.get(&english_code).map(|(l, _, _)| l.clone()).unwrap_or_default();
+            let english_code = if level == "subclass" {
+                parent.clone().unwrap_or_default()
+            } else {
+                row.code.clone()
+            };
+            let label_en = english
+                .get(&english_code)
+                .map(|(l, _, _)| l.clone())
+                .unwrap_or_default();
             list.push(NafEntry {
                 code: row.code,
                 level: level.into(),
@@ -107,7 +120,9 @@ impl NafList {
 
     /// Exact lookup, case-insensitive on the sub-class letter: `23.51z` finds `23.51Z`.
     pub fn get(&self, code: &str) -> Option<&NafEntry> {
-        self.by_code.get(&code.trim().to_uppercase()).map(|&i| &self.entries[i])
+        self.by_code
+            .get(&code.trim().to_uppercase())
+            .map(|&i| &self.entries[i])
     }
 
     pub fn all(&self) -> &[NafEntry] {
@@ -117,11 +132,17 @@ impl NafList {
     /// Ranked search: a query that looks like a code (`23`, `23.5`, `2351`, `23.51Z`) matches by
     /// prefix, shorter (higher-level) codes first; otherwise words against both labels.
     pub fn search(&self, query: &str) -> Vec<&NafEntry> {
-        let compact: String = query.chars().filter(|c| !c.is_whitespace() && *c != '.').collect::<String>().to_uppercase();
+        let compact: String = query
+            .chars()
+            .filter(|c| !c.is_whitespace() && *c != '.')
+            .collect::<String>()
+            .to_uppercase();
         let looks_like_code = !compact.is_empty()
             && compact.chars().take(2).all(|c| c.is_ascii_digit())
             && compact.chars().all(|c| c.is_ascii_alphanumeric());
-        if looks_like_code || (compact.len() == 1 && compact.chars().all(|c| c.is_ascii_uppercase())) {
+        if looks_like_code
+            || (compact.len() == 1 && compact.chars().all(|c| c.is_ascii_uppercase()))
+        {
             let mut hits: Vec<&NafEntry> = self
                 .entries
                 .iter()

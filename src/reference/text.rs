@@ -2,7 +2,11 @@
 
 /// Lower-case, accent-free words (letters and digits) of a text: « Déchets d'Élevage » → [dechets, d, elevage].
 pub fn words(text: &str) -> Vec<String> {
-    fold(text).split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_owned).collect()
+    fold(text)
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Lower-case, accent-free form of a text.

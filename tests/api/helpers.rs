@@ -21,18 +21,30 @@ pub struct TestApp {
 fn reference() -> Arc<Reference> {
     static REFERENCE: OnceLock<Arc<Reference>> = OnceLock::new();
     REFERENCE
-        .get_or_init(|| Arc::new(Reference::load(Path::new("../shared/reference")).expect("reference data loads")))
+        .get_or_init(|| {
+            Arc::new(
+                Reference::load(Path::new("../shared/reference")).expect("reference data loads"),
+            )
+        })
         .clone()
 }
 
 /// A database URL for one test: a new PostgreSQL database when `TEST_DATABASE_URL` is set.
 fn database_url(dir: &Path) -> String {
-    match std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+    match std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    {
         Some(base) => {
             let name = format!("symbiose_t_{}", uuid::Uuid::new_v4().simple());
-            let mut admin = diesel::PgConnection::establish(&base).expect("TEST_DATABASE_URL reachable");
-            diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create test database");
-            let (server, _) = base.rsplit_once('/').expect("TEST_DATABASE_URL ends with /database");
+            let mut admin =
+                diesel::PgConnection::establish(&base).expect("TEST_DATABASE_URL reachable");
+            diesel::sql_query(format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .expect("create test database");
+            let (server, _) = base
+                .rsplit_once('/')
+                .expect("TEST_DATABASE_URL ends with /database");
             format!("{server}/{name}")
         }
         None => dir.join("symbiose.db").display().to_string(),
@@ -40,7 +52,8 @@ fn database_url(dir: &Path) -> String {
 }
 
 pub fn test_settings(dir: &Path) -> Settings {
-    let mut settings = Settings::load_for(Path::new("config"), Some("test")).expect("test settings");
+    let mut settings =
+        Settings::load_for(Path::new("config"), Some("test")).expect("test settings");
     settings.database.url = database_url(dir);
     settings.reference.dir = "../shared/reference".into();
     settings
@@ -57,7 +70,12 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let app = Application::prepare_with(settings, reference()).expect("application starts");
     let (server, port) = app.serve().expect("server binds");
     actix_web::rt::spawn(server);
-    TestApp { address: format!("http://127.0.0.1:{port}"), client: reqwest::Client::new(), app, _dir: dir }
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        app,
+        _dir: dir,
+    }
 }
 
 pub struct Reply {
@@ -76,12 +94,24 @@ impl TestApp {
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("request sent");
         let status = response.status().as_u16();
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
         let content_type = header("content-type").unwrap_or_default();
         let location = header("location");
         let text = response.text().await.unwrap_or_default();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Reply { status, content_type, location, body, text }
+        Reply {
+            status,
+            content_type,
+            location,
+            body,
+            text,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -97,7 +127,8 @@ impl TestApp {
     }
 
     pub async fn patch(&self, path: &str, body: &Value) -> Reply {
-        self.send(self.client.patch(self.url(path)).json(body)).await
+        self.send(self.client.patch(self.url(path)).json(body))
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Reply {
@@ -105,7 +136,13 @@ impl TestApp {
     }
 
     pub async fn post_csv(&self, path: &str, csv: String) -> Reply {
-        self.send(self.client.post(self.url(path)).header("content-type", "text/csv").body(csv)).await
+        self.send(
+            self.client
+                .post(self.url(path))
+                .header("content-type", "text/csv")
+                .body(csv),
+        )
+        .await
     }
 
     /// Creates an actor and returns its id.
@@ -116,7 +153,9 @@ impl TestApp {
     }
 
     pub async fn create_resource(&self, actor: &str, body: Value) -> Value {
-        let reply = self.post(&format!("/api/v1/actors/{actor}/resources"), &body).await;
+        let reply = self
+            .post(&format!("/api/v1/actors/{actor}/resources"), &body)
+            .await;
         assert_eq!(reply.status, 201, "create resource: {}", reply.text);
         reply.body
     }
@@ -129,9 +168,22 @@ pub fn actor_body(name: &str) -> Value {
 
 /// Asserts a 422 problem+json that names `field`.
 pub fn assert_field_error(reply: &Reply, field: &str) {
-    assert_eq!(reply.status, 422, "expected 422 for {field}: {}", reply.text);
-    assert!(reply.content_type.starts_with("application/problem+json"), "content type {}", reply.content_type);
-    let fields: Vec<&str> =
-        reply.body["errors"].as_array().map(|a| a.iter().filter_map(|e| e["field"].as_str()).collect()).unwrap_or_default();
-    assert!(fields.contains(&field), "expected field {field} in {fields:?}");
+    assert_eq!(
+        reply.status, 422,
+        "expected 422 for {field}: {}",
+        reply.text
+    );
+    assert!(
+        reply.content_type.starts_with("application/problem+json"),
+        "content type {}",
+        reply.content_type
+    );
+    let fields: Vec<&str> = reply.body["errors"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|e| e["field"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        fields.contains(&field),
+        "expected field {field} in {fields:?}"
+    );
 }
