@@ -75,14 +75,17 @@ pub struct Built {
     pub pooling: Vec<PoolingGroup>,
     pub actors: HashMap<Uuid, ActorInfo>,
     pub resources: HashMap<Uuid, ResourceInfo>,
-    /// Status of each stored synergy (set by facilitators; `detected` by default).
-    pub statuses: HashMap<String, String>,
+    /// Status of each stored synergy (set by facilitators; `detected` by default). Kept current by
+    /// `Detection::record_status` so a status change does not need a rebuild.
+    pub statuses: std::sync::RwLock<HashMap<String, String>>,
     pub summary: DetectionSummary,
 }
 
 impl Built {
     pub fn status(&self, id: &Uuid) -> String {
         self.statuses
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get(&id.to_string())
             .cloned()
             .unwrap_or_else(|| "detected".into())
@@ -133,6 +136,17 @@ impl Detection {
             current: ArcSwapOption::empty(),
             building: Mutex::new(()),
         })
+    }
+
+    /// A facilitator changed a synergy's status: the current build shows it at once.
+    pub fn record_status(&self, synergy_id: &str, status: &str) {
+        if let Some(built) = self.current.load_full() {
+            built
+                .statuses
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .insert(synergy_id.to_owned(), status.to_owned());
+        }
     }
 
     /// Data changed: the next reader rebuilds.
@@ -252,7 +266,7 @@ impl Detection {
             pooling,
             actors,
             resources,
-            statuses,
+            statuses: std::sync::RwLock::new(statuses),
             summary,
         })
     }

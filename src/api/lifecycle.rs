@@ -582,8 +582,10 @@ pub async fn patch_synergy(
         }
     };
     if changes_status {
-        // Synergy lists show statuses from the detection build: the next read rebuilds it.
-        state.detection.touch();
+        // Synergy lists read statuses from the detection build: update it in place.
+        state
+            .detection
+            .record_status(&updated.row.id, &updated.row.status);
     }
     Ok(HttpResponse::Ok().json(record(updated.row, &built)?))
 }

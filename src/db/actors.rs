@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::models::ActorRow;
-use super::schema::{actors, zone_communes};
+use super::schema::actors;
 use super::{DbConnection, DbError, TerritoryScope, conflict_on_unique};
 
 const DUPLICATE_SIRET: &str = "an actor with this SIRET already exists";
@@ -73,20 +73,7 @@ pub fn siret_exists(conn: &mut DbConnection, siret: &str) -> Result<bool, DbErro
 /// One page of actors ordered by (name, id), the stable sort of the cursor.
 pub fn list(conn: &mut DbConnection, filter: &ActorFilter) -> Result<Vec<ActorRow>, DbError> {
     let mut query = actors::table.select(ActorRow::as_select()).into_boxed();
-    query = match &filter.scope {
-        TerritoryScope::All => query,
-        TerritoryScope::Region(code) => query.filter(actors::region.eq(code.clone())),
-        TerritoryScope::Departement(code) => query.filter(actors::departement.eq(code.clone())),
-        TerritoryScope::Epci(code) => query.filter(actors::epci.eq(code.clone())),
-        TerritoryScope::Commune(code) => query.filter(actors::commune_insee.eq(code.clone())),
-        TerritoryScope::Zone(code) => query.filter(
-            actors::commune_insee.eq_any(
-                zone_communes::table
-                    .filter(zone_communes::zone_code.eq(code.clone()))
-                    .select(zone_communes::commune_insee),
-            ),
-        ),
-    };
+    query = super::filter_by_scope!(query, &filter.scope);
     if let Some(prefix) = &filter.naf_prefix {
         query = query.filter(
             actors::naf_code

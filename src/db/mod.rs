@@ -195,6 +195,34 @@ pub(crate) fn conflict_on_unique(err: diesel::result::Error, message: &str) -> D
     }
 }
 
+/// Narrows a boxed query that involves the `actors` table to the actors of a territory scope.
+macro_rules! filter_by_scope {
+    ($query:expr, $scope:expr) => {{
+        use $crate::db::schema::{actors, zone_communes};
+        match $scope {
+            $crate::db::TerritoryScope::All => $query,
+            $crate::db::TerritoryScope::Region(code) => {
+                $query.filter(actors::region.eq(code.clone()))
+            }
+            $crate::db::TerritoryScope::Departement(code) => {
+                $query.filter(actors::departement.eq(code.clone()))
+            }
+            $crate::db::TerritoryScope::Epci(code) => $query.filter(actors::epci.eq(code.clone())),
+            $crate::db::TerritoryScope::Commune(code) => {
+                $query.filter(actors::commune_insee.eq(code.clone()))
+            }
+            $crate::db::TerritoryScope::Zone(code) => $query.filter(
+                actors::commune_insee.eq_any(
+                    zone_communes::table
+                        .filter(zone_communes::zone_code.eq(code.clone()))
+                        .select(zone_communes::commune_insee),
+                ),
+            ),
+        }
+    }};
+}
+pub(crate) use filter_by_scope;
+
 /// Which actors a territory covers, as the queries filter them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum TerritoryScope {

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::actors::escape_like;
 use super::models::{ActorRow, ResourceRow};
-use super::schema::{actors, resources, zone_communes};
+use super::schema::{actors, resources};
 use super::{DbConnection, DbError, TerritoryScope};
 
 #[derive(Debug, Default, Clone)]
@@ -90,20 +90,7 @@ pub fn list(
                 .escape('\\'),
         );
     }
-    query = match &filter.scope {
-        TerritoryScope::All => query,
-        TerritoryScope::Region(code) => query.filter(actors::region.eq(code.clone())),
-        TerritoryScope::Departement(code) => query.filter(actors::departement.eq(code.clone())),
-        TerritoryScope::Epci(code) => query.filter(actors::epci.eq(code.clone())),
-        TerritoryScope::Commune(code) => query.filter(actors::commune_insee.eq(code.clone())),
-        TerritoryScope::Zone(code) => query.filter(
-            actors::commune_insee.eq_any(
-                zone_communes::table
-                    .filter(zone_communes::zone_code.eq(code.clone()))
-                    .select(zone_communes::commune_insee),
-            ),
-        ),
-    };
+    query = super::filter_by_scope!(query, &filter.scope);
     if let Some(after) = &filter.after {
         query = query.filter(resources::id.gt(after.clone()));
     }
