@@ -3,11 +3,13 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 
+use actix_web::HttpMessage;
 use actix_web::ResponseError;
 use actix_web::dev::{Server, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{App, HttpServer, web};
 use futures_util::future::{Either, ready};
-use tracing_actix_web::TracingLogger;
+use tracing_actix_web::{RequestId, TracingLogger};
 
 use crate::api::{self, AppState, error::ApiError};
 use crate::config::Settings;
@@ -90,8 +92,21 @@ impl Application {
                         let problem = ApiError::NotFound("path".into()).error_response();
                         Either::Left(ready(Ok(req.into_response(problem).map_into_right_body())))
                     } else {
+                        // The request id of the tracing span, echoed so clients can quote it.
+                        let request_id =
+                            req.extensions().get::<RequestId>().map(|id| id.to_string());
                         let call = srv.call(req);
-                        Either::Right(async move { call.await.map(|r| r.map_into_left_body()) })
+                        Either::Right(async move {
+                            let mut response = call.await?;
+                            if let Some(value) =
+                                request_id.and_then(|id| HeaderValue::from_str(&id).ok())
+                            {
+                                response
+                                    .headers_mut()
+                                    .insert(HeaderName::from_static("x-request-id"), value);
+                            }
+                            Ok(response.map_into_left_body())
+                        })
                     }
                 })
                 .wrap(TracingLogger::default())

@@ -268,3 +268,25 @@ async fn list_filters_by_territory_naf_and_text_and_paginates() {
     assert_field_error(&app.get("/api/v1/actors?limit=abc").await, "limit");
     assert_field_error(&app.get("/api/v1/actors?cursor=zz").await, "cursor");
 }
+
+#[actix_web::test]
+async fn responses_carry_a_request_id() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for path in ["/health/live", "/api/v1/actors", "/api/v1/actors/unknown"] {
+        let response = app.client.get(app.url(path)).send().await.expect("sent");
+        let id = response
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .unwrap_or_default();
+        assert!(
+            uuid::Uuid::parse_str(&id).is_ok(),
+            "{path}: request id `{id}`"
+        );
+        ids.push(id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "one id per request");
+}
