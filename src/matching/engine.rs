@@ -7,8 +7,9 @@
 //! `min(offer max distance, class default)`, so the work per offer is bounded and a full detection is
 //! `O(n log n)`. Nearby known receivers that declared no related need become **latent** candidates.
 //!
-//! Everything is deterministic: resources and actors are sorted by id in the snapshot, threads work on
-//! contiguous chunks whose results are concatenated in order, and ties are broken by id.
+//! Everything is deterministic: the snapshot orders actors and resources by content (space, then id),
+//! threads work on contiguous chunks whose results are concatenated in order, and ties are broken by
+//! index (compact candidates) or by id (synergies).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -641,7 +642,7 @@ fn candidate(offer: u32, target: u32, latent: bool, a: &Assessment) -> Candidate
     }
 }
 
-/// Best first; declared before latent, then by target index (ids, as the snapshot is sorted by id).
+/// Best first; declared before latent, then by indexes (a content-defined order, so deterministic).
 fn rank(a: &Candidate, b: &Candidate) -> std::cmp::Ordering {
     b.score
         .total_cmp(&a.score)
@@ -654,7 +655,7 @@ fn sort_synergies(v: &mut [Synergy]) {
     v.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
 }
 
-/// Detects every candidate of the snapshot in compact form: for each offer (in id order), its best
+/// Detects every candidate of the snapshot in compact form: for each offer (in snapshot order), its best
 /// `settings.detection.max_results` receivers, best first. Runs on `settings.threads` threads.
 pub fn detect(
     snap: &Snapshot,
