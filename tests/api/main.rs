@@ -7,6 +7,7 @@ mod deployment;
 mod helpers;
 mod import;
 mod lifecycle;
+mod priority;
 mod resources;
 mod synergies;
 mod system;
