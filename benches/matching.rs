@@ -156,9 +156,9 @@ fn report(r: &Reference, sizes: &[usize]) {
     println!();
 }
 
-fn benches(c: &mut Criterion, r: &Reference) {
+fn benches(c: &mut Criterion, r: &Reference, sizes: &[usize]) {
     let settings = settings();
-    for n in [10_000usize, 100_000] {
+    for &n in sizes {
         let (actors, resources) = dataset(r, n);
         let mut group = c.benchmark_group("matching");
         group
@@ -203,6 +203,12 @@ fn main() {
         }
     }
     let mut c = Criterion::default().configure_from_args();
-    benches(&mut c, &r);
+    // `cargo test --benches` runs each bench once in test mode: keep that to the small size.
+    let sizes: &[usize] = if real_run {
+        &[10_000, 100_000]
+    } else {
+        &[10_000]
+    };
+    benches(&mut c, &r, sizes);
     c.final_summary();
 }
