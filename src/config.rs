@@ -59,6 +59,10 @@ pub struct ServerSettings {
     pub import_limit_bytes: usize,
     #[serde(default)]
     pub workers: usize,
+    /// Origins allowed to call the API from a browser (CORS), e.g. `["https://portail.example"]`.
+    /// Empty: no cross-origin access.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +148,15 @@ impl Settings {
         }
         if self.database.url.trim().is_empty() {
             return fail("database.url", "must not be empty");
+        }
+        if let Some(bad) = self.server.cors_origins.iter().find(|o| {
+            url::Url::parse(o).map_or(true, |u| {
+                !matches!(u.scheme(), "http" | "https") || u.path() != "/"
+            })
+        }) {
+            return Err(ConfigError(format!(
+                "key `server.cors_origins`: `{bad}` is not an http(s) origin"
+            )));
         }
         if self.database.pool_size == 0 {
             return fail("database.pool_size", "must be at least 1");

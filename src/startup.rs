@@ -7,6 +7,7 @@ use actix_web::HttpMessage;
 use actix_web::ResponseError;
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Condition;
 use actix_web::{App, HttpServer, web};
 use futures_util::future::{Either, ready};
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -84,6 +85,7 @@ impl Application {
         let state = web::Data::new(self.state());
         let json_limit = self.settings.server.json_limit_bytes;
         let workers = self.settings.server.workers;
+        let cors_origins = self.settings.server.cors_origins.clone();
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap_fn(|req, srv| {
@@ -109,6 +111,10 @@ impl Application {
                         })
                     }
                 })
+                .wrap(Condition::new(
+                    !cors_origins.is_empty(),
+                    cors(&cors_origins),
+                ))
                 .wrap(TracingLogger::default())
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(json_limit))
@@ -131,4 +137,23 @@ impl Application {
         }
         Ok((server.run(), port))
     }
+}
+
+/// CORS from `server.cors_origins`: those origins may read and write the API from a browser. Without
+/// any, the middleware is off: no CORS headers, so browsers refuse cross-origin calls, while
+/// same-origin pages (the `/docs` console) keep working.
+fn cors(origins: &[String]) -> actix_cors::Cors {
+    origins
+        .iter()
+        .fold(actix_cors::Cors::default(), |cors, origin| {
+            cors.allowed_origin(origin.trim_end_matches('/'))
+        })
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            actix_web::http::header::CONTENT_TYPE,
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::ACCEPT,
+        ])
+        .expose_headers(["x-request-id", "location"])
+        .max_age(3600)
 }

@@ -787,3 +787,74 @@ async fn no_query_string_or_path_yields_a_server_error() {
         200
     );
 }
+
+#[actix_web::test]
+async fn cors_allows_only_configured_origins() {
+    let app = crate::helpers::spawn_with(|s| {
+        s.server.cors_origins = vec!["https://portail.example".into()];
+    })
+    .await;
+    let allowed = app
+        .client
+        .get(app.url("/api/v1/actors"))
+        .header("origin", "https://portail.example")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed
+            .headers()
+            .get("access-control-allow-origin")
+            .and_then(|v| v.to_str().ok()),
+        Some("https://portail.example")
+    );
+    let preflight = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/actors"))
+        .header("origin", "https://portail.example")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .expect("sent");
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let refused = app
+        .client
+        .get(app.url("/api/v1/actors"))
+        .header("origin", "https://ailleurs.example")
+        .send()
+        .await
+        .expect("sent");
+    assert!(
+        refused
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
+    assert!(refused.status().as_u16() < 500);
+}
+
+#[test]
+fn a_bad_cors_origin_names_its_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let default = std::fs::read_to_string("config/default.toml").expect("default.toml");
+    let broken = default.replace("cors_origins = []", "cors_origins = [\"not a url\"]");
+    std::fs::write(dir.path().join("default.toml"), broken).expect("write");
+    let err = symbiose::config::Settings::load_for(dir.path(), None).expect_err("refused");
+    assert!(err.to_string().contains("server.cors_origins"), "{err}");
+}
+
+#[actix_web::test]
+async fn without_cors_origins_no_cross_origin_headers() {
+    let app = spawn_app().await;
+    let reply = app
+        .client
+        .get(app.url("/api/v1/actors"))
+        .header("origin", "https://ailleurs.example")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(reply.status(), 200);
+    assert!(reply.headers().get("access-control-allow-origin").is_none());
+}
