@@ -42,10 +42,15 @@ fn database_url(dir: &Path) -> String {
             diesel::sql_query(format!("CREATE DATABASE {name}"))
                 .execute(&mut admin)
                 .expect("create test database");
-            let (server, _) = base
+            // Keep the connection options (`?sslmode=disable…`) for the new database.
+            let (address, options) = match base.split_once('?') {
+                Some((address, options)) => (address, format!("?{options}")),
+                None => (base.as_str(), String::new()),
+            };
+            let (server, _) = address
                 .rsplit_once('/')
                 .expect("TEST_DATABASE_URL ends with /database");
-            format!("{server}/{name}")
+            format!("{server}/{name}{options}")
         }
         None => dir.join("symbiose.db").display().to_string(),
     }
