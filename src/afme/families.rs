@@ -284,6 +284,14 @@ impl FamilyTable {
         self.families.iter().find(|i| i.family == family)
     }
 
+    /// Family of a resource: from its class, else (class of no family) from its EWC code.
+    pub fn family_for_resource(&self, class: &str, ewc_code: Option<&str>) -> Family {
+        match (self.family_for_class(class), ewc_code) {
+            (Family::Other, Some(code)) => self.family_for_ewc(code),
+            (family, _) => family,
+        }
+    }
+
     /// Family of an EWC code or prefix (`10`, `10 01`, `10 01 02*`, `100102`): the longest rule prefix
     /// that matches wins; `other` for anything unrecognised.
     pub fn family_for_ewc(&self, code: &str) -> Family {

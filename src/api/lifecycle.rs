@@ -12,7 +12,7 @@ use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, guard, web};
-use chrono::{Datelike, NaiveDateTime, SubsecRound};
+use chrono::{Datelike, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
@@ -321,11 +321,6 @@ fn text_field(
     Some(text.to_owned())
 }
 
-fn now() -> NaiveDateTime {
-    // Microseconds: what both backends store, so the answer shows what was stored.
-    crate::db::now().trunc_subsecs(6)
-}
-
 /// The AFME family of a stored synergy: the rule of `Prioritiser::family` (class, else EWC code)
 /// on the stored class and code; a pooling group keyed by an EWC code by its code.
 pub fn family_of(row: &SynergyRow) -> Family {
@@ -333,10 +328,7 @@ pub fn family_of(row: &SynergyRow) -> Family {
     if row.kind == "pooling" && row.class.starts_with(|c: char| c.is_ascii_digit()) {
         return table.family_for_ewc(&row.class);
     }
-    match (table.family_for_class(&row.class), &row.ewc_code) {
-        (Family::Other, Some(code)) => table.family_for_ewc(code),
-        (family, _) => family,
-    }
+    table.family_for_resource(&row.class, row.ewc_code.as_deref())
 }
 
 fn status_of(row: &SynergyRow) -> Result<SynergyStatus, ApiError> {
@@ -552,7 +544,7 @@ pub async fn patch_synergy(
     body: ValidJson<PatchSynergy>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let id = synergy_id(&id)?;
-    let update = parse_patch(body.0, changed_by(&req)?, now())?;
+    let update = parse_patch(body.0, changed_by(&req)?, crate::db::now())?;
     // The detection is persisted first, so every synergy it shows can be changed.
     let built = super::synergies::current(&state).await?;
     let changes_status = update.status.is_some();
@@ -678,7 +670,7 @@ pub async fn add_note(
     };
     super::synergies::current(&state).await?;
     let owned = id.clone();
-    let at = now();
+    let at = crate::db::now();
     let note = db::run(&state.pool, move |conn| {
         db::lifecycle::add_note(conn, &owned, &author, &text, at)
     })
@@ -1111,7 +1103,7 @@ pub async fn territory_kpis(
         years.entry(c.year).or_default().push(c);
     }
     let out = KpisOut {
-        generated_at: now(),
+        generated_at: crate::db::now(),
         account_year: report.year,
         assumptions: kpi_assumptions(&report),
         totals,

@@ -246,11 +246,8 @@ impl Prioritiser {
 
     /// The AFME family of a synergy's resource: from its class, else from its EWC code.
     pub fn family(s: &Synergy) -> crate::afme::model::Family {
-        let table = crate::afme::families::FamilyTable::builtin();
-        match (table.family_for_class(&s.class), &s.ewc_code) {
-            (crate::afme::model::Family::Other, Some(code)) => table.family_for_ewc(code),
-            (family, _) => family,
-        }
+        crate::afme::families::FamilyTable::builtin()
+            .family_for_resource(&s.class, s.ewc_code.as_deref())
     }
 
     pub fn apply(&self, s: &Synergy) -> Synergy {
