@@ -20,6 +20,55 @@ pub struct Settings {
     /// Pooling groups (`[pooling]`: radius_km, min_members, max_members).
     #[serde(default)]
     pub pooling: PoolingSettings,
+    /// Partner webhooks: target hosts, delivery worker, retries (`[webhooks]`).
+    #[serde(default)]
+    pub webhooks: WebhookSettings,
+}
+
+/// `[webhooks]`: where subscriptions may point and how the delivery worker retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Run the delivery worker in `serve` (several instances may run it on one database).
+    pub worker: bool,
+    /// Hosts (names or IP literals, exact, case-insensitive; `*.example.org` for subdomains) that
+    /// subscriptions may target. Empty: any public host; IP literals that are private, loopback,
+    /// link-local, … and `localhost` are refused, and names must resolve to public addresses.
+    pub allowed_hosts: Vec<String>,
+    /// How often the worker looks for events to fan out and deliveries that are due.
+    pub poll_interval_ms: u64,
+    /// Delay before the first retry; doubles with every failed attempt (with jitter)…
+    pub backoff_base_ms: u64,
+    /// …up to this delay.
+    pub backoff_max_ms: u64,
+    /// An event still failing this long after it happened is given up (`expired`) after its
+    /// next failed attempt, and the subscription moves on to the next one.
+    pub max_age_secs: u64,
+    /// Consecutive failed attempts after which a subscription is paused (until resumed).
+    pub failures_before_pause: u32,
+    /// Timeout of one delivery request (connect + response).
+    pub timeout_ms: u64,
+    /// Events fanned out, and deliveries made per subscription, per worker round.
+    pub batch_size: i64,
+    /// Subscriptions delivered concurrently.
+    pub concurrency: usize,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            worker: true,
+            allowed_hosts: Vec::new(),
+            poll_interval_ms: 1_000,
+            backoff_base_ms: 5_000,
+            backoff_max_ms: 3_600_000,
+            max_age_secs: 3 * 24 * 3600,
+            failures_before_pause: 15,
+            timeout_ms: 10_000,
+            batch_size: 100,
+            concurrency: 8,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -178,6 +227,40 @@ impl Settings {
                 "pooling.min_members",
                 "must be at least 3 and at most pooling.max_members",
             );
+        }
+        let hooks = &self.webhooks;
+        if let Some(bad) = hooks.allowed_hosts.iter().find(|h| {
+            let h = h.trim();
+            h.is_empty()
+                || h.contains(['/', ':', '@', ' ']) && h.parse::<std::net::IpAddr>().is_err()
+        }) {
+            return Err(ConfigError(format!(
+                "key `webhooks.allowed_hosts`: `{bad}` is not a host name or IP address"
+            )));
+        }
+        for (key, value) in [
+            ("webhooks.poll_interval_ms", hooks.poll_interval_ms),
+            ("webhooks.backoff_base_ms", hooks.backoff_base_ms),
+            ("webhooks.max_age_secs", hooks.max_age_secs),
+            ("webhooks.timeout_ms", hooks.timeout_ms),
+            (
+                "webhooks.failures_before_pause",
+                u64::from(hooks.failures_before_pause),
+            ),
+            ("webhooks.concurrency", hooks.concurrency as u64),
+        ] {
+            if value == 0 {
+                return fail(key, "must be positive");
+            }
+        }
+        if hooks.backoff_max_ms < hooks.backoff_base_ms {
+            return fail(
+                "webhooks.backoff_max_ms",
+                "must be at least webhooks.backoff_base_ms",
+            );
+        }
+        if !(1..=10_000).contains(&hooks.batch_size) {
+            return fail("webhooks.batch_size", "must be between 1 and 10000");
         }
         Ok(())
     }

@@ -17,3 +17,4 @@ pub mod matching;
 pub mod reference;
 pub mod startup;
 pub mod telemetry;
+pub mod webhooks;

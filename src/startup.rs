@@ -24,6 +24,8 @@ pub struct Application {
     pub pool: DbPool,
     pub reference: Arc<Reference>,
     pub detection: Arc<Detection>,
+    /// The webhook delivery worker, once `serve` started it (stopped when dropped).
+    webhook_worker: std::sync::Mutex<Option<crate::webhooks::WorkerHandle>>,
 }
 
 impl Application {
@@ -60,6 +62,7 @@ impl Application {
             pool,
             reference,
             detection: Arc::new(detection),
+            webhook_worker: std::sync::Mutex::new(None),
         })
     }
 
@@ -135,7 +138,35 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
+        if self.settings.webhooks.worker {
+            self.start_webhooks()?;
+        }
         Ok((server.run(), port))
+    }
+
+    /// Starts the webhook delivery worker on the current runtime (`serve` does, when
+    /// `webhooks.worker` is on); a running one is replaced.
+    pub fn start_webhooks(&self) -> anyhow::Result<()> {
+        let handle = crate::webhooks::start_worker(
+            self.pool.clone(),
+            self.reference.clone(),
+            self.detection.clone(),
+            self.settings.webhooks.clone(),
+            crate::webhooks::authz::anonymise_secret(&self.settings),
+        )?;
+        *self
+            .webhook_worker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(handle);
+        Ok(())
+    }
+
+    /// Stops the webhook delivery worker (pending deliveries stay in the outbox).
+    pub fn stop_webhooks(&self) {
+        self.webhook_worker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
     }
 }
 

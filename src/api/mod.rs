@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod resources;
 pub mod synergies;
 pub mod territories;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -59,7 +60,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(resources::routes)
             .configure(synergies::routes)
             .configure(lifecycle::routes)
-            .configure(import::routes),
+            .configure(import::routes)
+            .configure(webhooks::routes),
     );
 }
 

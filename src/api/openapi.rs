@@ -57,6 +57,7 @@ pub fn document_json() -> utoipa::openapi::OpenApi {
         .collect();
     doc.merge(super::afme::AfmeApiDoc::openapi());
     doc.merge(super::lifecycle::LifecycleApiDoc::openapi());
+    doc.merge(super::webhooks::WebhooksApiDoc::openapi());
     doc
 }
 

@@ -14,6 +14,8 @@ use crate::domain::resource::{
     Availability, AvailabilityKind, Category, Period, PhysicalState, Quantity, ResourceInput,
     ResourceKind, Unit,
 };
+use crate::webhooks::EventType;
+use diesel::Connection;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list_for_actor)
@@ -229,14 +231,29 @@ pub async fn create_resource(
     let now = crate::db::now();
     let row = ResourceRow::from_valid(uuid::Uuid::new_v4().to_string(), actor.id, &valid, now, now);
     let stored = row.clone();
+    let event = webhook_event(&state, EventType::ResourceCreated, &row)?;
     db::run(&state.pool, move |conn| {
-        db::resources::insert(conn, &stored)
+        conn.transaction(|conn| {
+            db::resources::insert(conn, &stored)?;
+            Ok(crate::webhooks::publish(conn, event)?)
+        })
     })
     .await?;
     state.detection.touch();
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/resources/{}", row.id)))
         .json(resource_out(&state, row)))
+}
+
+/// The webhook event of a write: the resource as this API shows it.
+fn webhook_event(
+    state: &State,
+    kind: EventType,
+    row: &ResourceRow,
+) -> Result<crate::webhooks::Event, ApiError> {
+    let out = serde_json::to_value(resource_out(state, row.clone()))
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(crate::webhooks::events::resource(kind, out, &row.actor_id))
 }
 
 async fn load_resource(state: &State, id: &str) -> Result<ResourceRow, ApiError> {
@@ -273,8 +290,12 @@ async fn store_update(
         crate::db::now(),
     );
     let stored = row.clone();
+    let event = webhook_event(state, EventType::ResourceUpdated, &row)?;
     db::run(&state.pool, move |conn| {
-        db::resources::update(conn, &stored)
+        conn.transaction(|conn| {
+            db::resources::update(conn, &stored)?;
+            Ok(crate::webhooks::publish(conn, event)?)
+        })
     })
     .await?;
     state.detection.touch();
@@ -327,13 +348,19 @@ pub async fn delete_resource(
     state: State,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let owned = id.clone();
-    db::run(&state.pool, move |conn| db::resources::delete(conn, &owned))
-        .await
-        .map_err(|e| match e {
-            db::DbError::NotFound => ApiError::NotFound(format!("resource `{id}`")),
-            other => other.into(),
-        })?;
+    let existing = load_resource(&state, &id).await?;
+    let event = webhook_event(&state, EventType::ResourceDeleted, &existing)?;
+    db::run(&state.pool, move |conn| {
+        conn.transaction(|conn| {
+            db::resources::delete(conn, &existing.id)?;
+            Ok(crate::webhooks::publish(conn, event)?)
+        })
+    })
+    .await
+    .map_err(|e| match e {
+        db::DbError::NotFound => ApiError::NotFound(format!("resource `{id}`")),
+        other => other.into(),
+    })?;
     state.detection.touch();
     Ok(HttpResponse::NoContent().finish())
 }

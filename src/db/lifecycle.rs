@@ -158,6 +158,7 @@ pub fn apply(
             diesel::insert_into(synergy_history::table)
                 .values(&entry)
                 .execute(conn)?;
+            crate::webhooks::publish(conn, crate::webhooks::events::status_changed(&row, &entry))?;
             change_row = Some(entry);
         }
         if let Some(realised) = update.realised.as_ref().filter(|r| !r.is_empty()) {

@@ -10,6 +10,7 @@ pub mod models;
 pub mod resources;
 pub mod schema;
 pub mod synergies;
+pub mod webhooks;
 pub mod zones;
 
 use std::time::Duration;

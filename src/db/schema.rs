@@ -121,10 +121,74 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_subscriptions (id) {
+        id -> Text,
+        key_id -> Text,
+        url -> Text,
+        events -> Text,
+        secret -> Text,
+        territories -> Text,
+        anonymise -> Bool,
+        status -> Text,
+        consecutive_failures -> Integer,
+        paused_reason -> Nullable<Text>,
+        paused_at -> Nullable<Timestamp>,
+        next_seq -> BigInt,
+        lease_owner -> Nullable<Text>,
+        lease_until -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_events (id) {
+        id -> Text,
+        event_type -> Text,
+        created_at -> Timestamp,
+        data -> Text,
+        communes -> Text,
+        subscription_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_outbox (id) {
+        id -> Text,
+        subscription_id -> Text,
+        event_id -> Text,
+        seq -> BigInt,
+        event_type -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+        state -> Text,
+        next_attempt_at -> Timestamp,
+        attempts -> Integer,
+        delivered_at -> Nullable<Timestamp>,
+        expired_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Text,
+        outbox_id -> Text,
+        attempted_at -> Timestamp,
+        http_status -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        duration_ms -> BigInt,
+        success -> Bool,
+    }
+}
+
 diesel::joinable!(resources -> actors (actor_id));
 diesel::joinable!(zone_communes -> zones (zone_code));
 diesel::joinable!(synergy_history -> synergies (synergy_id));
 diesel::joinable!(synergy_notes -> synergies (synergy_id));
+diesel::joinable!(webhook_outbox -> webhook_subscriptions (subscription_id));
+diesel::joinable!(webhook_attempts -> webhook_outbox (outbox_id));
 diesel::allow_tables_to_appear_in_same_query!(
     zones,
     zone_communes,
@@ -132,5 +196,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     resources,
     synergies,
     synergy_history,
-    synergy_notes
+    synergy_notes,
+    webhook_subscriptions,
+    webhook_events,
+    webhook_outbox,
+    webhook_attempts
 );

@@ -62,6 +62,13 @@ pub fn persist_detection(
             };
         }
         summary.inserted = fresh.len();
+        crate::webhooks::publish_all(
+            conn,
+            fresh
+                .iter()
+                .map(crate::webhooks::events::synergy_detected)
+                .collect(),
+        )?;
         let detected_ids: std::collections::HashSet<&str> =
             detected.iter().map(|r| r.id.as_str()).collect();
         let now = crate::db::now();

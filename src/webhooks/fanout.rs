@@ -1,0 +1,144 @@
+//! Fan-out: each recorded event becomes one outbox row per subscription that may receive it, with
+//! the body rendered for that subscription and the subscription's next sequence number — all in one
+//! transaction per batch, so an event is either still waiting or fully fanned out.
+
+use std::collections::HashMap;
+
+use diesel::Connection;
+use serde_json::json;
+
+use super::authz;
+use crate::db::webhooks::{self as store, EventRow, OutboxRow, PENDING, SubscriptionRow};
+use crate::db::{DbConnection, DbError};
+use crate::reference::Reference;
+
+/// What rendering a body for a subscription needs.
+pub struct Renderer<'a> {
+    pub reference: &'a Reference,
+    /// The secret of the stable opaque ids given to anonymised actors.
+    pub anonymise_secret: &'a str,
+}
+
+/// The body sent for an event to a subscription.
+pub fn body(
+    event: &EventRow,
+    seq: i64,
+    subscription_id: &str,
+    data: serde_json::Value,
+) -> serde_json::Value {
+    json!({
+        "id": event.id,
+        "type": event.event_type,
+        "created_at": event.created_at,
+        "subscription_id": subscription_id,
+        "sequence": seq,
+        "data": data,
+    })
+}
+
+/// Whether a subscription receives an event: it asked for the type (or the event is its ping),
+/// existed when the event happened, and its territories (empty = national) cover a commune of an
+/// actor of the event.
+fn receives(
+    conn: &mut DbConnection,
+    renderer: &Renderer<'_>,
+    cover_cache: &mut HashMap<(String, String), bool>,
+    sub: &SubscriptionRow,
+    event: &EventRow,
+) -> Result<bool, DbError> {
+    if let Some(target) = &event.subscription_id {
+        return Ok(*target == sub.id);
+    }
+    if sub.created_at > event.created_at || !sub.event_types().contains(&event.event_type) {
+        return Ok(false);
+    }
+    let territories = sub.territory_codes();
+    if territories.is_empty() {
+        return Ok(true);
+    }
+    let communes: Vec<String> = serde_json::from_str(&event.communes).unwrap_or_default();
+    for commune in communes {
+        let key = (sub.id.clone(), commune.clone());
+        let covered = match cover_cache.get(&key) {
+            Some(c) => *c,
+            None => {
+                let c = authz::territories_cover_commune(
+                    conn,
+                    renderer.reference,
+                    &territories,
+                    &commune,
+                )?;
+                cover_cache.insert(key, c);
+                c
+            }
+        };
+        if covered {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Fans out up to `limit` of the oldest events; returns how many were taken.
+pub fn fan_out(
+    conn: &mut DbConnection,
+    renderer: &Renderer<'_>,
+    limit: i64,
+) -> Result<usize, DbError> {
+    let events = store::pending_events(conn, limit)?;
+    if events.is_empty() {
+        return Ok(0);
+    }
+    conn.transaction(|conn| {
+        let subscriptions = store::all_subscriptions(conn)?;
+        let mut cover_cache = HashMap::new();
+        let mut taken = 0;
+        for event in &events {
+            // Another worker may have taken it since it was read.
+            if !store::claim_event(conn, &event.id)? {
+                continue;
+            }
+            taken += 1;
+            let data: serde_json::Value =
+                serde_json::from_str(&event.data).unwrap_or(serde_json::Value::Null);
+            for sub in &subscriptions {
+                if !receives(conn, renderer, &mut cover_cache, sub, event)? {
+                    continue;
+                }
+                let mut data = data.clone();
+                if sub.anonymise {
+                    authz::anonymise_json(
+                        conn,
+                        renderer.reference,
+                        renderer.anonymise_secret,
+                        &mut data,
+                    )?;
+                }
+                let seq = store::take_seq(conn, &sub.id)?;
+                let payload =
+                    serde_json::to_string(&body(event, seq, &sub.id, data)).map_err(|e| {
+                        DbError::Query(diesel::result::Error::SerializationError(Box::new(e)))
+                    })?;
+                store::insert_outbox(
+                    conn,
+                    &OutboxRow {
+                        id: uuid::Uuid::new_v4().to_string(),
+                        subscription_id: sub.id.clone(),
+                        event_id: event.id.clone(),
+                        seq,
+                        event_type: event.event_type.clone(),
+                        payload,
+                        created_at: event.created_at,
+                        state: PENDING.to_owned(),
+                        next_attempt_at: event.created_at,
+                        attempts: 0,
+                        delivered_at: None,
+                        expired_at: None,
+                        last_error: None,
+                    },
+                )?;
+            }
+        }
+        Ok(taken)
+    })
+}
