@@ -86,6 +86,7 @@ impl Application {
         let json_limit = self.settings.server.json_limit_bytes;
         let workers = self.settings.server.workers;
         let cors_origins = self.settings.server.cors_origins.clone();
+        let rate_limit = crate::auth::rate::rate_limit(&self.settings.auth)?;
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap_fn(|req, srv| {
@@ -126,7 +127,7 @@ impl Application {
                     web::PathConfig::default()
                         .error_handler(|e, _| ApiError::field("path", e.to_string()).into()),
                 )
-                .configure(api::routes)
+                .configure(|cfg| api::routes(cfg, &rate_limit))
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into()))
                 }))

@@ -121,6 +121,34 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        name -> Text,
+        role -> Text,
+        territories -> Text,
+        key_hash -> Text,
+        key_prefix -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> Timestamp,
+        key_id -> Nullable<Text>,
+        key_name -> Text,
+        method -> Text,
+        route -> Text,
+        path -> Text,
+        entity_id -> Nullable<Text>,
+        status -> Integer,
+        request_id -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(resources -> actors (actor_id));
 diesel::joinable!(zone_communes -> zones (zone_code));
 diesel::joinable!(synergy_history -> synergies (synergy_id));
