@@ -1,4 +1,4 @@
-//! What the command-line verbs do beyond serving: file import and the demo dataset.
+//! What the command-line verbs do beyond serving: file import, the demo dataset, API keys.
 
 use std::path::Path;
 
@@ -77,4 +77,77 @@ pub fn load_demo(app: &Application) -> anyhow::Result<()> {
         Err(ApplyError::Rows(errors)) => anyhow::bail!("demo data rejected: {errors:?}"),
         Err(ApplyError::Db(e)) => Err(e.into()),
     }
+}
+
+/// `symbiose keys …`.
+pub enum KeysCommand {
+    Create {
+        role: String,
+        territories: Vec<String>,
+        name: Option<String>,
+    },
+    List,
+    Revoke {
+        id: String,
+    },
+}
+
+/// Creates (printing the key once), lists or revokes API keys.
+pub fn keys(app: &Application, command: KeysCommand) -> anyhow::Result<()> {
+    let mut conn = app.pool.get().map_err(db::DbError::from)?;
+    match command {
+        KeysCommand::Create {
+            role,
+            territories,
+            name,
+        } => {
+            let role = crate::auth::Role::parse(&role)
+                .with_context(|| format!("--role {role}: admin, facilitator or partner"))?;
+            let name = name.unwrap_or_else(|| format!("{} key", role.as_str()));
+            let key = crate::auth::create_key(&mut conn, &app.reference, &name, role, &territories)
+                .map_err(|e| match e {
+                    crate::api::error::ApiError::Validation(errors) => anyhow::anyhow!(
+                        "{}",
+                        errors
+                            .iter()
+                            .map(|e| format!("{}: {}", e.field, e.message))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                    other => anyhow::anyhow!("{other}"),
+                })?;
+            println!("{}", key.secret);
+            eprintln!(
+                "key {} ({}, {}, territories: {}) created; it is shown only this once",
+                key.row.id,
+                key.row.name,
+                key.row.role,
+                if territories.is_empty() {
+                    "national".to_owned()
+                } else {
+                    key.row.territories.clone()
+                }
+            );
+        }
+        KeysCommand::List => {
+            for row in db::keys::list(&mut conn)? {
+                let state = match row.revoked_at {
+                    Some(at) => format!("revoked {at}"),
+                    None => "active".into(),
+                };
+                println!(
+                    "{}\t{}…\t{}\t{}\t{}\t{}",
+                    row.id, row.key_prefix, row.role, row.territories, row.name, state
+                );
+            }
+        }
+        KeysCommand::Revoke { id } => {
+            let row = db::keys::revoke(&mut conn, &id, db::now()).map_err(|e| match e {
+                db::DbError::NotFound => anyhow::anyhow!("no key with id {id}"),
+                other => other.into(),
+            })?;
+            println!("key {} ({}) revoked", row.id, row.name);
+        }
+    }
+    Ok(())
 }

@@ -20,6 +20,9 @@ pub struct Settings {
     /// Pooling groups (`[pooling]`: radius_km, min_members, max_members).
     #[serde(default)]
     pub pooling: PoolingSettings,
+    /// API keys, public reads, anonymisation and rate limits (`[auth]`).
+    #[serde(default)]
+    pub auth: AuthSettings,
     /// Partner webhooks: target hosts, delivery worker, retries (`[webhooks]`).
     #[serde(default)]
     pub webhooks: WebhookSettings,
@@ -67,6 +70,32 @@ impl Default for WebhookSettings {
             timeout_ms: 10_000,
             batch_size: 100,
             concurrency: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthSettings {
+    /// Reads (GET, and the ad-hoc match) without a key are allowed, with actors that did not consent
+    /// anonymised as for partners. Off by default; the demo turns it on.
+    pub public_read: bool,
+    /// Secret from which the stable opaque ids of anonymised actors are derived. Set it in production:
+    /// with the default, anyone who knows an actor's real id could recompute its opaque id.
+    pub anonymisation_secret: String,
+    /// Sustained requests per second allowed per key (per client address without a key).
+    pub rate_limit_per_second: u32,
+    /// Requests a key may send in a burst above the sustained rate.
+    pub rate_limit_burst: u32,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            public_read: false,
+            anonymisation_secret: "symbiose-anonymisation".into(),
+            rate_limit_per_second: 200,
+            rate_limit_burst: 400,
         }
     }
 }
@@ -227,6 +256,15 @@ impl Settings {
                 "pooling.min_members",
                 "must be at least 3 and at most pooling.max_members",
             );
+        }
+        if self.auth.rate_limit_per_second == 0 || self.auth.rate_limit_burst == 0 {
+            return fail(
+                "auth.rate_limit_per_second",
+                "the rate and the burst must both be at least 1",
+            );
+        }
+        if self.auth.anonymisation_secret.trim().is_empty() {
+            return fail("auth.anonymisation_secret", "must not be empty");
         }
         let hooks = &self.webhooks;
         if let Some(bad) = hooks.allowed_hosts.iter().find(|h| {

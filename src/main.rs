@@ -40,6 +40,11 @@ enum Command {
     Import { file: PathBuf },
     /// Load the illustrative Bourgogne demo dataset (once; a second run does nothing).
     Demo,
+    /// Manage API keys: create (prints the key once), list, revoke.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+    },
     /// Measure a running server: GET PATH REQUESTS times from CONCURRENCY clients (loopback only).
     Loadcheck {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
@@ -51,6 +56,25 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Create a key and print it (only its SHA-256 is stored: it cannot be shown again).
+    Create {
+        #[arg(long, value_parser = ["admin", "facilitator", "partner"])]
+        role: String,
+        /// Limit the key to a territory (repeatable); none = national.
+        #[arg(long = "territory")]
+        territories: Vec<String>,
+        /// Who holds the key (shown in histories and the audit log).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List keys (never the keys themselves).
+    List,
+    /// Revoke a key by id: it stops working at once.
+    Revoke { id: String },
 }
 
 fn main() -> ExitCode {
@@ -91,6 +115,11 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         return Ok(());
     }
     let demo_setting = settings.demo.enabled;
+    let mut settings = settings;
+    if matches!(command, Command::Serve { demo: true }) || demo_setting {
+        // The demo is meant to be browsed: reads without a key (non-consenting actors anonymised).
+        settings.auth.public_read = true;
+    }
     let app = Application::prepare(settings)?;
     match command {
         Command::Migrate => {
@@ -110,6 +139,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Loadcheck { .. } => Ok(()),
+        Command::Keys { action } => symbiose::cli::keys(&app, action.into()),
         Command::Serve { demo } => {
             if demo || demo_setting {
                 symbiose::cli::load_demo(&app)?;
@@ -121,6 +151,24 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 server.await?;
                 Ok(())
             })
+        }
+    }
+}
+
+impl From<KeysAction> for symbiose::cli::KeysCommand {
+    fn from(action: KeysAction) -> Self {
+        match action {
+            KeysAction::Create {
+                role,
+                territories,
+                name,
+            } => symbiose::cli::KeysCommand::Create {
+                role,
+                territories,
+                name,
+            },
+            KeysAction::List => symbiose::cli::KeysCommand::List,
+            KeysAction::Revoke { id } => symbiose::cli::KeysCommand::Revoke { id },
         }
     }
 }

@@ -89,6 +89,7 @@ impl Application {
         let json_limit = self.settings.server.json_limit_bytes;
         let workers = self.settings.server.workers;
         let cors_origins = self.settings.server.cors_origins.clone();
+        let rate_limit = crate::auth::rate::rate_limit(&self.settings.auth)?;
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap_fn(|req, srv| {
@@ -129,7 +130,7 @@ impl Application {
                     web::PathConfig::default()
                         .error_handler(|e, _| ApiError::field("path", e.to_string()).into()),
                 )
-                .configure(api::routes)
+                .configure(|cfg| api::routes(cfg, &rate_limit))
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into()))
                 }))
@@ -152,7 +153,7 @@ impl Application {
             self.reference.clone(),
             self.detection.clone(),
             self.settings.webhooks.clone(),
-            crate::webhooks::authz::anonymise_secret(&self.settings),
+            self.settings.auth.anonymisation_secret.clone(),
         )?;
         *self
             .webhook_worker

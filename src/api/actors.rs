@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::error::ApiError;
 use super::extract::{ValidJson, ValidQuery, parse_json};
 use super::{Page, State, check_limit, decode_cursor, paginate};
+use crate::auth::Caller;
 use crate::db::{self, actors::ActorFilter, models::ActorRow};
 use crate::domain::actor::{ActorInput, Contact};
 use crate::reference::text;
@@ -115,20 +116,23 @@ pub struct ActorQuery {
 #[get("/actors")]
 pub async fn list_actors(
     state: State,
+    caller: Caller,
     query: ValidQuery<ActorQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    list_actors_page(&state, query.0).await
+    list_actors_page(&state, &caller, query.0).await
 }
 
-pub async fn list_actors_page(state: &State, query: ActorQuery) -> Result<HttpResponse, ApiError> {
+pub async fn list_actors_page(
+    state: &State,
+    caller: &Caller,
+    query: ActorQuery,
+) -> Result<HttpResponse, ApiError> {
     let limit = check_limit(query.limit)?;
-    let scope = match query
-        .territory
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
+    let scope = match caller
+        .list_territory(state, query.territory.as_deref())
+        .await?
     {
-        Some(code) => super::territories::resolve(state, code).await?.1,
+        Some(code) => super::territories::resolve(state, &code).await?.1,
         None => db::TerritoryScope::All,
     };
     let after = match &query.cursor {
@@ -167,12 +171,14 @@ pub async fn list_actors_page(state: &State, query: ActorQuery) -> Result<HttpRe
 #[post("/actors")]
 pub async fn create_actor(
     state: State,
+    caller: Caller,
     body: ValidJson<ActorInput>,
 ) -> Result<HttpResponse, ApiError> {
     let valid = body
         .0
         .validate(&state.reference)
         .map_err(ApiError::Validation)?;
+    caller.check_commune(&state, &valid.commune_insee).await?;
     let now = crate::db::now();
     let row = ActorRow::from_valid(uuid::Uuid::new_v4().to_string(), &valid, false, now, now);
     let stored = row.clone();
@@ -183,32 +189,43 @@ pub async fn create_actor(
         .json(actor_out(&state, row)))
 }
 
-pub async fn load_actor(state: &State, id: &str) -> Result<ActorRow, ApiError> {
+/// An actor the caller may see: 404 when there is none, 403 when it lies outside the caller's
+/// territories.
+pub async fn load_actor(state: &State, caller: &Caller, id: &str) -> Result<ActorRow, ApiError> {
     let owned = id.to_owned();
-    db::run(&state.pool, move |conn| db::actors::get(conn, &owned))
+    let row = db::run(&state.pool, move |conn| db::actors::get(conn, &owned))
         .await
         .map_err(|e| match e {
             db::DbError::NotFound => ApiError::NotFound(format!("actor `{id}`")),
             other => other.into(),
-        })
+        })?;
+    caller.check_commune(state, &row.commune_insee).await?;
+    Ok(row)
 }
 
 /// One actor.
 #[utoipa::path(tag = "actors", responses((status = 200, body = ActorOut), (status = 404, body = super::error::Problem)))]
 #[get("/actors/{id}")]
-pub async fn get_actor(state: State, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let row = load_actor(&state, &id).await?;
+pub async fn get_actor(
+    state: State,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = load_actor(&state, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(actor_out(&state, row)))
 }
 
 async fn store_update(
     state: &State,
+    caller: &Caller,
     existing: ActorRow,
     input: ActorInput,
 ) -> Result<HttpResponse, ApiError> {
     let valid = input
         .validate(&state.reference)
         .map_err(ApiError::Validation)?;
+    // Moving an actor out of the caller's territories is as forbidden as creating it there.
+    caller.check_commune(state, &valid.commune_insee).await?;
     let row = ActorRow::from_valid(
         existing.id.clone(),
         &valid,
@@ -227,11 +244,12 @@ async fn store_update(
 #[put("/actors/{id}")]
 pub async fn replace_actor(
     state: State,
+    caller: Caller,
     id: web::Path<String>,
     body: ValidJson<ActorInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let existing = load_actor(&state, &id).await?;
-    store_update(&state, existing, body.0).await
+    let existing = load_actor(&state, &caller, &id).await?;
+    store_update(&state, &caller, existing, body.0).await
 }
 
 /// Change some fields of an actor (JSON merge patch, RFC 7396).
@@ -239,10 +257,11 @@ pub async fn replace_actor(
 #[patch("/actors/{id}")]
 pub async fn patch_actor(
     state: State,
+    caller: Caller,
     id: web::Path<String>,
     body: ValidJson<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let existing = load_actor(&state, &id).await?;
+    let existing = load_actor(&state, &caller, &id).await?;
     let mut current =
         serde_json::to_value(input_of(&existing)).map_err(|e| ApiError::Internal(e.to_string()))?;
     if !body.0.is_object() {
@@ -262,13 +281,18 @@ pub async fn patch_actor(
     merge_patch(&mut current, &body.0);
     let bytes = serde_json::to_vec(&current).map_err(|e| ApiError::Internal(e.to_string()))?;
     let input: ActorInput = parse_json(&bytes)?;
-    store_update(&state, existing, input).await
+    store_update(&state, &caller, existing, input).await
 }
 
 /// Delete an actor and its resources.
 #[utoipa::path(tag = "actors", responses((status = 204), (status = 404, body = super::error::Problem)))]
 #[delete("/actors/{id}")]
-pub async fn delete_actor(state: State, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_actor(
+    state: State,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    load_actor(&state, &caller, &id).await?;
     let owned = id.clone();
     db::run(&state.pool, move |conn| db::actors::delete(conn, &owned))
         .await

@@ -25,6 +25,7 @@ use crate::afme::reconcile::{
 };
 use crate::afme::sankey::{Sankey, build_sankey};
 use crate::afme::{AccountRow, AfmeError, Partner, RowError};
+use crate::auth::Caller;
 use crate::db::{self, TerritoryScope};
 use crate::domain::validation::FieldError;
 use crate::reference::TerritoryRef;
@@ -575,10 +576,12 @@ fn parse_for(
 )]
 pub async fn import_account(
     state: State,
+    caller: Caller,
     req: HttpRequest,
     code: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
+    caller.check_territory(&state, &code).await?;
     if !content_type(&req).starts_with("text/csv") {
         return Err(ApiError::Unsupported("send the file as text/csv".into()));
     }
@@ -646,9 +649,11 @@ pub async fn import_account(
 )]
 pub async fn get_account(
     state: State,
+    caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<AccountQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.check_territory(&state, &code).await?;
     let query = query.0;
     match query
         .format
@@ -691,9 +696,11 @@ pub async fn get_account(
 )]
 pub async fn export_csv(
     state: State,
+    caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<YearQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.check_territory(&state, &code).await?;
     csv_response(&state, &code, query.0.year).await
 }
 
@@ -747,9 +754,11 @@ async fn csv_response(
 )]
 pub async fn sankey(
     state: State,
+    caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<YearQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.check_territory(&state, &code).await?;
     let year = check_year(query.0.year, "year")?;
     let (t, _) = territory(&state, &code).await?;
     let (year, _, rows) = load_account(&state, &t.code, year).await?;
@@ -816,9 +825,11 @@ fn members_of(
 )]
 pub async fn aggregate(
     state: State,
+    caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<AggregateQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.check_territory(&state, &code).await?;
     let query = query.0;
     let year = check_year(query.year, "year")?;
     let (t, communes) = territory(&state, &code).await?;
@@ -909,11 +920,13 @@ pub async fn aggregate(
 )]
 pub async fn reconcile(
     state: State,
+    caller: Caller,
     req: HttpRequest,
     code: web::Path<String>,
     query: ValidQuery<YearQuery>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
+    caller.check_territory(&state, &code).await?;
     let input: ReconcileInput = if body.iter().all(u8::is_ascii_whitespace) {
         ReconcileInput::default()
     } else if content_type(&req).starts_with("application/json") {
@@ -1058,10 +1071,12 @@ pub async fn reconcile(
 )]
 pub async fn put_population(
     state: State,
+    caller: Caller,
     path: web::Path<(String, String)>,
     body: ValidJson<PopulationInput>,
 ) -> Result<HttpResponse, ApiError> {
     let (code, year) = path.into_inner();
+    caller.check_territory(&state, &code).await?;
     let year = parse_path_year(&year)?;
     let population = body.0.population;
     let stored = i64::try_from(population)
@@ -1090,9 +1105,11 @@ pub async fn put_population(
 )]
 pub async fn delete_population(
     state: State,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (code, year) = path.into_inner();
+    caller.check_territory(&state, &code).await?;
     let year = parse_path_year(&year)?;
     let (t, _) = territory(&state, &code).await?;
     let owned = t.code.clone();
@@ -1138,9 +1155,11 @@ fn parse_path_year(text: &str) -> Result<i32, ApiError> {
 )]
 pub async fn priorities(
     state: State,
+    caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<YearQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.check_territory(&state, &code).await?;
     let year = check_year(query.0.year, "year")?;
     let report = priorities_for_year(&state, &code, year).await?;
     Ok(HttpResponse::Ok().json(report))

@@ -4,6 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::State;
 use super::error::ApiError;
+use crate::auth::Caller;
 use crate::db::{self, import::ApplyError, import::ImportReport};
 
 /// The import reads its body itself, up to `server.import_limit_bytes`.
@@ -22,6 +23,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 )]
 pub async fn import_csv(
     state: State,
+    caller: Caller,
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
@@ -36,23 +38,34 @@ pub async fn import_csv(
     }
     let body =
         super::extract::read_limited(payload, state.settings.server.import_limit_bytes).await?;
+    let coverage = caller.coverage(&state).await?;
     let reference = state.reference.clone();
     let classifier = state.classifier.clone();
     let pool = state.pool.clone();
-    let outcome = web::block(move || {
+    let report = web::block(move || -> Result<ImportReport, ApiError> {
         let plan = crate::import::plan(body.as_ref(), &reference, classifier.as_ref())
-            .map_err(ApplyError::Rows)?;
+            .map_err(ApiError::Validation)?;
+        // A scoped key imports actors of its own territories only: the whole file or nothing.
+        let outside: Vec<String> = plan
+            .actors
+            .iter()
+            .filter(|a| !coverage.covers_commune(&reference, &a.actor.commune_insee))
+            .map(|a| a.first_row.to_string())
+            .collect();
+        if !outside.is_empty() {
+            return Err(ApiError::Forbidden(format!(
+                "the actors of lines {} are outside the territories of this key; nothing imported",
+                outside.join(", ")
+            )));
+        }
         let mut conn = pool.get().map_err(db::DbError::from)?;
-        db::import::apply(&mut conn, &plan, false)
+        db::import::apply(&mut conn, &plan, false).map_err(|e| match e {
+            ApplyError::Rows(errors) => ApiError::Validation(errors),
+            ApplyError::Db(e) => e.into(),
+        })
     })
     .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
-    match outcome {
-        Ok(report) => {
-            state.detection.touch();
-            Ok(HttpResponse::Created().json(report))
-        }
-        Err(ApplyError::Rows(errors)) => Err(ApiError::Validation(errors)),
-        Err(ApplyError::Db(e)) => Err(e.into()),
-    }
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    state.detection.touch();
+    Ok(HttpResponse::Created().json(report))
 }

@@ -25,6 +25,7 @@ use crate::afme::impact::{ImpactReport, SynergyImpact, account_impact};
 use crate::afme::indicators::{IndicatorOptions, compute_indicators};
 use crate::afme::model::Family;
 use crate::afme::priority::PriorityReport;
+use crate::auth::Caller;
 use crate::db::lifecycle::{
     LifecycleData, LifecycleError, LifecycleUpdate, RealisedValues, StatusChange,
 };
@@ -86,7 +87,6 @@ pub struct LifecycleApiDoc;
 
 /// Who made a change: this header until API keys name the caller.
 pub const USER_HEADER: &str = "X-Symbiose-User";
-const ANONYMOUS: &str = "anonymous";
 const MAX_USER_CHARS: usize = 200;
 const MAX_REASON_CHARS: usize = 2_000;
 const MAX_COMMENT_CHARS: usize = 10_000;
@@ -267,16 +267,18 @@ fn synergy_id(id: &str) -> Result<String, ApiError> {
         .map_err(|_| not_found(id))
 }
 
-/// Who makes the change: the `X-Symbiose-User` header (at most 200 characters), else `anonymous`.
-fn changed_by(req: &HttpRequest) -> Result<String, ApiError> {
+/// Who makes the change: the key's name, or `person via key` when the `X-Symbiose-User` header
+/// (at most 200 characters) names the person behind a shared key (a portal's).
+fn changed_by(req: &HttpRequest, caller: &Caller) -> Result<String, ApiError> {
+    let key = caller.who();
     let Some(value) = req.headers().get(USER_HEADER) else {
-        return Ok(ANONYMOUS.into());
+        return Ok(key);
     };
     let text = std::str::from_utf8(value.as_bytes())
         .map_err(|_| ApiError::field(USER_HEADER, "must be UTF-8 text"))?
         .trim();
     if text.is_empty() {
-        return Ok(ANONYMOUS.into());
+        return Ok(key);
     }
     if text.chars().count() > MAX_USER_CHARS {
         return Err(ApiError::field(
@@ -290,7 +292,7 @@ fn changed_by(req: &HttpRequest) -> Result<String, ApiError> {
             "must not contain control characters",
         ));
     }
-    Ok(text.to_owned())
+    Ok(format!("{text} via {key}"))
 }
 
 /// A free-text field: trimmed, at most `max` characters, no NUL (no database stores it in text).
@@ -517,16 +519,30 @@ fn parse_patch(
 // ---------------------------------------------------------------------------------------------
 // lifecycle handlers
 
+/// 403 unless the synergy has an actor in the caller's territories (ids that do not parse or are
+/// unknown pass: the handler answers 404).
+async fn check_parties(
+    state: &State,
+    caller: &Caller,
+    built: &crate::detection::Built,
+    id: &str,
+) -> Result<(), ApiError> {
+    match Uuid::parse_str(id) {
+        Ok(uuid) => super::synergies::check_parties(state, caller, built, uuid).await,
+        Err(_) => Ok(()),
+    }
+}
+
 /// Change a synergy's status (with a history entry), enter its realised values once implemented,
-/// add a note — all in one transaction. The author is the `X-Symbiose-User` header (else
-/// `anonymous`). Re-detection never changes what is set here.
+/// add a note — all in one transaction. The author is the key's name (`person via key` with the
+/// `X-Symbiose-User` header). Re-detection never changes what is set here.
 #[utoipa::path(
     patch,
     path = "/api/v1/synergies/{id}",
     tag = "lifecycle",
     params(
         ("id" = String, Path, description = "Synergy id"),
-        ("X-Symbiose-User" = Option<String>, Header, description = "Who makes the change (≤ 200 characters; default `anonymous`)"),
+        ("X-Symbiose-User" = Option<String>, Header, description = "The person behind the key (≤ 200 characters), recorded as `person via key name`"),
     ),
     request_body = PatchSynergy,
     responses(
@@ -539,14 +555,16 @@ fn parse_patch(
 )]
 pub async fn patch_synergy(
     state: State,
+    caller: Caller,
     req: HttpRequest,
     id: web::Path<String>,
     body: ValidJson<PatchSynergy>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let id = synergy_id(&id)?;
-    let update = parse_patch(body.0, changed_by(&req)?, crate::db::now())?;
+    let update = parse_patch(body.0, changed_by(&req, &caller)?, crate::db::now())?;
     // The detection is persisted first, so every synergy it shows can be changed.
     let built = super::synergies::current(&state).await?;
+    check_parties(&state, &caller, &built, &id).await?;
     let changes_status = update.status.is_some();
     let owned = id.clone();
     let result = db::run(&state.pool, move |conn| {
@@ -592,11 +610,13 @@ pub async fn patch_synergy(
 )]
 pub async fn synergy_history(
     state: State,
+    caller: Caller,
     id: web::Path<String>,
     page: ValidQuery<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
     let id = synergy_id(&id)?;
-    super::synergies::current(&state).await?;
+    let built = super::synergies::current(&state).await?;
+    check_parties(&state, &caller, &built, &id).await?;
     let owned = id.clone();
     let rows = db::run(&state.pool, move |conn| {
         db::lifecycle::history(conn, &owned)
@@ -623,11 +643,13 @@ pub async fn synergy_history(
 )]
 pub async fn synergy_notes(
     state: State,
+    caller: Caller,
     id: web::Path<String>,
     page: ValidQuery<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
     let id = synergy_id(&id)?;
-    super::synergies::current(&state).await?;
+    let built = super::synergies::current(&state).await?;
+    check_parties(&state, &caller, &built, &id).await?;
     let owned = id.clone();
     let rows = db::run(&state.pool, move |conn| db::lifecycle::notes(conn, &owned))
         .await
@@ -640,26 +662,27 @@ pub async fn synergy_notes(
 }
 
 /// Add a note to a synergy (also possible with `PATCH … {"note": …}`). The author is the
-/// `X-Symbiose-User` header (else `anonymous`).
+/// key's name (`person via key` with the `X-Symbiose-User` header).
 #[utoipa::path(
     post,
     path = "/api/v1/synergies/{id}/notes",
     tag = "lifecycle",
     params(
         ("id" = String, Path, description = "Synergy id"),
-        ("X-Symbiose-User" = Option<String>, Header, description = "Author (≤ 200 characters; default `anonymous`)"),
+        ("X-Symbiose-User" = Option<String>, Header, description = "The person behind the key (≤ 200 characters), recorded as `person via key name`"),
     ),
     request_body = NoteInput,
     responses((status = 201, body = NoteOut), (status = 404, body = super::error::Problem), (status = 415, body = super::error::Problem), (status = 422, body = super::error::Problem))
 )]
 pub async fn add_note(
     state: State,
+    caller: Caller,
     req: HttpRequest,
     id: web::Path<String>,
     body: ValidJson<NoteInput>,
 ) -> Result<HttpResponse, ApiError> {
     let id = synergy_id(&id)?;
-    let author = changed_by(&req)?;
+    let author = changed_by(&req, &caller)?;
     let mut errors = Vec::new();
     let text = text_field(&mut errors, "text", Some(&body.0.text), MAX_NOTE_CHARS);
     let Some(text) = text else {
@@ -668,7 +691,8 @@ pub async fn add_note(
         }
         return Err(ApiError::Validation(errors));
     };
-    super::synergies::current(&state).await?;
+    let built = super::synergies::current(&state).await?;
+    check_parties(&state, &caller, &built, &id).await?;
     let owned = id.clone();
     let at = crate::db::now();
     let note = db::run(&state.pool, move |conn| {
@@ -1078,9 +1102,11 @@ async fn territory_synergies(
 )]
 pub async fn territory_kpis(
     state: State,
+    caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<KpiQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.check_territory(&state, &code).await?;
     let csv = match query
         .0
         .format
@@ -1286,9 +1312,11 @@ pub struct ImpactOut {
 )]
 pub async fn afme_impact(
     state: State,
+    caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<ImpactQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.check_territory(&state, &code).await?;
     let year = query.0.year;
     if let Some(y) = year
         && !(1900..=2100).contains(&y)

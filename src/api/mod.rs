@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod import;
+pub mod keys;
 pub mod lifecycle;
 pub mod openapi;
 pub mod resources;
@@ -39,7 +40,9 @@ pub struct AppState {
 
 pub type State = web::Data<AppState>;
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// Every route; `/api/v1` behind the rate limit (outermost, so floods never reach the database) and
+/// the key check.
+pub fn routes(cfg: &mut web::ServiceConfig, rate_limit: &crate::auth::rate::RateLimit) {
     cfg.service(health::live)
         .service(health::ready)
         .route(
@@ -53,6 +56,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(openapi::docs());
     cfg.service(
         web::scope("/api/v1")
+            .wrap(actix_web::middleware::from_fn(
+                crate::auth::middleware::authenticate,
+            ))
+            .wrap(actix_governor::Governor::new(rate_limit))
+            .configure(keys::routes)
             .configure(codes::routes)
             .configure(territories::routes)
             .configure(afme::routes)

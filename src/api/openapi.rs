@@ -2,6 +2,7 @@
 //! binary, so `/docs` works offline).
 
 use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa_swagger_ui::SwaggerUi;
 
 use super::{actors, codes, health, import, resources, synergies, territories};
@@ -36,6 +37,7 @@ use super::{actors, codes, health, import, resources, synergies, territories};
         (name = "synergies", description = "Ranked, explained substitution and pooling synergies"),
         (name = "graph", description = "The territory's synergy graph: exports, allocation, chains, hubs"),
         (name = "health", description = "Probes"),
+        (name = "keys", description = "API keys and the audit log of writes (admin)"),
     )
 )]
 pub struct ApiDoc;
@@ -57,7 +59,20 @@ pub fn document_json() -> utoipa::openapi::OpenApi {
         .collect();
     doc.merge(super::afme::AfmeApiDoc::openapi());
     doc.merge(super::lifecycle::LifecycleApiDoc::openapi());
+    doc.merge(super::keys::KeysDoc::openapi());
     doc.merge(super::webhooks::WebhooksApiDoc::openapi());
+    // Every /api/v1 operation takes `Authorization: Bearer <key>` (reads may go without one when
+    // `auth.public_read` is on).
+    doc.components
+        .get_or_insert_with(Default::default)
+        .add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    doc.security = Some(vec![SecurityRequirement::new(
+        "bearer",
+        Vec::<String>::new(),
+    )]);
     doc
 }
 

@@ -9,6 +9,7 @@ use super::actors::{load_actor, merge_patch};
 use super::error::ApiError;
 use super::extract::{ValidJson, ValidQuery, parse_json};
 use super::{Page, State, check_limit, decode_cursor, paginate};
+use crate::auth::Caller;
 use crate::db::{self, models::ResourceRow, resources::ResourceFilter};
 use crate::domain::resource::{
     Availability, AvailabilityKind, Category, Period, PhysicalState, Quantity, ResourceInput,
@@ -196,9 +197,14 @@ async fn list_page(state: &State, query: ResourceQuery) -> Result<HttpResponse, 
 #[get("/resources")]
 pub async fn list_resources(
     state: State,
+    caller: Caller,
     query: ValidQuery<ResourceQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    list_page(&state, query.0).await
+    let mut query = query.0;
+    query.territory = caller
+        .list_territory(&state, query.territory.as_deref())
+        .await?;
+    list_page(&state, query).await
 }
 
 /// The resources of one actor.
@@ -206,10 +212,11 @@ pub async fn list_resources(
 #[get("/actors/{id}/resources")]
 pub async fn list_for_actor(
     state: State,
+    caller: Caller,
     id: web::Path<String>,
     query: ValidQuery<ResourceQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = load_actor(&state, &id).await?;
+    let actor = load_actor(&state, &caller, &id).await?;
     let mut query = query.0;
     query.actor = Some(actor.id);
     list_page(&state, query).await
@@ -220,10 +227,11 @@ pub async fn list_for_actor(
 #[post("/actors/{id}/resources")]
 pub async fn create_resource(
     state: State,
+    caller: Caller,
     id: web::Path<String>,
     body: ValidJson<ResourceInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let actor = load_actor(&state, &id).await?;
+    let actor = load_actor(&state, &caller, &id).await?;
     let valid = body
         .0
         .validate(&state.reference, state.classifier.as_ref())
@@ -256,21 +264,32 @@ fn webhook_event(
     Ok(crate::webhooks::events::resource(kind, out, &row.actor_id))
 }
 
-async fn load_resource(state: &State, id: &str) -> Result<ResourceRow, ApiError> {
+/// A resource whose actor the caller may see (404, or 403 outside the caller's territories).
+pub async fn load_resource(
+    state: &State,
+    caller: &Caller,
+    id: &str,
+) -> Result<ResourceRow, ApiError> {
     let owned = id.to_owned();
-    db::run(&state.pool, move |conn| db::resources::get(conn, &owned))
+    let row = db::run(&state.pool, move |conn| db::resources::get(conn, &owned))
         .await
         .map_err(|e| match e {
             db::DbError::NotFound => ApiError::NotFound(format!("resource `{id}`")),
             other => other.into(),
-        })
+        })?;
+    load_actor(state, caller, &row.actor_id).await?;
+    Ok(row)
 }
 
 /// One resource.
 #[utoipa::path(tag = "resources", responses((status = 200, body = ResourceOut), (status = 404, body = super::error::Problem)))]
 #[get("/resources/{id}")]
-pub async fn get_resource(state: State, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
-    let row = load_resource(&state, &id).await?;
+pub async fn get_resource(
+    state: State,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let row = load_resource(&state, &caller, &id).await?;
     Ok(HttpResponse::Ok().json(resource_out(&state, row)))
 }
 
@@ -307,10 +326,11 @@ async fn store_update(
 #[put("/resources/{id}")]
 pub async fn replace_resource(
     state: State,
+    caller: Caller,
     id: web::Path<String>,
     body: ValidJson<ResourceInput>,
 ) -> Result<HttpResponse, ApiError> {
-    let existing = load_resource(&state, &id).await?;
+    let existing = load_resource(&state, &caller, &id).await?;
     store_update(&state, existing, body.0).await
 }
 
@@ -319,10 +339,11 @@ pub async fn replace_resource(
 #[patch("/resources/{id}")]
 pub async fn patch_resource(
     state: State,
+    caller: Caller,
     id: web::Path<String>,
     body: ValidJson<serde_json::Value>,
 ) -> Result<HttpResponse, ApiError> {
-    let existing = load_resource(&state, &id).await?;
+    let existing = load_resource(&state, &caller, &id).await?;
     if !body.0.is_object() {
         return Err(ApiError::field(
             "body",
@@ -346,9 +367,10 @@ pub async fn patch_resource(
 #[delete("/resources/{id}")]
 pub async fn delete_resource(
     state: State,
+    caller: Caller,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let existing = load_resource(&state, &id).await?;
+    let existing = load_resource(&state, &caller, &id).await?;
     let event = webhook_event(&state, EventType::ResourceDeleted, &existing)?;
     db::run(&state.pool, move |conn| {
         conn.transaction(|conn| {

@@ -12,6 +12,8 @@ use uuid::Uuid;
 use super::error::ApiError;
 use super::extract::{ValidJson, ValidQuery};
 use super::{Page, PageParams, State, page_slice};
+use crate::auth::Caller;
+use crate::auth::anonymise::{ActorFacts, Anonymiser};
 use crate::db::{self, TerritoryScope};
 use crate::detection::{Built, pooling_score};
 use crate::matching::graph::{ChainParams, GraphActor, GraphEdge, SynergyGraph};
@@ -296,10 +298,14 @@ fn ranked_items(
 #[get("/synergies")]
 pub async fn list_synergies(
     state: State,
+    caller: Caller,
     query: ValidQuery<SynergyQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.0;
+    let mut query = query.0;
     query.check()?;
+    query.territory = caller
+        .list_territory(&state, query.territory.as_deref())
+        .await?;
     let (scope, zone) = scope_of(&state, query.territory.as_deref()).await?;
     let priority = Prioritiser::of_territory(&state, query.territory.as_deref()).await?;
     let built = current(&state).await?;
@@ -344,10 +350,15 @@ pub async fn detect_now(state: State) -> Result<HttpResponse, ApiError> {
 /// One synergy of the current detection.
 #[utoipa::path(tag = "synergies", responses((status = 200, body = SynergyItem), (status = 404, body = super::error::Problem)))]
 #[get("/synergies/{id}")]
-pub async fn get_synergy(state: State, id: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_synergy(
+    state: State,
+    caller: Caller,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound(format!("synergy `{id}`"));
     let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let built = current(&state).await?;
+    check_parties(&state, &caller, &built, wanted).await?;
     if let Some(s) = built.synergies.iter().find(|s| s.id == wanted) {
         return Ok(
             HttpResponse::Ok().json(SynergyItem::Substitution(Box::new(substitution_out(
@@ -361,17 +372,55 @@ pub async fn get_synergy(state: State, id: web::Path<String>) -> Result<HttpResp
     Err(not_found())
 }
 
+/// The actors of a synergy (its two parties, or a pooling group's members).
+pub(crate) fn parties(built: &Built, id: Uuid) -> Vec<Uuid> {
+    if let Some(s) = built.synergies.iter().find(|s| s.id == id) {
+        return vec![s.provider_actor_id, s.receiver_actor_id];
+    }
+    built
+        .pooling
+        .iter()
+        .find(|g| g.id == id)
+        .map(|g| g.members.iter().map(|m| m.actor_id).collect())
+        .unwrap_or_default()
+}
+
+/// 403 unless one of the synergy's actors lies within the caller's territories (a synergy that
+/// crosses a border concerns the facilitators on both sides). Unknown synergies pass: the caller
+/// answers 404 for them.
+pub(crate) async fn check_parties(
+    state: &State,
+    caller: &Caller,
+    built: &Built,
+    id: Uuid,
+) -> Result<(), ApiError> {
+    let communes: Vec<String> = parties(built, id)
+        .iter()
+        .filter_map(|a| built.actors.get(a))
+        .map(|a| a.commune.clone())
+        .collect();
+    if communes.is_empty() || caller.covers_communes(state, &communes).await? {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "synergy `{id}` has no actor in the territories of this key ({})",
+            caller.territories().join(", ")
+        )))
+    }
+}
+
 /// Synergies of one actor, as provider, receiver or pooling member.
 #[utoipa::path(tag = "synergies", params(SynergyQuery), responses((status = 200, body = Page<SynergyItem>), (status = 404, body = super::error::Problem)))]
 #[get("/actors/{id}/synergies")]
 pub async fn actor_synergies(
     state: State,
+    caller: Caller,
     id: web::Path<String>,
     query: ValidQuery<SynergyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     query.check()?;
-    let actor = super::actors::load_actor(&state, &id).await?;
+    let actor = super::actors::load_actor(&state, &caller, &id).await?;
     let actor_id = Uuid::parse_str(&actor.id).map_err(|e| ApiError::Internal(e.to_string()))?;
     let built = current(&state).await?;
     let items = ranked_items(
@@ -389,11 +438,13 @@ pub async fn actor_synergies(
 #[get("/resources/{id}/matches")]
 pub async fn resource_matches(
     state: State,
+    caller: Caller,
     id: web::Path<String>,
     query: ValidQuery<SynergyQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     query.check()?;
+    super::resources::load_resource(&state, &caller, &id).await?;
     let not_found = || ApiError::NotFound(format!("resource `{id}`"));
     let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let built = current(&state).await?;
@@ -424,11 +475,15 @@ pub async fn resource_matches(
 #[post("/match")]
 pub async fn match_adhoc(
     state: State,
+    caller: Caller,
     query: ValidQuery<SynergyQuery>,
     body: ValidJson<AdhocQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let query = query.0;
+    let mut query = query.0;
     query.check()?;
+    query.territory = caller
+        .list_territory(&state, query.territory.as_deref())
+        .await?;
     let mut adhoc = body.0;
     if let Some(code) = adhoc.ewc_code.clone() {
         match state.reference.ewc.get(&code) {
@@ -488,11 +543,15 @@ pub async fn match_adhoc(
 }
 
 /// The synergy graph of a territory: its actors and every synergy with a party in it.
+/// For partners and public readers, actors that did not consent are anonymous in the graph itself
+/// (ids, names, positions, distance bands), so every export and analysis shows the same view.
 async fn territory_graph_of(
     state: &State,
+    caller: &Caller,
     code: &str,
     min_score: Option<f64>,
 ) -> Result<SynergyGraph, ApiError> {
+    caller.check_territory(state, code).await?;
     let (scope, zone) = scope_of(state, Some(code)).await?;
     let built = current(state).await?;
     let edges: Vec<GraphEdge> = built
@@ -538,7 +597,7 @@ async fn territory_graph_of(
             .filter(|a| a.in_scope(&scope, zone.as_ref()))
             .map(|a| a.id),
     );
-    let actors: Vec<GraphActor> = ids
+    let mut actors: Vec<GraphActor> = ids
         .iter()
         .filter_map(|id| built.actors.get(id))
         .map(|a| GraphActor {
@@ -549,6 +608,25 @@ async fn territory_graph_of(
             lng: a.lng,
         })
         .collect();
+    let mut edges = edges;
+    if caller.anonymises() {
+        let anonymiser = Anonymiser::from_actors(
+            &state.reference,
+            &state.settings.auth.anonymisation_secret,
+            ids.iter()
+                .filter_map(|id| built.actors.get(id))
+                .map(|a| ActorFacts {
+                    id: a.id,
+                    name: &a.name,
+                    naf_code: &a.naf_code,
+                    commune: &a.commune,
+                    lat: a.lat,
+                    lng: a.lng,
+                    share_with_partners: a.share_with_partners,
+                }),
+        );
+        anonymiser.graph(&mut actors, &mut edges);
+    }
     SynergyGraph::build(actors, edges).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
@@ -564,6 +642,7 @@ pub struct GraphQuery {
 #[get("/territories/{code}/graph")]
 pub async fn territory_graph(
     state: State,
+    caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<GraphQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -579,7 +658,7 @@ pub async fn territory_graph(
             "must be json, graphml or geojson",
         ));
     }
-    let graph = territory_graph_of(&state, &code, query.0.min_score).await?;
+    let graph = territory_graph_of(&state, &caller, &code, query.0.min_score).await?;
     Ok(match format.as_str() {
         "graphml" => HttpResponse::Ok()
             .content_type("application/graphml+xml; charset=utf-8")
@@ -604,10 +683,11 @@ pub struct GraphScoreQuery {
 #[get("/territories/{code}/allocation")]
 pub async fn territory_allocation(
     state: State,
+    caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<GraphScoreQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let graph = territory_graph_of(&state, &code, query.0.min_score).await?;
+    let graph = territory_graph_of(&state, &caller, &code, query.0.min_score).await?;
     let allocation = web::block(move || graph.allocate())
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -626,6 +706,7 @@ pub struct ChainsOut {
 #[get("/territories/{code}/chains")]
 pub async fn territory_chains(
     state: State,
+    caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<GraphScoreQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -639,7 +720,7 @@ pub async fn territory_chains(
         min_score,
         ..ChainParams::default()
     };
-    let graph = territory_graph_of(&state, &code, Some(min_score)).await?;
+    let graph = territory_graph_of(&state, &caller, &code, Some(min_score)).await?;
     let out = web::block(move || ChainsOut {
         chains: graph.chains(&params),
         loops: graph.loops(min_score),
@@ -654,9 +735,10 @@ pub async fn territory_chains(
 #[get("/territories/{code}/hubs")]
 pub async fn territory_hubs(
     state: State,
+    caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<GraphScoreQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let graph = territory_graph_of(&state, &code, query.0.min_score).await?;
+    let graph = territory_graph_of(&state, &caller, &code, query.0.min_score).await?;
     Ok(HttpResponse::Ok().json(graph.hubs(query.0.limit.unwrap_or(20).clamp(1, 1000))))
 }

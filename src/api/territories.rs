@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::error::ApiError;
 use super::extract::{ValidJson, ValidQuery};
 use super::{PageParams, State, page_slice};
+use crate::auth::Caller;
 use crate::db::{self, TerritoryScope, models::ZoneRow};
 use crate::domain::validation::Violations;
 use crate::reference::{TerritoryKind, TerritoryRef};
@@ -104,8 +105,10 @@ fn zone_ref(state: &State, zone: &ZoneRow, communes: &[String]) -> TerritoryRef 
 #[get("/territories/{code}")]
 pub async fn get_territory(
     state: State,
+    caller: Caller,
     code: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.check_territory(&state, &code).await?;
     if let Some(t) = state.reference.geo.territory(&code) {
         return Ok(HttpResponse::Ok().json(TerritoryOut {
             territory: t,
@@ -125,9 +128,11 @@ pub async fn get_territory(
 #[get("/territories/{code}/children")]
 pub async fn children(
     state: State,
+    caller: Caller,
     code: web::Path<String>,
     page: ValidQuery<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
+    caller.check_territory(&state, &code).await?;
     let geo = &state.reference.geo;
     let kids = match geo.territory(&code) {
         Some(t) => geo.children(&t),
@@ -144,12 +149,13 @@ pub async fn children(
 #[get("/territories/{code}/actors")]
 pub async fn territory_actors(
     state: State,
+    caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<super::actors::ActorQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let mut query = query.0;
     query.territory = Some(code.into_inner());
-    super::actors::list_actors_page(&state, query).await
+    super::actors::list_actors_page(&state, &caller, query).await
 }
 
 /// A custom zone as a client creates it: communes, or whole départements, or both.
@@ -188,11 +194,22 @@ pub async fn list_zones(state: State) -> Result<HttpResponse, ApiError> {
 #[post("/territories")]
 pub async fn create_zone(
     state: State,
+    caller: Caller,
     body: ValidJson<ZoneInput>,
 ) -> Result<HttpResponse, ApiError> {
     let input = body.0;
     let zone = validate_zone(&state, &input)?;
     let communes = zone_communes(&state, &input)?;
+    // A scoped key draws zones inside its own territories only.
+    let coverage = caller.coverage(&state).await?;
+    if let Some(outside) = communes
+        .iter()
+        .find(|c| !coverage.covers_commune(&state.reference, c))
+    {
+        return Err(ApiError::Forbidden(format!(
+            "commune `{outside}` is outside the territories of this key"
+        )));
+    }
     let (row, stored) = (zone.clone(), communes.clone());
     db::run(&state.pool, move |conn| {
         db::zones::insert(conn, &row, &stored)
@@ -210,8 +227,15 @@ pub async fn create_zone(
 /// Delete a custom zone (reference territories cannot be deleted).
 #[utoipa::path(tag = "territories", responses((status = 204), (status = 404, body = super::error::Problem)))]
 #[delete("/territories/{code}")]
-pub async fn delete_zone(state: State, code: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn delete_zone(
+    state: State,
+    caller: Caller,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     let code = code.into_inner();
+    if load_zone(&state, &code).await.is_ok() {
+        caller.check_territory(&state, &code).await?;
+    }
     let shown = code.clone();
     db::run(&state.pool, move |conn| db::zones::delete(conn, &code))
         .await

@@ -2,7 +2,6 @@
 //! anonymised payloads for partners), sees its subscriptions and their deliveries, resumes a
 //! paused one, sends a test event. Delivery itself is `crate::webhooks`; see docs/WEBHOOKS.md.
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
@@ -12,10 +11,10 @@ use uuid::Uuid;
 use super::error::{ApiError, Problem};
 use super::extract::{ValidJson, ValidQuery};
 use super::{Page, State, check_limit, decode_cursor, paginate};
+use crate::auth::{Caller, Principal, Role};
 use crate::db::webhooks::{self as store, AttemptRow, OutboxRow, SubscriptionRow};
 use crate::db::{self, DbError};
 use crate::domain::validation::FieldError;
-use crate::webhooks::authz::{Caller, Principal, Role};
 use crate::webhooks::{EventType, events, sign, target};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -155,26 +154,10 @@ pub struct ListQuery {
 // ---------------------------------------------------------------------------------------------
 // helpers
 
-fn unauthorized() -> actix_web::Error {
-    let problem = Problem {
-        kind: "https://symbiose.example/problems/unauthorized".into(),
-        title: "Unauthorized".into(),
-        status: 401,
-        detail: "webhooks need an API key: send `Authorization: Bearer <key>`".into(),
-        errors: Vec::new(),
-    };
-    actix_web::error::InternalError::from_response(
-        "unauthorized",
-        HttpResponse::build(StatusCode::UNAUTHORIZED)
-            .content_type("application/problem+json")
-            .insert_header(("WWW-Authenticate", "Bearer"))
-            .json(problem),
-    )
-    .into()
-}
-
-fn principal(caller: &Caller) -> Result<&Principal, actix_web::Error> {
-    caller.principal().ok_or_else(unauthorized)
+fn principal(caller: &Caller) -> Result<&Principal, ApiError> {
+    caller
+        .principal()
+        .ok_or_else(|| ApiError::Unauthorized("webhooks need an API key".into()))
 }
 
 fn not_found(id: &str) -> ApiError {

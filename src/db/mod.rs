@@ -5,6 +5,7 @@
 pub mod actors;
 pub mod afme;
 pub mod import;
+pub mod keys;
 pub mod lifecycle;
 pub mod models;
 pub mod resources;

@@ -122,6 +122,34 @@ diesel::table! {
 }
 
 diesel::table! {
+    api_keys (id) {
+        id -> Text,
+        name -> Text,
+        role -> Text,
+        territories -> Text,
+        key_hash -> Text,
+        key_prefix -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> Text,
+        at -> Timestamp,
+        key_id -> Nullable<Text>,
+        key_name -> Text,
+        method -> Text,
+        route -> Text,
+        path -> Text,
+        entity_id -> Nullable<Text>,
+        status -> Integer,
+        request_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
     webhook_subscriptions (id) {
         id -> Text,
         key_id -> Text,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use diesel::Connection;
 use serde_json::json;
 
-use super::authz;
+use crate::auth::{Coverage, anonymise_json};
 use crate::db::webhooks::{self as store, EventRow, OutboxRow, PENDING, SubscriptionRow};
 use crate::db::{DbConnection, DbError};
 use crate::reference::Reference;
@@ -42,7 +42,7 @@ pub fn body(
 fn receives(
     conn: &mut DbConnection,
     renderer: &Renderer<'_>,
-    cover_cache: &mut HashMap<(String, String), bool>,
+    coverages: &mut HashMap<String, Coverage>,
     sub: &SubscriptionRow,
     event: &EventRow,
 ) -> Result<bool, DbError> {
@@ -52,31 +52,20 @@ fn receives(
     if sub.created_at > event.created_at || !sub.event_types().contains(&event.event_type) {
         return Ok(false);
     }
-    let territories = sub.territory_codes();
-    if territories.is_empty() {
+    let coverage = match coverages.get(&sub.id) {
+        Some(c) => c,
+        None => {
+            let c = Coverage::load(conn, renderer.reference, &sub.territory_codes())?;
+            coverages.entry(sub.id.clone()).or_insert(c)
+        }
+    };
+    if coverage.is_national() {
         return Ok(true);
     }
     let communes: Vec<String> = serde_json::from_str(&event.communes).unwrap_or_default();
-    for commune in communes {
-        let key = (sub.id.clone(), commune.clone());
-        let covered = match cover_cache.get(&key) {
-            Some(c) => *c,
-            None => {
-                let c = authz::territories_cover_commune(
-                    conn,
-                    renderer.reference,
-                    &territories,
-                    &commune,
-                )?;
-                cover_cache.insert(key, c);
-                c
-            }
-        };
-        if covered {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    Ok(communes
+        .iter()
+        .any(|c| coverage.covers_commune(renderer.reference, c)))
 }
 
 /// Fans out up to `limit` of the oldest events; returns how many were taken.
@@ -91,7 +80,7 @@ pub fn fan_out(
     }
     conn.transaction(|conn| {
         let subscriptions = store::all_subscriptions(conn)?;
-        let mut cover_cache = HashMap::new();
+        let mut coverages = HashMap::new();
         let mut taken = 0;
         for event in &events {
             // Another worker may have taken it since it was read.
@@ -102,12 +91,12 @@ pub fn fan_out(
             let data: serde_json::Value =
                 serde_json::from_str(&event.data).unwrap_or(serde_json::Value::Null);
             for sub in &subscriptions {
-                if !receives(conn, renderer, &mut cover_cache, sub, event)? {
+                if !receives(conn, renderer, &mut coverages, sub, event)? {
                     continue;
                 }
                 let mut data = data.clone();
                 if sub.anonymise {
-                    authz::anonymise_json(
+                    anonymise_json(
                         conn,
                         renderer.reference,
                         renderer.anonymise_secret,

@@ -10,7 +10,6 @@
 //! - [`worker`] delivers each subscription's outbox head, retries with exponential backoff and
 //!   jitter, expires events past the maximum age and pauses subscriptions that keep failing.
 
-pub mod authz;
 pub mod events;
 pub mod fanout;
 pub mod sign;

@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use diesel::Connection;
 use diesel::RunQueryDsl;
 use serde_json::{Value, json};
+use symbiose::auth::Role;
 use symbiose::config::Settings;
 use symbiose::reference::Reference;
 use symbiose::startup::Application;
@@ -15,6 +16,8 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub app: Application,
+    /// An admin key: `get`, `post`… send it; `anonymous` and `with_key` requests choose their own.
+    pub admin_key: String,
     _dir: tempfile::TempDir,
 }
 
@@ -73,14 +76,25 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let mut settings = test_settings(dir.path());
     tweak(&mut settings);
     let app = Application::prepare_with(settings, reference()).expect("application starts");
+    let admin_key = make_key(&app, "test admin", Role::Admin, &[]);
     let (server, port) = app.serve().expect("server binds");
     actix_web::rt::spawn(server);
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::new(),
         app,
+        admin_key,
         _dir: dir,
     }
+}
+
+/// Stores a key straight in the database and returns its secret.
+pub fn make_key(app: &Application, name: &str, role: Role, territories: &[&str]) -> String {
+    let mut conn = app.pool.get().expect("connection");
+    let territories: Vec<String> = territories.iter().map(|t| t.to_string()).collect();
+    symbiose::auth::create_key(&mut conn, &app.reference, name, role, &territories)
+        .expect("key created")
+        .secret
 }
 
 pub struct Reply {
@@ -96,7 +110,13 @@ impl TestApp {
         format!("{}{}", self.address, path)
     }
 
+    /// Sends with the admin key.
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        self.send_raw(request.bearer_auth(&self.admin_key)).await
+    }
+
+    /// Sends as given: no key unless the request carries one.
+    pub async fn send_raw(&self, request: reqwest::RequestBuilder) -> Reply {
         let response = request.send().await.expect("request sent");
         let status = response.status().as_u16();
         let header = |name: &str| {
@@ -117,6 +137,29 @@ impl TestApp {
             body,
             text,
         }
+    }
+
+    /// A new key of this app.
+    pub fn key(&self, name: &str, role: Role, territories: &[&str]) -> String {
+        make_key(&self.app, name, role, territories)
+    }
+
+    /// `method path` with `key` (or without any key), JSON body when given.
+    pub async fn call(
+        &self,
+        key: Option<&str>,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        self.send_raw(request).await
     }
 
     pub async fn get(&self, path: &str) -> Reply {
