@@ -18,6 +18,8 @@ pub struct TestApp {
     pub app: Application,
     /// An admin key: `get`, `post`… send it; `anonymous` and `with_key` requests choose their own.
     pub admin_key: String,
+    /// Stops the HTTP server (`server.stop(true).await`).
+    pub server: actix_web::dev::ServerHandle,
     _dir: tempfile::TempDir,
 }
 
@@ -75,15 +77,23 @@ pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = test_settings(dir.path());
     tweak(&mut settings);
+    spawn_from(settings, dir).await
+}
+
+/// A server with these settings (e.g. another one on the database of a stopped app, as after a
+/// restart); `dir` lives as long as the app.
+pub async fn spawn_from(settings: Settings, dir: tempfile::TempDir) -> TestApp {
     let app = Application::prepare_with(settings, reference()).expect("application starts");
     let admin_key = make_key(&app, "test admin", Role::Admin, &[]);
     let (server, port) = app.serve().expect("server binds");
+    let server_handle = server.handle();
     actix_web::rt::spawn(server);
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         client: reqwest::Client::new(),
         app,
         admin_key,
+        server: server_handle,
         _dir: dir,
     }
 }

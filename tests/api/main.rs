@@ -12,3 +12,4 @@ mod resources;
 mod synergies;
 mod system;
 mod territories;
+mod webhooks;
