@@ -5,10 +5,10 @@ use chrono::NaiveDateTime;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::Caller;
 use super::error::ApiError;
 use super::extract::{ValidJson, ValidQuery, parse_json};
 use super::{Page, State, check_limit, decode_cursor, paginate};
+use crate::auth::Caller;
 use crate::db::{self, actors::ActorFilter, models::ActorRow};
 use crate::domain::actor::{ActorInput, Contact};
 use crate::reference::text;

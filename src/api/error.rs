@@ -118,6 +118,8 @@ impl ResponseError for ApiError {
         if let ApiError::Unauthorized(_) = self {
             response.insert_header(("WWW-Authenticate", "Bearer realm=\"symbiose\""));
         }
-        response.content_type("application/problem+json").json(problem)
+        response
+            .content_type("application/problem+json")
+            .json(problem)
     }
 }

@@ -18,7 +18,6 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
 
 use super::error::ApiError;
-use crate::auth::Caller;
 use super::extract::{ValidJson, ValidQuery};
 use super::{Page, PageParams, State, page_slice};
 use crate::afme::families::FamilyTable;
@@ -26,6 +25,7 @@ use crate::afme::impact::{ImpactReport, SynergyImpact, account_impact};
 use crate::afme::indicators::{IndicatorOptions, compute_indicators};
 use crate::afme::model::Family;
 use crate::afme::priority::PriorityReport;
+use crate::auth::Caller;
 use crate::db::lifecycle::{
     LifecycleData, LifecycleError, LifecycleUpdate, RealisedValues, StatusChange,
 };

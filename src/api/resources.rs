@@ -7,9 +7,9 @@ use utoipa::ToSchema;
 
 use super::actors::{load_actor, merge_patch};
 use super::error::ApiError;
-use crate::auth::Caller;
 use super::extract::{ValidJson, ValidQuery, parse_json};
 use super::{Page, State, check_limit, decode_cursor, paginate};
+use crate::auth::Caller;
 use crate::db::{self, models::ResourceRow, resources::ResourceFilter};
 use crate::domain::resource::{
     Availability, AvailabilityKind, Category, Period, PhysicalState, Quantity, ResourceInput,

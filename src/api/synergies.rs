@@ -10,10 +10,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::error::ApiError;
-use crate::auth::Caller;
-use crate::auth::anonymise::{ActorFacts, Anonymiser};
 use super::extract::{ValidJson, ValidQuery};
 use super::{Page, PageParams, State, page_slice};
+use crate::auth::Caller;
+use crate::auth::anonymise::{ActorFacts, Anonymiser};
 use crate::db::{self, TerritoryScope};
 use crate::detection::{Built, pooling_score};
 use crate::matching::graph::{ChainParams, GraphActor, GraphEdge, SynergyGraph};
@@ -613,15 +613,17 @@ async fn territory_graph_of(
         let anonymiser = Anonymiser::from_actors(
             &state.reference,
             &state.settings.auth.anonymisation_secret,
-            ids.iter().filter_map(|id| built.actors.get(id)).map(|a| ActorFacts {
-                id: a.id,
-                name: &a.name,
-                naf_code: &a.naf_code,
-                commune: &a.commune,
-                lat: a.lat,
-                lng: a.lng,
-                share_with_partners: a.share_with_partners,
-            }),
+            ids.iter()
+                .filter_map(|id| built.actors.get(id))
+                .map(|a| ActorFacts {
+                    id: a.id,
+                    name: &a.name,
+                    naf_code: &a.naf_code,
+                    commune: &a.commune,
+                    lat: a.lat,
+                    lng: a.lng,
+                    share_with_partners: a.share_with_partners,
+                }),
         );
         anonymiser.graph(&mut actors, &mut edges);
     }

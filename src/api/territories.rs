@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use crate::auth::Caller;
 use super::extract::{ValidJson, ValidQuery};
 use super::{PageParams, State, page_slice};
+use crate::auth::Caller;
 use crate::db::{self, TerritoryScope, models::ZoneRow};
 use crate::domain::validation::Violations;
 use crate::reference::{TerritoryKind, TerritoryRef};

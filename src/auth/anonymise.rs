@@ -100,7 +100,10 @@ pub fn distance_band_upper(km: f64) -> f64 {
 }
 
 fn namespace(secret: &str) -> Uuid {
-    Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("symbiose-anon:{secret}").as_bytes())
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_OID,
+        format!("symbiose-anon:{secret}").as_bytes(),
+    )
 }
 
 impl Anonymiser {
@@ -157,17 +160,19 @@ impl Anonymiser {
                     .load::<(String, String, String, String, f64, f64)>(conn)?,
             );
         }
-        let facts = rows.iter().filter_map(|(id, name, naf, commune, lat, lng)| {
-            Some(ActorFacts {
-                id: Uuid::parse_str(id).ok()?,
-                name,
-                naf_code: naf,
-                commune,
-                lat: *lat,
-                lng: *lng,
-                share_with_partners: false,
-            })
-        });
+        let facts = rows
+            .iter()
+            .filter_map(|(id, name, naf, commune, lat, lng)| {
+                Some(ActorFacts {
+                    id: Uuid::parse_str(id).ok()?,
+                    name,
+                    naf_code: naf,
+                    commune,
+                    lat: *lat,
+                    lng: *lng,
+                    share_with_partners: false,
+                })
+            });
         Ok(Anonymiser::from_actors(reference, secret, facts))
     }
 
@@ -196,8 +201,8 @@ impl Anonymiser {
             }
         }
         for edge in edges.iter_mut() {
-            let touched =
-                self.hidden.contains_key(&edge.from_actor) || self.hidden.contains_key(&edge.to_actor);
+            let touched = self.hidden.contains_key(&edge.from_actor)
+                || self.hidden.contains_key(&edge.to_actor);
             if touched {
                 edge.from_actor = self.id(edge.from_actor);
                 edge.to_actor = self.id(edge.to_actor);
@@ -311,7 +316,8 @@ impl Anonymiser {
             let band = field.replace("_km", "_band");
             object.insert(band, Value::from(distance_band(km)));
             if field == "distance_km" {
-                for (text_field, exact) in [("explanation_fr", km_fr(km)), ("explanation_en", km_en(km))]
+                for (text_field, exact) in
+                    [("explanation_fr", km_fr(km)), ("explanation_en", km_en(km))]
                 {
                     if let Some(Value::String(text)) = object.get_mut(text_field) {
                         *text = text.replace(&exact, &distance_band(km));
@@ -470,7 +476,10 @@ mod tests {
              "properties": {"kind": "synergy", "source": other, "target": id.to_string(), "distance_km": 3.2}}
         ]});
         anon.apply(&mut doc);
-        assert_eq!(doc["features"][0]["geometry"]["coordinates"], json!([5.04, 47.32]));
+        assert_eq!(
+            doc["features"][0]["geometry"]["coordinates"],
+            json!([5.04, 47.32])
+        );
         assert_eq!(
             doc["features"][1]["geometry"]["coordinates"],
             json!([[1.0, 2.0], [5.04, 47.32]])

@@ -87,8 +87,13 @@ async fn identify(state: &AppState, req: &ServiceRequest) -> Result<Option<Princ
 }
 
 /// Who may pass, or the 401/403 that stops the request.
-fn admit(right: Right, principal: Option<Principal>, public_read: bool) -> Result<Caller, ApiError> {
-    let missing = || ApiError::Unauthorized("an API key is required (Authorization: Bearer <key>)".into());
+fn admit(
+    right: Right,
+    principal: Option<Principal>,
+    public_read: bool,
+) -> Result<Caller, ApiError> {
+    let missing =
+        || ApiError::Unauthorized("an API key is required (Authorization: Bearer <key>)".into());
     match (right, principal) {
         (Right::Read, None) if public_read => Ok(Caller::Public),
         (_, None) => Err(missing()),
@@ -138,7 +143,9 @@ fn is_json(response: &ServiceResponse<BoxBody>) -> bool {
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/json") || ct.starts_with("application/geo+json"))
+        .is_some_and(|ct| {
+            ct.starts_with("application/json") || ct.starts_with("application/geo+json")
+        })
 }
 
 /// Rewrites a JSON response so that actors that did not consent are anonymous.
@@ -211,7 +218,10 @@ async fn audit(state: &AppState, caller: &Caller, response: &ServiceResponse<Box
         path: request.path().to_owned(),
         entity_id,
         status: i32::from(response.status().as_u16()),
-        request_id: request.extensions().get::<RequestId>().map(|r| r.to_string()),
+        request_id: request
+            .extensions()
+            .get::<RequestId>()
+            .map(|r| r.to_string()),
     };
     if let Err(e) = db::run(&state.pool, move |conn| db::keys::record(conn, &row)).await {
         tracing::error!(error = %e, "audit log write failed");
@@ -227,16 +237,25 @@ mod tests {
         let r = |m: Method, p: &str| required_right(&m, p);
         assert_eq!(r(Method::GET, "/api/v1/actors"), Right::Read);
         assert_eq!(r(Method::POST, "/api/v1/match"), Right::Read);
-        assert_eq!(r(Method::POST, "/api/v1/territories/21/afme/reconcile"), Right::Read);
+        assert_eq!(
+            r(Method::POST, "/api/v1/territories/21/afme/reconcile"),
+            Right::Read
+        );
         assert_eq!(r(Method::POST, "/api/v1/actors"), Right::Write);
         assert_eq!(r(Method::PATCH, "/api/v1/synergies/x"), Right::Write);
-        assert_eq!(r(Method::POST, "/api/v1/territories/21/afme/import"), Right::Write);
+        assert_eq!(
+            r(Method::POST, "/api/v1/territories/21/afme/import"),
+            Right::Write
+        );
         assert_eq!(r(Method::GET, "/api/v1/keys"), Right::Admin);
         assert_eq!(r(Method::DELETE, "/api/v1/keys/abc"), Right::Admin);
         assert_eq!(r(Method::GET, "/api/v1/audit"), Right::Admin);
         assert_eq!(r(Method::GET, "/api/v1/keysmith"), Right::Read);
         assert_eq!(r(Method::POST, "/api/v1/webhooks"), Right::Subscribe);
-        assert_eq!(r(Method::GET, "/api/v1/webhooks/x/deliveries"), Right::Subscribe);
+        assert_eq!(
+            r(Method::GET, "/api/v1/webhooks/x/deliveries"),
+            Right::Subscribe
+        );
     }
 
     fn principal(role: Role) -> Option<Principal> {

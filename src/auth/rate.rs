@@ -1,10 +1,12 @@
 //! Per-key rate limit (actix-governor): a token bucket per API key, or per client address for
 //! requests without a key, refilled at `auth.rate_limit_per_second` up to `auth.rate_limit_burst`.
 
+use actix_governor::governor::NotUntil;
 use actix_governor::governor::clock::{Clock, DefaultClock, QuantaInstant};
 use actix_governor::governor::middleware::NoOpMiddleware;
-use actix_governor::governor::NotUntil;
-use actix_governor::{GovernorConfig, GovernorConfigBuilder, KeyExtractor, SimpleKeyExtractionError};
+use actix_governor::{
+    GovernorConfig, GovernorConfigBuilder, KeyExtractor, SimpleKeyExtractionError,
+};
 use actix_web::dev::ServiceRequest;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{HttpResponse, HttpResponseBuilder};
@@ -21,7 +23,10 @@ impl KeyExtractor for KeyOrAddress {
 
     fn extract(&self, req: &ServiceRequest) -> Result<String, Self::KeyExtractionError> {
         if let Some(key) = req.headers().get(AUTHORIZATION) {
-            return Ok(format!("key:{}", super::hash_key(&String::from_utf8_lossy(key.as_bytes()))));
+            return Ok(format!(
+                "key:{}",
+                super::hash_key(&String::from_utf8_lossy(key.as_bytes()))
+            ));
         }
         let address = req
             .peer_addr()

@@ -162,7 +162,10 @@ impl Caller {
         state: &State,
         requested: Option<&str>,
     ) -> Result<Option<String>, ApiError> {
-        match (requested.map(str::trim).filter(|t| !t.is_empty()), self.territories()) {
+        match (
+            requested.map(str::trim).filter(|t| !t.is_empty()),
+            self.territories(),
+        ) {
             (Some(code), _) => {
                 self.check_territory(state, code).await?;
                 Ok(Some(code.to_owned()))

@@ -55,11 +55,7 @@ pub fn get(conn: &mut DbConnection, id: &str) -> Result<ApiKeyRow, DbError> {
 }
 
 /// Revokes a key (idempotent: the first revocation time is kept) and returns it.
-pub fn revoke(
-    conn: &mut DbConnection,
-    id: &str,
-    at: NaiveDateTime,
-) -> Result<ApiKeyRow, DbError> {
+pub fn revoke(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<ApiKeyRow, DbError> {
     conn.transaction(|conn| {
         diesel::update(
             api_keys::table
