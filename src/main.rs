@@ -45,7 +45,8 @@ enum Command {
         #[command(subcommand)]
         action: KeysAction,
     },
-    /// Measure a running server: GET PATH REQUESTS times from CONCURRENCY clients (loopback only).
+    /// Measure a running server (loopback only): GET PATH REQUESTS times from CONCURRENCY clients,
+    /// or with --mixed 70 % reads / 30 % writes, every acknowledged write read back afterwards.
     Loadcheck {
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         url: String,
@@ -55,6 +56,12 @@ enum Command {
         requests: usize,
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
+        /// API key sent as `Authorization: Bearer` (facilitator or admin for --mixed).
+        #[arg(long, env = "SYMBIOSE_KEY")]
+        key: Option<String>,
+        /// Mixed reads and writes instead of one GET path.
+        #[arg(long)]
+        mixed: bool,
     },
 }
 
@@ -102,6 +109,8 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         path,
         requests,
         concurrency,
+        key,
+        mixed,
     } = command
     {
         let plan = symbiose::loadcheck::LoadPlan {
@@ -109,9 +118,15 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             path,
             requests,
             concurrency,
+            key,
         };
-        let report = actix_web::rt::System::new().block_on(symbiose::loadcheck::run(plan))?;
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        let runtime = actix_web::rt::System::new();
+        let report = if mixed {
+            serde_json::to_string_pretty(&runtime.block_on(symbiose::loadcheck::run_mixed(plan))?)?
+        } else {
+            serde_json::to_string_pretty(&runtime.block_on(symbiose::loadcheck::run(plan))?)?
+        };
+        println!("{report}");
         return Ok(());
     }
     let demo_setting = settings.demo.enabled;

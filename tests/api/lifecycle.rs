@@ -465,14 +465,14 @@ async fn history_records_who_when_from_to_and_comment_in_order() {
         got,
         vec![
             (
-                "Mme Hélène Martin (CCI 21)",
+                "Mme Hélène Martin (CCI 21) via test admin",
                 "detected",
                 "proposed",
                 Some("sent to both")
             ),
-            ("anonymous", "proposed", "in_study", None),
+            ("test admin", "proposed", "in_study", None),
             (
-                "j.dupont",
+                "j.dupont via test admin",
                 "in_study",
                 "implemented",
                 Some("contract signed")
@@ -631,9 +631,9 @@ async fn notes_are_listed_oldest_first_with_their_author() {
     assert_eq!(
         got,
         vec![
-            ("animatrice", "called the sawmill"),
-            ("animateur", "moisture 30 %"),
-            ("anonymous", "both interested")
+            ("animatrice via test admin", "called the sawmill"),
+            ("animateur via test admin", "moisture 30 %"),
+            ("test admin", "both interested")
         ]
     );
     let times: Vec<NaiveDateTime> = listed.iter().map(|n| time(n, "created_at")).collect();

@@ -2,6 +2,7 @@
 
 mod actors;
 mod afme;
+mod auth;
 mod codes;
 mod deployment;
 mod helpers;

@@ -797,6 +797,7 @@ async fn cors_allows_only_configured_origins() {
     let allowed = app
         .client
         .get(app.url("/api/v1/actors"))
+        .bearer_auth(&app.admin_key)
         .header("origin", "https://portail.example")
         .send()
         .await
@@ -822,6 +823,7 @@ async fn cors_allows_only_configured_origins() {
     let refused = app
         .client
         .get(app.url("/api/v1/actors"))
+        .bearer_auth(&app.admin_key)
         .header("origin", "https://ailleurs.example")
         .send()
         .await
@@ -851,6 +853,7 @@ async fn without_cors_origins_no_cross_origin_headers() {
     let reply = app
         .client
         .get(app.url("/api/v1/actors"))
+        .bearer_auth(&app.admin_key)
         .header("origin", "https://ailleurs.example")
         .send()
         .await
