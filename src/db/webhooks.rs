@@ -521,3 +521,16 @@ pub fn count_for_key(conn: &mut DbConnection, key_id: &str) -> Result<i64, DbErr
         .count()
         .get_result(conn)?)
 }
+
+/// Releases every lease a (stopping) worker holds.
+pub fn release_leases_of(conn: &mut DbConnection, owner: &str) -> Result<(), DbError> {
+    diesel::update(
+        webhook_subscriptions::table.filter(webhook_subscriptions::lease_owner.eq(owner)),
+    )
+    .set((
+        webhook_subscriptions::lease_owner.eq(None::<String>),
+        webhook_subscriptions::lease_until.eq(None::<NaiveDateTime>),
+    ))
+    .execute(conn)?;
+    Ok(())
+}

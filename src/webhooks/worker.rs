@@ -38,15 +38,33 @@ const MAX_ERROR_CHARS: usize = 500;
 /// simply repeated by the next worker.
 pub struct WorkerHandle {
     task: tokio::task::JoinHandle<()>,
+    pool: DbPool,
+    owner: String,
 }
 
 impl WorkerHandle {
+    /// Stops the worker and releases its subscription leases, so that another instance can take
+    /// over at once (a crashed worker's leases lapse after `timeout_ms` + 5 s).
     pub fn stop(self) {}
 }
 
 impl Drop for WorkerHandle {
     fn drop(&mut self) {
         self.task.abort();
+        let (pool, owner) = (self.pool.clone(), self.owner.clone());
+        let release = move || {
+            if let Ok(mut conn) = pool.get()
+                && let Err(e) = store::release_leases_of(&mut conn, &owner)
+            {
+                tracing::warn!(error = %e, "webhooks: releasing leases failed");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn_blocking(release);
+            }
+            Err(_) => release(),
+        }
     }
 }
 
@@ -70,14 +88,15 @@ pub fn start_worker(
     anonymise_secret: String,
 ) -> anyhow::Result<WorkerHandle> {
     let client = client(&settings)?;
+    let owner = uuid::Uuid::new_v4().to_string();
     let worker = Arc::new(Worker {
-        pool,
+        pool: pool.clone(),
         reference,
         detection,
         settings,
         anonymise_secret,
         client,
-        owner: uuid::Uuid::new_v4().to_string(),
+        owner: owner.clone(),
     });
     let task = tokio::spawn(async move {
         let poll = Duration::from_millis(worker.settings.poll_interval_ms);
@@ -86,7 +105,7 @@ pub fn start_worker(
             tokio::time::sleep(poll).await;
         }
     });
-    Ok(WorkerHandle { task })
+    Ok(WorkerHandle { task, pool, owner })
 }
 
 /// The delivery client: a timeout, no redirects (a redirect could lead anywhere), no proxy from the
@@ -180,10 +199,10 @@ impl Worker {
     }
 
     fn lease_until(&self, now: NaiveDateTime) -> NaiveDateTime {
+        // One delivery (the lease is renewed before each): the request's timeout and a margin.
         later(
             now,
-            Duration::from_millis(self.settings.timeout_ms.saturating_mul(2))
-                + Duration::from_secs(30),
+            Duration::from_millis(self.settings.timeout_ms) + Duration::from_secs(5),
         )
     }
 
