@@ -278,7 +278,6 @@ impl Worker {
         let result = self.send(sub, row).await;
         let duration_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
         let (http_status, error) = match result {
-            Ok(status) if (200..300).contains(&status) => (Some(i32::from(status)), None),
             Ok(status) => (Some(i32::from(status)), None),
             Err(e) => (None, Some(e.chars().take(MAX_ERROR_CHARS).collect())),
         };
