@@ -715,6 +715,18 @@ async fn partners_and_public_readers_see_non_consenting_actors_anonymised_everyw
             .call(Some(&app.admin_key), method.clone(), path, body.as_ref())
             .await;
         assert_eq!(full.status, 200, "admin {method} {path}: {}", full.text);
+        // The matrix has teeth: every endpoint shows the sawmill to an admin, but the KPI export
+        // and the allocation (no actors in them) and chains (two actors make no chain).
+        if !["kpis", "chains", "allocation"]
+            .iter()
+            .any(|p| path.contains(p))
+        {
+            assert!(
+                full.text.contains(&s.secret_id) || full.text.contains(SECRET_NAME),
+                "admin {method} {path} does not show the sawmill: {}",
+                full.text
+            );
+        }
         for (role, key, anonymised) in readers {
             let reply = app.call(key, method.clone(), path, body.as_ref()).await;
             assert_eq!(reply.status, 200, "{role} {method} {path}: {}", reply.text);
@@ -865,4 +877,84 @@ async fn synergy_changes_are_signed_by_the_key() {
         history.body["items"][0]["changed_by"],
         "Claire via Animatrice 21"
     );
+}
+
+/// Runs the `symbiose` binary against the test app's database.
+fn cli(app: &TestApp, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_symbiose"))
+        .args(args)
+        .env("SYMBIOSE_ENV", "test")
+        .env("SYMBIOSE__DATABASE__URL", &app.app.settings.database.url)
+        .output()
+        .expect("the binary runs")
+}
+
+#[actix_web::test]
+async fn the_keys_command_creates_lists_and_revokes() {
+    let app = spawn_app().await;
+    let created = cli(
+        &app,
+        &[
+            "keys",
+            "create",
+            "--role",
+            "partner",
+            "--territory",
+            "21",
+            "--name",
+            "Portail CLI",
+        ],
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let key = String::from_utf8_lossy(&created.stdout).trim().to_owned();
+    assert!(key.starts_with("sym_"), "{key}");
+    expect(&app, Some(&key), Method::GET, "/api/v1/actors", None, 200).await;
+    expect(
+        &app,
+        Some(&key),
+        Method::GET,
+        "/api/v1/actors?territory=58",
+        None,
+        403,
+    )
+    .await;
+
+    let listed = cli(&app, &["keys", "list"]);
+    let text = String::from_utf8_lossy(&listed.stdout).to_string();
+    let line = text
+        .lines()
+        .find(|l| l.contains("Portail CLI"))
+        .unwrap_or_else(|| panic!("listed: {text}"));
+    assert!(!text.contains(&key), "the key itself is never listed");
+    assert!(
+        line.contains("partner") && line.contains("active"),
+        "{line}"
+    );
+    let id = line.split('\t').next().expect("id column").to_owned();
+
+    let refused = cli(
+        &app,
+        &[
+            "keys",
+            "create",
+            "--role",
+            "partner",
+            "--territory",
+            "nowhere",
+        ],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("territories[0]"));
+
+    let revoked = cli(&app, &["keys", "revoke", &id]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    expect(&app, Some(&key), Method::GET, "/api/v1/actors", None, 401).await;
 }
