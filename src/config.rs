@@ -55,6 +55,8 @@ pub struct WebhookSettings {
     pub batch_size: i64,
     /// Subscriptions delivered concurrently.
     pub concurrency: usize,
+    /// Delivered and expired events (with their attempts) are deleted after this many days.
+    pub retention_days: u32,
 }
 
 impl Default for WebhookSettings {
@@ -70,6 +72,7 @@ impl Default for WebhookSettings {
             timeout_ms: 10_000,
             batch_size: 100,
             concurrency: 8,
+            retention_days: 30,
         }
     }
 }
@@ -286,6 +289,7 @@ impl Settings {
                 u64::from(hooks.failures_before_pause),
             ),
             ("webhooks.concurrency", hooks.concurrency as u64),
+            ("webhooks.retention_days", u64::from(hooks.retention_days)),
         ] {
             if value == 0 {
                 return fail(key, "must be positive");

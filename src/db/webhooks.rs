@@ -534,3 +534,22 @@ pub fn release_leases_of(conn: &mut DbConnection, owner: &str) -> Result<(), DbE
     .execute(conn)?;
     Ok(())
 }
+
+/// Deletes delivered and expired outbox rows (with their attempts) of events older than `cutoff`;
+/// returns how many rows went.
+pub fn purge_before(conn: &mut DbConnection, cutoff: NaiveDateTime) -> Result<usize, DbError> {
+    conn.transaction(|conn| {
+        let old = webhook_outbox::table
+            .filter(webhook_outbox::state.ne(PENDING))
+            .filter(webhook_outbox::created_at.lt(cutoff))
+            .select(webhook_outbox::id);
+        diesel::delete(webhook_attempts::table.filter(webhook_attempts::outbox_id.eq_any(old)))
+            .execute(conn)?;
+        Ok(diesel::delete(
+            webhook_outbox::table
+                .filter(webhook_outbox::state.ne(PENDING))
+                .filter(webhook_outbox::created_at.lt(cutoff)),
+        )
+        .execute(conn)?)
+    })
+}

@@ -77,7 +77,12 @@ struct Worker {
     client: reqwest::Client,
     /// This worker's lease owner id.
     owner: String,
+    /// When old deliveries were last purged.
+    last_purge: std::sync::Mutex<Option<Instant>>,
 }
+
+/// How often a worker purges deliveries older than `webhooks.retention_days`.
+const PURGE_EVERY: Duration = Duration::from_secs(600);
 
 /// Starts the delivery worker on the current tokio runtime.
 pub fn start_worker(
@@ -97,6 +102,7 @@ pub fn start_worker(
         anonymise_secret,
         client,
         owner: owner.clone(),
+        last_purge: std::sync::Mutex::new(None),
     });
     let task = tokio::spawn(async move {
         let poll = Duration::from_millis(worker.settings.poll_interval_ms);
@@ -142,6 +148,7 @@ fn later(now: NaiveDateTime, delay: Duration) -> NaiveDateTime {
 
 impl Worker {
     async fn round(&self) {
+        self.purge().await;
         if let Err(e) = self.refresh_detection().await {
             tracing::warn!(error = %e, "webhooks: synergy detection failed");
         }
@@ -173,6 +180,26 @@ impl Worker {
                 }
             })
             .await;
+    }
+
+    /// Deletes delivered and expired rows past the retention period, every `PURGE_EVERY`.
+    async fn purge(&self) {
+        {
+            let mut last = self
+                .last_purge
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if last.is_some_and(|at| at.elapsed() < PURGE_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let cutoff = db::now() - chrono::Duration::days(i64::from(self.settings.retention_days));
+        match db::run(&self.pool, move |conn| store::purge_before(conn, cutoff)).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, "webhooks: old deliveries purged"),
+            Err(e) => tracing::warn!(error = %e, "webhooks: purge failed"),
+        }
     }
 
     /// Runs the detection when someone listens to `synergy.detected` and data changed since.

@@ -41,8 +41,8 @@ struct Received {
     status: u16,
 }
 
-/// How the receiver answers request number `n` (0-based).
-type Policy = Arc<dyn Fn(usize) -> u16 + Send + Sync>;
+/// How the receiver answers request number `n` (0-based) with this body.
+type Policy = Arc<dyn Fn(usize, &Value) -> u16 + Send + Sync>;
 
 #[derive(Clone)]
 struct Receiver {
@@ -58,7 +58,7 @@ impl Receiver {
             secret: Arc::new(Mutex::new(String::new())),
             log: Arc::new(Mutex::new(Vec::new())),
             count: Arc::new(AtomicUsize::new(0)),
-            policy: Arc::new(Mutex::new(Arc::new(|_| 200))),
+            policy: Arc::new(Mutex::new(Arc::new(|_, _| 200))),
         }
     }
 
@@ -66,7 +66,7 @@ impl Receiver {
         *self.secret.lock().expect("lock") = secret.to_owned();
     }
 
-    fn answer(&self, policy: impl Fn(usize) -> u16 + Send + Sync + 'static) {
+    fn answer(&self, policy: impl Fn(usize, &Value) -> u16 + Send + Sync + 'static) {
         *self.policy.lock().expect("lock") = Arc::new(policy);
     }
 
@@ -116,7 +116,11 @@ impl Receiver {
         let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
         let n = self.count.fetch_add(1, Ordering::SeqCst);
         let policy = self.policy.lock().expect("lock").clone();
-        let status = if signature_ok { policy(n) } else { 401 };
+        let status = if signature_ok {
+            policy(n, &parsed)
+        } else {
+            401
+        };
         self.log.lock().expect("lock").push(Received {
             event_id: header("X-Symbiose-Event-Id"),
             event_type: header("X-Symbiose-Event"),
@@ -346,6 +350,18 @@ async fn deliveries_are_signed_and_recorded() {
     assert_eq!(got[1].event_type, "ping");
     assert_eq!(got[1].sequence, 2);
     assert!(got[1].signature_ok);
+
+    // Past the retention period, delivered rows and their attempts are purged.
+    eventually("both rows delivered", || async {
+        let rows = deliveries(&app, &id).await;
+        (rows.len() == 2 && rows.iter().all(|r| r["state"] == "delivered")).then_some(())
+    })
+    .await;
+    let mut conn = app.app.pool.get().expect("connection");
+    let tomorrow = symbiose::db::now() + chrono::Duration::days(1);
+    let purged = symbiose::db::webhooks::purge_before(&mut conn, tomorrow).expect("purge");
+    assert_eq!(purged, 2);
+    assert!(deliveries(&app, &id).await.is_empty());
 }
 
 #[actix_web::test]
@@ -524,7 +540,7 @@ async fn no_event_is_lost_and_none_overtakes_another() {
     let app = spawn_app().await;
     let receiver = Receiver::new();
     // Every third request fails (500), and so does every request while n is in 10..20.
-    receiver.answer(|n| {
+    receiver.answer(|n, _| {
         if n % 3 == 2 || (10..20).contains(&n) {
             500
         } else {
@@ -598,7 +614,7 @@ async fn no_event_is_lost_and_none_overtakes_another() {
 async fn a_failing_subscription_is_paused_then_resumed() {
     let app = spawn_with(|s| s.webhooks.failures_before_pause = 3).await;
     let receiver = Receiver::new();
-    receiver.answer(|_| 503);
+    receiver.answer(|_, _| 503);
     let url = receiver.start(TcpListener::bind("127.0.0.1:0").expect("bind"));
     let (id, secret) = subscribe(&app, &app.admin_key, &url, &["resource.created"]).await;
     receiver.set_secret(&secret);
@@ -622,7 +638,7 @@ async fn a_failing_subscription_is_paused_then_resumed() {
     let rows = deliveries(&app, &id).await;
     assert!(rows.iter().all(|r| r["state"] == "pending"));
 
-    receiver.answer(|_| 204);
+    receiver.answer(|_, _| 204);
     let resumed = app
         .post(&format!("/api/v1/webhooks/{id}/resume"), &json!({}))
         .await;
@@ -636,6 +652,51 @@ async fn a_failing_subscription_is_paused_then_resumed() {
     })
     .await;
     assert_eq!(resource_ids(&got), created);
+}
+
+#[actix_web::test]
+async fn an_event_failing_past_the_maximum_age_expires_and_the_next_one_follows() {
+    let app = spawn_with(|s| s.webhooks.max_age_secs = 1).await;
+    let receiver = Receiver::new();
+    // The receiver refuses the event of the resource labelled "Sciure refusée", at every attempt.
+    receiver.answer(|_, body| {
+        if body["data"]["resource"]["label"] == "Sciure refusée" {
+            500
+        } else {
+            200
+        }
+    });
+    let url = receiver.start(TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let (id, secret) = subscribe(&app, &app.admin_key, &url, &["resource.created"]).await;
+    receiver.set_secret(&secret);
+    let actor = app.create_actor(actor_body("Scierie capricieuse")).await;
+    let first = app.create_resource(&actor, sawdust("Sciure refusée")).await["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let second = resources(&app, &actor, 1).await.remove(0);
+    let rows = eventually("the first expired and the second delivered", || async {
+        let rows = deliveries(&app, &id).await;
+        let state = |seq: i64| {
+            rows.iter()
+                .find(|r| r["sequence"] == seq)
+                .map(|r| r["state"].as_str().unwrap_or_default().to_owned())
+        };
+        (state(1).as_deref() == Some("expired") && state(2).as_deref() == Some("delivered"))
+            .then_some(rows)
+    })
+    .await;
+    let expired = rows.iter().find(|r| r["sequence"] == 1).expect("first");
+    assert_eq!(expired["payload"]["data"]["resource"]["id"], first.as_str());
+    assert!(expired["expired_at"].is_string(), "{expired:#?}");
+    assert!(expired["next_attempt_at"].is_null());
+    assert!(
+        expired["attempt_log"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(|x| x["success"] == false))
+    );
+    let acked = receiver.acked();
+    assert_eq!(resource_ids(&acked), [second]);
 }
 
 #[actix_web::test]
