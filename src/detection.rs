@@ -155,7 +155,9 @@ impl Detection {
     }
 
     /// The current build, rebuilt first if data changed. Blocking: call from a blocking thread.
-    pub fn current(&self, conn: &mut DbConnection) -> Result<Arc<Built>, DetectionError> {
+    /// Callers waiting for another thread's rebuild hold no database connection, so a long rebuild
+    /// never starves the pool for the writes around it.
+    pub fn current(&self, pool: &db::DbPool) -> Result<Arc<Built>, DetectionError> {
         let wanted = self.version.load(Ordering::SeqCst);
         if let Some(built) = self.current.load_full().filter(|b| b.version == wanted) {
             return Ok(built);
@@ -168,7 +170,8 @@ impl Detection {
         if let Some(built) = self.current.load_full().filter(|b| b.version == wanted) {
             return Ok(built);
         }
-        let built = Arc::new(self.build(conn, wanted)?);
+        let mut conn = pool.get().map_err(DbError::from)?;
+        let built = Arc::new(self.build(&mut conn, wanted)?);
         self.current.store(Some(built.clone()));
         Ok(built)
     }

@@ -77,6 +77,10 @@ impl From<DbError> for ApiError {
             DbError::NotFound => ApiError::NotFound("resource".into()),
             DbError::Conflict(message) => ApiError::Conflict(message),
             DbError::Pool(message) => ApiError::Unavailable(message),
+            // SQLite's writer waited `database.busy_timeout_ms` for the lock: busy, not broken.
+            DbError::Query(e) if e.to_string().contains("database is locked") => {
+                ApiError::Unavailable("the database is busy; retry".into())
+            }
             other => ApiError::Internal(other.to_string()),
         }
     }

@@ -159,6 +159,7 @@ pub struct SynergyRecord {
     /// status and history are kept.
     pub active: bool,
     pub first_detected_at: NaiveDateTime,
+    /// When a detection last changed it (score, quantities, explanation) or brought it back.
     pub last_detected_at: NaiveDateTime,
     pub retired_at: Option<NaiveDateTime>,
     pub score: f64,

@@ -140,8 +140,7 @@ pub async fn current(state: &State) -> Result<Arc<Built>, ApiError> {
     let detection = state.detection.clone();
     let pool = state.pool.clone();
     actix_web::web::block(move || {
-        let mut conn = pool.get().map_err(db::DbError::from)?;
-        detection.current(&mut conn).map_err(|e| match e {
+        detection.current(&pool).map_err(|e| match e {
             crate::detection::DetectionError::Db(db) => db,
             other => db::DbError::Pool(other.to_string()),
         })

@@ -16,39 +16,82 @@ pub struct DetectionSummary {
     pub retired: usize,
 }
 
-/// Stores the current detection: new synergies are inserted, known ones get their new score and
-/// detail (their status is kept), active ones no longer detected are retired. One transaction.
+/// What persistence compares to decide whether a stored synergy changed.
+type StoredState = (
+    bool,
+    f64,
+    Option<f64>,
+    Option<f64>,
+    Option<String>,
+    bool,
+    String,
+    String,
+);
+
+fn state_of(row: &SynergyRow) -> StoredState {
+    (
+        row.active,
+        row.score,
+        row.distance_km,
+        row.quantity,
+        row.base_unit.clone(),
+        row.latent,
+        row.class.clone(),
+        row.detail.clone(),
+    )
+}
+
+/// Stores the current detection: new synergies are inserted, known ones whose score, quantities or
+/// detail changed (or that come back) are updated — their status is kept —, active ones no longer
+/// detected are retired. Unchanged rows are not written: a re-detection after one new resource writes
+/// a handful of rows, so the write transaction stays short and concurrent writers are not starved of
+/// the SQLite lock. `last_detected_at` is therefore the time of the detection that last changed the
+/// row. One transaction.
 pub fn persist_detection(
     conn: &mut DbConnection,
     detected: &[SynergyRow],
 ) -> Result<DetectionSummary, DbError> {
     conn.transaction(|conn| {
-        let known: HashMap<String, bool> = synergies::table
-            .select((synergies::id, synergies::active))
-            .load::<(String, bool)>(conn)?
+        let known: HashMap<String, StoredState> = synergies::table
+            .select((
+                synergies::id,
+                (
+                    synergies::active,
+                    synergies::score,
+                    synergies::distance_km,
+                    synergies::quantity,
+                    synergies::base_unit,
+                    synergies::latent,
+                    synergies::class,
+                    synergies::detail,
+                ),
+            ))
+            .load::<(String, StoredState)>(conn)?
             .into_iter()
             .collect();
         let mut summary = DetectionSummary::default();
         let mut fresh = Vec::new();
         for row in detected {
-            if known.contains_key(&row.id) {
-                diesel::update(synergies::table.find(&row.id))
-                    .set((
-                        synergies::score.eq(row.score),
-                        synergies::distance_km.eq(row.distance_km),
-                        synergies::quantity.eq(row.quantity),
-                        synergies::base_unit.eq(&row.base_unit),
-                        synergies::latent.eq(row.latent),
-                        synergies::class.eq(&row.class),
-                        synergies::detail.eq(&row.detail),
-                        synergies::active.eq(true),
-                        synergies::last_detected_at.eq(row.last_detected_at),
-                        synergies::retired_at.eq(None::<chrono::NaiveDateTime>),
-                    ))
-                    .execute(conn)?;
-                summary.updated += 1;
-            } else {
-                fresh.push(row.clone());
+            match known.get(&row.id) {
+                Some(stored) if *stored == state_of(row) => {}
+                Some(_) => {
+                    diesel::update(synergies::table.find(&row.id))
+                        .set((
+                            synergies::score.eq(row.score),
+                            synergies::distance_km.eq(row.distance_km),
+                            synergies::quantity.eq(row.quantity),
+                            synergies::base_unit.eq(&row.base_unit),
+                            synergies::latent.eq(row.latent),
+                            synergies::class.eq(&row.class),
+                            synergies::detail.eq(&row.detail),
+                            synergies::active.eq(true),
+                            synergies::last_detected_at.eq(row.last_detected_at),
+                            synergies::retired_at.eq(None::<chrono::NaiveDateTime>),
+                        ))
+                        .execute(conn)?;
+                    summary.updated += 1;
+                }
+                None => fresh.push(row.clone()),
             }
         }
         for chunk in fresh.chunks(400) {
@@ -72,7 +115,7 @@ pub fn persist_detection(
         let detected_ids: std::collections::HashSet<&str> =
             detected.iter().map(|r| r.id.as_str()).collect();
         let now = crate::db::now();
-        for (id, active) in &known {
+        for (id, (active, ..)) in &known {
             if *active && !detected_ids.contains(id.as_str()) {
                 diesel::update(synergies::table.find(id))
                     .set((

@@ -215,9 +215,8 @@ impl Worker {
         let detection = self.detection.clone();
         let pool = self.pool.clone();
         actix_web::web::block(move || -> Result<(), String> {
-            let mut conn = pool.get().map_err(|e| e.to_string())?;
             detection
-                .current(&mut conn)
+                .current(&pool)
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         })
