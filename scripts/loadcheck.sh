@@ -27,3 +27,4 @@ for _ in $(seq 1 60); do curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/nu
 grep -E "Maximum resident|Elapsed" "$WORK/time.txt" | sed 's/^/client: /'
 echo "server peak RSS: $(grep VmHWM /proc/$SERVER/status)"
 grep -ciE "panic|error" "$WORK/server.log" | sed 's/^/server log lines with error or panic: /' || true
+grep -E "ERROR" "$WORK/server.log" | sed -E 's/^.*(ERROR)/\1/' | sort | uniq -c | sort -rn | head -5 || true

@@ -85,6 +85,7 @@ enum KeysAction {
 }
 
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let settings = match Settings::load(&cli.config_dir) {
         Ok(s) => s,
@@ -100,6 +101,17 @@ fn main() -> ExitCode {
             eprintln!("symbiose: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// glibc gives each thread that allocates concurrently its own arena (up to 8 per core) and rarely
+/// returns their memory: under concurrent load, detection rebuilds on actix's blocking threads grew the
+/// demo server to 3 GiB of RSS, against 0.4 GiB with two arenas (measured with scripts/loadcheck.sh).
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only tunes the allocator; it is called first thing, before any other thread.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 

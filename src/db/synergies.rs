@@ -41,60 +41,70 @@ fn state_of(row: &SynergyRow) -> StoredState {
     )
 }
 
+/// Rows written per transaction: a first detection of a whole territory writes thousands, and one
+/// long transaction would hold SQLite's write lock past other writers' busy timeout.
+const WRITE_CHUNK: usize = 400;
+
 /// Stores the current detection: new synergies are inserted, known ones whose score, quantities or
 /// detail changed (or that come back) are updated — their status is kept —, active ones no longer
-/// detected are retired. Unchanged rows are not written: a re-detection after one new resource writes
-/// a handful of rows, so the write transaction stays short and concurrent writers are not starved of
-/// the SQLite lock. `last_detected_at` is therefore the time of the detection that last changed the
-/// row. One transaction.
+/// detected are retired. Unchanged rows are not written, so a re-detection after one new resource
+/// writes a handful of rows; `last_detected_at` is the time of the detection that last changed the
+/// row. Writes go in transactions of at most [`WRITE_CHUNK`] rows (each new synergy with its
+/// `synergy.detected` event): an interrupted run leaves a consistent subset, completed by the next.
 pub fn persist_detection(
     conn: &mut DbConnection,
     detected: &[SynergyRow],
 ) -> Result<DetectionSummary, DbError> {
-    conn.transaction(|conn| {
-        let known: HashMap<String, StoredState> = synergies::table
-            .select((
-                synergies::id,
-                (
-                    synergies::active,
-                    synergies::score,
-                    synergies::distance_km,
-                    synergies::quantity,
-                    synergies::base_unit,
-                    synergies::latent,
-                    synergies::class,
-                    synergies::detail,
-                ),
-            ))
-            .load::<(String, StoredState)>(conn)?
-            .into_iter()
-            .collect();
-        let mut summary = DetectionSummary::default();
-        let mut fresh = Vec::new();
-        for row in detected {
-            match known.get(&row.id) {
-                Some(stored) if *stored == state_of(row) => {}
-                Some(_) => {
-                    diesel::update(synergies::table.find(&row.id))
-                        .set((
-                            synergies::score.eq(row.score),
-                            synergies::distance_km.eq(row.distance_km),
-                            synergies::quantity.eq(row.quantity),
-                            synergies::base_unit.eq(&row.base_unit),
-                            synergies::latent.eq(row.latent),
-                            synergies::class.eq(&row.class),
-                            synergies::detail.eq(&row.detail),
-                            synergies::active.eq(true),
-                            synergies::last_detected_at.eq(row.last_detected_at),
-                            synergies::retired_at.eq(None::<chrono::NaiveDateTime>),
-                        ))
-                        .execute(conn)?;
-                    summary.updated += 1;
-                }
-                None => fresh.push(row.clone()),
-            }
+    let known: HashMap<String, StoredState> = synergies::table
+        .select((
+            synergies::id,
+            (
+                synergies::active,
+                synergies::score,
+                synergies::distance_km,
+                synergies::quantity,
+                synergies::base_unit,
+                synergies::latent,
+                synergies::class,
+                synergies::detail,
+            ),
+        ))
+        .load::<(String, StoredState)>(conn)?
+        .into_iter()
+        .collect();
+    let mut summary = DetectionSummary::default();
+    let (mut changed, mut fresh) = (Vec::new(), Vec::new());
+    for row in detected {
+        match known.get(&row.id) {
+            Some(stored) if *stored == state_of(row) => {}
+            Some(_) => changed.push(row),
+            None => fresh.push(row.clone()),
         }
-        for chunk in fresh.chunks(400) {
+    }
+    for chunk in changed.chunks(WRITE_CHUNK) {
+        conn.transaction(|conn| {
+            for row in chunk {
+                diesel::update(synergies::table.find(&row.id))
+                    .set((
+                        synergies::score.eq(row.score),
+                        synergies::distance_km.eq(row.distance_km),
+                        synergies::quantity.eq(row.quantity),
+                        synergies::base_unit.eq(&row.base_unit),
+                        synergies::latent.eq(row.latent),
+                        synergies::class.eq(&row.class),
+                        synergies::detail.eq(&row.detail),
+                        synergies::active.eq(true),
+                        synergies::last_detected_at.eq(row.last_detected_at),
+                        synergies::retired_at.eq(None::<chrono::NaiveDateTime>),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok::<_, DbError>(())
+        })?;
+    }
+    summary.updated = changed.len();
+    for chunk in fresh.chunks(WRITE_CHUNK) {
+        conn.transaction(|conn| {
             match conn {
                 DbConnection::Sqlite(c) => diesel::insert_into(synergies::table)
                     .values(chunk)
@@ -103,31 +113,38 @@ pub fn persist_detection(
                     .values(chunk)
                     .execute(c)?,
             };
-        }
-        summary.inserted = fresh.len();
-        crate::webhooks::publish_all(
-            conn,
-            fresh
-                .iter()
-                .map(crate::webhooks::events::synergy_detected)
-                .collect(),
-        )?;
-        let detected_ids: std::collections::HashSet<&str> =
-            detected.iter().map(|r| r.id.as_str()).collect();
-        let now = crate::db::now();
-        for (id, (active, ..)) in &known {
-            if *active && !detected_ids.contains(id.as_str()) {
-                diesel::update(synergies::table.find(id))
-                    .set((
-                        synergies::active.eq(false),
-                        synergies::retired_at.eq(Some(now)),
-                    ))
-                    .execute(conn)?;
-                summary.retired += 1;
-            }
-        }
-        Ok(summary)
-    })
+            crate::webhooks::publish_all(
+                conn,
+                chunk
+                    .iter()
+                    .map(crate::webhooks::events::synergy_detected)
+                    .collect(),
+            )
+        })?;
+    }
+    summary.inserted = fresh.len();
+    let detected_ids: std::collections::HashSet<&str> =
+        detected.iter().map(|r| r.id.as_str()).collect();
+    let retired: Vec<&String> = known
+        .iter()
+        .filter(|(id, (active, ..))| *active && !detected_ids.contains(id.as_str()))
+        .map(|(id, _)| id)
+        .collect();
+    let now = crate::db::now();
+    for chunk in retired.chunks(WRITE_CHUNK) {
+        conn.transaction(|conn| {
+            let ids: Vec<&str> = chunk.iter().map(|id| id.as_str()).collect();
+            diesel::update(synergies::table.filter(synergies::id.eq_any(ids)))
+                .set((
+                    synergies::active.eq(false),
+                    synergies::retired_at.eq(Some(now)),
+                ))
+                .execute(conn)?;
+            Ok::<_, DbError>(())
+        })?;
+    }
+    summary.retired = retired.len();
+    Ok(summary)
 }
 
 /// Statuses of the given synergies (id → status).
