@@ -12,7 +12,10 @@ use super::{DbConnection, DbError};
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct DetectionSummary {
     pub inserted: usize,
+    /// Known synergies whose score, quantities or explanation changed, or that came back.
     pub updated: usize,
+    /// Known synergies detected again as they were (not rewritten).
+    pub unchanged: usize,
     pub retired: usize,
 }
 
@@ -103,6 +106,7 @@ pub fn persist_detection(
         })?;
     }
     summary.updated = changed.len();
+    summary.unchanged = detected.len() - changed.len() - fresh.len();
     for chunk in fresh.chunks(WRITE_CHUNK) {
         conn.transaction(|conn| {
             match conn {

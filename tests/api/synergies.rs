@@ -1106,7 +1106,8 @@ async fn a_pair_keeps_its_id_across_detections_and_edits_and_is_retired_with_its
             "nothing new: {}",
             run.text
         );
-        assert_eq!(run.body["summary"]["updated"], 1);
+        assert_eq!(run.body["summary"]["updated"], 0, "nothing changed");
+        assert_eq!(run.body["summary"]["unchanged"], 1, "not rewritten");
         assert_eq!(run.body["summary"]["retired"], 0);
         let again = substitutions(&all_items(&app, "/api/v1/synergies").await);
         assert_eq!(again.len(), 1);
