@@ -256,8 +256,9 @@ impl Snapshot {
         knowledge: &Knowledge,
     ) -> Snapshot {
         let mut skipped = Vec::new();
+        // Sorts with a cached key move each (large) row about once, where a merge sort moves it log n times.
         let mut actors = actors;
-        actors.sort_by_key(|a| a.id);
+        actors.sort_by_cached_key(|a| a.id);
         let mut kept_actors: Vec<IndexedActor> = Vec::with_capacity(actors.len());
         for a in actors {
             if kept_actors.last().is_some_and(|k| k.id == a.id) {
@@ -277,7 +278,7 @@ impl Snapshot {
             }
         }
         // Spatial (Morton) order, so that neighbours are also neighbours in memory.
-        kept_actors.sort_by_key(|a| (morton(a.lat, a.lng), a.id));
+        kept_actors.sort_by_cached_key(|a| (morton(a.lat, a.lng), a.id));
         let mut actor_ids: Vec<(Uuid, u32)> = kept_actors
             .iter()
             .enumerate()
@@ -292,19 +293,25 @@ impl Snapshot {
         };
 
         let mut resources = resources;
-        resources.sort_by_key(|r| r.id);
-        let mut kept: Vec<IndexedResource> = Vec::with_capacity(resources.len());
-        let mut previous = None;
-        for r in resources {
-            let id = r.id;
-            match Self::index_resource(r, taxonomy, &actor_index, previous) {
-                Ok(ir) => kept.push(ir),
-                Err(s) => skipped.push(s),
-            }
-            previous = Some(id);
-        }
+        resources.sort_by_cached_key(|r| r.id);
+        // Rows are validated independently (the duplicate check only looks at the previous id): two
+        // halves on two threads, concatenated in order. Each thread also frees its rows' strings.
+        let second_half = resources.split_off(resources.len() / 2);
+        let last_of_first = resources.last().map(|r| r.id);
+        let (mut kept, skipped_resources) = std::thread::scope(|s| {
+            let tail = s.spawn(|| {
+                Self::index_resources(second_half, last_of_first, taxonomy, &actor_index)
+            });
+            let (mut kept, mut skipped) =
+                Self::index_resources(resources, None, taxonomy, &actor_index);
+            let (kept_tail, skipped_tail) = join(tail);
+            kept.extend(kept_tail);
+            skipped.extend(skipped_tail);
+            (kept, skipped)
+        });
+        skipped.extend(skipped_resources);
         // Grouped by actor (so in spatial order too), then by id.
-        kept.sort_unstable_by_key(|r| (r.actor, r.id));
+        kept.sort_by_cached_key(|r| (r.actor, r.id));
         let mut resource_ids: Vec<(Uuid, u32)> = kept
             .iter()
             .enumerate()
@@ -312,97 +319,105 @@ impl Snapshot {
             .collect();
         resource_ids.sort_unstable();
 
-        let n_actors = kept_actors.len();
-        let mut counts = vec![0u32; n_actors + 1];
-        for r in &kept {
-            counts[r.actor as usize + 1] += 1;
-        }
-        for i in 1..counts.len() {
-            counts[i] += counts[i - 1];
-        }
-        let actor_start = counts.clone();
-        let mut fill = counts;
-        let mut actor_resources = vec![0u32; kept.len()];
-        for (i, r) in kept.iter().enumerate() {
-            let slot = &mut fill[r.actor as usize];
-            actor_resources[*slot as usize] = i as u32;
-            *slot += 1;
-        }
+        // Actor → resources table and receiver rules: on this thread while the trees are built.
+        let tables = || {
+            let n_actors = kept_actors.len();
+            let mut counts = vec![0u32; n_actors + 1];
+            for r in &kept {
+                counts[r.actor as usize + 1] += 1;
+            }
+            for i in 1..counts.len() {
+                counts[i] += counts[i - 1];
+            }
+            let actor_start = counts.clone();
+            let mut fill = counts;
+            let mut actor_resources = vec![0u32; kept.len()];
+            for (i, r) in kept.iter().enumerate() {
+                let slot = &mut fill[r.actor as usize];
+                actor_resources[*slot as usize] = i as u32;
+                *slot += 1;
+            }
 
-        // Receiver rules, computed once per distinct (code, class) of the offers.
-        let mut rule_index: HashMap<(Option<EwcCode>, ClassId), u32> = HashMap::new();
-        let mut rule_sets: Vec<Vec<ReceiverRule>> = Vec::new();
-        let offer_rules: Vec<u32> = kept
-            .iter()
-            .map(|r| {
-                if r.kind != ResourceKind::Offer {
-                    return u32::MAX;
-                }
-                *rule_index.entry((r.ewc, r.class)).or_insert_with(|| {
-                    rule_sets.push(knowledge.receiver_rules(taxonomy, r.ewc, r.class));
-                    (rule_sets.len() - 1) as u32
+            // Receiver rules, computed once per distinct (code, class) of the offers.
+            let mut rule_index: HashMap<(Option<EwcCode>, ClassId), u32> = HashMap::new();
+            let mut rule_sets: Vec<Vec<ReceiverRule>> = Vec::new();
+            let offer_rules: Vec<u32> = kept
+                .iter()
+                .map(|r| {
+                    if r.kind != ResourceKind::Offer {
+                        return u32::MAX;
+                    }
+                    *rule_index.entry((r.ewc, r.class)).or_insert_with(|| {
+                        rule_sets.push(knowledge.receiver_rules(taxonomy, r.ewc, r.class));
+                        (rule_sets.len() - 1) as u32
+                    })
                 })
-            })
-            .collect();
-
+                .collect();
+            (actor_start, actor_resources, offer_rules, rule_sets)
+        };
         let n_classes = taxonomy.len();
-        let (needs_by_class, offers_by_class, needs_by_code, offers_by_code, actors_by_nace) =
-            std::thread::scope(|s| {
-                let kept = &kept;
-                let actors = &kept_actors;
-                let by_class = |kind: ResourceKind| {
-                    let mut pts: Vec<Vec<Point>> = vec![Vec::new(); n_classes];
-                    for (i, r) in kept.iter().enumerate().filter(|(_, r)| r.kind == kind) {
-                        pts[r.class.index()]
-                            .push(Point::new(actors[r.actor as usize].xyz, i as u32));
-                    }
-                    pts.into_iter()
-                        .map(Tree::bulk_load_with_params)
-                        .collect::<Vec<_>>()
-                };
-                let by_code = |kind: ResourceKind| {
-                    let mut pts: HashMap<EwcCode, Vec<Point>> = HashMap::new();
-                    for (i, r) in kept.iter().enumerate().filter(|(_, r)| r.kind == kind) {
-                        let p = Point::new(actors[r.actor as usize].xyz, i as u32);
-                        let mut codes: Vec<EwcCode> = r
-                            .ewc
-                            .into_iter()
-                            .chain(r.accepted.iter().copied())
-                            .collect();
-                        codes.sort_unstable();
-                        codes.dedup();
-                        for c in codes {
-                            pts.entry(c).or_default().push(p);
-                        }
-                    }
-                    pts.into_iter()
-                        .map(|(c, v)| (c, Tree::bulk_load_with_params(v)))
-                        .collect::<HashMap<_, _>>()
-                };
-                let needs_class = s.spawn(move || by_class(ResourceKind::Need));
-                let offers_class = s.spawn(move || by_class(ResourceKind::Offer));
-                let needs_code = s.spawn(move || by_code(ResourceKind::Need));
-                let offers_code = s.spawn(move || by_code(ResourceKind::Offer));
-                let mut pts: HashMap<NaceKey, Vec<Point>> = HashMap::new();
-                let receivers = knowledge.receiver_keys();
-                for (i, a) in actors.iter().enumerate() {
-                    let keys = a.nace.into_iter().flat_map(NaceKey::prefixes);
-                    for k in keys.filter(|k| receivers.contains(k)) {
-                        pts.entry(k).or_default().push(Point::new(a.xyz, i as u32));
+        let (
+            (needs_by_class, offers_by_class, needs_by_code, offers_by_code, actors_by_nace),
+            (actor_start, actor_resources, offer_rules, rule_sets),
+        ) = std::thread::scope(|s| {
+            let kept = &kept;
+            let actors = &kept_actors;
+            let by_class = |kind: ResourceKind| {
+                let mut pts: Vec<Vec<Point>> = vec![Vec::new(); n_classes];
+                for (i, r) in kept.iter().enumerate().filter(|(_, r)| r.kind == kind) {
+                    pts[r.class.index()].push(Point::new(actors[r.actor as usize].xyz, i as u32));
+                }
+                pts.into_iter()
+                    .map(Tree::bulk_load_with_params)
+                    .collect::<Vec<_>>()
+            };
+            let by_code = |kind: ResourceKind| {
+                let mut pts: HashMap<EwcCode, Vec<Point>> = HashMap::new();
+                for (i, r) in kept.iter().enumerate().filter(|(_, r)| r.kind == kind) {
+                    let p = Point::new(actors[r.actor as usize].xyz, i as u32);
+                    let mut codes: Vec<EwcCode> = r
+                        .ewc
+                        .into_iter()
+                        .chain(r.accepted.iter().copied())
+                        .collect();
+                    codes.sort_unstable();
+                    codes.dedup();
+                    for c in codes {
+                        pts.entry(c).or_default().push(p);
                     }
                 }
-                let by_nace: HashMap<NaceKey, Tree> = pts
-                    .into_iter()
-                    .map(|(k, v)| (k, Tree::bulk_load_with_params(v)))
-                    .collect();
+                pts.into_iter()
+                    .map(|(c, v)| (c, Tree::bulk_load_with_params(v)))
+                    .collect::<HashMap<_, _>>()
+            };
+            let needs_class = s.spawn(move || by_class(ResourceKind::Need));
+            let offers_class = s.spawn(move || by_class(ResourceKind::Offer));
+            let needs_code = s.spawn(move || by_code(ResourceKind::Need));
+            let offers_code = s.spawn(move || by_code(ResourceKind::Offer));
+            let tables = tables();
+            let mut pts: HashMap<NaceKey, Vec<Point>> = HashMap::new();
+            let receivers = knowledge.receiver_keys();
+            for (i, a) in actors.iter().enumerate() {
+                let keys = a.nace.into_iter().flat_map(NaceKey::prefixes);
+                for k in keys.filter(|k| receivers.contains(k)) {
+                    pts.entry(k).or_default().push(Point::new(a.xyz, i as u32));
+                }
+            }
+            let by_nace: HashMap<NaceKey, Tree> = pts
+                .into_iter()
+                .map(|(k, v)| (k, Tree::bulk_load_with_params(v)))
+                .collect();
+            (
                 (
                     join(needs_class),
                     join(offers_class),
                     join(needs_code),
                     join(offers_code),
                     by_nace,
-                )
-            });
+                ),
+                tables,
+            )
+        });
 
         Snapshot {
             taxonomy: taxonomy.clone(),
@@ -422,6 +437,26 @@ impl Snapshot {
             offer_rules,
             rule_sets,
         }
+    }
+
+    /// Validates rows sorted by id; `previous` is the id of the row before the first one.
+    fn index_resources(
+        rows: Vec<SnapResource>,
+        mut previous: Option<Uuid>,
+        taxonomy: &Taxonomy,
+        actor_index: &impl Fn(Uuid) -> Option<u32>,
+    ) -> (Vec<IndexedResource>, Vec<Skipped>) {
+        let mut kept = Vec::with_capacity(rows.len());
+        let mut skipped = Vec::new();
+        for r in rows {
+            let id = r.id;
+            match Self::index_resource(r, taxonomy, actor_index, previous) {
+                Ok(ir) => kept.push(ir),
+                Err(s) => skipped.push(s),
+            }
+            previous = Some(id);
+        }
+        (kept, skipped)
     }
 
     fn index_resource(
