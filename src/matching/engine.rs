@@ -24,7 +24,7 @@ use super::score::{
     quantity_fit, regulatory_ease, time_overlap,
 };
 use super::snapshot::{
-    IndexedActor, IndexedResource, Snapshot, Tree, haversine_km, nearest_within,
+    Frontier, IndexedActor, IndexedResource, Snapshot, Tree, haversine_km, nearest_within,
 };
 use super::taxonomy::{ClassId, EwcCode, Relation, Taxonomy};
 use super::{Impact, MatchingError, MatchingSettings, Result, SearchLimits};
@@ -210,7 +210,7 @@ struct Ctx<'a> {
     priority: &'a dyn TerritorialPriority,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     fn class_default(&self, class: ClassId) -> f64 {
         self.snap.taxonomy.class(class).max_distance_km
     }
@@ -366,7 +366,7 @@ impl Ctx<'_> {
         offer: Party,
         offer_index: u32,
         rules: &[ReceiverRule],
-        scratch: &mut Scratch,
+        scratch: &mut Scratch<'a>,
         limits: &SearchLimits,
     ) {
         let snap = self.snap;
@@ -445,7 +445,7 @@ impl Ctx<'_> {
     fn need_providers(
         &self,
         need: Party,
-        scratch: &mut Scratch,
+        scratch: &mut Scratch<'a>,
         limits: &SearchLimits,
     ) -> Vec<(u32, Assessment)> {
         let snap = self.snap;
@@ -458,12 +458,18 @@ impl Ctx<'_> {
             need.res.max_distance_km.map_or(d, |m| m.min(d))
         };
         scratch.clear();
-        let search = |tree: &super::snapshot::Tree, class: ClassId, scratch: &mut Scratch| {
+        let search = |tree: &'a Tree, class: ClassId, scratch: &mut Scratch<'a>| {
             if scratch.needs.len() < cap {
-                nearest_within(tree, at, radius(class), pool, |o| {
-                    scratch.needs.push(o);
-                    true
-                });
+                let frontier = &mut scratch.searches.frontier;
+                nearest_within(
+                    tree,
+                    at,
+                    radius(class),
+                    pool,
+                    None,
+                    frontier,
+                    &mut scratch.needs,
+                );
             }
         };
         let code_tree = |code: &EwcCode| snap.offers_by_code.get(code).map(|t| (t, *code));
@@ -608,27 +614,28 @@ impl Ctx<'_> {
 }
 
 #[derive(Default)]
-struct Scratch {
+struct Scratch<'t> {
     needs: Vec<u32>,
     actors: Vec<u32>,
     receivers: Vec<u32>,
     found: Vec<Candidate>,
-    searches: SearchMemo,
+    searches: SearchMemo<'t>,
 }
 
 /// Nearest-point searches already run from one site. The offers of an actor are consecutive in a
 /// detection and share its site, and their searches often repeat (same tree, radius and pool, hence the
 /// same answer, the walk being deterministic): they are replayed instead of walking the tree again.
 #[derive(Default)]
-struct SearchMemo {
+struct SearchMemo<'t> {
     /// The site's actor (whose own points are skipped when asked) and position.
     site: Option<(Option<u32>, [u32; 3])>,
     /// (tree address, radius bits, pool) → range of `found`.
     done: Vec<((usize, u64, usize), std::ops::Range<usize>)>,
     found: Vec<u32>,
+    frontier: Frontier<'t>,
 }
 
-impl SearchMemo {
+impl<'t> SearchMemo<'t> {
     /// Forgets the searches of the previous site unless it is the same.
     fn start_at(&mut self, actor: Option<u32>, at: &[f32; 3]) {
         let site = Some((actor, at.map(f32::to_bits)));
@@ -639,11 +646,11 @@ impl SearchMemo {
         }
     }
 
-    /// Appends to `out` the points `nearest_within` visits from the site (`skip` excepted; it must be
-    /// the same for every search of one tree from one site).
+    /// Appends to `out` the points [`nearest_within`] finds from the site (`skip` must be the same for
+    /// every search of one tree from one site).
     fn nearest(
         &mut self,
-        tree: &Tree,
+        tree: &'t Tree,
         radius_km: f64,
         pool: usize,
         skip: Option<u32>,
@@ -655,23 +662,17 @@ impl SearchMemo {
             None => {
                 let at = self.site.map_or([0.0; 3], |(_, at)| at.map(f32::from_bits));
                 let start = self.found.len();
-                let found = &mut self.found;
-                nearest_within(tree, &at, radius_km, pool, |p| {
-                    if skip == Some(p) {
-                        return false;
-                    }
-                    found.push(p);
-                    true
-                });
-                self.done.push((key, start..found.len()));
-                start..found.len()
+                let frontier = &mut self.frontier;
+                nearest_within(tree, &at, radius_km, pool, skip, frontier, &mut self.found);
+                self.done.push((key, start..self.found.len()));
+                start..self.found.len()
             }
         };
         out.extend_from_slice(&self.found[range]);
     }
 }
 
-impl Scratch {
+impl Scratch<'_> {
     fn clear(&mut self) {
         self.needs.clear();
         self.actors.clear();

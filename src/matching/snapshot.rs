@@ -6,10 +6,10 @@
 //! (a need is indexed under its own code and every code it accepts), and actors per NACE division, group
 //! and class for latent receivers.
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 
-use rstar::RTree;
 use rstar::primitives::GeomWithData;
+use rstar::{PointDistance, RTree, RTreeNode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -185,27 +185,49 @@ pub fn haversine_km(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
     2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
 }
 
-/// Visits the points of `tree` nearest to `at` within `radius_km`, nearest first. `visit` says whether a
-/// point counts; the walk stops after `pool` counted points (or `8 × pool` seen).
-pub(crate) fn nearest_within(
-    tree: &Tree,
+/// Appends to `out` the points of `tree` nearest to `at` within `radius_km`, nearest first: `pool` of them,
+/// `skip` left out (the walk stops after `8 × pool` points seen).
+///
+/// A best-first walk of the tree that never queues what lies beyond the radius, on a frontier kept by the
+/// caller (no allocation per search). Which points are kept depends only on their distances, except when
+/// the last one kept ties with the next: then rstar's own walk decides, as it always did.
+pub(crate) fn nearest_within<'t>(
+    tree: &'t Tree,
     at: &[f32; 3],
     radius_km: f64,
     pool: usize,
-    mut visit: impl FnMut(u32) -> bool,
+    skip: Option<u32>,
+    frontier: &mut Frontier<'t>,
+    out: &mut Vec<u32>,
 ) {
     if tree.size() == 0 || radius_km.is_nan() {
         return;
     }
     // A hair wider: f32 rounding must not drop a point right on the limit (callers check distances).
     let r2 = (chord2(radius_km) * (1.0 + 1e-5) + 1e-6) as f32;
+    let start = out.len();
+    if pool == 0 || !frontier.walk(tree, at, r2, pool, skip, out) {
+        out.truncate(start);
+        rstar_walk(tree, at, r2, pool, skip, out);
+    }
+}
+
+fn rstar_walk(
+    tree: &Tree,
+    at: &[f32; 3],
+    r2: f32,
+    pool: usize,
+    skip: Option<u32>,
+    out: &mut Vec<u32>,
+) {
     let (mut counted, mut seen) = (0usize, 0usize);
     for (p, d2) in tree.nearest_neighbor_iter_with_distance_2(at) {
         if d2 > r2 {
             break;
         }
         seen += 1;
-        if visit(p.data) {
+        if skip != Some(p.data) {
+            out.push(p.data);
             counted += 1;
             if counted >= pool {
                 break;
@@ -213,6 +235,116 @@ pub(crate) fn nearest_within(
         }
         if seen >= pool.saturating_mul(8) {
             break;
+        }
+    }
+}
+
+/// Frontier of a best-first walk: nodes and points by squared distance, nearest on top.
+#[derive(Default)]
+pub(crate) struct Frontier<'t> {
+    queue: BinaryHeap<Queued<'t>>,
+    /// Smallest squared distances of the points queued (at most `pool`, ascending): once there are
+    /// `pool`, nothing farther than the last can be reached before the walk ends, so it is not queued.
+    nearest: Vec<f32>,
+}
+
+struct Queued<'t> {
+    d2: f32,
+    node: &'t RTreeNode<Point>,
+}
+
+impl PartialEq for Queued<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Queued<'_> {}
+
+impl PartialOrd for Queued<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued<'_> {
+    /// Reversed: the nearest is the greatest.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.d2.total_cmp(&self.d2)
+    }
+}
+
+impl<'t> Frontier<'t> {
+    /// Walks as [`rstar_walk`] would; false when the last point kept ties with the next one (the set
+    /// kept then depends on the walk's order among equals).
+    fn walk(
+        &mut self,
+        tree: &'t Tree,
+        at: &[f32; 3],
+        r2: f32,
+        pool: usize,
+        skip: Option<u32>,
+        out: &mut Vec<u32>,
+    ) -> bool {
+        self.queue.clear();
+        self.nearest.clear();
+        let mut limit = r2;
+        self.enqueue(tree.root().children(), at, &mut limit, pool, skip);
+        let (mut counted, mut seen) = (0usize, 0usize);
+        // Squared distance of the last point seen, once the walk has enough.
+        let mut last = None;
+        while let Some(Queued { d2, node }) = self.queue.pop() {
+            match node {
+                RTreeNode::Parent(p) => self.enqueue(p.children(), at, &mut limit, pool, skip),
+                RTreeNode::Leaf(p) => {
+                    if let Some(last) = last {
+                        return d2 != last;
+                    }
+                    seen += 1;
+                    if skip != Some(p.data) {
+                        out.push(p.data);
+                        counted += 1;
+                    }
+                    if counted >= pool || seen >= pool.saturating_mul(8) {
+                        // Only a point at the same distance matters now.
+                        last = Some(d2);
+                        limit = d2;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    fn enqueue(
+        &mut self,
+        nodes: &'t [RTreeNode<Point>],
+        at: &[f32; 3],
+        limit: &mut f32,
+        pool: usize,
+        skip: Option<u32>,
+    ) {
+        for node in nodes {
+            let d2 = match node {
+                RTreeNode::Parent(p) => p.envelope().distance_2(at),
+                RTreeNode::Leaf(p) => p.distance_2(at),
+            };
+            if d2 > *limit {
+                continue;
+            }
+            if let RTreeNode::Leaf(p) = node
+                && skip != Some(p.data)
+            {
+                let rank = self.nearest.partition_point(|x| *x <= d2);
+                if rank < pool {
+                    self.nearest.insert(rank, d2);
+                    self.nearest.truncate(pool);
+                    if let Some(bound) = self.nearest.get(pool - 1) {
+                        *limit = limit.min(*bound);
+                    }
+                }
+            }
+            self.queue.push(Queued { d2, node });
         }
     }
 }
@@ -651,5 +783,37 @@ mod tests {
         assert!(snap.resource(1).hazardous);
         assert_eq!(snap.resources_of_actor(0), &[0, 1]);
         assert!(!snap.rules_of(0).is_empty());
+    }
+
+    #[test]
+    fn nearest_within_keeps_what_rstar_walk_keeps() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        // Sites around Lyon, several points per site (exact ties), as in a snapshot.
+        let sites: Vec<[f32; 3]> = (0..400)
+            .map(|_| {
+                to_xyz(
+                    45.7 + rng.random_range(-0.5..0.5),
+                    4.8 + rng.random_range(-0.7..0.7),
+                )
+            })
+            .collect();
+        let points: Vec<Point> = (0..1_500u32)
+            .map(|i| Point::new(sites[rng.random_range(0..sites.len())], i))
+            .collect();
+        let tree = Tree::bulk_load_with_params(points);
+        let mut frontier = Frontier::default();
+        for (i, at) in sites.iter().enumerate().take(200) {
+            for (radius, pool) in [(5.0, 1), (20.0, 8), (40.0, 3), (80.0, 24), (0.0, 8)] {
+                let skip = (i % 2 == 0).then_some(i as u32);
+                let (mut fast, mut reference) = (Vec::new(), Vec::new());
+                nearest_within(&tree, at, radius, pool, skip, &mut frontier, &mut fast);
+                let r2 = (chord2(radius) * (1.0 + 1e-5) + 1e-6) as f32;
+                rstar_walk(&tree, at, r2, pool, skip, &mut reference);
+                fast.sort_unstable();
+                reference.sort_unstable();
+                assert_eq!(fast, reference, "site {i}, radius {radius}, pool {pool}");
+            }
+        }
     }
 }
