@@ -1,9 +1,10 @@
 //! Matching engine benches on a national-scale synthetic dataset (real communes, weighted by population).
 //!
 //! `cargo bench --bench matching` prints a report (snapshot build, detection, candidates, query p50/p99,
-//! peak RSS) for 10k and 100k resources, and 1M with `SYMBIOSE_BENCH_1M=1`, then runs the criterion
-//! groups on 10k and 100k.
+//! peak RSS, digest of the candidates) for 10k and 100k resources, and 1M with `SYMBIOSE_BENCH_1M=1`, then
+//! runs the criterion groups on 10k and 100k.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -12,8 +13,8 @@ use criterion::{BenchmarkId, Criterion};
 use symbiose::matching::knowledge::Pathways;
 use symbiose::matching::synth::{Commune, generate, load_communes_path};
 use symbiose::matching::{
-    Knowledge, MatchingSettings, NeutralPriority, SnapActor, SnapResource, Snapshot, Taxonomy,
-    detect, matches_for_resource,
+    Candidate, Knowledge, MatchingSettings, NeutralPriority, SnapActor, SnapResource, Snapshot,
+    Taxonomy, detect, matches_for_resource,
 };
 use uuid::Uuid;
 
@@ -78,6 +79,22 @@ fn cpu_s() -> f64 {
     }
 }
 
+/// Digest of a detection's output (every field, in order): an optimisation must leave it unchanged.
+/// std's hasher, so only runs built by one toolchain compare.
+fn digest(candidates: &[Candidate]) -> u64 {
+    let mut h = DefaultHasher::new();
+    for c in candidates {
+        (c.offer, c.target, c.latent, c.fit).hash(&mut h);
+        (
+            c.score.to_bits(),
+            c.distance_km.to_bits(),
+            c.fit_value.to_bits(),
+        )
+            .hash(&mut h);
+    }
+    h.finish()
+}
+
 fn label(n: usize) -> String {
     if n >= 1_000_000 {
         format!("{}M", n / 1_000_000)
@@ -99,7 +116,7 @@ fn settings() -> MatchingSettings {
 fn report(r: &Reference, sizes: &[usize]) {
     let settings = settings();
     println!(
-        "\n{:>6} {:>8} {:>8} {:>8} {:>9} {:>9} {:>11} {:>9} {:>9} {:>9} {:>9}",
+        "\n{:>6} {:>8} {:>8} {:>8} {:>9} {:>9} {:>11} {:>9} {:>9} {:>9} {:>9} {:>16}",
         "size",
         "actors",
         "build_s",
@@ -110,7 +127,8 @@ fn report(r: &Reference, sizes: &[usize]) {
         "latent",
         "q_p50_ms",
         "q_p99_ms",
-        "peak_MiB"
+        "peak_MiB",
+        "digest"
     );
     for &n in sizes {
         let (actors, resources) = dataset(r, n);
@@ -137,7 +155,7 @@ fn report(r: &Reference, sizes: &[usize]) {
         let pct =
             |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1e3;
         println!(
-            "{:>6} {:>8} {:>8.3} {:>8.2} {:>9.3} {:>9.2} {:>11} {:>9} {:>9.3} {:>9.3} {:>9.0}",
+            "{:>6} {:>8} {:>8.3} {:>8.2} {:>9.3} {:>9.2} {:>11} {:>9} {:>9.3} {:>9.3} {:>9.0} {:016x}",
             label(n),
             n_actors,
             build.as_secs_f64(),
@@ -149,6 +167,7 @@ fn report(r: &Reference, sizes: &[usize]) {
             pct(0.5),
             pct(0.99),
             peak_rss_mib().unwrap_or(f64::NAN),
+            digest(&candidates),
         );
         drop(candidates);
         drop(snap);

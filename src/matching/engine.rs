@@ -23,7 +23,9 @@ use super::score::{
     ScoreComponents, TerritorialPriority, clamp01, distance_decay, heat_quality, km_en, km_fr,
     quantity_fit, regulatory_ease, time_overlap,
 };
-use super::snapshot::{IndexedActor, IndexedResource, Snapshot, haversine_km, nearest_within};
+use super::snapshot::{
+    Frontier, IndexedActor, IndexedResource, Snapshot, Tree, haversine_km, nearest_within,
+};
 use super::taxonomy::{ClassId, EwcCode, Relation, Taxonomy};
 use super::{Impact, MatchingError, MatchingSettings, Result, SearchLimits};
 use crate::domain::resource::{ALL_MONTHS, BaseUnit, Period, ResourceKind, Unit, yearly_amount};
@@ -208,7 +210,7 @@ struct Ctx<'a> {
     priority: &'a dyn TerritorialPriority,
 }
 
-impl Ctx<'_> {
+impl<'a> Ctx<'a> {
     fn class_default(&self, class: ClassId) -> f64 {
         self.snap.taxonomy.class(class).max_distance_km
     }
@@ -364,7 +366,7 @@ impl Ctx<'_> {
         offer: Party,
         offer_index: u32,
         rules: &[ReceiverRule],
-        scratch: &mut Scratch,
+        scratch: &mut Scratch<'a>,
         limits: &SearchLimits,
     ) {
         let snap = self.snap;
@@ -372,17 +374,14 @@ impl Ctx<'_> {
         let at = &offer.actor.xyz;
         let radius = self.offer_radius(offer.res);
         scratch.clear();
+        let searches = &mut scratch.searches;
+        searches.start_at(offer.actor_index, at);
         for (class, _) in snap.taxonomy.related(offer.res.class) {
-            nearest_within(&snap.needs_by_class[class.index()], at, radius, pool, |n| {
-                scratch.needs.push(n);
-                true
-            });
+            let tree = &snap.needs_by_class[class.index()];
+            searches.nearest(tree, radius, pool, None, &mut scratch.needs);
         }
         if let Some(tree) = offer.res.ewc.and_then(|c| snap.needs_by_code.get(&c)) {
-            nearest_within(tree, at, radius, pool, |n| {
-                scratch.needs.push(n);
-                true
-            });
+            searches.nearest(tree, radius, pool, None, &mut scratch.needs);
         }
         let actor_cap = limits.max_receiver_actors;
         for rule in rules.iter().take(limits.max_receiver_rules) {
@@ -390,13 +389,8 @@ impl Ctx<'_> {
                 break;
             }
             if let Some(tree) = snap.actors_by_nace.get(&rule.key) {
-                nearest_within(tree, at, radius, limits.receiver_pool, |a| {
-                    if Some(a) == offer.actor_index {
-                        return false;
-                    }
-                    scratch.actors.push(a);
-                    true
-                });
+                let (pool, skip) = (limits.receiver_pool, offer.actor_index);
+                searches.nearest(tree, radius, pool, skip, &mut scratch.actors);
             }
         }
         scratch.actors.sort_unstable();
@@ -451,7 +445,7 @@ impl Ctx<'_> {
     fn need_providers(
         &self,
         need: Party,
-        scratch: &mut Scratch,
+        scratch: &mut Scratch<'a>,
         limits: &SearchLimits,
     ) -> Vec<(u32, Assessment)> {
         let snap = self.snap;
@@ -464,12 +458,18 @@ impl Ctx<'_> {
             need.res.max_distance_km.map_or(d, |m| m.min(d))
         };
         scratch.clear();
-        let search = |tree: &super::snapshot::Tree, class: ClassId, scratch: &mut Scratch| {
+        let search = |tree: &'a Tree, class: ClassId, scratch: &mut Scratch<'a>| {
             if scratch.needs.len() < cap {
-                nearest_within(tree, at, radius(class), pool, |o| {
-                    scratch.needs.push(o);
-                    true
-                });
+                let frontier = &mut scratch.searches.frontier;
+                nearest_within(
+                    tree,
+                    at,
+                    radius(class),
+                    pool,
+                    None,
+                    frontier,
+                    &mut scratch.needs,
+                );
             }
         };
         let code_tree = |code: &EwcCode| snap.offers_by_code.get(code).map(|t| (t, *code));
@@ -614,14 +614,65 @@ impl Ctx<'_> {
 }
 
 #[derive(Default)]
-struct Scratch {
+struct Scratch<'t> {
     needs: Vec<u32>,
     actors: Vec<u32>,
     receivers: Vec<u32>,
     found: Vec<Candidate>,
+    searches: SearchMemo<'t>,
 }
 
-impl Scratch {
+/// Nearest-point searches already run from one site. The offers of an actor are consecutive in a
+/// detection and share its site, and their searches often repeat (same tree, radius and pool, hence the
+/// same answer, the walk being deterministic): they are replayed instead of walking the tree again.
+#[derive(Default)]
+struct SearchMemo<'t> {
+    /// The site's actor (whose own points are skipped when asked) and position.
+    site: Option<(Option<u32>, [u32; 3])>,
+    /// (tree address, radius bits, pool) → range of `found`.
+    done: Vec<((usize, u64, usize), std::ops::Range<usize>)>,
+    found: Vec<u32>,
+    frontier: Frontier<'t>,
+}
+
+impl<'t> SearchMemo<'t> {
+    /// Forgets the searches of the previous site unless it is the same.
+    fn start_at(&mut self, actor: Option<u32>, at: &[f32; 3]) {
+        let site = Some((actor, at.map(f32::to_bits)));
+        if self.site != site {
+            self.site = site;
+            self.done.clear();
+            self.found.clear();
+        }
+    }
+
+    /// Appends to `out` the points [`nearest_within`] finds from the site (`skip` must be the same for
+    /// every search of one tree from one site).
+    fn nearest(
+        &mut self,
+        tree: &'t Tree,
+        radius_km: f64,
+        pool: usize,
+        skip: Option<u32>,
+        out: &mut Vec<u32>,
+    ) {
+        let key = (std::ptr::from_ref(tree) as usize, radius_km.to_bits(), pool);
+        let range = match self.done.iter().find(|(k, _)| *k == key) {
+            Some((_, range)) => range.clone(),
+            None => {
+                let at = self.site.map_or([0.0; 3], |(_, at)| at.map(f32::from_bits));
+                let start = self.found.len();
+                let frontier = &mut self.frontier;
+                nearest_within(tree, &at, radius_km, pool, skip, frontier, &mut self.found);
+                self.done.push((key, start..self.found.len()));
+                start..self.found.len()
+            }
+        };
+        out.extend_from_slice(&self.found[range]);
+    }
+}
+
+impl Scratch<'_> {
     fn clear(&mut self) {
         self.needs.clear();
         self.actors.clear();

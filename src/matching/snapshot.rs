@@ -6,10 +6,10 @@
 //! (a need is indexed under its own code and every code it accepts), and actors per NACE division, group
 //! and class for latent receivers.
 
-use std::collections::HashMap;
+use std::collections::{BinaryHeap, HashMap};
 
-use rstar::RTree;
 use rstar::primitives::GeomWithData;
+use rstar::{PointDistance, RTree, RTreeNode};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -185,27 +185,49 @@ pub fn haversine_km(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
     2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
 }
 
-/// Visits the points of `tree` nearest to `at` within `radius_km`, nearest first. `visit` says whether a
-/// point counts; the walk stops after `pool` counted points (or `8 × pool` seen).
-pub(crate) fn nearest_within(
-    tree: &Tree,
+/// Appends to `out` the points of `tree` nearest to `at` within `radius_km`, nearest first: `pool` of them,
+/// `skip` left out (the walk stops after `8 × pool` points seen).
+///
+/// A best-first walk of the tree that never queues what lies beyond the radius, on a frontier kept by the
+/// caller (no allocation per search). Which points are kept depends only on their distances, except when
+/// the last one kept ties with the next: then rstar's own walk decides, as it always did.
+pub(crate) fn nearest_within<'t>(
+    tree: &'t Tree,
     at: &[f32; 3],
     radius_km: f64,
     pool: usize,
-    mut visit: impl FnMut(u32) -> bool,
+    skip: Option<u32>,
+    frontier: &mut Frontier<'t>,
+    out: &mut Vec<u32>,
 ) {
     if tree.size() == 0 || radius_km.is_nan() {
         return;
     }
     // A hair wider: f32 rounding must not drop a point right on the limit (callers check distances).
     let r2 = (chord2(radius_km) * (1.0 + 1e-5) + 1e-6) as f32;
+    let start = out.len();
+    if pool == 0 || !frontier.walk(tree, at, r2, pool, skip, out) {
+        out.truncate(start);
+        rstar_walk(tree, at, r2, pool, skip, out);
+    }
+}
+
+fn rstar_walk(
+    tree: &Tree,
+    at: &[f32; 3],
+    r2: f32,
+    pool: usize,
+    skip: Option<u32>,
+    out: &mut Vec<u32>,
+) {
     let (mut counted, mut seen) = (0usize, 0usize);
     for (p, d2) in tree.nearest_neighbor_iter_with_distance_2(at) {
         if d2 > r2 {
             break;
         }
         seen += 1;
-        if visit(p.data) {
+        if skip != Some(p.data) {
+            out.push(p.data);
             counted += 1;
             if counted >= pool {
                 break;
@@ -213,6 +235,116 @@ pub(crate) fn nearest_within(
         }
         if seen >= pool.saturating_mul(8) {
             break;
+        }
+    }
+}
+
+/// Frontier of a best-first walk: nodes and points by squared distance, nearest on top.
+#[derive(Default)]
+pub(crate) struct Frontier<'t> {
+    queue: BinaryHeap<Queued<'t>>,
+    /// Smallest squared distances of the points queued (at most `pool`, ascending): once there are
+    /// `pool`, nothing farther than the last can be reached before the walk ends, so it is not queued.
+    nearest: Vec<f32>,
+}
+
+struct Queued<'t> {
+    d2: f32,
+    node: &'t RTreeNode<Point>,
+}
+
+impl PartialEq for Queued<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Queued<'_> {}
+
+impl PartialOrd for Queued<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued<'_> {
+    /// Reversed: the nearest is the greatest.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        other.d2.total_cmp(&self.d2)
+    }
+}
+
+impl<'t> Frontier<'t> {
+    /// Walks as [`rstar_walk`] would; false when the last point kept ties with the next one (the set
+    /// kept then depends on the walk's order among equals).
+    fn walk(
+        &mut self,
+        tree: &'t Tree,
+        at: &[f32; 3],
+        r2: f32,
+        pool: usize,
+        skip: Option<u32>,
+        out: &mut Vec<u32>,
+    ) -> bool {
+        self.queue.clear();
+        self.nearest.clear();
+        let mut limit = r2;
+        self.enqueue(tree.root().children(), at, &mut limit, pool, skip);
+        let (mut counted, mut seen) = (0usize, 0usize);
+        // Squared distance of the last point seen, once the walk has enough.
+        let mut last = None;
+        while let Some(Queued { d2, node }) = self.queue.pop() {
+            match node {
+                RTreeNode::Parent(p) => self.enqueue(p.children(), at, &mut limit, pool, skip),
+                RTreeNode::Leaf(p) => {
+                    if let Some(last) = last {
+                        return d2 != last;
+                    }
+                    seen += 1;
+                    if skip != Some(p.data) {
+                        out.push(p.data);
+                        counted += 1;
+                    }
+                    if counted >= pool || seen >= pool.saturating_mul(8) {
+                        // Only a point at the same distance matters now.
+                        last = Some(d2);
+                        limit = d2;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    fn enqueue(
+        &mut self,
+        nodes: &'t [RTreeNode<Point>],
+        at: &[f32; 3],
+        limit: &mut f32,
+        pool: usize,
+        skip: Option<u32>,
+    ) {
+        for node in nodes {
+            let d2 = match node {
+                RTreeNode::Parent(p) => p.envelope().distance_2(at),
+                RTreeNode::Leaf(p) => p.distance_2(at),
+            };
+            if d2 > *limit {
+                continue;
+            }
+            if let RTreeNode::Leaf(p) = node
+                && skip != Some(p.data)
+            {
+                let rank = self.nearest.partition_point(|x| *x <= d2);
+                if rank < pool {
+                    self.nearest.insert(rank, d2);
+                    self.nearest.truncate(pool);
+                    if let Some(bound) = self.nearest.get(pool - 1) {
+                        *limit = limit.min(*bound);
+                    }
+                }
+            }
+            self.queue.push(Queued { d2, node });
         }
     }
 }
@@ -256,8 +388,9 @@ impl Snapshot {
         knowledge: &Knowledge,
     ) -> Snapshot {
         let mut skipped = Vec::new();
+        // Sorts with a cached key move each (large) row about once, where a merge sort moves it log n times.
         let mut actors = actors;
-        actors.sort_by_key(|a| a.id);
+        actors.sort_by_cached_key(|a| a.id);
         let mut kept_actors: Vec<IndexedActor> = Vec::with_capacity(actors.len());
         for a in actors {
             if kept_actors.last().is_some_and(|k| k.id == a.id) {
@@ -277,7 +410,7 @@ impl Snapshot {
             }
         }
         // Spatial (Morton) order, so that neighbours are also neighbours in memory.
-        kept_actors.sort_by_key(|a| (morton(a.lat, a.lng), a.id));
+        kept_actors.sort_by_cached_key(|a| (morton(a.lat, a.lng), a.id));
         let mut actor_ids: Vec<(Uuid, u32)> = kept_actors
             .iter()
             .enumerate()
@@ -292,19 +425,25 @@ impl Snapshot {
         };
 
         let mut resources = resources;
-        resources.sort_by_key(|r| r.id);
-        let mut kept: Vec<IndexedResource> = Vec::with_capacity(resources.len());
-        let mut previous = None;
-        for r in resources {
-            let id = r.id;
-            match Self::index_resource(r, taxonomy, &actor_index, previous) {
-                Ok(ir) => kept.push(ir),
-                Err(s) => skipped.push(s),
-            }
-            previous = Some(id);
-        }
+        resources.sort_by_cached_key(|r| r.id);
+        // Rows are validated independently (the duplicate check only looks at the previous id): two
+        // halves on two threads, concatenated in order. Each thread also frees its rows' strings.
+        let second_half = resources.split_off(resources.len() / 2);
+        let last_of_first = resources.last().map(|r| r.id);
+        let (mut kept, skipped_resources) = std::thread::scope(|s| {
+            let tail = s.spawn(|| {
+                Self::index_resources(second_half, last_of_first, taxonomy, &actor_index)
+            });
+            let (mut kept, mut skipped) =
+                Self::index_resources(resources, None, taxonomy, &actor_index);
+            let (kept_tail, skipped_tail) = join(tail);
+            kept.extend(kept_tail);
+            skipped.extend(skipped_tail);
+            (kept, skipped)
+        });
+        skipped.extend(skipped_resources);
         // Grouped by actor (so in spatial order too), then by id.
-        kept.sort_unstable_by_key(|r| (r.actor, r.id));
+        kept.sort_by_cached_key(|r| (r.actor, r.id));
         let mut resource_ids: Vec<(Uuid, u32)> = kept
             .iter()
             .enumerate()
@@ -312,97 +451,105 @@ impl Snapshot {
             .collect();
         resource_ids.sort_unstable();
 
-        let n_actors = kept_actors.len();
-        let mut counts = vec![0u32; n_actors + 1];
-        for r in &kept {
-            counts[r.actor as usize + 1] += 1;
-        }
-        for i in 1..counts.len() {
-            counts[i] += counts[i - 1];
-        }
-        let actor_start = counts.clone();
-        let mut fill = counts;
-        let mut actor_resources = vec![0u32; kept.len()];
-        for (i, r) in kept.iter().enumerate() {
-            let slot = &mut fill[r.actor as usize];
-            actor_resources[*slot as usize] = i as u32;
-            *slot += 1;
-        }
+        // Actor → resources table and receiver rules: on this thread while the trees are built.
+        let tables = || {
+            let n_actors = kept_actors.len();
+            let mut counts = vec![0u32; n_actors + 1];
+            for r in &kept {
+                counts[r.actor as usize + 1] += 1;
+            }
+            for i in 1..counts.len() {
+                counts[i] += counts[i - 1];
+            }
+            let actor_start = counts.clone();
+            let mut fill = counts;
+            let mut actor_resources = vec![0u32; kept.len()];
+            for (i, r) in kept.iter().enumerate() {
+                let slot = &mut fill[r.actor as usize];
+                actor_resources[*slot as usize] = i as u32;
+                *slot += 1;
+            }
 
-        // Receiver rules, computed once per distinct (code, class) of the offers.
-        let mut rule_index: HashMap<(Option<EwcCode>, ClassId), u32> = HashMap::new();
-        let mut rule_sets: Vec<Vec<ReceiverRule>> = Vec::new();
-        let offer_rules: Vec<u32> = kept
-            .iter()
-            .map(|r| {
-                if r.kind != ResourceKind::Offer {
-                    return u32::MAX;
-                }
-                *rule_index.entry((r.ewc, r.class)).or_insert_with(|| {
-                    rule_sets.push(knowledge.receiver_rules(taxonomy, r.ewc, r.class));
-                    (rule_sets.len() - 1) as u32
+            // Receiver rules, computed once per distinct (code, class) of the offers.
+            let mut rule_index: HashMap<(Option<EwcCode>, ClassId), u32> = HashMap::new();
+            let mut rule_sets: Vec<Vec<ReceiverRule>> = Vec::new();
+            let offer_rules: Vec<u32> = kept
+                .iter()
+                .map(|r| {
+                    if r.kind != ResourceKind::Offer {
+                        return u32::MAX;
+                    }
+                    *rule_index.entry((r.ewc, r.class)).or_insert_with(|| {
+                        rule_sets.push(knowledge.receiver_rules(taxonomy, r.ewc, r.class));
+                        (rule_sets.len() - 1) as u32
+                    })
                 })
-            })
-            .collect();
-
+                .collect();
+            (actor_start, actor_resources, offer_rules, rule_sets)
+        };
         let n_classes = taxonomy.len();
-        let (needs_by_class, offers_by_class, needs_by_code, offers_by_code, actors_by_nace) =
-            std::thread::scope(|s| {
-                let kept = &kept;
-                let actors = &kept_actors;
-                let by_class = |kind: ResourceKind| {
-                    let mut pts: Vec<Vec<Point>> = vec![Vec::new(); n_classes];
-                    for (i, r) in kept.iter().enumerate().filter(|(_, r)| r.kind == kind) {
-                        pts[r.class.index()]
-                            .push(Point::new(actors[r.actor as usize].xyz, i as u32));
-                    }
-                    pts.into_iter()
-                        .map(Tree::bulk_load_with_params)
-                        .collect::<Vec<_>>()
-                };
-                let by_code = |kind: ResourceKind| {
-                    let mut pts: HashMap<EwcCode, Vec<Point>> = HashMap::new();
-                    for (i, r) in kept.iter().enumerate().filter(|(_, r)| r.kind == kind) {
-                        let p = Point::new(actors[r.actor as usize].xyz, i as u32);
-                        let mut codes: Vec<EwcCode> = r
-                            .ewc
-                            .into_iter()
-                            .chain(r.accepted.iter().copied())
-                            .collect();
-                        codes.sort_unstable();
-                        codes.dedup();
-                        for c in codes {
-                            pts.entry(c).or_default().push(p);
-                        }
-                    }
-                    pts.into_iter()
-                        .map(|(c, v)| (c, Tree::bulk_load_with_params(v)))
-                        .collect::<HashMap<_, _>>()
-                };
-                let needs_class = s.spawn(move || by_class(ResourceKind::Need));
-                let offers_class = s.spawn(move || by_class(ResourceKind::Offer));
-                let needs_code = s.spawn(move || by_code(ResourceKind::Need));
-                let offers_code = s.spawn(move || by_code(ResourceKind::Offer));
-                let mut pts: HashMap<NaceKey, Vec<Point>> = HashMap::new();
-                let receivers = knowledge.receiver_keys();
-                for (i, a) in actors.iter().enumerate() {
-                    let keys = a.nace.into_iter().flat_map(NaceKey::prefixes);
-                    for k in keys.filter(|k| receivers.contains(k)) {
-                        pts.entry(k).or_default().push(Point::new(a.xyz, i as u32));
+        let (
+            (needs_by_class, offers_by_class, needs_by_code, offers_by_code, actors_by_nace),
+            (actor_start, actor_resources, offer_rules, rule_sets),
+        ) = std::thread::scope(|s| {
+            let kept = &kept;
+            let actors = &kept_actors;
+            let by_class = |kind: ResourceKind| {
+                let mut pts: Vec<Vec<Point>> = vec![Vec::new(); n_classes];
+                for (i, r) in kept.iter().enumerate().filter(|(_, r)| r.kind == kind) {
+                    pts[r.class.index()].push(Point::new(actors[r.actor as usize].xyz, i as u32));
+                }
+                pts.into_iter()
+                    .map(Tree::bulk_load_with_params)
+                    .collect::<Vec<_>>()
+            };
+            let by_code = |kind: ResourceKind| {
+                let mut pts: HashMap<EwcCode, Vec<Point>> = HashMap::new();
+                for (i, r) in kept.iter().enumerate().filter(|(_, r)| r.kind == kind) {
+                    let p = Point::new(actors[r.actor as usize].xyz, i as u32);
+                    let mut codes: Vec<EwcCode> = r
+                        .ewc
+                        .into_iter()
+                        .chain(r.accepted.iter().copied())
+                        .collect();
+                    codes.sort_unstable();
+                    codes.dedup();
+                    for c in codes {
+                        pts.entry(c).or_default().push(p);
                     }
                 }
-                let by_nace: HashMap<NaceKey, Tree> = pts
-                    .into_iter()
-                    .map(|(k, v)| (k, Tree::bulk_load_with_params(v)))
-                    .collect();
+                pts.into_iter()
+                    .map(|(c, v)| (c, Tree::bulk_load_with_params(v)))
+                    .collect::<HashMap<_, _>>()
+            };
+            let needs_class = s.spawn(move || by_class(ResourceKind::Need));
+            let offers_class = s.spawn(move || by_class(ResourceKind::Offer));
+            let needs_code = s.spawn(move || by_code(ResourceKind::Need));
+            let offers_code = s.spawn(move || by_code(ResourceKind::Offer));
+            let tables = tables();
+            let mut pts: HashMap<NaceKey, Vec<Point>> = HashMap::new();
+            let receivers = knowledge.receiver_keys();
+            for (i, a) in actors.iter().enumerate() {
+                let keys = a.nace.into_iter().flat_map(NaceKey::prefixes);
+                for k in keys.filter(|k| receivers.contains(k)) {
+                    pts.entry(k).or_default().push(Point::new(a.xyz, i as u32));
+                }
+            }
+            let by_nace: HashMap<NaceKey, Tree> = pts
+                .into_iter()
+                .map(|(k, v)| (k, Tree::bulk_load_with_params(v)))
+                .collect();
+            (
                 (
                     join(needs_class),
                     join(offers_class),
                     join(needs_code),
                     join(offers_code),
                     by_nace,
-                )
-            });
+                ),
+                tables,
+            )
+        });
 
         Snapshot {
             taxonomy: taxonomy.clone(),
@@ -422,6 +569,26 @@ impl Snapshot {
             offer_rules,
             rule_sets,
         }
+    }
+
+    /// Validates rows sorted by id; `previous` is the id of the row before the first one.
+    fn index_resources(
+        rows: Vec<SnapResource>,
+        mut previous: Option<Uuid>,
+        taxonomy: &Taxonomy,
+        actor_index: &impl Fn(Uuid) -> Option<u32>,
+    ) -> (Vec<IndexedResource>, Vec<Skipped>) {
+        let mut kept = Vec::with_capacity(rows.len());
+        let mut skipped = Vec::new();
+        for r in rows {
+            let id = r.id;
+            match Self::index_resource(r, taxonomy, actor_index, previous) {
+                Ok(ir) => kept.push(ir),
+                Err(s) => skipped.push(s),
+            }
+            previous = Some(id);
+        }
+        (kept, skipped)
     }
 
     fn index_resource(
@@ -616,5 +783,37 @@ mod tests {
         assert!(snap.resource(1).hazardous);
         assert_eq!(snap.resources_of_actor(0), &[0, 1]);
         assert!(!snap.rules_of(0).is_empty());
+    }
+
+    #[test]
+    fn nearest_within_keeps_what_rstar_walk_keeps() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        // Sites around Lyon, several points per site (exact ties), as in a snapshot.
+        let sites: Vec<[f32; 3]> = (0..400)
+            .map(|_| {
+                to_xyz(
+                    45.7 + rng.random_range(-0.5..0.5),
+                    4.8 + rng.random_range(-0.7..0.7),
+                )
+            })
+            .collect();
+        let points: Vec<Point> = (0..1_500u32)
+            .map(|i| Point::new(sites[rng.random_range(0..sites.len())], i))
+            .collect();
+        let tree = Tree::bulk_load_with_params(points);
+        let mut frontier = Frontier::default();
+        for (i, at) in sites.iter().enumerate().take(200) {
+            for (radius, pool) in [(5.0, 1), (20.0, 8), (40.0, 3), (80.0, 24), (0.0, 8)] {
+                let skip = (i % 2 == 0).then_some(i as u32);
+                let (mut fast, mut reference) = (Vec::new(), Vec::new());
+                nearest_within(&tree, at, radius, pool, skip, &mut frontier, &mut fast);
+                let r2 = (chord2(radius) * (1.0 + 1e-5) + 1e-6) as f32;
+                rstar_walk(&tree, at, r2, pool, skip, &mut reference);
+                fast.sort_unstable();
+                reference.sort_unstable();
+                assert_eq!(fast, reference, "site {i}, radius {radius}, pool {pool}");
+            }
+        }
     }
 }
