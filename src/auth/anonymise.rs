@@ -9,7 +9,8 @@
 //! [`Anonymiser::apply`] rewrites any JSON document the API sends, by field names shared across the
 //! API (`provider_actor_id`, `source`, `actor_id`, …), so every JSON endpoint, export and webhook payload
 //! goes through the same code; GraphML is built from already anonymised actors
-//! ([`Anonymiser::graph_actor`]).
+//! ([`Anonymiser::graph`]). Webhook events keep the [`HiddenFacts`] of the actors they name, so a
+//! partner's copy stays anonymous even when it is rendered after the actor was deleted.
 
 use std::collections::{HashMap, HashSet};
 
@@ -46,6 +47,55 @@ pub struct ActorFacts<'a> {
     pub lat: f64,
     pub lng: f64,
     pub share_with_partners: bool,
+}
+
+/// The facts of a non-consenting actor, kept with data that outlives the request (webhook events
+/// wait in the database until the worker sends them; the actor may be deleted meanwhile).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HiddenFacts {
+    pub id: Uuid,
+    pub name: String,
+    pub naf_code: String,
+    pub commune: String,
+    pub lat: f64,
+    pub lng: f64,
+}
+
+/// Among `ids`, the actors that did not consent, as stored now.
+pub fn hidden_facts(
+    conn: &mut DbConnection,
+    ids: &HashSet<Uuid>,
+) -> Result<Vec<HiddenFacts>, diesel::result::Error> {
+    let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    let mut facts = Vec::new();
+    for chunk in ids.chunks(CHUNK) {
+        let rows = actors::table
+            .filter(actors::id.eq_any(chunk))
+            .filter(actors::share_with_partners.eq(false))
+            .select((
+                actors::id,
+                actors::name,
+                actors::naf_code,
+                actors::commune_insee,
+                actors::lat,
+                actors::lng,
+            ))
+            .load::<(String, String, String, String, f64, f64)>(conn)?;
+        facts.extend(
+            rows.into_iter()
+                .filter_map(|(id, name, naf_code, commune, lat, lng)| {
+                    Some(HiddenFacts {
+                        id: Uuid::parse_str(&id).ok()?,
+                        name,
+                        naf_code,
+                        commune,
+                        lat,
+                        lng,
+                    })
+                }),
+        );
+    }
+    Ok(facts)
 }
 
 /// The actors to hide in one response, by real id.
@@ -135,6 +185,28 @@ impl Anonymiser {
         Anonymiser { hidden }
     }
 
+    /// From facts kept earlier (see [`HiddenFacts`]).
+    pub fn from_facts(reference: &Reference, secret: &str, facts: &[HiddenFacts]) -> Anonymiser {
+        Anonymiser::from_actors(
+            reference,
+            secret,
+            facts.iter().map(|f| ActorFacts {
+                id: f.id,
+                name: &f.name,
+                naf_code: &f.naf_code,
+                commune: &f.commune,
+                lat: f.lat,
+                lng: f.lng,
+                share_with_partners: false,
+            }),
+        )
+    }
+
+    /// Hides the actors of `other` too.
+    pub fn extend(&mut self, other: Anonymiser) {
+        self.hidden.extend(other.hidden);
+    }
+
     /// Loads, among `ids`, the actors that did not consent.
     pub fn load(
         conn: &mut DbConnection,
@@ -142,38 +214,8 @@ impl Anonymiser {
         secret: &str,
         ids: &HashSet<Uuid>,
     ) -> Result<Anonymiser, DbError> {
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        let mut rows: Vec<(String, String, String, String, f64, f64)> = Vec::new();
-        for chunk in ids.chunks(CHUNK) {
-            rows.extend(
-                actors::table
-                    .filter(actors::id.eq_any(chunk))
-                    .filter(actors::share_with_partners.eq(false))
-                    .select((
-                        actors::id,
-                        actors::name,
-                        actors::naf_code,
-                        actors::commune_insee,
-                        actors::lat,
-                        actors::lng,
-                    ))
-                    .load::<(String, String, String, String, f64, f64)>(conn)?,
-            );
-        }
-        let facts = rows
-            .iter()
-            .filter_map(|(id, name, naf, commune, lat, lng)| {
-                Some(ActorFacts {
-                    id: Uuid::parse_str(id).ok()?,
-                    name,
-                    naf_code: naf,
-                    commune,
-                    lat: *lat,
-                    lng: *lng,
-                    share_with_partners: false,
-                })
-            });
-        Ok(Anonymiser::from_actors(reference, secret, facts))
+        let facts = hidden_facts(conn, ids)?;
+        Ok(Anonymiser::from_facts(reference, secret, &facts))
     }
 
     pub fn is_empty(&self) -> bool {
@@ -363,22 +405,6 @@ pub fn uuids_in(value: &Value, found: &mut HashSet<Uuid>) {
         Value::Object(object) => object.values().for_each(|v| uuids_in(v, found)),
         _ => {}
     }
-}
-
-/// Anonymises, in place, the actors of `value` that did not consent (looked up in the database).
-pub fn anonymise_json(
-    conn: &mut DbConnection,
-    reference: &Reference,
-    secret: &str,
-    value: &mut Value,
-) -> Result<(), DbError> {
-    let mut ids = HashSet::new();
-    uuids_in(value, &mut ids);
-    if ids.is_empty() {
-        return Ok(());
-    }
-    Anonymiser::load(conn, reference, secret, &ids)?.apply(value);
-    Ok(())
 }
 
 #[cfg(test)]

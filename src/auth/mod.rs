@@ -25,7 +25,7 @@ use crate::api::error::ApiError;
 use crate::db::keys::ApiKeyRow;
 use crate::domain::validation::FieldError;
 
-pub use anonymise::{Anonymiser, anonymise_json};
+pub use anonymise::Anonymiser;
 pub use scope::{Coverage, territories_cover_commune};
 
 /// What a key may do.

@@ -2,12 +2,13 @@
 //! the body rendered for that subscription and the subscription's next sequence number — all in one
 //! transaction per batch, so an event is either still waiting or fully fanned out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use diesel::Connection;
 use serde_json::json;
 
-use crate::auth::{Coverage, anonymise_json};
+use crate::auth::Coverage;
+use crate::auth::anonymise::{Anonymiser, HiddenFacts, uuids_in};
 use crate::db::webhooks::{self as store, EventRow, OutboxRow, PENDING, SubscriptionRow};
 use crate::db::{DbConnection, DbError};
 use crate::reference::Reference;
@@ -88,20 +89,34 @@ pub fn fan_out(
                 continue;
             }
             taken += 1;
-            let data: serde_json::Value =
+            let mut data: serde_json::Value =
                 serde_json::from_str(&event.data).unwrap_or(serde_json::Value::Null);
+            let hidden: Vec<HiddenFacts> = data
+                .as_object_mut()
+                .and_then(|o| o.remove(super::HIDDEN_FIELD))
+                .and_then(|facts| serde_json::from_value(facts).ok())
+                .unwrap_or_default();
             for sub in &subscriptions {
                 if !receives(conn, renderer, &mut coverages, sub, event)? {
                     continue;
                 }
                 let mut data = data.clone();
                 if sub.anonymise {
-                    anonymise_json(
+                    // The actors as they were when the event happened, and as they are now.
+                    let mut ids = HashSet::new();
+                    uuids_in(&data, &mut ids);
+                    let mut anonymiser = Anonymiser::load(
                         conn,
                         renderer.reference,
                         renderer.anonymise_secret,
-                        &mut data,
+                        &ids,
                     )?;
+                    anonymiser.extend(Anonymiser::from_facts(
+                        renderer.reference,
+                        renderer.anonymise_secret,
+                        &hidden,
+                    ));
+                    anonymiser.apply(&mut data);
                 }
                 let seq = store::take_seq(conn, &sub.id)?;
                 let payload =

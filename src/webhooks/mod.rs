@@ -102,6 +102,10 @@ impl Event {
     }
 }
 
+/// Field of a stored event's data holding the facts of the non-consenting actors it names; removed
+/// before any body is sent.
+pub const HIDDEN_FIELD: &str = "_hidden_actors";
+
 /// Records one event in the caller's transaction (see [`publish_all`]).
 pub fn publish(conn: &mut DbConnection, event: Event) -> diesel::QueryResult<()> {
     publish_all(conn, vec![event])
@@ -134,8 +138,27 @@ pub fn publish_all(conn: &mut DbConnection, events: Vec<Event>) -> diesel::Query
     let communes: HashMap<String, String> = store::actor_communes(conn, &actor_ids)?
         .into_iter()
         .collect();
+    // The non-consenting actors an event names, as they are now: the worker anonymises partners'
+    // copies later, when the actor may already be deleted or renamed.
+    let mut named = HashSet::new();
+    for e in &events {
+        crate::auth::anonymise::uuids_in(&e.data, &mut named);
+    }
+    let hidden = crate::auth::anonymise::hidden_facts(conn, &named)?;
     let mut rows = Vec::with_capacity(events.len());
-    for e in events {
+    for mut e in events {
+        if !hidden.is_empty() {
+            let mut in_event = HashSet::new();
+            crate::auth::anonymise::uuids_in(&e.data, &mut in_event);
+            let facts: Vec<&crate::auth::anonymise::HiddenFacts> =
+                hidden.iter().filter(|f| in_event.contains(&f.id)).collect();
+            if let (false, Some(object)) = (facts.is_empty(), e.data.as_object_mut()) {
+                object.insert(
+                    HIDDEN_FIELD.into(),
+                    serde_json::to_value(&facts).unwrap_or_default(),
+                );
+            }
+        }
         let mut of_event: Vec<&String> =
             e.actor_ids.iter().filter_map(|a| communes.get(a)).collect();
         of_event.sort();

@@ -1011,3 +1011,43 @@ async fn synergy_detection_and_status_changes_are_delivered() {
     assert!(changed.sequence > detected.sequence);
     assert!(receiver.log().iter().all(|r| r.signature_ok));
 }
+
+#[actix_web::test]
+async fn an_actor_deleted_before_fan_out_stays_anonymous_for_partners() {
+    // No worker: the event waits in the database while its actor is deleted.
+    let first = spawn_with(|s| s.webhooks.worker = false).await;
+    let receiver = Receiver::new();
+    let url = receiver.start(TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let partner = first.key("portail", Role::Partner, &[]);
+    let (_, secret) = subscribe(&first, &partner, &url, &["resource.created"]).await;
+    receiver.set_secret(&secret);
+    let hidden = first
+        .create_actor(
+            json!({"name": "Fonderie Éphémère", "naf_code": "24.51Z", "commune_insee": DIJON}),
+        )
+        .await;
+    resources(&first, &hidden, 1).await;
+    let deleted = first.delete(&format!("/api/v1/actors/{hidden}")).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    first.server.stop(true).await;
+
+    let mut settings = first.app.settings.clone();
+    settings.webhooks.worker = true;
+    let _second = spawn_from(settings, tempfile::tempdir().expect("temp dir")).await;
+    let got = eventually("the event", || async {
+        let acked = receiver.acked();
+        (!acked.is_empty()).then_some(acked)
+    })
+    .await;
+    let sent = got[0].body.to_string();
+    assert!(!sent.contains(&hidden), "real id sent: {sent}");
+    assert!(!sent.contains("Éphémère"), "name sent: {sent}");
+    assert!(
+        !sent.contains("_hidden_actors"),
+        "internal field sent: {sent}"
+    );
+    let shown = got[0].body["data"]["resource"]["actor_id"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(uuid::Uuid::parse_str(shown).is_ok(), "an opaque id: {sent}");
+}
