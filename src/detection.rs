@@ -69,6 +69,8 @@ pub struct ResourceInfo {
 /// One build: the snapshot, its synergies and pooling groups, and lookups.
 pub struct Built {
     pub version: u64,
+    /// When this build finished.
+    pub built_at: std::time::Instant,
     pub snapshot: Snapshot,
     /// Substitution synergies, best first.
     pub synergies: Vec<Synergy>,
@@ -162,10 +164,25 @@ impl Detection {
         if let Some(built) = self.current.load_full().filter(|b| b.version == wanted) {
             return Ok(built);
         }
-        let _guard = self
-            .building
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Someone else is rebuilding: a recent enough previous build may answer now
+        // (`matching.max_staleness_ms`) rather than queueing every reader behind the rebuild.
+        let _guard = match self.building.try_lock() {
+            Ok(guard) => guard,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                let limit = std::time::Duration::from_millis(self.settings.max_staleness_ms);
+                if let Some(built) = self
+                    .current
+                    .load_full()
+                    .filter(|b| limit > std::time::Duration::ZERO && b.built_at.elapsed() <= limit)
+                {
+                    return Ok(built);
+                }
+                self.building
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+            }
+        };
         let wanted = self.version.load(Ordering::SeqCst);
         if let Some(built) = self.current.load_full().filter(|b| b.version == wanted) {
             return Ok(built);
@@ -264,6 +281,7 @@ impl Detection {
         );
         Ok(Built {
             version,
+            built_at: std::time::Instant::now(),
             snapshot,
             synergies,
             pooling,

@@ -194,6 +194,10 @@ pub struct MatchingSettings {
     pub min_score: f64,
     /// Worker threads of a full detection (0 = available parallelism).
     pub threads: usize,
+    /// While another request rebuilds the detection after a change, a synergy read may be answered
+    /// from the previous build if it is at most this old (ms) instead of waiting; 0 = always wait
+    /// (every read sees every write before it).
+    pub max_staleness_ms: u64,
     pub weights: ScoringWeights,
     /// Limits of a full detection ([`detect`], [`detect_all`]).
     #[serde(deserialize_with = "detection_limits")]
@@ -210,6 +214,7 @@ impl Default for MatchingSettings {
             latent_confidence: 0.5,
             min_score: 0.0,
             threads: 0,
+            max_staleness_ms: 0,
             weights: ScoringWeights::default(),
             detection: SearchLimits::detection(),
             query: SearchLimits::query(),
