@@ -170,12 +170,7 @@ impl Detection {
             Ok(guard) => guard,
             Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
             Err(std::sync::TryLockError::WouldBlock) => {
-                let limit = std::time::Duration::from_millis(self.settings.max_staleness_ms);
-                if let Some(built) = self
-                    .current
-                    .load_full()
-                    .filter(|b| limit > std::time::Duration::ZERO && b.built_at.elapsed() <= limit)
-                {
+                if let Some(built) = self.recent_build() {
                     return Ok(built);
                 }
                 self.building
@@ -191,6 +186,14 @@ impl Detection {
         let built = Arc::new(self.build(&mut conn, wanted)?);
         self.current.store(Some(built.clone()));
         Ok(built)
+    }
+
+    /// The previous build, if it is within `matching.max_staleness_ms`.
+    fn recent_build(&self) -> Option<Arc<Built>> {
+        let limit = std::time::Duration::from_millis(self.settings.max_staleness_ms);
+        self.current
+            .load_full()
+            .filter(|b| !limit.is_zero() && b.built_at.elapsed() <= limit)
     }
 
     fn build(&self, conn: &mut DbConnection, version: u64) -> Result<Built, DetectionError> {
