@@ -14,18 +14,13 @@
 
 use std::collections::{HashMap, HashSet};
 
-use diesel::prelude::*;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::db::schema::actors;
 use crate::db::{DbConnection, DbError};
 use crate::matching::graph::{GraphActor, GraphEdge};
 use crate::matching::score::{km_en, km_fr};
 use crate::reference::Reference;
-
-/// Bind parameters per `IN (…)` list.
-const CHUNK: usize = 400;
 
 /// What is shown of an actor that did not consent.
 #[derive(Debug, Clone, PartialEq)]
@@ -67,34 +62,19 @@ pub fn hidden_facts(
     ids: &HashSet<Uuid>,
 ) -> Result<Vec<HiddenFacts>, diesel::result::Error> {
     let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-    let mut facts = Vec::new();
-    for chunk in ids.chunks(CHUNK) {
-        let rows = actors::table
-            .filter(actors::id.eq_any(chunk))
-            .filter(actors::share_with_partners.eq(false))
-            .select((
-                actors::id,
-                actors::name,
-                actors::naf_code,
-                actors::commune_insee,
-                actors::lat,
-                actors::lng,
-            ))
-            .load::<(String, String, String, String, f64, f64)>(conn)?;
-        facts.extend(
-            rows.into_iter()
-                .filter_map(|(id, name, naf_code, commune, lat, lng)| {
-                    Some(HiddenFacts {
-                        id: Uuid::parse_str(&id).ok()?,
-                        name,
-                        naf_code,
-                        commune,
-                        lat,
-                        lng,
-                    })
-                }),
-        );
-    }
+    let facts = crate::db::actors::non_consenting(conn, &ids)?
+        .into_iter()
+        .filter_map(|(id, name, naf_code, commune, lat, lng)| {
+            Some(HiddenFacts {
+                id: Uuid::parse_str(&id).ok()?,
+                name,
+                naf_code,
+                commune,
+                lat,
+                lng,
+            })
+        })
+        .collect();
     Ok(facts)
 }
 

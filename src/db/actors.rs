@@ -106,3 +106,31 @@ pub(crate) fn escape_like(text: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_")
 }
+
+/// An actor as anonymisation needs it: (id, name, NAF code, commune, lat, lng).
+pub type PlaceFacts = (String, String, String, String, f64, f64);
+
+/// Among `ids`, the actors that did not consent to be shown to partners.
+pub fn non_consenting(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> Result<Vec<PlaceFacts>, diesel::result::Error> {
+    let mut rows = Vec::new();
+    for chunk in ids.chunks(400) {
+        rows.extend(
+            actors::table
+                .filter(actors::id.eq_any(chunk))
+                .filter(actors::share_with_partners.eq(false))
+                .select((
+                    actors::id,
+                    actors::name,
+                    actors::naf_code,
+                    actors::commune_insee,
+                    actors::lat,
+                    actors::lng,
+                ))
+                .load::<PlaceFacts>(conn)?,
+        );
+    }
+    Ok(rows)
+}
