@@ -3,13 +3,14 @@
 //!
 //! Writes to actors and resources bump a version counter (`Detection::touch`); readers ask for the
 //! current detection, which is rebuilt at most once per version (one builder at a time, readers of
-//! the previous detection are never blocked: the result is swapped in with `arc-swap`).
+//! the previous detection are never blocked: the result is swapped in with `arc-swap`). Within
+//! `matching.max_staleness_ms`, readers get the previous build and the rebuild runs in the background.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwapOption;
 use uuid::Uuid;
@@ -25,7 +26,7 @@ use crate::matching::{
 };
 
 /// Where an actor is, for territory filters and display.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ActorInfo {
     pub id: Uuid,
     pub name: String,
@@ -103,6 +104,8 @@ pub struct Detection {
     version: AtomicU64,
     current: ArcSwapOption<Built>,
     building: Mutex<()>,
+    /// A background rebuild is running (`current` started it for a reader it answered stale).
+    refreshing: AtomicBool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,6 +140,7 @@ impl Detection {
             version: AtomicU64::new(1),
             current: ArcSwapOption::empty(),
             building: Mutex::new(()),
+            refreshing: AtomicBool::new(false),
         })
     }
 
@@ -157,35 +161,65 @@ impl Detection {
     }
 
     /// The current build, rebuilt first if data changed. Blocking: call from a blocking thread.
-    /// Callers waiting for another thread's rebuild hold no database connection, so a long rebuild
-    /// never starves the pool for the writes around it.
-    pub fn current(&self, pool: &db::DbPool) -> Result<Arc<Built>, DetectionError> {
+    ///
+    /// With `matching.max_staleness_ms`, a build at most that old answers at once even when data
+    /// changed since, and the rebuild runs on a background thread: readers never queue behind it
+    /// unless the last build is older than the limit. Callers waiting for another thread's rebuild
+    /// hold no database connection, so a long rebuild never starves the pool for the writes around it.
+    pub fn current(self: &Arc<Self>, pool: &db::DbPool) -> Result<Arc<Built>, DetectionError> {
         let wanted = self.version.load(Ordering::SeqCst);
-        if let Some(built) = self.current.load_full().filter(|b| b.version == wanted) {
+        if let Some(built) = self.current.load_full().filter(|b| b.version >= wanted) {
             return Ok(built);
         }
-        // Someone else is rebuilding: a recent enough previous build may answer now
-        // (`matching.max_staleness_ms`) rather than queueing every reader behind the rebuild.
-        let _guard = match self.building.try_lock() {
-            Ok(guard) => guard,
-            Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => {
-                if let Some(built) = self.recent_build() {
-                    return Ok(built);
-                }
-                self.building
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-            }
-        };
-        let wanted = self.version.load(Ordering::SeqCst);
-        if let Some(built) = self.current.load_full().filter(|b| b.version == wanted) {
+        if let Some(built) = self.recent_build() {
+            self.refresh_in_background(pool, wanted);
             return Ok(built);
         }
+        self.rebuild_unless_built(pool, wanted)
+    }
+
+    /// Rebuilds unless a build of version `wanted` or later (one that sees every write made before
+    /// the caller asked) was finished by another thread while this one waited for the lock: readers
+    /// queued behind a rebuild share its result instead of each rebuilding in turn.
+    fn rebuild_unless_built(
+        &self,
+        pool: &db::DbPool,
+        wanted: u64,
+    ) -> Result<Arc<Built>, DetectionError> {
+        let _guard = self
+            .building
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(built) = self.current.load_full().filter(|b| b.version >= wanted) {
+            return Ok(built);
+        }
+        // Read the version before the rows: a write landing meanwhile bumps it past this build.
+        let latest = self.version.load(Ordering::SeqCst);
         let mut conn = pool.get().map_err(DbError::from)?;
-        let built = Arc::new(self.build(&mut conn, wanted)?);
+        let built = Arc::new(self.build(&mut conn, latest)?);
         self.current.store(Some(built.clone()));
         Ok(built)
+    }
+
+    /// Starts one background rebuild unless one is already running.
+    fn refresh_in_background(self: &Arc<Self>, pool: &db::DbPool, wanted: u64) {
+        if self.refreshing.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let (detection, pool) = (self.clone(), pool.clone());
+        let spawned = std::thread::Builder::new()
+            .name("detection-refresh".into())
+            .spawn(move || {
+                if let Err(error) = detection.rebuild_unless_built(&pool, wanted) {
+                    // The next reader past the staleness limit rebuilds, and reports the error.
+                    tracing::warn!(%error, "background detection rebuild failed");
+                }
+                detection.refreshing.store(false, Ordering::SeqCst);
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "could not start a background detection rebuild");
+            self.refreshing.store(false, Ordering::SeqCst);
+        }
     }
 
     /// The previous build, if it is within `matching.max_staleness_ms`.
@@ -197,6 +231,7 @@ impl Detection {
     }
 
     fn build(&self, conn: &mut DbConnection, version: u64) -> Result<Built, DetectionError> {
+        let started = std::time::Instant::now();
         let rows = db::resources::all_with_actors(conn)?;
         let mut actors: HashMap<Uuid, ActorInfo> = HashMap::new();
         let mut resources: HashMap<Uuid, ResourceInfo> = HashMap::with_capacity(rows.len());
@@ -246,9 +281,11 @@ impl Detection {
                 commune: a.commune.clone(),
             })
             .collect();
+        let loaded_ms = started.elapsed().as_millis() as u64;
         let snapshot =
             Snapshot::build(snap_actors, snap_resources, &self.taxonomy, &self.knowledge);
         let synergies = crate::matching::detect_all(&snapshot, &self.settings, &NeutralPriority)?;
+        let detected_ms = started.elapsed().as_millis() as u64;
         let pooling_input: Vec<PoolingResource> = resources
             .values()
             .filter_map(|r| {
@@ -268,17 +305,37 @@ impl Detection {
             .collect();
         let pooling = find_pooling_groups(&pooling_input, &self.pooling)
             .map_err(|e| DetectionError::Pooling(e.to_string()))?;
+        let pooled_ms = started.elapsed().as_millis() as u64;
         let now = crate::db::now();
-        let mut stored: Vec<SynergyRow> =
-            synergies.iter().map(|s| substitution_row(s, now)).collect();
-        stored.extend(pooling.iter().map(|g| pooling_row(g, now)));
-        let summary = db::synergies::persist_detection(conn, &stored)?;
-        let statuses = db::synergies::statuses(conn)?;
+        let detected: Vec<db::synergies::Detected> = synergies
+            .iter()
+            .map(|s| (s.id, fingerprint(s)))
+            .chain(pooling.iter().map(|g| (g.id, fingerprint(g))))
+            .map(|(id, fingerprint)| db::synergies::Detected {
+                id: id.to_string(),
+                fingerprint,
+            })
+            .collect();
+        let fingerprinted_ms = started.elapsed().as_millis() as u64;
+        let persisted = db::synergies::persist_detection(conn, &detected, |i| {
+            let fingerprint = detected[i].fingerprint;
+            match synergies.get(i) {
+                Some(s) => substitution_row(s, fingerprint, now),
+                None => pooling_row(&pooling[i - synergies.len()], fingerprint, now),
+            }
+        })?;
+        let summary = persisted.summary;
         tracing::info!(
             version,
+            loaded_ms,
+            detected_ms,
+            pooled_ms,
+            fingerprinted_ms,
+            total_ms = started.elapsed().as_millis() as u64,
             synergies = synergies.len(),
             pooling = pooling.len(),
             inserted = summary.inserted,
+            updated = summary.updated,
             retired = summary.retired,
             "detection rebuilt"
         );
@@ -290,10 +347,16 @@ impl Detection {
             pooling,
             actors,
             resources,
-            statuses: std::sync::RwLock::new(statuses),
+            statuses: std::sync::RwLock::new(persisted.statuses),
             summary,
         })
     }
+}
+
+/// Whether an actor's update changes anything the detection reads (name, activity, place, consent):
+/// a new address, SIRET or contact does not, and need not cost a rebuild.
+pub fn affects_detection(before: &ActorRow, after: &ActorRow) -> bool {
+    actor_info(before) != actor_info(after)
 }
 
 fn actor_info(a: &ActorRow) -> Option<ActorInfo> {
@@ -324,7 +387,26 @@ fn resource_info(r: &ResourceRow) -> Option<ResourceInfo> {
     })
 }
 
-fn substitution_row(s: &Synergy, now: chrono::NaiveDateTime) -> SynergyRow {
+/// Stable 64-bit hash of what a synergy stores (its JSON detail, from which every other detected
+/// column derives): XXH3 over the serialised form, streamed without building the string.
+fn fingerprint<T: serde::Serialize>(value: &T) -> i64 {
+    struct Sink(xxhash_rust::xxh3::Xxh3);
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.update(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut sink = Sink(xxhash_rust::xxh3::Xxh3::new());
+    // Serialising our own structs into a sink that cannot fail does not fail.
+    let _ = serde_json::to_writer(&mut sink, value);
+    i64::from_ne_bytes(sink.0.digest().to_ne_bytes())
+}
+
+fn substitution_row(s: &Synergy, fingerprint: i64, now: chrono::NaiveDateTime) -> SynergyRow {
     SynergyRow {
         id: s.id.to_string(),
         kind: "substitution".into(),
@@ -350,10 +432,11 @@ fn substitution_row(s: &Synergy, now: chrono::NaiveDateTime) -> SynergyRow {
         realised_quantity: None,
         realised_diverted_t: None,
         realised_co2e_t: None,
+        fingerprint,
     }
 }
 
-fn pooling_row(g: &PoolingGroup, now: chrono::NaiveDateTime) -> SynergyRow {
+fn pooling_row(g: &PoolingGroup, fingerprint: i64, now: chrono::NaiveDateTime) -> SynergyRow {
     SynergyRow {
         id: g.id.to_string(),
         kind: "pooling".into(),
@@ -379,6 +462,7 @@ fn pooling_row(g: &PoolingGroup, now: chrono::NaiveDateTime) -> SynergyRow {
         realised_quantity: None,
         realised_diverted_t: None,
         realised_co2e_t: None,
+        fingerprint,
     }
 }
 
@@ -412,5 +496,79 @@ impl Classifier for Taxonomy {
             return Ok(found.name.clone());
         }
         Ok(category.as_str().to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor() -> ActorRow {
+        let t = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .unwrap_or_default();
+        ActorRow {
+            id: Uuid::new_v4().to_string(),
+            name: "Scierie".into(),
+            siret: None,
+            naf_code: "16.10A".into(),
+            address: None,
+            commune_insee: "21231".into(),
+            departement: "21".into(),
+            region: "27".into(),
+            epci: None,
+            lat: 47.32,
+            lng: 5.04,
+            contact_name: None,
+            contact_email: None,
+            contact_phone: None,
+            share_with_partners: true,
+            illustrative: false,
+            search_text: "scierie".into(),
+            created_at: t,
+            updated_at: t,
+        }
+    }
+
+    #[test]
+    fn only_updates_the_detection_reads_cost_a_rebuild() {
+        let before = actor();
+        let readdressed = ActorRow {
+            address: Some("1 rue du Port".into()),
+            contact_email: Some("a@b.fr".into()),
+            siret: Some("12345678200010".into()),
+            ..before.clone()
+        };
+        assert!(!affects_detection(&before, &readdressed));
+        for after in [
+            ActorRow {
+                name: "Scierie du Port".into(),
+                ..before.clone()
+            },
+            ActorRow {
+                naf_code: "16.21Z".into(),
+                ..before.clone()
+            },
+            ActorRow {
+                lat: 47.4,
+                ..before.clone()
+            },
+            ActorRow {
+                share_with_partners: false,
+                ..before.clone()
+            },
+        ] {
+            assert!(affects_detection(&before, &after), "{after:?}");
+        }
+    }
+
+    #[test]
+    fn fingerprint_follows_every_stored_field() {
+        let a = serde_json::json!({"score": 0.5, "explanation_fr": "x"});
+        let b = serde_json::json!({"score": 0.5000001, "explanation_fr": "x"});
+        let c = serde_json::json!({"score": 0.5, "explanation_fr": "y"});
+        assert_eq!(fingerprint(&a), fingerprint(&a.clone()));
+        assert_ne!(fingerprint(&a), fingerprint(&b));
+        assert_ne!(fingerprint(&a), fingerprint(&c));
     }
 }

@@ -157,6 +157,8 @@ pub struct MixedReport {
     /// Count per HTTP status (and `error` for transport failures).
     pub statuses: std::collections::BTreeMap<String, usize>,
     pub status_5xx: usize,
+    /// Requests without an HTTP answer (connection failures, or no answer within the 60 s timeout).
+    pub errors: usize,
     /// Acknowledged writes (2xx) checked afterwards.
     pub writes_acknowledged: usize,
     /// Acknowledged writes that the read-back did not find (an actor, a resource or an address).
@@ -214,6 +216,7 @@ pub async fn run_mixed(plan: LoadPlan) -> anyhow::Result<MixedReport> {
         .filter(|(s, _)| s.starts_with('5'))
         .map(|(_, n)| n)
         .sum();
+    let errors = statuses.get("error").copied().unwrap_or(0);
     Ok(MixedReport {
         requests,
         concurrency,
@@ -224,6 +227,7 @@ pub async fn run_mixed(plan: LoadPlan) -> anyhow::Result<MixedReport> {
         writes: latency(writes),
         statuses,
         status_5xx,
+        errors,
         writes_acknowledged,
         lost_writes,
     })

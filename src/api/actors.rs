@@ -235,7 +235,9 @@ async fn store_update(
     );
     let stored = row.clone();
     db::run(&state.pool, move |conn| db::actors::update(conn, &stored)).await?;
-    state.detection.touch();
+    if crate::detection::affects_detection(&existing, &row) {
+        state.detection.touch();
+    }
     Ok(HttpResponse::Ok().json(actor_out(state, row)))
 }
 

@@ -1448,6 +1448,7 @@ mod tests {
             realised_quantity: None,
             realised_diverted_t: None,
             realised_co2e_t: None,
+            fingerprint: 0,
         }
     }
 

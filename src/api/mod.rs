@@ -141,6 +141,18 @@ pub fn page_slice<T: Clone + ToSchema>(
     items: &[T],
     params: &PageParams,
 ) -> Result<Page<T>, ApiError> {
+    let (range, next_cursor) = page_bounds(items.len(), params)?;
+    Ok(Page {
+        items: items[range].to_vec(),
+        next_cursor,
+    })
+}
+
+/// The slice of `len` ranked items a page covers, and the cursor of the next page (offset cursors).
+pub fn page_bounds(
+    len: usize,
+    params: &PageParams,
+) -> Result<(std::ops::Range<usize>, Option<String>), ApiError> {
     let limit = check_limit(params.limit)? as usize;
     let offset = match &params.cursor {
         None => 0,
@@ -148,11 +160,7 @@ pub fn page_slice<T: Clone + ToSchema>(
             .parse::<usize>()
             .map_err(|_| ApiError::field("cursor", "is not a cursor this API returned"))?,
     };
-    let end = offset.saturating_add(limit).min(items.len());
-    let slice = items.get(offset..end).unwrap_or(&[]).to_vec();
-    let next_cursor = (end < items.len()).then(|| encode_cursor(&end.to_string()));
-    Ok(Page {
-        items: slice,
-        next_cursor,
-    })
+    let end = offset.saturating_add(limit).min(len);
+    let next_cursor = (end < len).then(|| encode_cursor(&end.to_string()));
+    Ok((offset.min(end)..end, next_cursor))
 }

@@ -66,22 +66,6 @@ pub enum SynergyItem {
     Pooling(Box<PoolingOut>),
 }
 
-impl SynergyItem {
-    fn score(&self) -> f64 {
-        match self {
-            SynergyItem::Substitution(s) => s.synergy.score,
-            SynergyItem::Pooling(p) => p.score,
-        }
-    }
-
-    fn id(&self) -> Uuid {
-        match self {
-            SynergyItem::Substitution(s) => s.synergy.id,
-            SynergyItem::Pooling(p) => p.group.id,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SynergyKind {
@@ -120,9 +104,11 @@ impl SynergyQuery {
         Ok(())
     }
 
-    fn keeps_substitution(&self, s: &Synergy) -> bool {
+    /// Whether a substitution synergy passes the filters, `score` being its score in this list
+    /// (with the territory's priority applied).
+    fn keeps_substitution(&self, s: &Synergy, score: f64) -> bool {
         self.kind != Some(SynergyKind::Pooling)
-            && self.min_score.is_none_or(|m| s.score >= m)
+            && self.min_score.is_none_or(|m| score >= m)
             && self.class.as_deref().is_none_or(|c| s.class.starts_with(c))
             && self.latent.is_none_or(|l| s.latent == l)
     }
@@ -251,45 +237,81 @@ impl Prioritiser {
             .family_for_resource(&s.class, s.ewc_code.as_deref())
     }
 
+    /// The synergy's components with the territory's priority (unchanged without an account).
+    fn components(&self, s: &Synergy) -> crate::matching::ScoreComponents {
+        let mut components = s.components;
+        if let Some(report) = &self.report {
+            components.territorial_priority = report.priority(Self::family(s));
+        }
+        components
+    }
+
+    /// The synergy's score with the territory's priority.
+    pub fn score(&self, s: &Synergy) -> f64 {
+        match self.report {
+            Some(_) => self.components(s).score(&self.weights),
+            None => s.score,
+        }
+    }
+
     pub fn apply(&self, s: &Synergy) -> Synergy {
         let mut out = s.clone();
-        if let Some(report) = &self.report {
-            out.components.territorial_priority = report.priority(Self::family(s));
+        if self.report.is_some() {
+            out.components = self.components(s);
             out.score = out.components.score(&self.weights);
         }
         out
     }
 }
 
-/// Synergies (substitution and pooling) touching a territory, ranked by score.
-fn ranked_items(
+/// A synergy a list keeps, before it is materialised: its index in the build and its score in the
+/// list. Lists rank these light entries and build the full items of the requested page only.
+#[derive(Debug, Clone, Copy)]
+enum Ranked {
+    Substitution(usize),
+    Pooling(usize),
+}
+
+/// A page of synergies (substitution and pooling) touching a territory, ranked by score.
+fn ranked_page(
     built: &Built,
     query: &SynergyQuery,
     priority: &Prioritiser,
     keep_substitution: impl Fn(&Synergy) -> bool,
     keep_pooling: impl Fn(&PoolingGroup) -> bool,
-) -> Vec<SynergyItem> {
-    let mut items: Vec<SynergyItem> = built
+) -> Result<Page<SynergyItem>, ApiError> {
+    let mut ranked: Vec<(f64, Uuid, Ranked)> = built
         .synergies
         .iter()
-        .filter(|s| keep_substitution(s))
-        .map(|s| priority.apply(s))
-        .filter(|s| query.keeps_substitution(s))
-        .map(|s| SynergyItem::Substitution(Box::new(substitution_out(built, &s))))
+        .enumerate()
+        .filter(|(_, s)| keep_substitution(s))
+        .map(|(i, s)| (i, s, priority.score(s)))
+        .filter(|(_, s, score)| query.keeps_substitution(s, *score))
+        .map(|(i, s, score)| (score, s.id, Ranked::Substitution(i)))
         .chain(
             built
                 .pooling
                 .iter()
-                .filter(|g| query.keeps_pooling(g) && keep_pooling(g))
-                .map(|g| SynergyItem::Pooling(Box::new(pooling_out(built, g)))),
+                .enumerate()
+                .filter(|(_, g)| query.keeps_pooling(g) && keep_pooling(g))
+                .map(|(i, g)| (pooling_score(g), g.id, Ranked::Pooling(i))),
         )
         .collect();
-    items.sort_by(|a, b| {
-        b.score()
-            .total_cmp(&a.score())
-            .then_with(|| a.id().cmp(&b.id()))
-    });
-    items
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let (range, next_cursor) = super::page_bounds(ranked.len(), &query.page())?;
+    let items = ranked[range]
+        .iter()
+        .map(|(_, _, entry)| match *entry {
+            Ranked::Substitution(i) => SynergyItem::Substitution(Box::new(substitution_out(
+                built,
+                &priority.apply(&built.synergies[i]),
+            ))),
+            Ranked::Pooling(i) => {
+                SynergyItem::Pooling(Box::new(pooling_out(built, &built.pooling[i])))
+            }
+        })
+        .collect();
+    Ok(Page { items, next_cursor })
 }
 
 /// Ranked synergies of a territory (any level), or of every territory without `territory`.
@@ -308,7 +330,7 @@ pub async fn list_synergies(
     let (scope, zone) = scope_of(&state, query.territory.as_deref()).await?;
     let priority = Prioritiser::of_territory(&state, query.territory.as_deref()).await?;
     let built = current(&state).await?;
-    let items = ranked_items(
+    let page = ranked_page(
         &built,
         &query,
         &priority,
@@ -321,8 +343,8 @@ pub async fn list_synergies(
                 .iter()
                 .any(|m| in_scope(&built, &m.actor_id, &scope, zone.as_ref()))
         },
-    );
-    Ok(HttpResponse::Ok().json(page_slice(&items, &query.page())?))
+    )?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Summary of a detection run.
@@ -422,14 +444,14 @@ pub async fn actor_synergies(
     let actor = super::actors::load_actor(&state, &caller, &id).await?;
     let actor_id = Uuid::parse_str(&actor.id).map_err(|e| ApiError::Internal(e.to_string()))?;
     let built = current(&state).await?;
-    let items = ranked_items(
+    let page = ranked_page(
         &built,
         &query,
         &Prioritiser::neutral(&state),
         |s| s.provider_actor_id == actor_id || s.receiver_actor_id == actor_id,
         |g| g.members.iter().any(|m| m.actor_id == actor_id),
-    );
-    Ok(HttpResponse::Ok().json(page_slice(&items, &query.page())?))
+    )?;
+    Ok(HttpResponse::Ok().json(page))
 }
 
 /// Ranked receivers of an offer, or providers of a need (computed on the current snapshot).
@@ -462,7 +484,7 @@ pub async fn resource_matches(
     })?;
     let items: Vec<SubstitutionOut> = found
         .iter()
-        .filter(|s| query.keeps_substitution(s))
+        .filter(|s| query.keeps_substitution(s, s.score))
         .map(|s| substitution_out(&built, s))
         .collect();
     Ok(HttpResponse::Ok().json(page_slice(&items, &query.page())?))
@@ -527,7 +549,7 @@ pub async fn match_adhoc(
     })?;
     let items: Vec<SubstitutionOut> = found
         .iter()
-        .filter(|s| query.keeps_substitution(s))
+        .filter(|s| query.keeps_substitution(s, s.score))
         .filter(|s| {
             let partner = if s.provider_actor_id.is_nil() {
                 &s.receiver_actor_id

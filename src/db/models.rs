@@ -187,6 +187,9 @@ pub struct SynergyRow {
     pub realised_diverted_t: Option<f64>,
     /// Realised t CO2e per year avoided (net of transport).
     pub realised_co2e_t: Option<f64>,
+    /// Hash of the detected state (`detail` and the columns derived from it): re-detection rewrites
+    /// the row only when it changes.
+    pub fingerprint: i64,
 }
 
 /// One status change of a synergy.

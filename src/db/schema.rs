@@ -95,6 +95,7 @@ diesel::table! {
         realised_quantity -> Nullable<Double>,
         realised_diverted_t -> Nullable<Double>,
         realised_co2e_t -> Nullable<Double>,
+        fingerprint -> BigInt,
     }
 }
 

@@ -19,69 +19,61 @@ pub struct DetectionSummary {
     pub retired: usize,
 }
 
-/// What persistence compares to decide whether a stored synergy changed.
-type StoredState = (
-    bool,
-    f64,
-    Option<f64>,
-    Option<f64>,
-    Option<String>,
-    bool,
-    String,
-    String,
-);
+/// One synergy of a detection run, as persistence first sees it: its id and the fingerprint of its
+/// state. The full row (with its JSON detail) is only built when it must be written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detected {
+    pub id: String,
+    pub fingerprint: i64,
+}
 
-fn state_of(row: &SynergyRow) -> StoredState {
-    (
-        row.active,
-        row.score,
-        row.distance_km,
-        row.quantity,
-        row.base_unit.clone(),
-        row.latent,
-        row.class.clone(),
-        row.detail.clone(),
-    )
+/// What a detection run stored, and the status of every synergy it detected.
+#[derive(Debug, Default)]
+pub struct Persisted {
+    pub summary: DetectionSummary,
+    /// Synergy id → status (`detected` for new ones); exactly the active synergies after the run.
+    pub statuses: HashMap<String, String>,
 }
 
 /// Rows written per transaction: a first detection of a whole territory writes thousands, and one
 /// long transaction would hold SQLite's write lock past other writers' busy timeout.
 const WRITE_CHUNK: usize = 400;
 
-/// Stores the current detection: new synergies are inserted, known ones whose score, quantities or
-/// detail changed (or that come back) are updated — their status is kept —, active ones no longer
-/// detected are retired. Unchanged rows are not written, so a re-detection after one new resource
+/// Stores the current detection: new synergies are inserted, known ones whose fingerprint changed (or
+/// that come back) are updated — their status is kept —, active ones no longer detected are retired.
+/// Only ids, fingerprints and statuses are read back, and `row(i)` builds the full row of
+/// `detected[i]` only for rows to write, so a re-detection after one new resource reads little and
 /// writes a handful of rows; `last_detected_at` is the time of the detection that last changed the
 /// row. Writes go in transactions of at most [`WRITE_CHUNK`] rows (each new synergy with its
 /// `synergy.detected` event): an interrupted run leaves a consistent subset, completed by the next.
 pub fn persist_detection(
     conn: &mut DbConnection,
-    detected: &[SynergyRow],
-) -> Result<DetectionSummary, DbError> {
-    let known: HashMap<String, StoredState> = synergies::table
+    detected: &[Detected],
+    row: impl Fn(usize) -> SynergyRow,
+) -> Result<Persisted, DbError> {
+    let mut known: HashMap<String, (bool, i64, String)> = synergies::table
         .select((
             synergies::id,
-            (
-                synergies::active,
-                synergies::score,
-                synergies::distance_km,
-                synergies::quantity,
-                synergies::base_unit,
-                synergies::latent,
-                synergies::class,
-                synergies::detail,
-            ),
+            (synergies::active, synergies::fingerprint, synergies::status),
         ))
-        .load::<(String, StoredState)>(conn)?
+        .load::<(String, (bool, i64, String))>(conn)?
         .into_iter()
         .collect();
     let mut summary = DetectionSummary::default();
+    let mut statuses = HashMap::with_capacity(detected.len());
     let (mut changed, mut fresh) = (Vec::new(), Vec::new());
-    for row in detected {
-        match known.get(&row.id) {
-            Some(stored) if *stored == state_of(row) => {}
-            Some(_) => changed.push(row),
-            None => fresh.push(row.clone()),
+    for (i, d) in detected.iter().enumerate() {
+        match known.remove(&d.id) {
+            Some((active, fingerprint, status)) => {
+                if !active || fingerprint != d.fingerprint {
+                    changed.push(row(i));
+                }
+                statuses.insert(d.id.clone(), status);
+            }
+            None => {
+                fresh.push(row(i));
+                statuses.insert(d.id.clone(), "detected".to_owned());
+            }
         }
     }
     for chunk in changed.chunks(WRITE_CHUNK) {
@@ -96,6 +88,7 @@ pub fn persist_detection(
                         synergies::latent.eq(row.latent),
                         synergies::class.eq(&row.class),
                         synergies::detail.eq(&row.detail),
+                        synergies::fingerprint.eq(row.fingerprint),
                         synergies::active.eq(true),
                         synergies::last_detected_at.eq(row.last_detected_at),
                         synergies::retired_at.eq(None::<chrono::NaiveDateTime>),
@@ -127,18 +120,16 @@ pub fn persist_detection(
         })?;
     }
     summary.inserted = fresh.len();
-    let detected_ids: std::collections::HashSet<&str> =
-        detected.iter().map(|r| r.id.as_str()).collect();
-    let retired: Vec<&String> = known
+    // What is left of `known` was not detected this time.
+    let retired: Vec<&str> = known
         .iter()
-        .filter(|(id, (active, ..))| *active && !detected_ids.contains(id.as_str()))
-        .map(|(id, _)| id)
+        .filter(|(_, (active, ..))| *active)
+        .map(|(id, _)| id.as_str())
         .collect();
     let now = crate::db::now();
     for chunk in retired.chunks(WRITE_CHUNK) {
         conn.transaction(|conn| {
-            let ids: Vec<&str> = chunk.iter().map(|id| id.as_str()).collect();
-            diesel::update(synergies::table.filter(synergies::id.eq_any(ids)))
+            diesel::update(synergies::table.filter(synergies::id.eq_any(chunk.to_vec())))
                 .set((
                     synergies::active.eq(false),
                     synergies::retired_at.eq(Some(now)),
@@ -148,17 +139,7 @@ pub fn persist_detection(
         })?;
     }
     summary.retired = retired.len();
-    Ok(summary)
-}
-
-/// Statuses of the given synergies (id → status).
-pub fn statuses(conn: &mut DbConnection) -> Result<HashMap<String, String>, DbError> {
-    Ok(synergies::table
-        .filter(synergies::active.eq(true))
-        .select((synergies::id, synergies::status))
-        .load::<(String, String)>(conn)?
-        .into_iter()
-        .collect())
+    Ok(Persisted { summary, statuses })
 }
 
 pub fn get(conn: &mut DbConnection, id: &str) -> Result<SynergyRow, DbError> {

@@ -2276,3 +2276,63 @@ async fn list_filters_and_pagination_hold_together() {
         "same order, nothing lost"
     );
 }
+
+#[actix_web::test]
+async fn with_a_staleness_limit_a_read_gets_the_previous_build_and_the_new_one_follows_in_the_background()
+ {
+    let app = crate::helpers::spawn_with(|s| s.matching.max_staleness_ms = 600_000).await;
+    let sawmill = site(
+        &app,
+        "Scierie",
+        "16.10A",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
+    let boiler = site(
+        &app,
+        "Chaufferie bois",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 3.0, 0.0),
+    )
+    .await;
+    resource(&app, &sawmill, sawdust(500.0)).await;
+    let first_need = resource(&app, &boiler, boiler_need(tonnes(300.0))).await;
+    let path = format!("/api/v1/actors/{}/synergies?latent=false", boiler.id);
+    let need_ids = |items: &[Value]| -> HashSet<String> {
+        items
+            .iter()
+            .filter_map(|s| s["need_id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    // No build yet: the first read builds and waits for it.
+    assert_eq!(
+        need_ids(&all_items(&app, &path).await),
+        HashSet::from([first_need.clone()])
+    );
+
+    let second = site(
+        &app,
+        "Chaufferie bois 2",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 0.0, 3.0),
+    )
+    .await;
+    let second_need = resource(&app, &second, boiler_need(tonnes(200.0))).await;
+    let second_path = format!("/api/v1/actors/{}/synergies?latent=false", second.id);
+    // The previous build is recent: this read answers from it at once (no synergy of the new
+    // need yet) and starts the rebuild in the background…
+    assert!(all_items(&app, &second_path).await.is_empty());
+    // …which then serves later reads, with no further write to trigger it.
+    let mut seen = HashSet::new();
+    for _ in 0..100 {
+        seen = need_ids(&all_items(&app, &second_path).await);
+        if !seen.is_empty() {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, HashSet::from([second_need]));
+}

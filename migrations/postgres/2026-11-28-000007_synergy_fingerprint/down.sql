@@ -1,0 +1,1 @@
+ALTER TABLE synergies DROP COLUMN fingerprint;
