@@ -12,6 +12,7 @@ use crate::auth::Caller;
 use crate::db::{self, actors::ActorFilter, models::ActorRow};
 use crate::domain::actor::{ActorInput, Contact};
 use crate::reference::text;
+use crate::webhooks::EventType;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list_actors)
@@ -286,8 +287,8 @@ pub async fn patch_actor(
     store_update(&state, &caller, existing, input).await
 }
 
-/// Delete an actor and its resources.
-#[utoipa::path(tag = "actors", responses((status = 204), (status = 404, body = super::error::Problem)))]
+/// Delete an actor and its resources (409 if a resource of it is declared or deleted meanwhile).
+#[utoipa::path(tag = "actors", responses((status = 204), (status = 404, body = super::error::Problem), (status = 409, body = super::error::Problem)))]
 #[delete("/actors/{id}")]
 pub async fn delete_actor(
     state: State,
@@ -295,13 +296,34 @@ pub async fn delete_actor(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     load_actor(&state, &caller, &id).await?;
+    // Its resources go with it: subscribers get a `resource.deleted` for each, written in the
+    // deletion's transaction, as when a resource is deleted on its own.
     let owned = id.clone();
-    db::run(&state.pool, move |conn| db::actors::delete(conn, &owned))
-        .await
-        .map_err(|e| match e {
-            db::DbError::NotFound => ApiError::NotFound(format!("actor `{id}`")),
-            other => other.into(),
-        })?;
+    let resources = db::run(&state.pool, move |conn| {
+        db::resources::list(
+            conn,
+            &db::resources::ResourceFilter {
+                actor_id: Some(owned),
+                limit: i64::MAX,
+                ..Default::default()
+            },
+        )
+    })
+    .await?;
+    let expected: Vec<String> = resources.iter().map(|(r, _)| r.id.clone()).collect();
+    let events = resources
+        .iter()
+        .map(|(r, _)| super::resources::webhook_event(&state, EventType::ResourceDeleted, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let owned = id.clone();
+    db::run(&state.pool, move |conn| {
+        db::actors::delete_with_events(conn, &owned, expected, events)
+    })
+    .await
+    .map_err(|e| match e {
+        db::DbError::NotFound => ApiError::NotFound(format!("actor `{id}`")),
+        other => other.into(),
+    })?;
     state.detection.touch();
     Ok(HttpResponse::NoContent().finish())
 }

@@ -254,7 +254,7 @@ pub async fn create_resource(
 }
 
 /// The webhook event of a write: the resource as this API shows it.
-fn webhook_event(
+pub(crate) fn webhook_event(
     state: &State,
     kind: EventType,
     row: &ResourceRow,

@@ -59,6 +59,28 @@ pub fn delete(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
     }
 }
 
+/// Deletes an actor (its resources go with it) and records `events` in the same transaction —
+/// before the deletion, since routing and anonymisation read the actor's commune and consent.
+/// Answers a conflict when the actor's resources are no longer `expected` (one was declared or
+/// deleted since the events were built), so that no resource leaves without its event.
+pub fn delete_with_events(
+    conn: &mut DbConnection,
+    id: &str,
+    mut expected: Vec<String>,
+    events: Vec<crate::webhooks::Event>,
+) -> Result<(), DbError> {
+    expected.sort();
+    conn.transaction(|conn| {
+        if super::resources::ids_of_actor(conn, id)? != expected {
+            return Err(DbError::Conflict(format!(
+                "the resources of actor `{id}` changed during its deletion; retry"
+            )));
+        }
+        crate::webhooks::publish_all(conn, events)?;
+        delete(conn, id)
+    })
+}
+
 pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(actors::table.count().get_result(conn)?)
 }

@@ -49,6 +49,15 @@ pub fn update(conn: &mut DbConnection, row: &ResourceRow) -> Result<(), DbError>
     }
 }
 
+/// Ids of an actor's resources, in id order.
+pub fn ids_of_actor(conn: &mut DbConnection, actor_id: &str) -> Result<Vec<String>, DbError> {
+    Ok(resources::table
+        .filter(resources::actor_id.eq(actor_id))
+        .select(resources::id)
+        .order(resources::id)
+        .load(conn)?)
+}
+
 pub fn delete(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
     let n = diesel::delete(resources::table.find(id)).execute(conn)?;
     if n == 0 {

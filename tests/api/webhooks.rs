@@ -1051,3 +1051,46 @@ async fn an_actor_deleted_before_fan_out_stays_anonymous_for_partners() {
         .unwrap_or_default();
     assert!(uuid::Uuid::parse_str(shown).is_ok(), "an opaque id: {sent}");
 }
+
+#[actix_web::test]
+async fn deleting_an_actor_reports_each_of_its_resources_deleted() {
+    let app = spawn_app().await;
+    let receiver = Receiver::new();
+    let url = receiver.start(TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let (_, secret) = subscribe(&app, &app.admin_key, &url, &["resource.deleted"]).await;
+    receiver.set_secret(&secret);
+    let leaving = app
+        .create_actor(
+            json!({"name": "Scierie qui ferme", "naf_code": "16.10A", "commune_insee": DIJON}),
+        )
+        .await;
+    let staying = app
+        .create_actor(
+            json!({"name": "Scierie qui reste", "naf_code": "16.10A", "commune_insee": DIJON}),
+        )
+        .await;
+    let mut gone = resources(&app, &leaving, 2).await;
+    resources(&app, &staying, 1).await;
+    let deleted = app.delete(&format!("/api/v1/actors/{leaving}")).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+
+    let got = eventually("two resource.deleted events", || async {
+        let acked = receiver.acked();
+        (acked.len() >= 2).then_some(acked)
+    })
+    .await;
+    assert!(
+        got.iter()
+            .all(|r| r.event_type == "resource.deleted" && r.signature_ok)
+    );
+    let mut reported = resource_ids(&got);
+    reported.sort();
+    gone.sort();
+    assert_eq!(reported, gone, "exactly the deleted actor's resources");
+    for r in &got {
+        assert_eq!(r.body["data"]["resource"]["actor_id"], leaving.as_str());
+    }
+    // The other actor's resource is untouched, and nothing else is reported.
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(receiver.acked().len(), 2);
+}
