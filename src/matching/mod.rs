@@ -194,9 +194,9 @@ pub struct MatchingSettings {
     pub min_score: f64,
     /// Worker threads of a full detection (0 = available parallelism).
     pub threads: usize,
-    /// While another request rebuilds the detection after a change, a synergy read may be answered
-    /// from the previous build if it is at most this old (ms) instead of waiting; 0 = always wait
-    /// (every read sees every write before it).
+    /// After a change, a synergy read may be answered from the previous build if it is at most this
+    /// old (ms), the rebuild then running in the background; 0 = always wait (every read sees every
+    /// write before it).
     pub max_staleness_ms: u64,
     pub weights: ScoringWeights,
     /// Limits of a full detection ([`detect`], [`detect_all`]).
