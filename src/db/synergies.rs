@@ -35,12 +35,16 @@ pub struct Persisted {
     pub statuses: HashMap<String, String>,
 }
 
+/// What persistence reads back of a stored synergy: active, fingerprint, status, first detection.
+type Known = (bool, i64, String, chrono::NaiveDateTime);
+
 /// Rows written per transaction: a first detection of a whole territory writes thousands, and one
 /// long transaction would hold SQLite's write lock past other writers' busy timeout.
 const WRITE_CHUNK: usize = 400;
 
 /// Stores the current detection: new synergies are inserted, known ones whose fingerprint changed (or
 /// that come back) are updated — their status is kept —, active ones no longer detected are retired.
+/// New synergies and those that come back are published as `synergy.detected`.
 /// Only ids, fingerprints and statuses are read back, and `row(i)` builds the full row of
 /// `detected[i]` only for rows to write, so a re-detection after one new resource reads little and
 /// writes a handful of rows; `last_detected_at` is the time of the detection that last changed the
@@ -51,12 +55,17 @@ pub fn persist_detection(
     detected: &[Detected],
     row: impl Fn(usize) -> SynergyRow,
 ) -> Result<Persisted, DbError> {
-    let mut known: HashMap<String, (bool, i64, String)> = synergies::table
+    let mut known: HashMap<String, Known> = synergies::table
         .select((
             synergies::id,
-            (synergies::active, synergies::fingerprint, synergies::status),
+            (
+                synergies::active,
+                synergies::fingerprint,
+                synergies::status,
+                synergies::first_detected_at,
+            ),
         ))
-        .load::<(String, (bool, i64, String))>(conn)?
+        .load::<(String, Known)>(conn)?
         .into_iter()
         .collect();
     let mut summary = DetectionSummary::default();
@@ -64,9 +73,13 @@ pub fn persist_detection(
     let (mut changed, mut fresh) = (Vec::new(), Vec::new());
     for (i, d) in detected.iter().enumerate() {
         match known.remove(&d.id) {
-            Some((active, fingerprint, status)) => {
+            Some((active, fingerprint, status, first_detected_at)) => {
                 if !active || fingerprint != d.fingerprint {
-                    changed.push(row(i));
+                    let mut changed_row = row(i);
+                    // As stored, for the event of a synergy that comes back.
+                    changed_row.status.clone_from(&status);
+                    changed_row.first_detected_at = first_detected_at;
+                    changed.push((changed_row, !active));
                 }
                 statuses.insert(d.id.clone(), status);
             }
@@ -78,7 +91,7 @@ pub fn persist_detection(
     }
     for chunk in changed.chunks(WRITE_CHUNK) {
         conn.transaction(|conn| {
-            for row in chunk {
+            for (row, _) in chunk {
                 diesel::update(synergies::table.find(&row.id))
                     .set((
                         synergies::score.eq(row.score),
@@ -95,6 +108,15 @@ pub fn persist_detection(
                     ))
                     .execute(conn)?;
             }
+            // A synergy that comes back after it was retired is announced again.
+            crate::webhooks::publish_all(
+                conn,
+                chunk
+                    .iter()
+                    .filter(|(_, revived)| *revived)
+                    .map(|(row, _)| crate::webhooks::events::synergy_detected(row))
+                    .collect(),
+            )?;
             Ok::<_, DbError>(())
         })?;
     }

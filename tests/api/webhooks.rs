@@ -1009,6 +1009,47 @@ async fn synergy_detection_and_status_changes_are_delivered() {
     assert_eq!(changed.body["data"]["change"]["to"], "proposed");
     assert_eq!(changed.body["data"]["synergy"]["status"], "proposed");
     assert!(changed.sequence > detected.sequence);
+
+    // The boiler (~1.1 km away) now takes wood from 500 m at most: the synergy is retired…
+    let r = app
+        .patch(
+            &format!("/api/v1/resources/{need}"),
+            &json!({"max_distance_km": 0.5}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let listed = app
+        .get(&format!("/api/v1/actors/{boiler}/synergies?latent=false"))
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    assert!(
+        listed.body["items"]
+            .as_array()
+            .is_some_and(|items| items.iter().all(|s| s["id"] != synergy.as_str())),
+        "retired: {}",
+        listed.text
+    );
+    // …and when the limit goes, it comes back under its id, announced again with the kept status.
+    let r = app
+        .patch(
+            &format!("/api/v1/resources/{need}"),
+            &json!({"max_distance_km": null}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let again = eventually("synergy.detected again", || async {
+        receiver.acked().into_iter().find(|r| {
+            r.event_type == "synergy.detected"
+                && r.body["data"]["synergy"]["id"] == synergy.as_str()
+                && r.sequence > changed.sequence
+        })
+    })
+    .await;
+    assert_eq!(again.body["data"]["synergy"]["status"], "proposed");
+    assert_eq!(
+        again.body["data"]["synergy"]["first_detected_at"],
+        detected.body["data"]["synergy"]["first_detected_at"]
+    );
     assert!(receiver.log().iter().all(|r| r.signature_ok));
 }
 
