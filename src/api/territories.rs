@@ -224,7 +224,7 @@ pub async fn create_zone(
         }))
 }
 
-/// Delete a custom zone (reference territories cannot be deleted).
+/// Delete a custom zone with its material flow account (reference territories cannot be deleted).
 #[utoipa::path(tag = "territories", responses((status = 204), (status = 404, body = super::error::Problem)))]
 #[delete("/territories/{code}")]
 pub async fn delete_zone(

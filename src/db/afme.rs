@@ -352,6 +352,16 @@ pub fn delete_population(
     }
 }
 
+/// Deletes a territory's whole account (every year) and its population overrides; returns the
+/// number of account rows deleted. Call it in the transaction that deletes a custom zone.
+pub fn delete_territory(conn: &mut DbConnection, territory: &str) -> Result<usize, DbError> {
+    let rows = diesel::delete(afme_rows::table.filter(afme_rows::territory.eq(territory)))
+        .execute(conn)?;
+    diesel::delete(afme_population::table.filter(afme_population::territory.eq(territory)))
+        .execute(conn)?;
+    Ok(rows)
+}
+
 /// Code of the demo's custom zone: the former région Bourgogne, as the published file names it.
 pub const BOURGOGNE_ZONE: &str = "27-BOURGOGNE";
 

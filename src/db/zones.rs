@@ -54,11 +54,15 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<ZoneRow>, DbError> {
         .load(conn)?)
 }
 
+/// Deletes a custom zone with its material flow account and population overrides, in one
+/// transaction: a zone created later under the same code must not inherit them.
 pub fn delete(conn: &mut DbConnection, code: &str) -> Result<(), DbError> {
-    let n = diesel::delete(zones::table.find(code)).execute(conn)?;
-    if n == 0 {
-        Err(DbError::NotFound)
-    } else {
+    conn.transaction(|conn| {
+        let n = diesel::delete(zones::table.find(code)).execute(conn)?;
+        if n == 0 {
+            return Err(DbError::NotFound);
+        }
+        super::afme::delete_territory(conn, code)?;
         Ok(())
-    }
+    })
 }

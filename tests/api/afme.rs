@@ -925,3 +925,34 @@ async fn no_afme_input_yields_a_server_error() {
     // the account survived
     assert_eq!(app.get("/api/v1/territories/21/afme").await.status, 200);
 }
+
+#[actix_web::test]
+async fn deleting_a_zone_deletes_its_account_and_a_new_zone_of_that_code_starts_empty() {
+    let app = spawn_app().await;
+    let zone =
+        json!({"code": "Z-PLAINE", "name": "Plaine dijonnaise", "communes": ["21231", "21617"]});
+    assert_eq!(app.post("/api/v1/territories", &zone).await.status, 201);
+    let imported = import(
+        &app,
+        "Z-PLAINE",
+        csv(&[
+            "Z-PLAINE,2015,DE,all,,1000,t,,UNICEM,",
+            "Z-PLAINE,2015,IMP,fossil_fuels,abroad,200,t,,Douanes,",
+        ]),
+    )
+    .await;
+    assert!(imported.status < 300, "{}", imported.text);
+    let account = app.get("/api/v1/territories/Z-PLAINE/afme").await;
+    assert_eq!(account.status, 200, "{}", account.text);
+    assert_eq!(account.body["rows"].as_array().map(Vec::len), Some(2));
+
+    let deleted = app.delete("/api/v1/territories/Z-PLAINE").await;
+    assert_eq!(deleted.status, 204, "{}", deleted.text);
+    assert_eq!(app.post("/api/v1/territories", &zone).await.status, 201);
+    let fresh = app.get("/api/v1/territories/Z-PLAINE/afme").await;
+    assert_eq!(fresh.status, 404, "no account is inherited: {}", fresh.text);
+    // Other territories' accounts are untouched.
+    assert!(import(&app, "21", small_account()).await.status < 300);
+    assert_eq!(app.delete("/api/v1/territories/Z-PLAINE").await.status, 204);
+    assert_eq!(app.get("/api/v1/territories/21/afme").await.status, 200);
+}
