@@ -26,6 +26,17 @@ pub struct Settings {
     /// Partner webhooks: target hosts, delivery worker, retries (`[webhooks]`).
     #[serde(default)]
     pub webhooks: WebhookSettings,
+    /// Material flow accounts: weights of the territorial priority (`[afme.priority]`).
+    #[serde(default)]
+    pub afme: AfmeSettings,
+}
+
+/// `[afme]`: how a territory's account turns into the priority of each family.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AfmeSettings {
+    /// Weights of import dependence, landfill share and weight in DMC (normalised to sum 1).
+    pub priority: crate::afme::priority::PriorityWeights,
 }
 
 /// `[webhooks]`: where subscriptions may point and how the delivery worker retries.
@@ -247,6 +258,9 @@ impl Settings {
         }
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
             return fail("log.format", "must be \"json\" or \"pretty\"");
+        }
+        if let Err(e) = self.afme.priority.normalised() {
+            return Err(ConfigError(format!("section `afme.priority`: {e}")));
         }
         if let Err(e) = self.matching.validate() {
             return Err(ConfigError(format!("section `matching`: {e}")));

@@ -10,7 +10,7 @@
 //! - weight in DMC = DMC_f / DMC: the family's weight in what the territory consumes.
 //!
 //! priority = clamp(w₁·import_dependence + w₂·landfill_share + w₃·dmc_weight, 0, 1) with default
-//! weights 0.4, 0.3, 0.3 (normalised to sum 1). A component the account cannot give (a flow not broken
+//! weights 0.4, 0.3, 0.3 (config `[afme.priority]`, normalised to sum 1). A component the account cannot give (a flow not broken
 //! down by family, a zero denominator) counts as the neutral 0.5; with no account at all every
 //! family gets 0.5. Ratios are clamped to [0, 1] (a negative DMC_f, i.e. a net exporter, gives 0
 //! weight).
@@ -25,8 +25,9 @@ use super::model::{AccountRow, Family, FlowType, Unit};
 /// The neutral priority, for a missing account or an unknown component.
 pub const NEUTRAL: f64 = 0.5;
 
-/// Weights of the three components.
+/// Weights of the three components (config `[afme.priority]`; an omitted one keeps its default).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(default, deny_unknown_fields)]
 #[schema(as = AfmePriorityWeights)]
 pub struct PriorityWeights {
     pub import_dependence: f64,

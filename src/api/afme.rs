@@ -18,7 +18,7 @@ use crate::afme::aggregate::{
     AggregatedAccount, ComparisonRow, aggregate_members, compare_accounts,
 };
 use crate::afme::indicators::{AccountIndicators, IndicatorOptions, compute_indicators};
-use crate::afme::priority::{PriorityReport, PriorityWeights, territorial_priorities};
+use crate::afme::priority::{PriorityReport, territorial_priorities};
 use crate::afme::reconcile::{
     Constraint, ReconcileOptions, Reconciliation, apply_reconciliation, balance_constraint,
     reconcile_rows, sum_constraint,
@@ -1178,7 +1178,7 @@ pub async fn priorities_for_year(
     year: Option<i32>,
 ) -> Result<PriorityReport, ApiError> {
     let (t, _) = territory(state, code).await?;
-    let weights = PriorityWeights::default();
+    let weights = state.settings.afme.priority.clone();
     let owned = t.code.clone();
     let account = db::run(&state.pool, move |conn| {
         let years = db::afme::years(conn, std::slice::from_ref(&owned))?;

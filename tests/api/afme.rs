@@ -956,3 +956,41 @@ async fn deleting_a_zone_deletes_its_account_and_a_new_zone_of_that_code_starts_
     assert_eq!(app.delete("/api/v1/territories/Z-PLAINE").await.status, 204);
     assert_eq!(app.get("/api/v1/territories/21/afme").await.status, 200);
 }
+
+#[actix_web::test]
+async fn priority_weights_come_from_config() {
+    // Only import dependence counts: each family's priority is its import share.
+    let app = crate::helpers::spawn_with(|s| {
+        s.afme.priority = symbiose::afme::priority::PriorityWeights {
+            import_dependence: 2.0,
+            landfill_share: 0.0,
+            dmc_weight: 0.0,
+        };
+    })
+    .await;
+    let text = csv(&[
+        "21,2015,DE,construction_materials,,100,t,,,",
+        "21,2015,DE,agricultural_food,,900,t,,,",
+        "21,2015,IMP,construction_materials,,900,t,,,",
+        "21,2015,IMP,agricultural_food,,100,t,,,",
+        "21,2015,DPO_LANDFILL,construction_materials,,500,t,,,",
+    ]);
+    assert_eq!(import(&app, "21", text).await.status, 201);
+    let reply = app.get("/api/v1/territories/21/priorities").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let priority_of = |family: &str| {
+        reply.body["families"]
+            .as_array()
+            .and_then(|f| f.iter().find(|x| x["family"] == family))
+            .map(|x| num(&x["priority"]))
+            .unwrap_or_else(|| panic!("{family} in {}", reply.text))
+    };
+    // 900 / (100 + 900) and 100 / (900 + 100); landfill and DMC weight no longer count.
+    close(
+        priority_of("construction_materials"),
+        0.9,
+        1e-9,
+        "construction",
+    );
+    close(priority_of("agricultural_food"), 0.1, 1e-9, "agriculture");
+}

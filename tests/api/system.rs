@@ -217,6 +217,10 @@ fn a_bad_setting_names_its_key() {
     let message = load_error(bad_format.path(), None);
     assert!(message.contains("log.format"), "{message}");
 
+    let bad_weight = config_dir(|t| t.replace("landfill_share = 0.3", "landfill_share = -0.3"));
+    let message = load_error(bad_weight.path(), None);
+    assert!(message.contains("afme.priority"), "{message}");
+
     let broken = config_dir(|t| t.replace("[server]", "[server"));
     let message = load_error(broken.path(), None);
     assert!(
