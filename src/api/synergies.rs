@@ -75,7 +75,8 @@ pub enum SynergyKind {
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct SynergyQuery {
-    /// Territory code at any level (`R27`, `21`, EPCI, commune, custom zone): synergies with a party in it.
+    /// Territory code at any level (`R27`, `21`, EPCI, commune, custom zone): synergies with a party in
+    /// it, scored with its AFME priority. For `/resources/{id}/matches`, only the priority applies.
     pub territory: Option<String>,
     pub kind: Option<SynergyKind>,
     pub min_score: Option<f64>,
@@ -454,7 +455,8 @@ pub async fn actor_synergies(
     Ok(HttpResponse::Ok().json(page))
 }
 
-/// Ranked receivers of an offer, or providers of a need (computed on the current snapshot).
+/// Ranked receivers of an offer, or providers of a need (computed on the current snapshot); with
+/// `territory`, scores carry that territory's AFME priority, as in its synergy list.
 #[utoipa::path(tag = "synergies", params(SynergyQuery), responses((status = 200, body = Page<SubstitutionOut>), (status = 404, body = super::error::Problem)))]
 #[get("/resources/{id}/matches")]
 pub async fn resource_matches(
@@ -466,6 +468,16 @@ pub async fn resource_matches(
     let query = query.0;
     query.check()?;
     super::resources::load_resource(&state, &caller, &id).await?;
+    // Scores carry the territorial priority of `territory` when one is named (neutral otherwise).
+    let territory = query
+        .territory
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    if let Some(code) = territory {
+        caller.check_territory(&state, code).await?;
+    }
+    let priority = Prioritiser::of_territory(&state, territory).await?;
     let not_found = || ApiError::NotFound(format!("resource `{id}`"));
     let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let built = current(&state).await?;
@@ -482,11 +494,13 @@ pub async fn resource_matches(
         crate::matching::MatchingError::UnknownResource(_) => not_found(),
         other => ApiError::Internal(other.to_string()),
     })?;
-    let items: Vec<SubstitutionOut> = found
+    let mut ranked: Vec<Synergy> = found
         .iter()
+        .map(|s| priority.apply(s))
         .filter(|s| query.keeps_substitution(s, s.score))
-        .map(|s| substitution_out(&built, s))
         .collect();
+    ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
+    let items: Vec<SubstitutionOut> = ranked.iter().map(|s| substitution_out(&built, s)).collect();
     Ok(HttpResponse::Ok().json(page_slice(&items, &query.page())?))
 }
 

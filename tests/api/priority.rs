@@ -40,6 +40,18 @@ fn find(items: &[Value], offer: &str) -> (usize, f64) {
         .unwrap_or_else(|| panic!("no declared synergy for offer {offer}"))
 }
 
+/// Score of the offer's declared synergy among its own matches (`query` appended to the path).
+async fn matched_score(app: &TestApp, offer: &str, query: &str) -> f64 {
+    let reply = app
+        .get(&format!(
+            "/api/v1/resources/{offer}/matches?latent=false{query}"
+        ))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let items = reply.body["items"].as_array().cloned().unwrap_or_default();
+    find(&items, offer).1
+}
+
 #[actix_web::test]
 async fn import_dependence_in_construction_materials_puts_that_synergy_first() {
     let app = spawn_app().await;
@@ -108,4 +120,14 @@ async fn import_dependence_in_construction_materials_puts_that_synergy_first() {
         .unwrap_or_default();
     let (_, ash_neutral) = find(&items, &ash);
     assert!((ash_neutral - ash_before).abs() < 1e-9);
+
+    // An offer's own matches carry the priority of the territory they are asked for, as its list.
+    assert!(
+        (matched_score(&app, &ash, "").await - ash_before).abs() < 1e-9,
+        "neutral without a territory"
+    );
+    assert!(
+        (matched_score(&app, &ash, "&territory=21").await - ash_after).abs() < 1e-9,
+        "as in the list of 21"
+    );
 }
