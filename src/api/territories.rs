@@ -174,7 +174,9 @@ pub struct ZoneInput {
 /// Custom zones.
 #[utoipa::path(tag = "territories", responses((status = 200, body = Vec<TerritoryRef>)))]
 #[get("/territories")]
-pub async fn list_zones(state: State) -> Result<HttpResponse, ApiError> {
+pub async fn list_zones(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
+    // A scoped key sees the zones lying wholly in its territories, those it may open.
+    let coverage = caller.coverage(&state).await?;
     let zones = db::run(&state.pool, |conn| {
         let zones = db::zones::list(conn)?;
         let mut out = Vec::with_capacity(zones.len());
@@ -185,7 +187,17 @@ pub async fn list_zones(state: State) -> Result<HttpResponse, ApiError> {
         Ok(out)
     })
     .await?;
-    let refs: Vec<TerritoryRef> = zones.iter().map(|(z, c)| zone_ref(&state, z, c)).collect();
+    let refs: Vec<TerritoryRef> = zones
+        .iter()
+        .filter(|(_, communes)| {
+            coverage.is_national()
+                || !communes.is_empty()
+                    && communes
+                        .iter()
+                        .all(|c| coverage.covers_commune(&state.reference, c))
+        })
+        .map(|(z, c)| zone_ref(&state, z, c))
+        .collect();
     Ok(HttpResponse::Ok().json(refs))
 }
 

@@ -958,3 +958,52 @@ async fn the_keys_command_creates_lists_and_revokes() {
     );
     expect(&app, Some(&key), Method::GET, "/api/v1/actors", None, 401).await;
 }
+
+#[actix_web::test]
+async fn a_scoped_key_lists_only_the_zones_inside_its_territories() {
+    let app = spawn_app().await;
+    for zone in [
+        json!({"code": "Z-DIJON", "name": "Dijon", "communes": ["21231"]}),
+        json!({"code": "Z-NEVERS", "name": "Nevers", "communes": ["58194"]}),
+        json!({"code": "Z-DEUX", "name": "Dijon et Nevers", "communes": ["21231", "58194"]}),
+    ] {
+        assert_eq!(app.post("/api/v1/territories", &zone).await.status, 201);
+    }
+    let codes = |reply: Reply| -> Vec<String> {
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let mut codes: Vec<String> = reply
+            .body
+            .as_array()
+            .map(|zones| {
+                zones
+                    .iter()
+                    .filter_map(|z| z["code"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        codes.sort();
+        codes
+    };
+    assert_eq!(
+        codes(app.get("/api/v1/territories").await),
+        ["Z-DEUX", "Z-DIJON", "Z-NEVERS"]
+    );
+    let of_21 = app.key("facilitateur 21", Role::Facilitator, &["21"]);
+    assert_eq!(
+        codes(
+            app.call(Some(&of_21), Method::GET, "/api/v1/territories", None)
+                .await
+        ),
+        ["Z-DIJON"]
+    );
+    // The zones it does not list, it cannot open either.
+    let hidden = app
+        .call(
+            Some(&of_21),
+            Method::GET,
+            "/api/v1/territories/Z-DEUX",
+            None,
+        )
+        .await;
+    assert_eq!(hidden.status, 403, "{}", hidden.text);
+}
