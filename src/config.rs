@@ -203,6 +203,17 @@ impl Settings {
     }
 
     pub fn load_for(config_dir: &Path, env: Option<&str>) -> Result<Settings, ConfigError> {
+        Self::load_with_vars(config_dir, env, None)
+    }
+
+    /// As [`Settings::load_for`], reading `SYMBIOSE__…` variables from `vars` instead of the process
+    /// environment when given (tests). List settings take comma-separated values
+    /// (`SYMBIOSE__WEBHOOKS__ALLOWED_HOSTS=hooks.example.org,10.0.0.5`).
+    pub fn load_with_vars(
+        config_dir: &Path,
+        env: Option<&str>,
+        vars: Option<std::collections::HashMap<String, String>>,
+    ) -> Result<Settings, ConfigError> {
         let default = config_dir.join("default.toml");
         if !default.is_file() {
             return Err(ConfigError(format!("missing file {}", default.display())));
@@ -223,7 +234,11 @@ impl Settings {
                 config::Environment::with_prefix("SYMBIOSE")
                     .prefix_separator("__")
                     .separator("__")
-                    .try_parsing(true),
+                    .try_parsing(true)
+                    .list_separator(",")
+                    .with_list_parse_key("webhooks.allowed_hosts")
+                    .with_list_parse_key("server.cors_origins")
+                    .source(vars),
             )
             .build()
             .and_then(|c| c.try_deserialize())

@@ -865,3 +865,59 @@ async fn without_cors_origins_no_cross_origin_headers() {
     assert_eq!(reply.status(), 200);
     assert!(reply.headers().get("access-control-allow-origin").is_none());
 }
+
+#[test]
+fn list_settings_take_comma_separated_environment_values() {
+    let vars = |pairs: &[(&str, &str)]| -> Option<std::collections::HashMap<String, String>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    };
+    let settings = Settings::load_with_vars(
+        Path::new("config"),
+        None,
+        vars(&[
+            (
+                "SYMBIOSE__WEBHOOKS__ALLOWED_HOSTS",
+                "hooks.example.org,10.0.0.5",
+            ),
+            (
+                "SYMBIOSE__SERVER__CORS_ORIGINS",
+                "https://portail.example,https://carto.example",
+            ),
+            ("SYMBIOSE__SERVER__PORT", "9090"),
+        ]),
+    )
+    .expect("settings load");
+    assert_eq!(
+        settings.webhooks.allowed_hosts,
+        ["hooks.example.org", "10.0.0.5"]
+    );
+    assert_eq!(
+        settings.server.cors_origins,
+        ["https://portail.example", "https://carto.example"]
+    );
+    assert_eq!(settings.server.port, 9090);
+    let one = Settings::load_with_vars(
+        Path::new("config"),
+        None,
+        vars(&[("SYMBIOSE__WEBHOOKS__ALLOWED_HOSTS", "hooks.example.org")]),
+    )
+    .expect("settings load");
+    assert_eq!(one.webhooks.allowed_hosts, ["hooks.example.org"]);
+    let bad = Settings::load_with_vars(
+        Path::new("config"),
+        None,
+        vars(&[(
+            "SYMBIOSE__WEBHOOKS__ALLOWED_HOSTS",
+            "ok.example,http://bad/",
+        )]),
+    );
+    assert!(
+        bad.is_err_and(|e| e.to_string().contains("webhooks.allowed_hosts")),
+        "a bad host is named"
+    );
+}
