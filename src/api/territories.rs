@@ -189,13 +189,7 @@ pub async fn list_zones(state: State, caller: Caller) -> Result<HttpResponse, Ap
     .await?;
     let refs: Vec<TerritoryRef> = zones
         .iter()
-        .filter(|(_, communes)| {
-            coverage.is_national()
-                || !communes.is_empty()
-                    && communes
-                        .iter()
-                        .all(|c| coverage.covers_commune(&state.reference, c))
-        })
+        .filter(|(_, communes)| coverage.covers_all(&state.reference, communes))
         .map(|(z, c)| zone_ref(&state, z, c))
         .collect();
     Ok(HttpResponse::Ok().json(refs))

@@ -109,7 +109,14 @@ impl Coverage {
                 .collect(),
             None => Vec::new(),
         };
-        Ok(!communes.is_empty() && communes.iter().all(|c| self.covers_commune(reference, c)))
+        Ok(self.covers_all(reference, &communes))
+    }
+
+    /// Whether every one of `communes` lies in the coverage (none lies nowhere, except in a national
+    /// coverage): the rule for a territory made of these communes.
+    pub fn covers_all(&self, reference: &Reference, communes: &[String]) -> bool {
+        self.is_national()
+            || !communes.is_empty() && communes.iter().all(|c| self.covers_commune(reference, c))
     }
 }
 
