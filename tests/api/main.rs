@@ -10,6 +10,7 @@ mod import;
 mod lifecycle;
 mod priority;
 mod resources;
+mod security;
 mod synergies;
 mod system;
 mod territories;

@@ -1,0 +1,1 @@
+//! Security tests: abuse (see ../security.rs).

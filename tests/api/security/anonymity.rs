@@ -1,0 +1,1 @@
+//! Security tests: anonymity (see ../security.rs).

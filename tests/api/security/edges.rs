@@ -1,0 +1,1 @@
+//! Security tests: edges (see ../security.rs).

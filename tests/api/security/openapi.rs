@@ -1,0 +1,1 @@
+//! Security tests: openapi (see ../security.rs).
