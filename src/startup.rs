@@ -18,6 +18,11 @@ use crate::db::{self, DbPool};
 use crate::detection::Detection;
 use crate::reference::Reference;
 
+/// The longest path and query string served (16 KiB): the longest list filter needs a few hundred
+/// bytes. Longer ones get a 414 problem+json. (A request head past actix's own 128 KiB buffer is
+/// refused by its HTTP/1 parser, with a bare 431, before any of our code runs.)
+const MAX_URI_BYTES: usize = 16 * 1024;
+
 /// Everything the service needs before it serves: the migrated pool and the reference data.
 pub struct Application {
     pub settings: Settings,
@@ -94,8 +99,19 @@ impl Application {
             App::new()
                 .wrap_fn(|req, srv| {
                     // A NUL in a path segment can never name anything, and PostgreSQL refuses it.
-                    if req.path().contains("%00") {
-                        let problem = ApiError::NotFound("path".into()).error_response();
+                    let refused = if req.path().contains("%00") {
+                        Some(ApiError::NotFound("path".into()))
+                    } else if req.uri().path().len() + req.uri().query().map_or(0, str::len)
+                        > MAX_URI_BYTES
+                    {
+                        Some(ApiError::UriTooLong(format!(
+                            "the request's path and query are longer than {MAX_URI_BYTES} bytes"
+                        )))
+                    } else {
+                        None
+                    };
+                    if let Some(error) = refused {
+                        let problem = error.error_response();
                         Either::Left(ready(Ok(req.into_response(problem).map_into_right_body())))
                     } else {
                         // The request id of the tracing span, echoed so clients can quote it.

@@ -28,8 +28,14 @@ pub enum ApiError {
     PayloadTooLarge(String),
     #[error("{0}")]
     Unsupported(String),
+    /// The query string is longer than any request of ours needs.
+    #[error("{0}")]
+    UriTooLong(String),
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// The database's disk is full: the write was refused whole.
+    #[error("{0}")]
+    InsufficientStorage(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -65,7 +71,9 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::Unsupported(_) => "unsupported-media-type",
+            ApiError::UriTooLong(_) => "uri-too-long",
             ApiError::Unavailable(_) => "unavailable",
+            ApiError::InsufficientStorage(_) => "insufficient-storage",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -81,6 +89,10 @@ impl From<DbError> for ApiError {
             DbError::Query(e) if e.to_string().contains("database is locked") => {
                 ApiError::Unavailable("the database is busy; retry".into())
             }
+            DbError::Query(e) if crate::db::is_storage_full(&e) => ApiError::InsufficientStorage(
+                "the database's storage is full: nothing was written; retry when space is freed"
+                    .into(),
+            ),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -97,7 +109,9 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

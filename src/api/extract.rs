@@ -7,6 +7,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use crate::domain::validation::text_problem;
 
 /// A JSON body deserialised with the path of the first bad field: `{"quantity":{"unit":"ton"}}`
 /// answers 422 with field `quantity.unit`. Size is capped by the app's `PayloadConfig` (413).
@@ -36,26 +37,54 @@ impl<T: DeserializeOwned + 'static> FromRequest for ValidJson<T> {
     }
 }
 
-/// Deserialises JSON, naming the failing field path. Text may not hold NUL characters (PostgreSQL
-/// cannot store them, and no legitimate input needs them).
+/// Deserialises one JSON document, naming the failing field path. Text anywhere in it may not hold
+/// control or bidirectional formatting characters (`domain::validation::forbidden_char`): NUL cannot
+/// be stored by PostgreSQL, and the others make a name display as something else.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    if bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000")) {
-        return Err(ApiError::field(
-            "body",
-            "text must not contain NUL characters",
-        ));
+    // `from_slice` to a value also refuses anything after the document (`{…} junk`): a body we
+    // half-understood must not be stored.
+    let document: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON: {e}")))?;
+    if let Some((field, problem)) = unsafe_text(&document, String::new()) {
+        return Err(ApiError::field(field, problem));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
+    serde_path_to_error::deserialize(document).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::BadRequest(format!("malformed JSON: {inner}"))
-        } else {
-            let message = strip_position(&inner.to_string());
-            ApiError::field(field_of(&path, &message, "body"), message)
-        }
+        let message = strip_position(&err.into_inner().to_string());
+        ApiError::field(field_of(&path, &message, "body"), message)
     })
+}
+
+/// The path (`contact.name`, `communes[2]`) and problem of the first string or key of `value`
+/// holding a character no text may hold.
+fn unsafe_text(value: &serde_json::Value, path: String) -> Option<(String, String)> {
+    use serde_json::Value;
+    let at = |path: String| {
+        if path.is_empty() {
+            "body".to_owned()
+        } else {
+            path
+        }
+    };
+    match value {
+        Value::String(text) => text_problem(text).map(|p| (at(path), p)),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| unsafe_text(item, format!("{}[{i}]", at(path.clone())))),
+        Value::Object(fields) => fields.iter().find_map(|(name, item)| {
+            let field = if path.is_empty() {
+                name.clone()
+            } else {
+                format!("{path}.{name}")
+            };
+            match text_problem(name) {
+                Some(problem) => Some((at(path.clone()), problem)),
+                None => unsafe_text(item, field),
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// The field a serde error is about: its path, completed by the name in "missing field `x`".

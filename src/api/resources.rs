@@ -16,7 +16,6 @@ use crate::domain::resource::{
     ResourceKind, Unit,
 };
 use crate::webhooks::EventType;
-use diesel::Connection;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list_for_actor)
@@ -241,7 +240,7 @@ pub async fn create_resource(
     let stored = row.clone();
     let event = webhook_event(&state, EventType::ResourceCreated, &row)?;
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::transaction(conn, |conn| {
             db::resources::insert(conn, &stored)?;
             Ok(crate::webhooks::publish(conn, event)?)
         })
@@ -311,7 +310,7 @@ async fn store_update(
     let stored = row.clone();
     let event = webhook_event(state, EventType::ResourceUpdated, &row)?;
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::transaction(conn, |conn| {
             db::resources::update(conn, &stored)?;
             Ok(crate::webhooks::publish(conn, event)?)
         })
@@ -373,7 +372,7 @@ pub async fn delete_resource(
     let existing = load_resource(&state, &caller, &id).await?;
     let event = webhook_event(&state, EventType::ResourceDeleted, &existing)?;
     db::run(&state.pool, move |conn| {
-        conn.transaction(|conn| {
+        db::transaction(conn, |conn| {
             db::resources::delete(conn, &existing.id)?;
             Ok(crate::webhooks::publish(conn, event)?)
         })

@@ -97,12 +97,7 @@ impl SynergyQuery {
     }
 
     fn check(&self) -> Result<(), ApiError> {
-        if let Some(m) = self.min_score
-            && !(0.0..=1.0).contains(&m)
-        {
-            return Err(ApiError::field("min_score", "must be between 0 and 1"));
-        }
-        Ok(())
+        check_min_score(self.min_score).map(|_| ())
     }
 
     /// Whether a substitution synergy passes the filters, `score` being its score in this list
@@ -577,6 +572,16 @@ pub async fn match_adhoc(
     Ok(HttpResponse::Ok().json(page_slice(&items, &query.page())?))
 }
 
+/// A `min_score` filter: a number in [0, 1] (`NaN` is refused, not read as "no filter").
+fn check_min_score(min_score: Option<f64>) -> Result<Option<f64>, ApiError> {
+    match min_score {
+        Some(m) if !(0.0..=1.0).contains(&m) => {
+            Err(ApiError::field("min_score", "must be between 0 and 1"))
+        }
+        other => Ok(other),
+    }
+}
+
 /// The synergy graph of a territory: its actors and every synergy with a party in it.
 /// For partners and public readers, actors that did not consent are anonymous in the graph itself
 /// (ids, names, positions, distance bands), so every export and analysis shows the same view.
@@ -586,6 +591,7 @@ async fn territory_graph_of(
     code: &str,
     min_score: Option<f64>,
 ) -> Result<SynergyGraph, ApiError> {
+    let min_score = check_min_score(min_score)?;
     caller.check_territory(state, code).await?;
     let (scope, zone) = scope_of(state, Some(code)).await?;
     let built = current(state).await?;

@@ -30,7 +30,9 @@ pub enum Right {
     Admin,
 }
 
-/// Reads are GET/HEAD, plus the POSTs that compute without storing (ad-hoc match, reconciliation).
+/// The right a route needs, from the method and the route's *pattern* (`/api/v1/keys/{id}`) as actix
+/// matched it. Reads are GET/HEAD, plus the POSTs that compute without storing (ad-hoc match,
+/// reconciliation).
 pub fn required_right(method: &Method, path: &str) -> Right {
     let path = path.trim_end_matches('/');
     let under = |prefix: &str| {
@@ -86,6 +88,12 @@ async fn identify(state: &AppState, req: &ServiceRequest) -> Result<Option<Princ
     }
 }
 
+/// The pattern of the route that serves this request (`/api/v1/keys/{id}`), matched on the decoded
+/// path exactly as the router matches it; `None` when no route matches (the request would be a 404).
+fn routed_pattern(req: &ServiceRequest) -> Option<String> {
+    req.resource_map().match_pattern(req.match_info().as_str())
+}
+
 /// Who may pass, or the 401/403 that stops the request.
 fn admit(
     right: Right,
@@ -115,7 +123,13 @@ pub async fn authenticate(
         let error = ApiError::Internal("application state missing".into());
         return Ok(req.into_response(error.error_response()));
     };
-    let right = required_right(req.method(), req.path());
+    // Decide on the route the router will run, never on the raw path: `/api/v1/%6Beys` is routed
+    // to `/api/v1/keys` (actix decodes the path before matching) but does not spell it.
+    let Some(route) = routed_pattern(&req) else {
+        let error = ApiError::NotFound("route".into());
+        return Ok(req.into_response(error.error_response()));
+    };
+    let right = required_right(req.method(), &route);
     let admitted = match identify(&state, &req).await {
         Ok(principal) => admit(right, principal, state.settings.auth.public_read),
         Err(e) => Err(e),
@@ -249,6 +263,16 @@ mod tests {
         );
         assert_eq!(r(Method::GET, "/api/v1/keys"), Right::Admin);
         assert_eq!(r(Method::DELETE, "/api/v1/keys/abc"), Right::Admin);
+        assert_eq!(r(Method::DELETE, "/api/v1/keys/{id}"), Right::Admin);
+        assert_eq!(r(Method::GET, "/api/v1/synergies/{id}/notes"), Right::Read);
+        assert_eq!(
+            r(Method::POST, "/api/v1/synergies/{id}/notes"),
+            Right::Write
+        );
+        assert_eq!(
+            r(Method::POST, "/api/v1/territories/{code}/afme/reconcile"),
+            Right::Read
+        );
         assert_eq!(r(Method::GET, "/api/v1/audit"), Right::Admin);
         assert_eq!(r(Method::GET, "/api/v1/keysmith"), Right::Read);
         assert_eq!(r(Method::POST, "/api/v1/webhooks"), Right::Subscribe);

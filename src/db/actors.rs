@@ -70,7 +70,7 @@ pub fn delete_with_events(
     events: Vec<crate::webhooks::Event>,
 ) -> Result<(), DbError> {
     expected.sort();
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         if super::resources::ids_of_actor(conn, id)? != expected {
             return Err(DbError::Conflict(format!(
                 "the resources of actor `{id}` changed during its deletion; retry"

@@ -217,7 +217,7 @@ pub fn replace_accounts(
         account.rows_stored += 1;
         records.push(AfmeRowRecord::from_row(row, position, now));
     }
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         for account in &mut accounts {
             account.rows_replaced = diesel::delete(
                 afme_rows::table
@@ -451,7 +451,7 @@ pub fn load_bourgogne_demo(
         published.territory_name.trim().to_owned()
     };
     let rows = published.rows;
-    let stored = conn.transaction(|conn| {
+    let stored = super::transaction(conn, |conn| {
         if super::zones::get(conn, BOURGOGNE_ZONE)?.is_none() {
             let zone = ZoneRow {
                 code: BOURGOGNE_ZONE.to_owned(),

@@ -46,7 +46,7 @@ pub fn store(
     actor_rows: &[ActorRow],
     resource_rows: &[ResourceRow],
 ) -> Result<(), DbError> {
-    conn.transaction(|conn| match conn {
+    super::transaction(conn, |conn| match conn {
         DbConnection::Sqlite(c) => insert_chunks!(c, actor_rows, resource_rows),
         DbConnection::Postgresql(c) => insert_chunks!(c, actor_rows, resource_rows),
     })

@@ -56,7 +56,7 @@ pub fn get(conn: &mut DbConnection, id: &str) -> Result<ApiKeyRow, DbError> {
 
 /// Revokes a key (idempotent: the first revocation time is kept) and returns it.
 pub fn revoke(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<ApiKeyRow, DbError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         diesel::update(
             api_keys::table
                 .find(id)

@@ -105,7 +105,7 @@ pub fn apply(
     id: &str,
     update: &LifecycleUpdate,
 ) -> Result<Updated, LifecycleError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         // Take the write lock before reading the status (see the module comment).
         let locked = diesel::update(synergies::table.find(id))
             .set(synergies::status.eq(synergies::status))
@@ -226,7 +226,7 @@ pub fn add_note(
     text: &str,
     at: NaiveDateTime,
 ) -> Result<SynergyNoteRow, DbError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         if !exists(conn, id)? {
             return Err(DbError::NotFound);
         }

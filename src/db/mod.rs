@@ -16,7 +16,7 @@ pub mod zones;
 
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use diesel::sqlite::SqliteConnection;
@@ -98,6 +98,21 @@ impl DbManager {
     }
 }
 
+impl DbManager {
+    /// The URL without its password, for messages.
+    fn redacted_url(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut parsed) if self.backend == Backend::Postgres => {
+                if parsed.password().is_some() {
+                    let _ = parsed.set_password(Some("***"));
+                }
+                parsed.to_string()
+            }
+            _ => self.url.clone(),
+        }
+    }
+}
+
 impl ManageConnection for DbManager {
     type Connection = DbConnection;
     type Error = diesel::r2d2::Error;
@@ -110,10 +125,10 @@ impl ManageConnection for DbManager {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.url)
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
-                // busy_timeout first: switching to WAL takes a lock that other new connections contend for.
+                // WAL is a property of the file, set once by `connect` before the pool opens: setting
+                // it here would make the pool's connections contend for the lock it takes.
                 conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                     self.busy_timeout_ms
                 ))
                 .map_err(diesel::r2d2::Error::QueryError)?;
@@ -145,11 +160,96 @@ pub fn connect(url: &str, pool_size: u32, busy_timeout_ms: u32) -> Result<DbPool
         std::fs::create_dir_all(parent)
             .map_err(|e| DbError::Pool(format!("cannot create {}: {e}", parent.display())))?;
     }
+    // One connection first, alone: a wrong URL, a refused login or a read-only file fails here at
+    // once with one clear message, instead of the pool retrying for its whole timeout and logging
+    // every attempt. On SQLite it also switches the file to WAL before other connections exist.
+    let mut first = manager.connect().map_err(|e| {
+        DbError::Pool(format!(
+            "key `database.url`: cannot open the database {}: {e}",
+            manager.redacted_url()
+        ))
+    })?;
+    if let DbConnection::Sqlite(conn) = &mut first {
+        conn.batch_execute("PRAGMA journal_mode = WAL;")
+            .map_err(|e| {
+                DbError::Pool(format!(
+                    "key `database.url`: the database {} cannot be written: {e}",
+                    manager.redacted_url()
+                ))
+            })?;
+    }
+    drop(first);
     Pool::builder()
         .max_size(pool_size.max(1))
         .connection_timeout(Duration::from_secs(10))
         .build(manager)
         .map_err(DbError::from)
+}
+
+/// A write transaction. On SQLite it begins with `BEGIN IMMEDIATE`, taking the write lock at once:
+/// a deferred transaction that reads and then writes fails with "database is locked" the moment
+/// another writer has committed meanwhile (waiting cannot help it, so the busy timeout is not
+/// used), whereas an immediate one queues for up to `database.busy_timeout_ms`. Writers then take
+/// turns instead of failing. PostgreSQL's row locks need nothing of the kind. Inside another
+/// transaction it is a savepoint, as `Connection::transaction` is.
+pub fn transaction<T, E, F>(conn: &mut DbConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    type Manager = <DbConnection as Connection>::TransactionManager;
+    let nested = !matches!(
+        Manager::transaction_manager_status_mut(conn).transaction_depth(),
+        Ok(None)
+    );
+    let DbConnection::Sqlite(sqlite) = conn else {
+        return conn.transaction(f);
+    };
+    if nested {
+        return conn.transaction(f);
+    }
+    AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
+    match f(conn) {
+        Ok(value) => {
+            Manager::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => {
+            Manager::rollback_transaction(conn)?;
+            Err(e)
+        }
+    }
+}
+
+/// Whether `err` says the database's disk is full (SQLite's SQLITE_FULL, PostgreSQL's 53100
+/// `disk_full` or a failed file extension).
+pub fn is_storage_full(err: &diesel::result::Error) -> bool {
+    let text = err.to_string().to_ascii_lowercase();
+    text.contains("database or disk is full")
+        || text.contains("no space left on device")
+        || text.contains("could not extend file")
+        || text.contains("disk full")
+}
+
+/// Whether the database can still grow: writes a row larger than a page and rolls it back
+/// (`/health/ready`). A full disk then makes the service not ready instead of failing writes.
+pub fn can_write(pool: &DbPool) -> bool {
+    let Ok(mut conn) = pool.get() else {
+        return false;
+    };
+    // Random hex, so that neither backend can compress it into the page it already has.
+    let filler: String = (0..16 * 1024 / 16)
+        .map(|_| format!("{:016x}", rand::random::<u64>()))
+        .collect();
+    let probe = transaction(&mut conn, |conn| {
+        diesel::sql_query(format!(
+            "INSERT INTO storage_probe (id, filler) VALUES (1, '{filler}')"
+        ))
+        .execute(conn)?;
+        // Never keep it: the probe only asks whether the database could grow.
+        Err::<(), _>(diesel::result::Error::RollbackTransaction)
+    });
+    matches!(probe, Err(diesel::result::Error::RollbackTransaction))
 }
 
 /// Applies the pending migrations of the pool's backend; returns how many ran.

@@ -90,7 +90,7 @@ pub fn persist_detection(
         }
     }
     for chunk in changed.chunks(WRITE_CHUNK) {
-        conn.transaction(|conn| {
+        super::transaction(conn, |conn| {
             for (row, _) in chunk {
                 diesel::update(synergies::table.find(&row.id))
                     .set((
@@ -123,7 +123,7 @@ pub fn persist_detection(
     summary.updated = changed.len();
     summary.unchanged = detected.len() - changed.len() - fresh.len();
     for chunk in fresh.chunks(WRITE_CHUNK) {
-        conn.transaction(|conn| {
+        super::transaction(conn, |conn| {
             match conn {
                 DbConnection::Sqlite(c) => diesel::insert_into(synergies::table)
                     .values(chunk)
@@ -150,7 +150,7 @@ pub fn persist_detection(
         .collect();
     let now = crate::db::now();
     for chunk in retired.chunks(WRITE_CHUNK) {
-        conn.transaction(|conn| {
+        super::transaction(conn, |conn| {
             diesel::update(synergies::table.filter(synergies::id.eq_any(chunk.to_vec())))
                 .set((
                     synergies::active.eq(false),

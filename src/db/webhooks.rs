@@ -148,7 +148,7 @@ pub fn all_subscriptions(conn: &mut DbConnection) -> Result<Vec<SubscriptionRow>
 
 /// Deletes a subscription with its outbox and attempts (cascade).
 pub fn delete_subscription(conn: &mut DbConnection, id: &str) -> Result<(), DbError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         let outbox: Vec<String> = webhook_outbox::table
             .filter(webhook_outbox::subscription_id.eq(id))
             .select(webhook_outbox::id)
@@ -178,7 +178,7 @@ pub fn resume(
     id: &str,
     now: NaiveDateTime,
 ) -> Result<SubscriptionRow, DbError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         let n = diesel::update(webhook_subscriptions::table.find(id))
             .set((
                 webhook_subscriptions::status.eq(ACTIVE),
@@ -383,7 +383,7 @@ pub fn record_success(
     row: &OutboxRow,
     attempt: &AttemptRow,
 ) -> Result<(), DbError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         diesel::insert_into(webhook_attempts::table)
             .values(attempt)
             .execute(conn)?;
@@ -411,7 +411,7 @@ pub fn record_failure(
     after: AfterFailure,
     pause_after: i32,
 ) -> Result<bool, DbError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         diesel::insert_into(webhook_attempts::table)
             .values(attempt)
             .execute(conn)?;
@@ -538,7 +538,7 @@ pub fn release_leases_of(conn: &mut DbConnection, owner: &str) -> Result<(), DbE
 /// Deletes delivered and expired outbox rows (with their attempts) of events older than `cutoff`;
 /// returns how many rows went.
 pub fn purge_before(conn: &mut DbConnection, cutoff: NaiveDateTime) -> Result<usize, DbError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         let old = webhook_outbox::table
             .filter(webhook_outbox::state.ne(PENDING))
             .filter(webhook_outbox::created_at.lt(cutoff))

@@ -8,7 +8,7 @@ use super::{DbConnection, DbError, conflict_on_unique};
 
 /// Stores a zone and its communes in one transaction.
 pub fn insert(conn: &mut DbConnection, zone: &ZoneRow, communes: &[String]) -> Result<(), DbError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         diesel::insert_into(zones::table)
             .values(zone)
             .execute(conn)
@@ -57,7 +57,7 @@ pub fn list(conn: &mut DbConnection) -> Result<Vec<ZoneRow>, DbError> {
 /// Deletes a custom zone with its material flow account and population overrides, in one
 /// transaction: a zone created later under the same code must not inherit them.
 pub fn delete(conn: &mut DbConnection, code: &str) -> Result<(), DbError> {
-    conn.transaction(|conn| {
+    super::transaction(conn, |conn| {
         let n = diesel::delete(zones::table.find(code)).execute(conn)?;
         if n == 0 {
             return Err(DbError::NotFound);

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::validation::{FieldError, Violations};
+use super::validation::{FieldError, Violations, line_problem, text_problem};
 use crate::reference::Reference;
 
 /// Contact person of an actor (never shown to partners unless the actor consented).
@@ -71,6 +71,9 @@ pub fn clean_text(
     if text.chars().count() > max {
         v.add(field, format!("must be at most {max} characters"));
     }
+    if let Some(problem) = text_problem(text) {
+        v.add(field, problem);
+    }
     Some(text.to_owned())
 }
 
@@ -82,6 +85,8 @@ impl ActorInput {
             v.add("name", "must not be empty");
         } else if name.chars().count() > 300 {
             v.add("name", "must be at most 300 characters");
+        } else if let Some(problem) = line_problem(&name) {
+            v.add("name", problem);
         }
         let siret = match self
             .siret

@@ -125,6 +125,12 @@ impl Period {
     }
 }
 
+/// The largest yearly amount one declaration may carry, in its base unit. The largest single
+/// industrial flows in France are of the order of 10^9 (a nuclear plant's cooling water in m3, a
+/// steelworks' tonnes are 10^7); ten times that leaves room for any real site, and keeps every
+/// derived figure (transport t·km, CO2e, MWh) finite, so impacts never become `null`.
+pub const MAX_YEARLY_AMOUNT: f64 = 1e10;
+
 /// A quantity normalised to a yearly amount in its base unit.
 pub fn yearly_amount(value: f64, unit: Unit, period: Period) -> (f64, BaseUnit) {
     let (base, factor) = unit.to_base();
@@ -274,6 +280,8 @@ impl ResourceInput {
             v.add("label", "must not be empty");
         } else if label.chars().count() > 500 {
             v.add("label", "must be at most 500 characters");
+        } else if let Some(problem) = super::validation::line_problem(&label) {
+            v.add("label", problem);
         }
         let description = clean_text(&mut v, "description", self.description.as_deref(), MAX_TEXT);
         let ewc = match self
@@ -377,8 +385,13 @@ impl ResourceInput {
         let yearly = self
             .quantity
             .map(|q| yearly_amount(q.value, q.unit, q.period));
-        if yearly.is_some_and(|(amount, _)| !amount.is_finite()) {
-            v.add("quantity.value", "is too large once counted per year");
+        if yearly.is_some_and(|(amount, _)| !(amount <= MAX_YEARLY_AMOUNT)) {
+            v.add(
+                "quantity.value",
+                format!(
+                    "is too large once counted per year (at most {MAX_YEARLY_AMOUNT:e} t, m3, MWh or units a year)"
+                ),
+            );
         }
         v.finish(ValidResource {
             kind: self.kind,

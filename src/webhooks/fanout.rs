@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use diesel::Connection;
 use serde_json::json;
 
 use crate::auth::Coverage;
@@ -79,7 +78,7 @@ pub fn fan_out(
     if events.is_empty() {
         return Ok(0);
     }
-    conn.transaction(|conn| {
+    crate::db::transaction(conn, |conn| {
         let subscriptions = store::all_subscriptions(conn)?;
         let mut coverages = HashMap::new();
         let mut taken = 0;
