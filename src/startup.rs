@@ -55,7 +55,11 @@ impl Application {
             settings.database.pool_size,
             settings.database.busy_timeout_ms,
         )
-        .map_err(|e| anyhow::anyhow!("key `database.url`: {e}"))?;
+        .map_err(|e| match e {
+            // Already says what is wrong with the URL: no "pool error" wrapping.
+            db::DbError::Pool(detail) => anyhow::anyhow!("key `database.url`: {detail}"),
+            other => anyhow::anyhow!("key `database.url`: {other}"),
+        })?;
         db::migrate(&pool).map_err(|e| anyhow::anyhow!("key `database.url`: {e}"))?;
         let detection = Detection::load(
             &settings.reference.dir,

@@ -165,7 +165,7 @@ pub fn connect(url: &str, pool_size: u32, busy_timeout_ms: u32) -> Result<DbPool
     // every attempt. On SQLite it also switches the file to WAL before other connections exist.
     let mut first = manager.connect().map_err(|e| {
         DbError::Pool(format!(
-            "key `database.url`: cannot open the database {}: {e}",
+            "cannot open the database {}: {e}",
             manager.redacted_url()
         ))
     })?;
@@ -173,7 +173,7 @@ pub fn connect(url: &str, pool_size: u32, busy_timeout_ms: u32) -> Result<DbPool
         conn.batch_execute("PRAGMA journal_mode = WAL;")
             .map_err(|e| {
                 DbError::Pool(format!(
-                    "key `database.url`: the database {} cannot be written: {e}",
+                    "the database {} cannot be written: {e}",
                     manager.redacted_url()
                 ))
             })?;
