@@ -25,7 +25,7 @@ use crate::afme::impact::{ImpactReport, SynergyImpact, account_impact};
 use crate::afme::indicators::{IndicatorOptions, compute_indicators};
 use crate::afme::model::Family;
 use crate::afme::priority::PriorityReport;
-use crate::auth::Caller;
+use crate::auth::{Anonymiser, Caller};
 use crate::db::lifecycle::{
     LifecycleData, LifecycleError, LifecycleUpdate, RealisedValues, StatusChange,
 };
@@ -601,6 +601,22 @@ pub async fn patch_synergy(
     Ok(HttpResponse::Ok().json(record(updated.row, &built)?))
 }
 
+/// For partners and public readers, the anonymiser of every non-consenting actor: people's comments,
+/// reasons and notes may name any actor, not only the synergy's parties (the gate's anonymiser
+/// knows only the actors a response references by id).
+async fn free_text_anonymiser(state: &State, caller: &Caller) -> Result<Option<Anonymiser>, ApiError> {
+    if !caller.anonymises() {
+        return Ok(None);
+    }
+    let reference = state.reference.clone();
+    let secret = state.settings.auth.anonymisation_secret.clone();
+    let anonymiser = db::run(&state.pool, move |conn| {
+        Anonymiser::load_all(conn, &reference, &secret)
+    })
+    .await?;
+    Ok(Some(anonymiser))
+}
+
 /// Status changes of a synergy, oldest first: who, when, from, to, comment, reason.
 #[utoipa::path(
     get,
@@ -627,11 +643,18 @@ pub async fn synergy_history(
         db::DbError::NotFound => not_found(&id),
         other => other.into(),
     })?;
-    let entries = rows
+    let mut entries = rows
         .into_iter()
         .map(history_entry)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(page_slice(&entries, &page.0)?))
+    if let Some(anonymiser) = free_text_anonymiser(&state, &caller).await? {
+        for entry in &mut entries {
+            for text in [&mut entry.comment, &mut entry.reason].into_iter().flatten() {
+                *text = anonymiser.redact(text);
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().json(page_slice(&state, &entries, &page.0)?))
 }
 
 /// Notes on a synergy, oldest first.
@@ -658,8 +681,13 @@ pub async fn synergy_notes(
             db::DbError::NotFound => not_found(&id),
             other => other.into(),
         })?;
-    let notes: Vec<NoteOut> = rows.into_iter().map(note_out).collect();
-    Ok(HttpResponse::Ok().json(page_slice(&notes, &page.0)?))
+    let mut notes: Vec<NoteOut> = rows.into_iter().map(note_out).collect();
+    if let Some(anonymiser) = free_text_anonymiser(&state, &caller).await? {
+        for note in &mut notes {
+            note.text = anonymiser.redact(&note.text);
+        }
+    }
+    Ok(HttpResponse::Ok().json(page_slice(&state, &notes, &page.0)?))
 }
 
 /// Add a note to a synergy (also possible with `PATCH … {"note": …}`). The author is the
