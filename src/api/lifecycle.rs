@@ -601,6 +601,13 @@ pub async fn patch_synergy(
     Ok(HttpResponse::Ok().json(record(updated.row, &built)?))
 }
 
+/// Whether `id` is a synergy of `built`. Partners and public readers reach the notes and history of
+/// the synergies of their view only: whether the exact sites give a synergy they are not shown
+/// would say something of those sites.
+fn in_view(built: &Built, id: &str) -> bool {
+    Uuid::parse_str(id).is_ok_and(|uuid| !super::synergies::parties(built, uuid).is_empty())
+}
+
 /// For partners and public readers, the anonymiser of every non-consenting actor: people's comments,
 /// reasons and notes may name any actor, not only the synergy's parties (the gate's anonymiser
 /// knows only the actors a response references by id).
@@ -632,17 +639,24 @@ pub async fn synergy_history(
     page: ValidQuery<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
     let id = synergy_id(&id)?;
-    let built = super::synergies::current(&state).await?;
+    let built = super::synergies::current_for(&state, &caller).await?;
     check_parties(&state, &caller, &built, &id).await?;
+    let anonymised = caller.anonymises();
+    if anonymised && !in_view(&built, &id) {
+        return Err(not_found(&id));
+    }
     let owned = id.clone();
-    let rows = db::run(&state.pool, move |conn| {
+    let rows = match db::run(&state.pool, move |conn| {
         db::lifecycle::history(conn, &owned)
     })
     .await
-    .map_err(|e| match e {
-        db::DbError::NotFound => not_found(&id),
-        other => other.into(),
-    })?;
+    {
+        Ok(rows) => rows,
+        // A synergy of the anonymous view that the exact sites do not give: never stored.
+        Err(db::DbError::NotFound) if anonymised => Vec::new(),
+        Err(db::DbError::NotFound) => return Err(not_found(&id)),
+        Err(other) => return Err(other.into()),
+    };
     let mut entries = rows
         .into_iter()
         .map(history_entry)
@@ -672,15 +686,20 @@ pub async fn synergy_notes(
     page: ValidQuery<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
     let id = synergy_id(&id)?;
-    let built = super::synergies::current(&state).await?;
+    let built = super::synergies::current_for(&state, &caller).await?;
     check_parties(&state, &caller, &built, &id).await?;
+    let anonymised = caller.anonymises();
+    if anonymised && !in_view(&built, &id) {
+        return Err(not_found(&id));
+    }
     let owned = id.clone();
-    let rows = db::run(&state.pool, move |conn| db::lifecycle::notes(conn, &owned))
-        .await
-        .map_err(|e| match e {
-            db::DbError::NotFound => not_found(&id),
-            other => other.into(),
-        })?;
+    let rows = match db::run(&state.pool, move |conn| db::lifecycle::notes(conn, &owned)).await {
+        Ok(rows) => rows,
+        // A synergy of the anonymous view that the exact sites do not give: never stored.
+        Err(db::DbError::NotFound) if anonymised => Vec::new(),
+        Err(db::DbError::NotFound) => return Err(not_found(&id)),
+        Err(other) => return Err(other.into()),
+    };
     let mut notes: Vec<NoteOut> = rows.into_iter().map(note_out).collect();
     if let Some(anonymiser) = free_text_anonymiser(&state, &caller).await? {
         for note in &mut notes {

@@ -411,6 +411,10 @@ impl Anonymiser {
                 }
             }
             set_position(object, &h);
+            // When it last changed would say that it moved or was renamed.
+            if object.contains_key("updated_at") {
+                object.insert("updated_at".into(), Value::Null);
+            }
             object.insert("anonymous".into(), Value::Bool(true));
         }
         // A GeoJSON feature: move the geometry of hidden actors to their centroid.
