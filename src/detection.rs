@@ -457,7 +457,9 @@ fn fingerprint<T: serde::Serialize>(value: &T) -> i64 {
     i64::from_ne_bytes(sink.0.digest().to_ne_bytes())
 }
 
-fn substitution_row(s: &Synergy, fingerprint: i64, now: chrono::NaiveDateTime) -> SynergyRow {
+/// The stored form of a substitution synergy (also how the lifecycle reports see a synergy of an
+/// anonymous view).
+pub fn substitution_row(s: &Synergy, fingerprint: i64, now: chrono::NaiveDateTime) -> SynergyRow {
     SynergyRow {
         id: s.id.to_string(),
         kind: "substitution".into(),
@@ -487,7 +489,8 @@ fn substitution_row(s: &Synergy, fingerprint: i64, now: chrono::NaiveDateTime) -
     }
 }
 
-fn pooling_row(g: &PoolingGroup, fingerprint: i64, now: chrono::NaiveDateTime) -> SynergyRow {
+/// The stored form of a pooling group.
+pub fn pooling_row(g: &PoolingGroup, fingerprint: i64, now: chrono::NaiveDateTime) -> SynergyRow {
     SynergyRow {
         id: g.id.to_string(),
         kind: "pooling".into(),

@@ -7,7 +7,7 @@
 //! The rules live in `crate::domain::lifecycle` (transitions) and `crate::afme::impact` (account
 //! changes); the SQL in `crate::db::lifecycle`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use actix_web::http::StatusCode;
@@ -30,7 +30,7 @@ use crate::db::lifecycle::{
     LifecycleData, LifecycleError, LifecycleUpdate, RealisedValues, StatusChange,
 };
 use crate::db::models::{ActorRow, SynergyHistoryRow, SynergyNoteRow, SynergyRow};
-use crate::db::{self, TerritoryScope};
+use crate::db;
 use crate::detection::{ActorInfo, Built};
 use crate::domain::lifecycle::{
     FUNNEL, SynergyStatus, TransitionError, allowed_next, furthest_stage,
@@ -881,16 +881,9 @@ fn actor_info(a: &ActorRow) -> Option<ActorInfo> {
 /// each brings.
 fn counted(
     data: LifecycleData,
-    scope: &TerritoryScope,
-    zone: Option<&HashSet<String>>,
+    inside: &HashSet<String>,
     report: &PriorityReport,
 ) -> Result<Vec<Counted>, ApiError> {
-    let inside: HashSet<&str> = data
-        .actors
-        .values()
-        .filter(|a| actor_info(a).is_some_and(|info| info.in_scope(scope, zone)))
-        .map(|a| a.id.as_str())
-        .collect();
     let mut out = Vec::new();
     for row in data.synergies.iter() {
         if !db::lifecycle::parties(row)
@@ -1117,9 +1110,11 @@ fn check_code(code: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The territory, the stored synergies with a party in it and what each brings.
+/// The territory, the stored synergies with a party in it and what each brings. Partners and
+/// public readers count the synergies of their anonymous view (see [`as_viewed`]).
 async fn territory_synergies(
     state: &State,
+    caller: &Caller,
     code: &str,
     report: &PriorityReport,
 ) -> Result<(TerritoryRef, Vec<Counted>), ApiError> {
@@ -1127,8 +1122,57 @@ async fn territory_synergies(
     let (scope, zone) = super::synergies::scope_of(state, Some(code)).await?;
     // The current detection is persisted before the stored synergies are read.
     super::synergies::current(state).await?;
-    let data = db::run(&state.pool, db::lifecycle::lifecycle_data).await?;
-    Ok((territory, counted(data, &scope, zone.as_ref(), report)?))
+    let mut data = db::run(&state.pool, db::lifecycle::lifecycle_data).await?;
+    let inside: HashSet<String> = if caller.anonymises() {
+        let view = super::synergies::current_for(state, caller).await?;
+        as_viewed(&mut data, &view);
+        view.actors
+            .values()
+            .filter(|a| a.in_scope(&scope, zone.as_ref()))
+            .map(|a| a.id.to_string())
+            .collect()
+    } else {
+        data.actors
+            .values()
+            .filter(|a| actor_info(a).is_some_and(|info| info.in_scope(&scope, zone.as_ref())))
+            .map(|a| a.id.clone())
+            .collect()
+    };
+    Ok((territory, counted(data, &inside, report)?))
+}
+
+/// The synergies as a reader of an anonymous view knows them: those of the view, each with what
+/// people decided about it (status, history, realised values) when it is stored, and the view's
+/// figures (score, distance, quantity, impact), computed from hidden actors' commune centroids.
+/// Stored synergies outside the view are left out: the exact sites decide that they exist.
+fn as_viewed(data: &mut LifecycleData, view: &Built) {
+    let now = crate::db::now();
+    let mut stored: HashMap<String, SynergyRow> = data
+        .synergies
+        .drain(..)
+        .map(|row| (row.id.clone(), row))
+        .collect();
+    data.synergies = view
+        .synergies
+        .iter()
+        .map(|s| crate::detection::substitution_row(s, 0, now))
+        .chain(
+            view.pooling
+                .iter()
+                .map(|g| crate::detection::pooling_row(g, 0, now)),
+        )
+        .map(|seen| match stored.remove(&seen.id) {
+            Some(row) => SynergyRow {
+                score: seen.score,
+                distance_km: seen.distance_km,
+                quantity: seen.quantity,
+                detail: seen.detail,
+                ..row
+            },
+            None => seen,
+        })
+        .collect();
+    data.synergies.sort_by(|a, b| a.id.cmp(&b.id));
 }
 
 /// Lifecycle KPIs of a territory: synergies by status, the funnel detected → proposed → in_study →
@@ -1168,7 +1212,7 @@ pub async fn territory_kpis(
     };
     check_code(&code)?;
     let report = super::afme::priorities_for(&state, &code).await?;
-    let (territory, items) = territory_synergies(&state, &code, &report).await?;
+    let (territory, items) = territory_synergies(&state, &caller, &code, &report).await?;
     let totals = kpi_block(&items);
     let mut families: BTreeMap<Family, Vec<&Counted>> = BTreeMap::new();
     let mut years: BTreeMap<i32, Vec<&Counted>> = BTreeMap::new();
@@ -1407,7 +1451,7 @@ pub async fn afme_impact(
     };
     let indicators = compute_indicators(&rows, &t.code, year, &IndicatorOptions::default());
     let report = super::afme::priorities_for_year(&state, &code, Some(year)).await?;
-    let (_, items) = territory_synergies(&state, &code, &report).await?;
+    let (_, items) = territory_synergies(&state, &caller, &code, &report).await?;
 
     let mut lines = Vec::new();
     let (mut implemented, mut proposed) = (Vec::new(), Vec::new());
