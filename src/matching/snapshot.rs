@@ -653,6 +653,48 @@ impl Snapshot {
         })
     }
 
+    /// The same snapshot with every actor at `position(actor)` (latitude, longitude): the engine
+    /// run on it computes what someone who knows only those positions can compute. Anonymised views
+    /// use it to derive every distance-dependent figure from a hidden actor's commune centroid.
+    pub fn moved(&self, position: impl Fn(&IndexedActor) -> (f64, f64)) -> Snapshot {
+        let actors: Vec<SnapActor> = self
+            .actors
+            .iter()
+            .map(|a| {
+                let (lat, lng) = position(a);
+                SnapActor {
+                    id: a.id,
+                    name: a.name.clone(),
+                    naf_code: a.naf_code.clone(),
+                    lat,
+                    lng,
+                    commune: a.commune.clone(),
+                }
+            })
+            .collect();
+        // The indexed resources are already validated and normalised: they index back unchanged.
+        let resources: Vec<SnapResource> = self
+            .resources
+            .iter()
+            .map(|r| SnapResource {
+                id: r.id,
+                actor_id: self.actors[r.actor as usize].id,
+                kind: r.kind,
+                class: self.taxonomy.class(r.class).name.clone(),
+                ewc_code: r.ewc.map(EwcCode::compact),
+                accepted_ewc: r.accepted.iter().map(|c| c.compact()).collect(),
+                hazardous: r.hazardous,
+                yearly_quantity: r.yearly_quantity,
+                base_unit: r.base_unit,
+                months: r.months,
+                temperature_c: r.temperature_c,
+                max_distance_km: r.max_distance_km,
+                label: r.label.clone(),
+            })
+            .collect();
+        Snapshot::build(actors, resources, &self.taxonomy, &self.knowledge)
+    }
+
     pub fn taxonomy(&self) -> &Taxonomy {
         &self.taxonomy
     }

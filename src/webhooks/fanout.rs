@@ -115,6 +115,8 @@ pub fn fan_out(
                         renderer.anonymise_secret,
                         &hidden,
                     ));
+                    // Stored figures come from exact sites, unlike the anonymous view's.
+                    anonymiser.drop_exact_figures(&mut data);
                     anonymiser.apply(&mut data);
                 }
                 let seq = store::take_seq(conn, &sub.id)?;
