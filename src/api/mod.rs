@@ -36,13 +36,14 @@ pub struct AppState {
     /// The live synergy detection (rebuilt when actors or resources change).
     pub detection: Arc<crate::detection::Detection>,
     pub settings: Settings,
+    /// The `/api/v1` rate limits, called by the gate around its key lookup (one per server).
+    pub rate_limit: Arc<crate::auth::rate::RateLimiter>,
 }
 
 pub type State = web::Data<AppState>;
 
-/// Every route; `/api/v1` behind the rate limit (outermost, so floods never reach the database) and
-/// the key check.
-pub fn routes(cfg: &mut web::ServiceConfig, rate_limit: &crate::auth::rate::RateLimit) {
+/// Every route; `/api/v1` behind the gate (rate limits around the key lookup, key check).
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(health::live)
         .service(health::ready)
         .route(
@@ -59,7 +60,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, rate_limit: &crate::auth::rate::Rate
             .wrap(actix_web::middleware::from_fn(
                 crate::auth::middleware::authenticate,
             ))
-            .wrap(actix_governor::Governor::new(rate_limit))
             .configure(keys::routes)
             .configure(codes::routes)
             .configure(territories::routes)
