@@ -560,9 +560,10 @@ impl Anonymiser {
                         .get("members")
                         .and_then(Value::as_array)
                         .is_some_and(|members| {
-                            members.iter().filter_map(Value::as_object).any(|m| {
-                                self.hidden_at(m, "actor_id").is_some()
-                            })
+                            members
+                                .iter()
+                                .filter_map(Value::as_object)
+                                .any(|m| self.hidden_at(m, "actor_id").is_some())
                         });
                 if hidden_party {
                     for field in ["score", "components", "impact", "centroid", "radius_km"] {
