@@ -111,7 +111,14 @@ impl Built {
             .values()
             .map(|a| {
                 let (lat, lng) = position(a);
-                (a.id, ActorInfo { lat, lng, ..a.clone() })
+                (
+                    a.id,
+                    ActorInfo {
+                        lat,
+                        lng,
+                        ..a.clone()
+                    },
+                )
             })
             .collect();
         let snapshot = self.snapshot.moved(|a| {
@@ -121,8 +128,9 @@ impl Built {
         });
         let synergies =
             crate::matching::detect_all(&snapshot, &detection.settings, &NeutralPriority)?;
-        let pooling = find_pooling_groups(&pooling_input(&self.resources, &actors), &detection.pooling)
-            .map_err(|e| DetectionError::Pooling(e.to_string()))?;
+        let pooling =
+            find_pooling_groups(&pooling_input(&self.resources, &actors), &detection.pooling)
+                .map_err(|e| DetectionError::Pooling(e.to_string()))?;
         Ok(Built {
             version: self.version,
             built_at: self.built_at,

@@ -26,11 +26,11 @@ use crate::afme::indicators::{IndicatorOptions, compute_indicators};
 use crate::afme::model::Family;
 use crate::afme::priority::PriorityReport;
 use crate::auth::{Anonymiser, Caller};
+use crate::db;
 use crate::db::lifecycle::{
     LifecycleData, LifecycleError, LifecycleUpdate, RealisedValues, StatusChange,
 };
 use crate::db::models::{ActorRow, SynergyHistoryRow, SynergyNoteRow, SynergyRow};
-use crate::db;
 use crate::detection::{ActorInfo, Built};
 use crate::domain::lifecycle::{
     FUNNEL, SynergyStatus, TransitionError, allowed_next, furthest_stage,
@@ -611,7 +611,10 @@ fn in_view(built: &Built, id: &str) -> bool {
 /// For partners and public readers, the anonymiser of every non-consenting actor: people's comments,
 /// reasons and notes may name any actor, not only the synergy's parties (the gate's anonymiser
 /// knows only the actors a response references by id).
-async fn free_text_anonymiser(state: &State, caller: &Caller) -> Result<Option<Anonymiser>, ApiError> {
+async fn free_text_anonymiser(
+    state: &State,
+    caller: &Caller,
+) -> Result<Option<Anonymiser>, ApiError> {
     if !caller.anonymises() {
         return Ok(None);
     }
@@ -663,7 +666,10 @@ pub async fn synergy_history(
         .collect::<Result<Vec<_>, _>>()?;
     if let Some(anonymiser) = free_text_anonymiser(&state, &caller).await? {
         for entry in &mut entries {
-            for text in [&mut entry.comment, &mut entry.reason].into_iter().flatten() {
+            for text in [&mut entry.comment, &mut entry.reason]
+                .into_iter()
+                .flatten()
+            {
                 *text = anonymiser.redact(text);
             }
         }

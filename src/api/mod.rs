@@ -114,9 +114,7 @@ pub fn encode_cursor(state: &AppState, key: &str) -> String {
     let (cipher, nonce_key) = cursor_keys(state);
     let nonce = cursor_nonce(&nonce_key, key.as_bytes());
     // Encryption fails only past ChaCha20's 256 GiB limit: sort keys are a few hundred bytes.
-    let sealed = cipher
-        .encrypt(&nonce, key.as_bytes())
-        .unwrap_or_default();
+    let sealed = cipher.encrypt(&nonce, key.as_bytes()).unwrap_or_default();
     let mut bytes = nonce.to_vec();
     bytes.extend(sealed);
     hex::encode(bytes)
@@ -158,7 +156,10 @@ fn cursor_keys(state: &AppState) -> (chacha20poly1305::ChaCha20Poly1305, [u8; 32
 /// a PRF here: only 12 of its 32 bytes are ever shown, so it cannot be extended.
 fn cursor_nonce(nonce_key: &[u8; 32], key: &[u8]) -> chacha20poly1305::Nonce {
     use sha2::{Digest, Sha256};
-    let digest = Sha256::new().chain_update(nonce_key).chain_update(key).finalize();
+    let digest = Sha256::new()
+        .chain_update(nonce_key)
+        .chain_update(key)
+        .finalize();
     *chacha20poly1305::Nonce::from_slice(&digest[..NONCE_LEN])
 }
 

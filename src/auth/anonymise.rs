@@ -560,9 +560,10 @@ impl Anonymiser {
                         .get("members")
                         .and_then(Value::as_array)
                         .is_some_and(|members| {
-                            members.iter().filter_map(Value::as_object).any(|m| {
-                                self.hidden_at(m, "actor_id").is_some()
-                            })
+                            members
+                                .iter()
+                                .filter_map(Value::as_object)
+                                .any(|m| self.hidden_at(m, "actor_id").is_some())
                         });
                 if hidden_party {
                     for field in ["score", "components", "impact", "centroid", "radius_km"] {
@@ -756,5 +757,25 @@ mod tests {
         );
         assert_eq!(doc["features"][1]["properties"]["distance_band"], "0–5 km");
         assert!(!doc.to_string().contains("Dupont"));
+    }
+
+    #[test]
+    fn free_text_is_redacted_whatever_the_accents_case_and_spacing() {
+        let (anon, _) = anonymiser();
+        let label = "Établissement anonyme · NAF 24.51Z · Dijon";
+        for (text, expected) in [
+            ("Vu FONDERIE DUPONT hier", format!("Vu {label} hier")),
+            ("la fondérie-dupont refuse", format!("la {label} refuse")),
+            ("SIRET 732 829 320 00074.", format!("SIRET {label}.")),
+            ("siren 732829320", format!("siren {label}")),
+            ("au 1, rue de la Forge", format!("au {label}")),
+        ] {
+            assert_eq!(anon.redact(text), expected, "{text}");
+        }
+        // Inside a longer word or number it is another thing.
+        for text in ["Fonderie Dupontel", "7328293201", "Refonderie Dupont"] {
+            assert_eq!(anon.redact(text), text);
+        }
+        assert_eq!(anon.redact(""), "");
     }
 }

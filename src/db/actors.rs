@@ -140,7 +140,10 @@ pub fn list(conn: &mut DbConnection, filter: &ActorFilter) -> Result<Vec<ActorRo
             .load(conn)?);
     }
     let mut rows = Vec::new();
-    let in_hidden_part = filter.after.as_ref().is_none_or(|(name, _)| name.is_empty());
+    let in_hidden_part = filter
+        .after
+        .as_ref()
+        .is_none_or(|(name, _)| name.is_empty());
     // Hidden actors are not searched by words at all.
     if in_hidden_part && filter.words.is_empty() {
         let mut query = base().filter(actors::share_with_partners.eq(false));

@@ -812,7 +812,11 @@ async fn an_anonymous_actor_keeps_activity_commune_and_a_stable_opaque_id() {
     assert_eq!(shown.body["receiver_actor_id"], s.open_id.as_str());
     assert_eq!(shown.body["receiver_name"], OPEN_NAME);
     // The score is computed from the commune centroid, not the site (security::anonymity).
-    assert!(shown.body["score"].as_f64().is_some_and(|x| (0.0..=1.0).contains(&x)));
+    assert!(
+        shown.body["score"]
+            .as_f64()
+            .is_some_and(|x| (0.0..=1.0).contains(&x))
+    );
     assert_eq!(shown.body["quantity"], full.body["quantity"]);
     assert_eq!(shown.body["class"], full.body["class"]);
     assert!(shown.body.get("distance_km").is_none());

@@ -43,9 +43,11 @@ async fn hidden_actor(app: &TestApp, lat: f64, lng: f64) -> String {
 }
 
 async fn open_actor(app: &TestApp, name: &str, lat: f64, lng: f64) -> String {
-    app.create_actor(json!({"name": name, "naf_code": "35.30Z", "commune_insee": DIJON,
-        "lat": lat, "lng": lng, "share_with_partners": true}))
-        .await
+    app.create_actor(
+        json!({"name": name, "naf_code": "35.30Z", "commune_insee": DIJON,
+        "lat": lat, "lng": lng, "share_with_partners": true}),
+    )
+    .await
 }
 
 async fn read(app: &TestApp, key: &str, path: &str) -> Reply {
@@ -79,7 +81,10 @@ async fn distance_figures_and_pooling_come_from_the_commune_centroid() {
 
     // What the partner sees of the hidden actor's synergy with the receiver.
     let seen_actor = read(&app, &partner, &format!("/api/v1/actors/{hidden}")).await;
-    let opaque = seen_actor.body["id"].as_str().expect("opaque id").to_owned();
+    let opaque = seen_actor.body["id"]
+        .as_str()
+        .expect("opaque id")
+        .to_owned();
     let (known_lat, known_lng) = (
         seen_actor.body["lat"].as_f64().expect("lat"),
         seen_actor.body["lng"].as_f64().expect("lng"),
@@ -102,15 +107,14 @@ async fn distance_figures_and_pooling_come_from_the_commune_centroid() {
 
     // A consenting twin at the centroid the partner knows: same offer, same receiver.
     let twin = app
-        .create_actor(json!({"name": "Jumeau", "naf_code": "24.51Z", "commune_insee": DIJON,
-            "lat": known_lat, "lng": known_lng, "share_with_partners": true}))
+        .create_actor(
+            json!({"name": "Jumeau", "naf_code": "24.51Z", "commune_insee": DIJON,
+            "lat": known_lat, "lng": known_lng, "share_with_partners": true}),
+        )
         .await;
     app.create_resource(&twin, sawdust("Sciure de la fonderie", 500.0))
         .await;
-    let twin_synergy = of(
-        &items(&app.get("/api/v1/synergies?limit=500").await),
-        &twin,
-    );
+    let twin_synergy = of(&items(&app.get("/api/v1/synergies?limit=500").await), &twin);
     assert_eq!(
         shown["components"], twin_synergy["components"],
         "the distance component is computed from the centroid"
@@ -314,11 +318,18 @@ async fn notes_history_and_webhook_copies_are_redacted() {
 
     let leaks = |text: &str| {
         let folded = deunicode::deunicode(text).to_lowercase();
-        ["dupont", "leveque", "732829320", "732 829 320", "forges", "fonderie.example"]
-            .into_iter()
-            .filter(|s| folded.contains(s))
-            .map(str::to_owned)
-            .collect::<Vec<_>>()
+        [
+            "dupont",
+            "leveque",
+            "732829320",
+            "732 829 320",
+            "forges",
+            "fonderie.example",
+        ]
+        .into_iter()
+        .filter(|s| folded.contains(s))
+        .map(str::to_owned)
+        .collect::<Vec<_>>()
     };
     for key in [Some(partner.as_str()), None] {
         for path in [
@@ -328,7 +339,11 @@ async fn notes_history_and_webhook_copies_are_redacted() {
             let reply = app.call(key, Method::GET, &path, None).await;
             assert_eq!(reply.status, 200, "{}", reply.text);
             assert!(leaks(&reply.text).is_empty(), "{path}: {}", reply.text);
-            assert!(reply.text.contains("Établissement anonyme"), "{}", reply.text);
+            assert!(
+                reply.text.contains("Établissement anonyme"),
+                "{}",
+                reply.text
+            );
         }
     }
     // The facilitator reads what was written.
@@ -338,7 +353,12 @@ async fn notes_history_and_webhook_copies_are_redacted() {
     // The partner's webhook copy of the status change.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let payload = loop {
-        let log = read(&app, &partner, &format!("/api/v1/webhooks/{sub_id}/deliveries")).await;
+        let log = read(
+            &app,
+            &partner,
+            &format!("/api/v1/webhooks/{sub_id}/deliveries"),
+        )
+        .await;
         if let Some(row) = items(&log).into_iter().next() {
             break row["payload"].clone();
         }
@@ -487,7 +507,8 @@ async fn nothing_a_partner_receives_changes_when_a_hidden_actor_moves_within_its
             1 => app.create_resource(&id, sawdust("Sciure", tonnes)).await,
             _ => {
                 app.create_resource(&id, sawdust("Copeaux", tonnes)).await;
-                app.create_resource(&id, wood_need("Plaquettes", tonnes)).await
+                app.create_resource(&id, wood_need("Plaquettes", tonnes))
+                    .await
             }
         };
         if !consents {
@@ -496,7 +517,10 @@ async fn nothing_a_partner_receives_changes_when_a_hidden_actor_moves_within_its
     }
     // A facilitator's note naming a hidden actor, on the best synergy.
     let best = app.get("/api/v1/synergies?kind=substitution&limit=1").await;
-    let best_id = items(&best)[0]["id"].as_str().expect("a synergy").to_owned();
+    let best_id = items(&best)[0]["id"]
+        .as_str()
+        .expect("a synergy")
+        .to_owned();
     let note = app
         .post(
             &format!("/api/v1/synergies/{best_id}/notes"),
