@@ -543,6 +543,33 @@ impl Anonymiser {
         out
     }
 
+    /// Whether a synergy object (substitution or pooling group) has a hidden party.
+    fn has_hidden_party(&self, object: &Map<String, Value>) -> bool {
+        PARTY_FIELDS
+            .iter()
+            .any(|(field, _)| self.hidden_at(object, field).is_some())
+            || object
+                .get("members")
+                .and_then(Value::as_array)
+                .is_some_and(|members| {
+                    members
+                        .iter()
+                        .filter_map(Value::as_object)
+                        .any(|m| self.hidden_at(m, "actor_id").is_some())
+                })
+    }
+
+    /// Whether a document names a synergy with a hidden party, at any depth.
+    pub fn names_hidden_party(&self, value: &Value) -> bool {
+        match value {
+            Value::Object(object) => {
+                self.has_hidden_party(object) || object.values().any(|v| self.names_hidden_party(v))
+            }
+            Value::Array(items) => items.iter().any(|v| self.names_hidden_party(v)),
+            _ => false,
+        }
+    }
+
     /// Removes, from objects naming a hidden party, the figures computed from its exact site
     /// (score, score components, impact with its transport emissions). For copies of stored
     /// detections (webhook payloads), which the anonymous view did not compute: the partner reads
@@ -553,19 +580,7 @@ impl Anonymiser {
         }
         match value {
             Value::Object(object) => {
-                let hidden_party = PARTY_FIELDS
-                    .iter()
-                    .any(|(field, _)| self.hidden_at(object, field).is_some())
-                    || object
-                        .get("members")
-                        .and_then(Value::as_array)
-                        .is_some_and(|members| {
-                            members
-                                .iter()
-                                .filter_map(Value::as_object)
-                                .any(|m| self.hidden_at(m, "actor_id").is_some())
-                        });
-                if hidden_party {
+                if self.has_hidden_party(object) {
                     for field in ["score", "components", "impact", "centroid", "radius_km"] {
                         object.remove(field);
                     }
