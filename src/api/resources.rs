@@ -181,13 +181,13 @@ async fn list_page(state: &State, query: ResourceQuery) -> Result<HttpResponse, 
         after: query
             .cursor
             .as_deref()
-            .map(|c| decode_cursor(&state, c))
+            .map(|c| decode_cursor(state, c))
             .transpose()?,
         limit: limit + 1,
     };
     let rows = db::run(&state.pool, move |conn| db::resources::list(conn, &filter)).await?;
     let page: Page<ResourceOut> = paginate(
-        &state,
+        state,
         rows,
         limit,
         |(r, _)| r.id.clone(),

@@ -543,6 +543,33 @@ impl Anonymiser {
         out
     }
 
+    /// Whether a synergy object (substitution or pooling group) has a hidden party.
+    fn has_hidden_party(&self, object: &Map<String, Value>) -> bool {
+        PARTY_FIELDS
+            .iter()
+            .any(|(field, _)| self.hidden_at(object, field).is_some())
+            || object
+                .get("members")
+                .and_then(Value::as_array)
+                .is_some_and(|members| {
+                    members
+                        .iter()
+                        .filter_map(Value::as_object)
+                        .any(|m| self.hidden_at(m, "actor_id").is_some())
+                })
+    }
+
+    /// Whether a document names a synergy with a hidden party, at any depth.
+    pub fn names_hidden_party(&self, value: &Value) -> bool {
+        match value {
+            Value::Object(object) => {
+                self.has_hidden_party(object) || object.values().any(|v| self.names_hidden_party(v))
+            }
+            Value::Array(items) => items.iter().any(|v| self.names_hidden_party(v)),
+            _ => false,
+        }
+    }
+
     /// Removes, from objects naming a hidden party, the figures computed from its exact site
     /// (score, score components, impact with its transport emissions). For copies of stored
     /// detections (webhook payloads), which the anonymous view did not compute: the partner reads
@@ -553,19 +580,7 @@ impl Anonymiser {
         }
         match value {
             Value::Object(object) => {
-                let hidden_party = PARTY_FIELDS
-                    .iter()
-                    .any(|(field, _)| self.hidden_at(object, field).is_some())
-                    || object
-                        .get("members")
-                        .and_then(Value::as_array)
-                        .is_some_and(|members| {
-                            members
-                                .iter()
-                                .filter_map(Value::as_object)
-                                .any(|m| self.hidden_at(m, "actor_id").is_some())
-                        });
-                if hidden_party {
+                if self.has_hidden_party(object) {
                     for field in ["score", "components", "impact", "centroid", "radius_km"] {
                         object.remove(field);
                     }
@@ -757,5 +772,25 @@ mod tests {
         );
         assert_eq!(doc["features"][1]["properties"]["distance_band"], "0–5 km");
         assert!(!doc.to_string().contains("Dupont"));
+    }
+
+    #[test]
+    fn free_text_is_redacted_whatever_the_accents_case_and_spacing() {
+        let (anon, _) = anonymiser();
+        let label = "Établissement anonyme · NAF 24.51Z · Dijon";
+        for (text, expected) in [
+            ("Vu FONDERIE DUPONT hier", format!("Vu {label} hier")),
+            ("la fondérie-dupont refuse", format!("la {label} refuse")),
+            ("SIRET 732 829 320 00074.", format!("SIRET {label}.")),
+            ("siren 732829320", format!("siren {label}")),
+            ("au 1, rue de la Forge", format!("au {label}")),
+        ] {
+            assert_eq!(anon.redact(text), expected, "{text}");
+        }
+        // Inside a longer word or number it is another thing.
+        for text in ["Fonderie Dupontel", "7328293201", "Refonderie Dupont"] {
+            assert_eq!(anon.redact(text), text);
+        }
+        assert_eq!(anon.redact(""), "");
     }
 }

@@ -777,6 +777,68 @@ mod tests {
     }
 
     #[test]
+    fn a_moved_snapshot_keeps_every_resource_and_moves_only_positions() {
+        let t = Taxonomy::builtin().expect("taxonomy");
+        let k = Knowledge::builtin(&t).expect("knowledge");
+        let actor = |n: u128, lat: f64| SnapActor {
+            id: Uuid::from_u128(n),
+            name: format!("A{n}"),
+            naf_code: Some("23.51Z".into()),
+            lat,
+            lng: 4.0,
+            commune: "X".into(),
+        };
+        let res =
+            |n: u128, actor: u128, kind, code: Option<&str>, accepted: &[&str]| SnapResource {
+                id: Uuid::from_u128(n),
+                actor_id: Uuid::from_u128(actor),
+                kind,
+                class: String::new(),
+                ewc_code: code.map(Into::into),
+                accepted_ewc: accepted.iter().map(|c| c.to_string()).collect(),
+                hazardous: false,
+                yearly_quantity: Some(12.0),
+                base_unit: Some(BaseUnit::Tonne),
+                months: 0b11,
+                temperature_c: Some(60.0),
+                max_distance_km: Some(30.0),
+                label: format!("r{n}"),
+            };
+        let snap = Snapshot::build(
+            vec![actor(1, 47.0), actor(2, 47.1)],
+            vec![
+                res(10, 1, ResourceKind::Offer, Some("10 01 02"), &[]),
+                res(11, 2, ResourceKind::Offer, Some("13 02 05*"), &[]),
+                res(
+                    12,
+                    2,
+                    ResourceKind::Need,
+                    Some("10 01 02"),
+                    &["10 01 02", "10 01 03"],
+                ),
+            ],
+            &t,
+            &k,
+        );
+        let same = snap.moved(|a| (a.lat, a.lng));
+        assert_eq!(same.actors(), snap.actors());
+        assert_eq!(same.resources(), snap.resources());
+        let moved = snap.moved(|a| (a.lat + 0.5, a.lng));
+        let a1 = moved.actor_index(Uuid::from_u128(1)).expect("actor 1");
+        assert_eq!(moved.actor(a1).lat, 47.5);
+        let by_id = |s: &Snapshot| {
+            let mut r: Vec<(Uuid, bool, u16)> = s
+                .resources()
+                .iter()
+                .map(|r| (r.id, r.hazardous, r.months))
+                .collect();
+            r.sort();
+            r
+        };
+        assert_eq!(by_id(&moved), by_id(&snap));
+    }
+
+    #[test]
     fn build_skips_unusable_rows() {
         let t = Taxonomy::builtin().expect("taxonomy");
         let k = Knowledge::builtin(&t).expect("knowledge");

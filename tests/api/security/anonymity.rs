@@ -371,6 +371,100 @@ async fn notes_history_and_webhook_copies_are_redacted() {
     assert!(!text.contains(&hidden), "{text}");
 }
 
+/// Webhook copies for partners: no `synergy.detected` for a synergy with a hidden party (that the
+/// exact sites give it says something of them), and no stored figure computed from its site.
+#[actix_web::test]
+async fn partner_webhooks_carry_nothing_computed_from_a_hidden_site() {
+    let app = spawn_app().await;
+    let partner = app.key("portail", Role::Partner, &[]);
+    let sub = app
+        .call(
+            Some(&partner),
+            Method::POST,
+            "/api/v1/webhooks",
+            Some(&json!({"url": "http://127.0.0.1:9/hook",
+                         "events": ["synergy.detected", "synergy.status_changed"]})),
+        )
+        .await;
+    assert_eq!(sub.status, 201, "{}", sub.text);
+    let sub_id = sub.body["id"].as_str().expect("subscription").to_owned();
+    let (clat, clng) = centroid(&app, DIJON);
+    let hidden = hidden_actor(&app, clat + 0.02, clng + 0.03).await;
+    let hidden_offer = app
+        .create_resource(&hidden, sawdust("Sciure cachée", 300.0))
+        .await;
+    let open = open_actor(&app, "Scierie Ouverte", clat + 0.01, clng).await;
+    let open_offer = app.create_resource(&open, sawdust("Sciure", 300.0)).await;
+    let receiver = open_actor(&app, "Chaufferie bois", clat - 0.01, clng).await;
+    app.create_resource(&receiver, wood_need("Combustible", 300.0))
+        .await;
+    let listed = app.get("/api/v1/synergies?kind=substitution").await;
+    let hidden_synergy = items(&listed)
+        .into_iter()
+        .find(|s| s["offer_id"] == hidden_offer["id"])
+        .unwrap_or_else(|| panic!("the hidden actor's synergy: {}", listed.text));
+    let id = hidden_synergy["id"].as_str().expect("id").to_owned();
+    let patched = app
+        .patch(
+            &format!("/api/v1/synergies/{id}"),
+            &json!({"status": "proposed"}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let copies = loop {
+        let log = read(
+            &app,
+            &partner,
+            &format!("/api/v1/webhooks/{sub_id}/deliveries?limit=500"),
+        )
+        .await;
+        let copies: Vec<Value> = items(&log)
+            .into_iter()
+            .map(|d| d["payload"].clone())
+            .collect();
+        if copies.iter().any(|c| c["type"] == "synergy.status_changed") {
+            break copies;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no status change copy: {}",
+            log.text
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let detected: Vec<&Value> = copies
+        .iter()
+        .filter(|c| c["type"] == "synergy.detected")
+        .collect();
+    assert!(
+        detected
+            .iter()
+            .any(|c| c["data"]["synergy"]["offer_id"] == open_offer["id"]),
+        "synergies between consenting actors are announced: {copies:?}"
+    );
+    assert!(
+        detected
+            .iter()
+            .all(|c| c["data"]["synergy"]["offer_id"] != hidden_offer["id"]),
+        "{copies:?}"
+    );
+    let changed = copies
+        .iter()
+        .find(|c| c["type"] == "synergy.status_changed")
+        .expect("the status change");
+    let synergy = &changed["data"]["synergy"];
+    for exact in ["score", "distance_km"] {
+        assert!(synergy.get(exact).is_none(), "{exact} in {changed}");
+    }
+    let text = changed.to_string();
+    assert!(
+        !text.contains(&hidden) && !text.contains("Dupont"),
+        "{text}"
+    );
+}
+
 /// Every answer a partner receives about a territory, by path.
 async fn partner_answers(app: &TestApp, key: &str, hidden: &[String]) -> Vec<(String, String)> {
     let mut paths = vec![
