@@ -34,7 +34,10 @@ pub fn import_file(app: &Application, path: &Path) -> anyhow::Result<ImportRepor
         Ok(report) => Ok(report),
         Err(ApplyError::Rows(errors)) => {
             let more = if errors.truncated() {
-                format!("\n  … and {} more", errors.error_count - errors.errors.len())
+                format!(
+                    "\n  … and {} more",
+                    errors.error_count - errors.errors.len()
+                )
             } else {
                 String::new()
             };

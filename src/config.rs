@@ -307,8 +307,7 @@ impl Settings {
                 "the rate and the burst must both be at least 1",
             );
         }
-        if self.auth.address_rate_limit_per_second == 0 || self.auth.address_rate_limit_burst == 0
-        {
+        if self.auth.address_rate_limit_per_second == 0 || self.auth.address_rate_limit_burst == 0 {
             return fail(
                 "auth.address_rate_limit_per_second",
                 "the rate and the burst must both be at least 1",

@@ -52,39 +52,41 @@ pub async fn import_csv(
     // neither the whole body nor an error per bad cell is ever held at once.
     let (sender, receiver) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(CHUNKS_IN_FLIGHT);
     let work_state = state.clone();
-    let work = web::block(move || -> Result<Result<ImportReport, ImportErrors>, ApiError> {
-        let state = work_state;
-        let plan = match crate::import::plan(
-            BodyReader::new(receiver),
-            &state.reference,
-            state.classifier.as_ref(),
-        ) {
-            Ok(plan) => plan,
-            Err(errors) => return Ok(Err(errors)),
-        };
-        // A scoped key imports actors of its own territories only: the whole file or nothing.
-        let outside: Vec<String> = plan
-            .actors
-            .iter()
-            .filter(|a| !coverage.covers_commune(&state.reference, &a.actor.commune_insee))
-            .map(|a| a.first_row.to_string())
-            .collect();
-        if !outside.is_empty() {
-            return Err(ApiError::Forbidden(format!(
-                "the actors of lines {} are outside the territories of this key; nothing imported",
-                outside.join(", ")
-            )));
-        }
-        let mut conn = state.pool.get().map_err(db::DbError::from)?;
-        let view = |row: &db::models::ResourceRow| {
-            serde_json::to_value(super::resources::resource_out(&state, row.clone()))
-        };
-        match db::import::apply(&mut conn, &plan, false, &view) {
-            Ok(report) => Ok(Ok(report)),
-            Err(ApplyError::Rows(errors)) => Ok(Err(errors)),
-            Err(ApplyError::Db(e)) => Err(e.into()),
-        }
-    });
+    let work = web::block(
+        move || -> Result<Result<ImportReport, ImportErrors>, ApiError> {
+            let state = work_state;
+            let plan = match crate::import::plan(
+                BodyReader::new(receiver),
+                &state.reference,
+                state.classifier.as_ref(),
+            ) {
+                Ok(plan) => plan,
+                Err(errors) => return Ok(Err(errors)),
+            };
+            // A scoped key imports actors of its own territories only: the whole file or nothing.
+            let outside: Vec<String> = plan
+                .actors
+                .iter()
+                .filter(|a| !coverage.covers_commune(&state.reference, &a.actor.commune_insee))
+                .map(|a| a.first_row.to_string())
+                .collect();
+            if !outside.is_empty() {
+                return Err(ApiError::Forbidden(format!(
+                    "the actors of lines {} are outside the territories of this key; nothing imported",
+                    outside.join(", ")
+                )));
+            }
+            let mut conn = state.pool.get().map_err(db::DbError::from)?;
+            let view = |row: &db::models::ResourceRow| {
+                serde_json::to_value(super::resources::resource_out(&state, row.clone()))
+            };
+            match db::import::apply(&mut conn, &plan, false, &view) {
+                Ok(report) => Ok(Ok(report)),
+                Err(ApplyError::Rows(errors)) => Ok(Err(errors)),
+                Err(ApplyError::Db(e)) => Err(e.into()),
+            }
+        },
+    );
     let limit = state.settings.server.import_limit_bytes;
     let mut received = 0usize;
     let mut upload_error = None;
@@ -115,9 +117,7 @@ pub async fn import_csv(
             .await;
     }
     drop(sender);
-    let outcome = work
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let outcome = work.await.map_err(|e| ApiError::Internal(e.to_string()))?;
     if let Some(error) = upload_error {
         return Err(error);
     }

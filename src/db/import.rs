@@ -71,8 +71,9 @@ pub fn store(
         }
         let mut events = Vec::with_capacity(resource_rows.len());
         for row in resource_rows {
-            let data = view(row)
-                .map_err(|e| DbError::Query(diesel::result::Error::SerializationError(Box::new(e))))?;
+            let data = view(row).map_err(|e| {
+                DbError::Query(diesel::result::Error::SerializationError(Box::new(e)))
+            })?;
             events.push(crate::webhooks::events::resource(
                 EventType::ResourceCreated,
                 data,

@@ -427,10 +427,7 @@ pub fn plan(
                         });
                         actors.len() - 1
                     });
-                    by_key.insert(
-                        xxh3_128(key.as_bytes()),
-                        FirstRow { index, ..fields },
-                    );
+                    by_key.insert(xxh3_128(key.as_bytes()), FirstRow { index, ..fields });
                     index
                 }
                 Err(field_errors) => {

@@ -279,7 +279,9 @@ async fn random_bearers_are_charged_to_the_address_before_any_lookup() {
     .await;
     let key = app.key("portal", Role::Partner, &[]);
     // A valid key pays at the address once, the first time it is seen.
-    let first = app.call(Some(&key), Method::GET, "/api/v1/actors", None).await;
+    let first = app
+        .call(Some(&key), Method::GET, "/api/v1/actors", None)
+        .await;
     assert_eq!(first.status, 200);
     let (statuses, seconds) = flood(&app, "a", 16).await;
     let exhausted = std::time::Instant::now();
@@ -288,9 +290,14 @@ async fn random_bearers_are_charged_to_the_address_before_any_lookup() {
         (4..=4 + 1 + seconds).contains(&through),
         "the address bucket (burst 5, one used) let {through} through: {statuses:?}"
     );
-    assert!(statuses.iter().all(|s| [401, 429].contains(s)), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| [401, 429].contains(s)),
+        "{statuses:?}"
+    );
     // The accepted key is not held back by the flood from its address.
-    let mine = app.call(Some(&key), Method::GET, "/api/v1/actors", None).await;
+    let mine = app
+        .call(Some(&key), Method::GET, "/api/v1/actors", None)
+        .await;
     assert_eq!(mine.status, 200, "{}", mine.text);
 
     // Refused before the lookup: with the key table gone, each lookup is a 500. Only the tokens
