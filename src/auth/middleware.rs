@@ -126,7 +126,7 @@ pub async fn authenticate(
     // Rate limits: per client address before the lookup, per key id after it (auth/rate.rs).
     let admission = match state.rate_limit.check_address(&req) {
         Ok(admission) => admission,
-        Err(limited) => return Ok(req.into_response(limited)),
+        Err(limited) => return Ok(req.into_response(limited.response())),
     };
     // Decide on the route the router will run, never on the raw path: `/api/v1/%6Beys` is routed
     // to `/api/v1/keys` (actix decodes the path before matching) but does not spell it.
@@ -142,7 +142,7 @@ pub async fn authenticate(
         .and_then(Option::as_ref)
         .map(|p| p.key_id.as_str());
     if let Err(limited) = state.rate_limit.check_key(admission, key_id) {
-        return Ok(req.into_response(limited));
+        return Ok(req.into_response(limited.response()));
     }
     let admitted = match identified {
         Ok(principal) => admit(right, principal, state.settings.auth.public_read),

@@ -178,7 +178,7 @@ impl RateLimiter {
 
     /// Stage 1, before the key lookup: charges the client's address unless the request carries a
     /// key the lookup accepted within the last minute. `Err` is the 429/503 to send.
-    pub fn check_address(&self, req: &ServiceRequest) -> Result<Admission, HttpResponse> {
+    pub fn check_address(&self, req: &ServiceRequest) -> Result<Admission, Limited> {
         let address = client_of(
             req.peer_addr()
                 .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip()),
@@ -197,19 +197,16 @@ impl RateLimiter {
 
     /// Stage 2, after the lookup: `key_id` is the key it accepted, `None` when there is no valid
     /// key. Charges the key's bucket, or the address when stage 1 did not.
-    pub fn check_key(
-        &self,
-        mut admission: Admission,
-        key_id: Option<&str>,
-    ) -> Result<(), HttpResponse> {
+    pub fn check_key(&self, mut admission: Admission, key_id: Option<&str>) -> Result<(), Limited> {
         match key_id {
             Some(id) => {
                 if let Some(hash) = admission.bearer.take() {
                     self.remember(hash);
                 }
-                self.keys
-                    .check(&id.to_owned())
-                    .map_err(|r| refused(r, "this key"))
+                self.keys.check(&id.to_owned()).map_err(|refusal| Limited {
+                    refusal,
+                    whose: "this key",
+                })
             }
             None => {
                 if let Some(hash) = &admission.bearer {
@@ -224,11 +221,14 @@ impl RateLimiter {
         }
     }
 
-    fn charge_address(&self, admission: &mut Admission) -> Result<(), HttpResponse> {
+    fn charge_address(&self, admission: &mut Admission) -> Result<(), Limited> {
         admission.charged = true;
         self.addresses
             .check(&admission.address)
-            .map_err(|r| refused(r, "this client address"))
+            .map_err(|refusal| Limited {
+                refusal,
+                whose: "this client address",
+            })
     }
 
     fn known(&self) -> std::sync::MutexGuard<'_, HashMap<String, Instant>> {
@@ -283,37 +283,47 @@ fn bearer_hash(req: &ServiceRequest) -> Option<String> {
     (scheme.eq_ignore_ascii_case("bearer") && !key.is_empty()).then(|| super::hash_key(key))
 }
 
-/// 429 with `Retry-After` when a bucket is empty; 503 when too many clients are tracked.
-fn refused(refusal: Refusal, whose: &str) -> HttpResponse {
-    let (status, wait, detail) = match refusal {
-        Refusal::Limited(wait) => {
-            let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                secs,
-                format!("rate limit of {whose} reached; retry in {secs} s"),
-            )
-        }
-        Refusal::Full => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            1,
-            "too many clients at once; retry shortly".to_owned(),
-        ),
-    };
-    let slug = if status == StatusCode::TOO_MANY_REQUESTS {
-        "too-many-requests"
-    } else {
-        "unavailable"
-    };
-    HttpResponse::build(status)
-        .insert_header(("Retry-After", wait.to_string()))
-        .content_type("application/problem+json")
-        .json(serde_json::json!({
-            "type": format!("https://symbiose.example/problems/{slug}"),
-            "title": status.canonical_reason().unwrap_or("Error"),
-            "status": status.as_u16(),
-            "detail": detail,
-        }))
+/// A refused request.
+#[derive(Debug)]
+pub struct Limited {
+    refusal: Refusal,
+    whose: &'static str,
+}
+
+impl Limited {
+    /// 429 with `Retry-After` when a bucket is empty; 503 when too many clients are tracked.
+    pub fn response(&self) -> HttpResponse {
+        let whose = self.whose;
+        let (status, wait, detail) = match self.refusal {
+            Refusal::Limited(wait) => {
+                let secs = wait.as_secs_f64().ceil().max(1.0) as u64;
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    secs,
+                    format!("rate limit of {whose} reached; retry in {secs} s"),
+                )
+            }
+            Refusal::Full => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                1,
+                "too many clients at once; retry shortly".to_owned(),
+            ),
+        };
+        let slug = if status == StatusCode::TOO_MANY_REQUESTS {
+            "too-many-requests"
+        } else {
+            "unavailable"
+        };
+        HttpResponse::build(status)
+            .insert_header(("Retry-After", wait.to_string()))
+            .content_type("application/problem+json")
+            .json(serde_json::json!({
+                "type": format!("https://symbiose.example/problems/{slug}"),
+                "title": status.canonical_reason().unwrap_or("Error"),
+                "status": status.as_u16(),
+                "detail": detail,
+            }))
+    }
 }
 
 #[cfg(test)]
@@ -396,7 +406,8 @@ mod tests {
         }
         let refused = limiter
             .check_address(&request("192.0.2.7", Some("Bearer random-4")))
-            .expect_err("the address is out of tokens: no lookup");
+            .expect_err("the address is out of tokens: no lookup")
+            .response();
         assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
         assert!(refused.headers().contains_key("retry-after"));
         // Another address has its own bucket.

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::io::Read;
 
 use serde::Deserialize;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_128};
 
 use crate::domain::actor::{ActorInput, Contact, ValidActor};
 use crate::domain::resource::{
@@ -234,6 +235,32 @@ fn date(errors: &mut Errors, line: u64, column: &str, text: &str) -> Option<chro
     parsed
 }
 
+/// What the later rows of an actor are checked against: where its first row is, and hashes of the
+/// columns they must repeat (trimmed, as validation reads them).
+struct FirstRow {
+    /// In the plan's `actors`; `None` once the file has errors (the plan is no longer built).
+    index: Option<usize>,
+    line: u64,
+    name: u64,
+    naf_code: u64,
+    commune: u64,
+    siret: u64,
+}
+
+impl FirstRow {
+    fn of(input: &ActorInput, line: u64) -> FirstRow {
+        let hash = |text: &str| xxh3_64(text.trim().as_bytes());
+        FirstRow {
+            index: None,
+            line,
+            name: hash(&input.name),
+            naf_code: hash(&input.naf_code),
+            commune: hash(&input.commune_insee),
+            siret: input.siret.as_deref().map_or(0, hash),
+        }
+    }
+}
+
 /// Maps a field path of a domain validation error to the CSV column it came from.
 fn column_of(field: &str) -> &str {
     match field {
@@ -287,11 +314,16 @@ pub fn plan(
         return Err(errors.finish());
     }
     let mut actors: Vec<ImportedActor> = Vec::new();
-    // actor key → (index in `actors`, the actor's input as first seen)
-    let mut by_key: HashMap<String, (usize, ActorInput)> = HashMap::new();
-    let mut by_siret: HashMap<String, String> = HashMap::new();
+    // Hashes of the actor keys and of the SIRETs seen: a file of a million actors costs tens of
+    // bytes per actor to check, besides the plan.
+    let mut by_key: HashMap<u128, FirstRow> = HashMap::new();
+    let mut by_siret: HashMap<u64, u64> = HashMap::new();
     let mut rows = 0usize;
     for (i, record) in reader.records().enumerate() {
+        if errors.count > 0 && actors.capacity() > 0 {
+            // The file is refused: the plan will never be stored, stop holding it.
+            actors = Vec::new();
+        }
         let line = record
             .as_ref()
             .ok()
@@ -357,61 +389,46 @@ pub fn plan(
                     row.commune_insee.trim()
                 )
             });
-        let index = match by_key.get(&key) {
-            Some((index, first)) => {
-                for (column, a, b) in [
-                    ("actor_name", &first.name, &actor_input.name),
-                    ("naf_code", &first.naf_code, &actor_input.naf_code),
-                    (
-                        "commune_insee",
-                        &first.commune_insee,
-                        &actor_input.commune_insee,
-                    ),
+        let fields = FirstRow::of(&actor_input, line);
+        let index = match by_key.get(&xxh3_128(key.as_bytes())) {
+            Some(first) => {
+                for (column, differs) in [
+                    ("actor_name", first.name != fields.name),
+                    ("naf_code", first.naf_code != fields.naf_code),
+                    ("commune_insee", first.commune != fields.commune),
+                    ("siret", first.siret != fields.siret),
                 ] {
-                    if a.trim() != b.trim() {
+                    if differs {
                         errors.add(
                             line,
                             column,
-                            format!(
-                                "differs from this actor's first row (line {})",
-                                actors[*index].first_row
-                            ),
+                            format!("differs from this actor's first row (line {})", first.line),
                         );
                     }
                 }
-                if first.siret != actor_input.siret {
-                    errors.add(
-                        line,
-                        "siret",
-                        format!(
-                            "differs from this actor's first row (line {})",
-                            actors[*index].first_row
-                        ),
-                    );
-                }
-                Some(*index)
+                first.index
             }
             None => match actor_input.validate(reference) {
                 Ok(valid) => {
                     if let Some(siret) = &valid.siret
-                        && let Some(other) = by_siret.insert(siret.clone(), key.clone())
+                        && let Some(other) = by_siret.insert(xxh3_64(siret.as_bytes()), line)
                     {
                         errors.add(
                             line,
                             "siret",
-                            format!(
-                                "already used by another actor of this file ({})",
-                                quote(&other)
-                            ),
+                            format!("already used by another actor of this file (line {other})"),
                         );
                     }
-                    actors.push(ImportedActor {
-                        first_row: line,
-                        actor: valid,
-                        resources: Vec::new(),
+                    let index = (errors.count == 0).then(|| {
+                        actors.push(ImportedActor {
+                            first_row: line,
+                            actor: valid,
+                            resources: Vec::new(),
+                        });
+                        actors.len() - 1
                     });
-                    by_key.insert(key, (actors.len() - 1, actor_input));
-                    Some(actors.len() - 1)
+                    by_key.insert(xxh3_128(key.as_bytes()), FirstRow { index, ..fields });
+                    index
                 }
                 Err(field_errors) => {
                     for e in field_errors {
@@ -427,8 +444,8 @@ pub fn plan(
         if let Some(resource) = resource_input(&mut errors, line, &row) {
             match resource.validate(reference, classifier) {
                 Ok(valid) => {
-                    if let Some(index) = index {
-                        actors[index].resources.push(valid);
+                    if let Some(actor) = index.and_then(|i| actors.get_mut(i)) {
+                        actor.resources.push(valid);
                     }
                 }
                 Err(field_errors) => {

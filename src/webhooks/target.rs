@@ -109,8 +109,9 @@ pub fn is_public(ip: IpAddr) -> bool {
             }
             let s = v6.segments();
             let global_unicast = (s[0] & 0xe000) == 0x2000;
-            let special = (s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments: Teredo, benchmarking, ORCHID…
-                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+            // 2001::/23: IETF protocol assignments (Teredo, benchmarking, ORCHID…);
+            // 2001:db8::/32: documentation.
+            let special = (s[0] == 0x2001 && (s[1] < 0x0200 || s[1] == 0x0db8))
                 || s[0] == 0x2002 // 6to4 (embeds IPv4)
                 || (s[0] & 0xfff0) == 0x3ff0; // documentation 3fff::/20
             let isatap = (s[4] & 0xfdff) == 0 && s[5] == 0x5efe;

@@ -8,7 +8,9 @@
 //!    jitter; nothing behind it is sent meanwhile, so a subscription receives its events in order.
 //!    A row still failing past `webhooks.max_age_secs` is expired (given up) and the next one
 //!    follows. After `webhooks.failures_before_pause` failures in a row the subscription is paused
-//!    until `POST /webhooks/{id}/resume`.
+//!    until `POST /webhooks/{id}/resume`. The lease taken right before each delivery is refused
+//!    when the subscription's key is revoked (the subscription is paused then), so a revoked
+//!    partner gets nothing more, whatever was already fanned out for it.
 //!
 //! Everything the worker knows is in the database: a restart (or a second instance on the same
 //! database) continues where it stopped. One instance at a time delivers a subscription (a lease

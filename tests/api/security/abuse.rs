@@ -321,6 +321,36 @@ async fn random_bearers_are_charged_to_the_address_before_any_lookup() {
     );
 }
 
+#[test]
+fn the_per_address_settings_are_checked_by_name() {
+    for (var, key) in [
+        (
+            "SYMBIOSE__AUTH__ADDRESS_RATE_LIMIT_PER_SECOND",
+            "auth.address_rate_limit_per_second",
+        ),
+        (
+            "SYMBIOSE__AUTH__ADDRESS_RATE_LIMIT_BURST",
+            "auth.address_rate_limit_per_second",
+        ),
+        (
+            "SYMBIOSE__AUTH__RATE_LIMIT_MAX_CLIENTS",
+            "auth.rate_limit_max_clients",
+        ),
+    ] {
+        let vars = std::collections::HashMap::from([(var.to_owned(), "0".to_owned())]);
+        let loaded = symbiose::config::Settings::load_with_vars(
+            std::path::Path::new("config"),
+            None,
+            Some(vars),
+        );
+        assert!(
+            loaded.as_ref().is_err_and(|e| e.to_string().contains(key)),
+            "{var}=0: {:?}",
+            loaded.err()
+        );
+    }
+}
+
 #[actix_web::test]
 async fn a_limited_answer_says_when_to_retry() {
     let app = spawn_with(|s| {
