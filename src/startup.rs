@@ -90,6 +90,8 @@ impl Application {
         let workers = self.settings.server.workers;
         let cors_origins = self.settings.server.cors_origins.clone();
         let rate_limit = crate::auth::rate::rate_limit(&self.settings.auth)?;
+        // Built once, shared by the workers.
+        let api_document = Arc::new(api::openapi::document(self.settings.auth.public_read));
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap_fn(|req, srv| {
@@ -130,9 +132,18 @@ impl Application {
                     web::PathConfig::default()
                         .error_handler(|e, _| ApiError::field("path", e.to_string()).into()),
                 )
-                .configure(|cfg| api::routes(cfg, &rate_limit))
-                .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into()))
+                .configure(|cfg| api::routes(cfg, &rate_limit, &api_document))
+                .default_service(web::to({
+                    // A documented path asked with another method: 405 naming the allowed ones.
+                    let document = api_document.clone();
+                    move |req: actix_web::HttpRequest| {
+                        let allowed = api::openapi::allowed_methods(&document, req.path());
+                        ready(Err::<actix_web::HttpResponse, _>(if allowed.is_empty() {
+                            ApiError::NotFound("route".into())
+                        } else {
+                            ApiError::MethodNotAllowed(allowed)
+                        }))
+                    }
                 }))
         })
         .listen(listener)?;

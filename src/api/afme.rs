@@ -641,8 +641,7 @@ pub async fn import_account(
     tag = "afme",
     params(("code" = String, Path, description = "Territory code"), AccountQuery),
     responses(
-        (status = 200, body = AccountOut),
-        (status = 200, description = "CSV export when format=csv", content_type = "text/csv", body = String),
+        (status = 200, description = "The account, or its CSV export with `format=csv`", content((AccountOut = "application/json"), (String = "text/csv"))),
         (status = 404, body = super::error::Problem),
         (status = 422, body = super::error::Problem),
     )

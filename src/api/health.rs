@@ -1,19 +1,38 @@
 //! Liveness and readiness probes.
 
 use actix_web::{HttpResponse, get};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::State;
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `ok`.
+    pub status: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ok` or `unavailable`.
+    pub status: String,
+    /// The database answers.
+    pub database: bool,
+    /// The reference data is loaded.
+    pub reference: bool,
+}
+
 /// The process is up.
-#[utoipa::path(tag = "health", responses((status = 200, description = "alive")))]
+#[utoipa::path(tag = "health", responses((status = 200, description = "alive", body = Liveness)))]
 #[get("/health/live")]
 pub async fn live() -> HttpResponse {
-    HttpResponse::Ok().json(json!({"status": "ok"}))
+    HttpResponse::Ok().json(Liveness {
+        status: "ok".into(),
+    })
 }
 
 /// The database answers and the reference data is loaded.
-#[utoipa::path(tag = "health", responses((status = 200, description = "ready"), (status = 503, description = "not ready")))]
+#[utoipa::path(tag = "health", responses((status = 200, description = "ready", body = Readiness), (status = 503, description = "not ready", body = Readiness)))]
 #[get("/health/ready")]
 pub async fn ready(state: State) -> HttpResponse {
     let pool = state.pool.clone();
@@ -21,12 +40,13 @@ pub async fn ready(state: State) -> HttpResponse {
         .await
         .unwrap_or(false);
     let reference = !state.reference.ewc.is_empty() && !state.reference.geo.communes().is_empty();
-    let body = json!({
-        "status": if database && reference { "ok" } else { "unavailable" },
-        "database": database,
-        "reference": reference,
-    });
-    if database && reference {
+    let ok = database && reference;
+    let body = Readiness {
+        status: if ok { "ok" } else { "unavailable" }.into(),
+        database,
+        reference,
+    };
+    if ok {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)

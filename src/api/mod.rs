@@ -41,8 +41,12 @@ pub struct AppState {
 pub type State = web::Data<AppState>;
 
 /// Every route; `/api/v1` behind the rate limit (outermost, so floods never reach the database) and
-/// the key check.
-pub fn routes(cfg: &mut web::ServiceConfig, rate_limit: &crate::auth::rate::RateLimit) {
+/// the key check. `document` is the OpenAPI document (`openapi::document`), served with the docs.
+pub fn routes(
+    cfg: &mut web::ServiceConfig,
+    rate_limit: &crate::auth::rate::RateLimit,
+    document: &serde_json::Value,
+) {
     cfg.service(health::live)
         .service(health::ready)
         .route(
@@ -53,7 +57,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, rate_limit: &crate::auth::rate::Rate
                     .finish()
             }),
         )
-        .service(openapi::docs());
+        .service(openapi::docs(document.clone()));
     cfg.service(
         web::scope("/api/v1")
             .wrap(actix_web::middleware::from_fn(
@@ -82,6 +86,7 @@ pub struct Page<T: ToSchema> {
 
 /// Common list parameters.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size, 1–500 (default 50).
     pub limit: Option<i64>,
