@@ -4,7 +4,7 @@
 # schemas, only documented statuses, media types and headers.
 #
 #   scripts/fuzz_openapi.sh            # needs `cargo build` first (BIN= to use another binary)
-#   EXAMPLES=100 SEED=7 scripts/fuzz_openapi.sh
+#   EXAMPLES=100 SEED=7 PUBLIC_READ=true scripts/fuzz_openapi.sh
 #
 # It installs the pinned schemathesis into .venv-fuzz/, loads the demo data into a throwaway SQLite
 # database, creates a fresh admin key, serves on loopback, fuzzes with that key, stops the server and
@@ -41,11 +41,14 @@ export SYMBIOSE__LOG__FILTER=warn
 # One key sends every request: the rate limit would answer 429 (documented) instead of testing.
 export SYMBIOSE__AUTH__RATE_LIMIT_PER_SECOND=1000000
 export SYMBIOSE__AUTH__RATE_LIMIT_BURST=1000000
+# PUBLIC_READ=true fuzzes the keyless-read configuration of `serve --demo` (the document then says
+# reads may go without a key).
+export SYMBIOSE__AUTH__PUBLIC_READ=${PUBLIC_READ:-false}
 # Subscriptions the fuzzer creates must not be delivered anywhere.
 export SYMBIOSE__WEBHOOKS__WORKER=false
 "$WORK/symbiose" demo > "$WORK/demo.log"
 KEY=$("$WORK/symbiose" keys create --role admin --name fuzz 2>/dev/null)
-# `serve` without --demo: keys are required (auth.public_read off), as in production.
+# `serve` without --demo, which would turn auth.public_read on whatever PUBLIC_READ says.
 "$WORK/symbiose" serve > "$WORK/server.log" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT

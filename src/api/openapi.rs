@@ -80,6 +80,7 @@ pub fn document(public_read: bool) -> Value {
     let mut doc = serde_json::to_value(doc).expect("the OpenAPI document serialises");
     secure(&mut doc, public_read);
     describe_errors(&mut doc);
+    give_examples(&mut doc);
     if let Some(schemas) = doc
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
@@ -203,6 +204,40 @@ fn describe_errors(doc: &mut Value) {
                 "description": "Seconds before the key's bucket allows a request again",
                 "schema": {"type": "integer"}
             }});
+        }
+    }
+}
+
+/// Examples of path parameters that name reference data (and the demo's AFME account), so that
+/// "Try it out" in `/docs` and schema-driven fuzzers start from entities that exist: (path prefix,
+/// parameter, example); the first matching prefix wins. Ids are random UUIDs: no example.
+const PATH_EXAMPLES: [(&str, &str, &str); 5] = [
+    ("/api/v1/codes/ewc/", "code", "100102"),
+    ("/api/v1/codes/naf/", "code", "16.10A"),
+    ("/api/v1/territories/{code}/afme", "code", "27-BOURGOGNE"),
+    ("/api/v1/territories/", "code", "21"),
+    ("/api/v1/territories/", "year", "2010"),
+];
+
+fn give_examples(doc: &mut Value) {
+    for (path, _, op) in operations(doc) {
+        let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for param in params.iter_mut().filter(|p| p["in"] == "path") {
+            let Some(name) = param["name"].as_str().map(str::to_owned) else {
+                continue;
+            };
+            let example = PATH_EXAMPLES
+                .iter()
+                .find(|(prefix, n, _)| path.starts_with(prefix) && *n == name)
+                .map(|(_, _, example)| match example.parse::<i64>() {
+                    Ok(number) if param["schema"]["type"] == "integer" => json!(number),
+                    _ => json!(example),
+                });
+            if let Some(example) = example {
+                param["example"] = example;
+            }
         }
     }
 }
