@@ -5,9 +5,10 @@
 #
 #   scripts/fuzz_openapi.sh            # needs `cargo build` first (BIN= to use another binary)
 #   EXAMPLES=100 SEED=7 PUBLIC_READ=true scripts/fuzz_openapi.sh
+#   ROLE=partner scripts/fuzz_openapi.sh   # the anonymous views and the 403s of a partner key
 #
 # It installs the pinned schemathesis into .venv-fuzz/, loads the demo data into a throwaway SQLite
-# database, creates a fresh admin key, serves on loopback, fuzzes with that key, stops the server and
+# database, creates a fresh key (admin, or ROLE), serves on loopback, fuzzes with that key, stops the server and
 # exits non-zero on any failure.
 #
 # Left out, and why:
@@ -47,7 +48,7 @@ export SYMBIOSE__AUTH__PUBLIC_READ=${PUBLIC_READ:-false}
 # Subscriptions the fuzzer creates must not be delivered anywhere.
 export SYMBIOSE__WEBHOOKS__WORKER=false
 "$WORK/symbiose" demo > "$WORK/demo.log"
-KEY=$("$WORK/symbiose" keys create --role admin --name fuzz 2>/dev/null)
+KEY=$("$WORK/symbiose" keys create --role "${ROLE:-admin}" --name fuzz 2>/dev/null)
 # `serve` without --demo, which would turn auth.public_read on whatever PUBLIC_READ says.
 "$WORK/symbiose" serve > "$WORK/server.log" 2>&1 &
 SERVER=$!
