@@ -99,6 +99,8 @@ impl Application {
         let json_limit = self.settings.server.json_limit_bytes;
         let workers = self.settings.server.workers;
         let cors_origins = self.settings.server.cors_origins.clone();
+        // Built once, shared by the workers.
+        let api_document = Arc::new(api::openapi::document(self.settings.auth.public_read));
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap_fn(|req, srv| {
@@ -150,9 +152,20 @@ impl Application {
                     web::PathConfig::default()
                         .error_handler(|e, _| ApiError::field("path", e.to_string()).into()),
                 )
-                .configure(api::routes)
-                .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into()))
+                .configure(|cfg| api::routes(cfg, &api_document))
+                .default_service(web::to({
+                    // A documented path asked with another method: 405 naming the allowed ones.
+                    let document = api_document.clone();
+                    move |req: actix_web::HttpRequest| {
+                        // The decoded path, as the router matched it.
+                        let allowed =
+                            api::openapi::allowed_methods(&document, req.match_info().as_str());
+                        ready(Err::<actix_web::HttpResponse, _>(if allowed.is_empty() {
+                            ApiError::NotFound("route".into())
+                        } else {
+                            ApiError::MethodNotAllowed(allowed)
+                        }))
+                    }
                 }))
         })
         .listen(listener)?;

@@ -33,8 +33,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 /// Declares a string-coded enum: `ALL`, `as_str`, `parse` (exact spelling), `expected`, `Display`.
+/// The spellings are `tt`, not `literal`: utoipa's derive does not see a `literal` fragment in
+/// `#[serde(rename = …)]` and would document the Rust variant names.
 macro_rules! coded_enum {
-    ($(#[$meta:meta])* $name:ident as $schema:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident as $schema:ident { $($(#[$vmeta:meta])* $variant:ident => $text:tt),+ $(,)? }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
         #[schema(as = $schema)]

@@ -1,7 +1,7 @@
 //! Actors: create, read, replace, patch, delete, list with filters and cursor pagination.
 
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
-use chrono::NaiveDateTime;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -43,8 +43,8 @@ pub struct ActorOut {
     pub share_with_partners: bool,
     /// Demo data: illustrative, not a real declaration by this establishment.
     pub illustrative: bool,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 pub fn actor_out(state: &State, row: ActorRow) -> ActorOut {
@@ -77,8 +77,8 @@ pub fn actor_out(state: &State, row: ActorRow) -> ActorOut {
         lng: row.lng,
         share_with_partners: row.share_with_partners,
         illustrative: row.illustrative,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
+        created_at: row.created_at.and_utc(),
+        updated_at: row.updated_at.and_utc(),
     }
 }
 
@@ -101,6 +101,7 @@ fn input_of(row: &ActorRow) -> ActorInput {
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ActorQuery {
     /// Territory code at any level (`R27`, `21`, EPCI SIREN, commune INSEE code, custom zone).
     pub territory: Option<String>,

@@ -208,7 +208,8 @@ pub struct ReconcileOut {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PopulationInput {
-    /// Inhabitants, > 0.
+    /// Inhabitants.
+    #[schema(minimum = 1, maximum = 10_000_000_000_u64)]
     pub population: u64,
 }
 
@@ -641,8 +642,7 @@ pub async fn import_account(
     tag = "afme",
     params(("code" = String, Path, description = "Territory code"), AccountQuery),
     responses(
-        (status = 200, body = AccountOut),
-        (status = 200, description = "CSV export when format=csv", content_type = "text/csv", body = String),
+        (status = 200, description = "The account, or its CSV export with `format=csv`", content((AccountOut = "application/json"), (String = "text/csv"))),
         (status = 404, body = super::error::Problem),
         (status = 422, body = super::error::Problem),
     )
@@ -1060,7 +1060,7 @@ pub async fn reconcile(
     put,
     path = "/api/v1/territories/{code}/afme/population/{year}",
     tag = "afme",
-    params(("code" = String, Path, description = "Territory code"), ("year" = i32, Path, description = "Year, 1900–2100")),
+    params(("code" = String, Path, description = "Territory code"), ("year" = i32, Path, description = "Year", minimum = 1900, maximum = 2100)),
     request_body = PopulationInput,
     responses(
         (status = 200, body = PopulationOut),
@@ -1100,7 +1100,7 @@ pub async fn put_population(
     delete,
     path = "/api/v1/territories/{code}/afme/population/{year}",
     tag = "afme",
-    params(("code" = String, Path, description = "Territory code"), ("year" = i32, Path, description = "Year, 1900–2100")),
+    params(("code" = String, Path, description = "Territory code"), ("year" = i32, Path, description = "Year", minimum = 1900, maximum = 2100)),
     responses((status = 204), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem))
 )]
 pub async fn delete_population(

@@ -16,6 +16,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CodeQuery {
     /// A code prefix (`10 01`, `1001`, `23.5`) or words, French or English, accents and case ignored.
     pub q: Option<String>,

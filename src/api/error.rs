@@ -22,6 +22,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// A known path asked with a method it does not serve; the ones it serves (`Allow`).
+    #[error("this path serves {}", .0.join(", "))]
+    MethodNotAllowed(Vec<String>),
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -68,6 +71,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
+            ApiError::MethodNotAllowed(_) => "method-not-allowed",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge(_) => "payload-too-large",
             ApiError::Unsupported(_) => "unsupported-media-type",
@@ -106,6 +110,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -133,8 +138,14 @@ impl ResponseError for ApiError {
             },
         };
         let mut response = HttpResponse::build(status);
-        if let ApiError::Unauthorized(_) = self {
-            response.insert_header(("WWW-Authenticate", "Bearer realm=\"symbiose\""));
+        match self {
+            ApiError::Unauthorized(_) => {
+                response.insert_header(("WWW-Authenticate", "Bearer realm=\"symbiose\""));
+            }
+            ApiError::MethodNotAllowed(allowed) => {
+                response.insert_header(("Allow", allowed.join(", ")));
+            }
+            _ => {}
         }
         response
             .content_type("application/problem+json")

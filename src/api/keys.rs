@@ -2,7 +2,7 @@
 //! middleware checks it from the path).
 
 use actix_web::{HttpResponse, web};
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -54,8 +54,8 @@ pub struct KeyOut {
     pub territories: Vec<String>,
     /// The key's first characters, to tell keys apart.
     pub key_prefix: String,
-    pub created_at: NaiveDateTime,
-    pub revoked_at: Option<NaiveDateTime>,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// A new key: `key` is shown this once and cannot be read again.
@@ -73,8 +73,8 @@ fn key_out(row: ApiKeyRow) -> KeyOut {
         name: row.name,
         role: row.role,
         key_prefix: row.key_prefix,
-        created_at: row.created_at,
-        revoked_at: row.revoked_at,
+        created_at: row.created_at.and_utc(),
+        revoked_at: row.revoked_at.map(|t| t.and_utc()),
     }
 }
 
@@ -148,6 +148,7 @@ fn not_found(e: db::DbError) -> ApiError {
 const CURSOR_TIME: &str = "%Y-%m-%dT%H:%M:%S%.f";
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only the writes of this key.
@@ -160,7 +161,7 @@ pub struct AuditQuery {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct AuditOut {
     pub id: String,
-    pub at: NaiveDateTime,
+    pub at: DateTime<Utc>,
     pub key_id: Option<String>,
     pub key_name: String,
     pub method: String,
@@ -204,7 +205,7 @@ pub async fn audit(state: State, query: ValidQuery<AuditQuery>) -> Result<HttpRe
         |r: &AuditRow| format!("{}|{}", r.at.format(CURSOR_TIME), r.id),
         |r| AuditOut {
             id: r.id,
-            at: r.at,
+            at: r.at.and_utc(),
             key_id: r.key_id,
             key_name: r.key_name,
             method: r.method,

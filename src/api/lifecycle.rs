@@ -12,7 +12,7 @@ use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, guard, web};
-use chrono::{Datelike, NaiveDateTime};
+use chrono::{DateTime, Datelike, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
@@ -152,16 +152,16 @@ pub struct SynergyRecord {
     pub status: SynergyStatus,
     pub status_reason: Option<String>,
     /// When a facilitator last changed the status (UTC); `None` while never changed.
-    pub status_changed_at: Option<NaiveDateTime>,
+    pub status_changed_at: Option<DateTime<Utc>>,
     /// The statuses it may move to.
     pub allowed_next: Vec<SynergyStatus>,
     /// `false` once the detection no longer finds it (a resource was deleted or changed); its
     /// status and history are kept.
     pub active: bool,
-    pub first_detected_at: NaiveDateTime,
+    pub first_detected_at: DateTime<Utc>,
     /// When a detection last changed it (score, quantities, explanation) or brought it back.
-    pub last_detected_at: NaiveDateTime,
-    pub retired_at: Option<NaiveDateTime>,
+    pub last_detected_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
     pub score: f64,
     pub class: String,
     pub ewc_code: Option<String>,
@@ -185,7 +185,7 @@ pub struct HistoryEntry {
     pub id: String,
     pub changed_by: String,
     /// UTC.
-    pub changed_at: NaiveDateTime,
+    pub changed_at: DateTime<Utc>,
     pub from: SynergyStatus,
     pub to: SynergyStatus,
     pub comment: Option<String>,
@@ -197,7 +197,7 @@ pub struct NoteOut {
     pub id: String,
     pub author: String,
     /// UTC.
-    pub created_at: NaiveDateTime,
+    pub created_at: DateTime<Utc>,
     pub text: String,
 }
 
@@ -374,12 +374,12 @@ fn record(row: SynergyRow, built: &Built) -> Result<SynergyRecord, ApiError> {
         kind: row.kind,
         status,
         status_reason: row.status_reason,
-        status_changed_at: row.status_changed_at,
+        status_changed_at: row.status_changed_at.map(|t| t.and_utc()),
         allowed_next: allowed_next(status).to_vec(),
         active: row.active,
-        first_detected_at: row.first_detected_at,
-        last_detected_at: row.last_detected_at,
-        retired_at: row.retired_at,
+        first_detected_at: row.first_detected_at.and_utc(),
+        last_detected_at: row.last_detected_at.and_utc(),
+        retired_at: row.retired_at.map(|t| t.and_utc()),
         score: row.score,
         class: row.class,
         ewc_code: row.ewc_code,
@@ -408,7 +408,7 @@ fn history_entry(row: SynergyHistoryRow) -> Result<HistoryEntry, ApiError> {
         to: parse(&row.to_status)?,
         id: row.id,
         changed_by: row.changed_by,
-        changed_at: row.changed_at,
+        changed_at: row.changed_at.and_utc(),
         comment: row.comment,
         reason: row.reason,
     })
@@ -418,7 +418,7 @@ fn note_out(row: SynergyNoteRow) -> NoteOut {
     NoteOut {
         id: row.id,
         author: row.author,
-        created_at: row.created_at,
+        created_at: row.created_at.and_utc(),
         text: row.text,
     }
 }
@@ -1027,7 +1027,7 @@ pub struct YearKpis {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct KpisOut {
     pub territory: TerritoryRef,
-    pub generated_at: NaiveDateTime,
+    pub generated_at: DateTime<Utc>,
     /// Year of the AFME account whose import dependence decides `imports_avoided_t` (`None`: no
     /// account, no import counted as avoided).
     pub account_year: Option<i32>,
@@ -1192,8 +1192,7 @@ fn as_viewed(data: &mut LifecycleData, view: &Built) {
     tag = "lifecycle",
     params(("code" = String, Path, description = "Territory code (any level, or a custom zone)"), KpiQuery),
     responses(
-        (status = 200, body = KpisOut),
-        (status = 200, description = "CSV when format=csv", content_type = "text/csv", body = String),
+        (status = 200, description = "The KPIs, or CSV with `format=csv`", content((KpisOut = "application/json"), (String = "text/csv"))),
         (status = 404, body = super::error::Problem),
         (status = 422, body = super::error::Problem),
     )
@@ -1227,7 +1226,7 @@ pub async fn territory_kpis(
         years.entry(c.year).or_default().push(c);
     }
     let out = KpisOut {
-        generated_at: crate::db::now(),
+        generated_at: crate::db::now().and_utc(),
         account_year: report.year,
         assumptions: kpi_assumptions(&report),
         totals,

@@ -43,7 +43,8 @@ pub struct AppState {
 pub type State = web::Data<AppState>;
 
 /// Every route; `/api/v1` behind the gate (rate limits around the key lookup, key check).
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// `document` is the OpenAPI document (`openapi::document`), served with the docs.
+pub fn routes(cfg: &mut web::ServiceConfig, document: &serde_json::Value) {
     cfg.service(health::live)
         .service(health::ready)
         .route(
@@ -54,7 +55,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     .finish()
             }),
         )
-        .service(openapi::docs());
+        .service(openapi::docs(document.clone()));
     cfg.service(
         web::scope("/api/v1")
             .wrap(actix_web::middleware::from_fn(
@@ -82,6 +83,7 @@ pub struct Page<T: ToSchema> {
 
 /// Common list parameters.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Page size, 1–500 (default 50).
     pub limit: Option<i64>,

@@ -1,7 +1,7 @@
 //! Resources (offers and needs) under their actor, and the cross-actor resource list.
 
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
-use chrono::NaiveDateTime;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -51,8 +51,8 @@ pub struct ResourceOut {
     pub temperature_c: Option<f64>,
     pub max_distance_km: Option<f64>,
     pub physical_state: Option<PhysicalState>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// Rows were validated on the way in; a value that no longer parses (an old spelling) shows as the
@@ -82,8 +82,8 @@ pub fn resource_out(state: &State, row: ResourceRow) -> ResourceOut {
         temperature_c: row.temperature_c,
         max_distance_km: row.max_distance_km,
         physical_state: input.physical_state,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
+        created_at: row.created_at.and_utc(),
+        updated_at: row.updated_at.and_utc(),
     }
 }
 
@@ -133,6 +133,7 @@ fn input_of(row: &ResourceRow) -> ResourceInput {
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ResourceQuery {
     pub kind: Option<ResourceKind>,
     pub category: Option<Category>,

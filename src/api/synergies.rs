@@ -74,6 +74,7 @@ pub enum SynergyKind {
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SynergyQuery {
     /// Territory code at any level (`R27`, `21`, EPCI, commune, custom zone): synergies with a party in
     /// it, scored with its AFME priority. For `/resources/{id}/matches`, only the priority applies.
@@ -691,6 +692,7 @@ async fn territory_graph_of(
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GraphQuery {
     /// `json` (nodes/links, default), `graphml` (Gephi) or `geojson`.
     pub format: Option<String>,
@@ -698,7 +700,7 @@ pub struct GraphQuery {
 }
 
 /// The territory's synergy graph as JSON `{nodes, links}`, GraphML or GeoJSON.
-#[utoipa::path(tag = "graph", params(GraphQuery), responses((status = 200, description = "the graph in the requested format"), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
+#[utoipa::path(tag = "graph", params(GraphQuery), responses((status = 200, description = "the graph in the requested format", content((crate::matching::graph::GraphJson = "application/json"), (String = "application/graphml+xml"), (crate::matching::graph::GeoJsonCollection = "application/geo+json"))), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
 #[get("/territories/{code}/graph")]
 pub async fn territory_graph(
     state: State,
@@ -731,6 +733,7 @@ pub async fn territory_graph(
 }
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GraphScoreQuery {
     pub min_score: Option<f64>,
     /// Chains: longest chain in hops (default 3, at most 6); hubs: how many (default 20).

@@ -3,7 +3,7 @@
 //! paused one, sends a test event. Delivery itself is `crate::webhooks`; see docs/WEBHOOKS.md.
 
 use actix_web::{HttpResponse, web};
-use chrono::NaiveDateTime;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, OpenApi, ToSchema};
 use uuid::Uuid;
@@ -81,9 +81,9 @@ pub struct WebhookOut {
     pub status: String,
     pub consecutive_failures: i32,
     pub paused_reason: Option<String>,
-    pub paused_at: Option<NaiveDateTime>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
+    pub paused_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
     /// The HMAC-SHA256 signing secret: returned once, in the creation response only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
@@ -92,7 +92,7 @@ pub struct WebhookOut {
 /// One attempt to deliver an event.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AttemptOut {
-    pub at: NaiveDateTime,
+    pub at: DateTime<Utc>,
     /// The receiver's HTTP status, when it answered.
     pub http_status: Option<i32>,
     /// Why the request failed (connection, timeout, refused URL), when it did.
@@ -113,12 +113,12 @@ pub struct DeliveryOut {
     pub sequence: i64,
     /// `pending`, `delivered` or `expired` (given up after `webhooks.max_age_secs`).
     pub state: String,
-    pub created_at: NaiveDateTime,
+    pub created_at: DateTime<Utc>,
     pub attempts: i32,
     /// When the next attempt is due (pending only).
-    pub next_attempt_at: Option<NaiveDateTime>,
-    pub delivered_at: Option<NaiveDateTime>,
-    pub expired_at: Option<NaiveDateTime>,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub expired_at: Option<DateTime<Utc>>,
     pub last_error: Option<String>,
     /// The body sent (the same on every attempt).
     #[schema(value_type = Object)]
@@ -132,6 +132,7 @@ pub struct TestOut {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
     /// `pending`, `delivered` or `expired`.
@@ -143,6 +144,7 @@ pub struct DeliveryQuery {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Page size, 1–500 (default 50).
@@ -176,30 +178,30 @@ fn to_out(row: SubscriptionRow, with_secret: bool) -> WebhookOut {
         status: row.status,
         consecutive_failures: row.consecutive_failures,
         paused_reason: row.paused_reason,
-        paused_at: row.paused_at,
-        created_at: row.created_at,
-        updated_at: row.updated_at,
+        paused_at: row.paused_at.map(|t| t.and_utc()),
+        created_at: row.created_at.and_utc(),
+        updated_at: row.updated_at.and_utc(),
     }
 }
 
 fn delivery_out((row, attempts): (OutboxRow, Vec<AttemptRow>)) -> DeliveryOut {
     DeliveryOut {
-        next_attempt_at: (row.state == store::PENDING).then_some(row.next_attempt_at),
+        next_attempt_at: (row.state == store::PENDING).then_some(row.next_attempt_at.and_utc()),
         payload: serde_json::from_str(&row.payload).unwrap_or(serde_json::Value::Null),
         id: row.id,
         event_id: row.event_id,
         event_type: row.event_type,
         sequence: row.seq,
         state: row.state,
-        created_at: row.created_at,
+        created_at: row.created_at.and_utc(),
         attempts: row.attempts,
-        delivered_at: row.delivered_at,
-        expired_at: row.expired_at,
+        delivered_at: row.delivered_at.map(|t| t.and_utc()),
+        expired_at: row.expired_at.map(|t| t.and_utc()),
         last_error: row.last_error,
         attempt_log: attempts
             .into_iter()
             .map(|a| AttemptOut {
-                at: a.attempted_at,
+                at: a.attempted_at.and_utc(),
                 http_status: a.http_status,
                 error: a.error,
                 duration_ms: a.duration_ms,

@@ -227,8 +227,9 @@ async fn notes(app: &TestApp, id: &str) -> Vec<Value> {
 
 fn time(v: &Value, field: &str) -> NaiveDateTime {
     let text = str_of(v, field);
-    NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
-        .unwrap_or_else(|e| panic!("`{field}` = {text:?} is not a timestamp: {e}"))
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| t.naive_utc())
+        .unwrap_or_else(|e| panic!("`{field}` = {text:?} is not an RFC 3339 timestamp: {e}"))
 }
 
 fn utc_now() -> NaiveDateTime {

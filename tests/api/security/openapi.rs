@@ -1,1 +1,301 @@
-//! Security tests: openapi (see ../security.rs).
+//! Security tests: openapi (see ../security.rs). The document at `/api/v1/openapi.json` must describe
+//! the service exactly (issue 10 item 13, issue 12): clients and schema-driven fuzzers are generated
+//! from it. `scripts/fuzz_openapi.sh` checks it against the running service; these tests keep its
+//! structure from regressing.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, actor_body, spawn_app};
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+async fn document(app: &TestApp) -> Value {
+    let reply = app.get("/api/v1/openapi.json").await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.body
+}
+
+/// (path, method, operation) of every operation.
+fn operations(doc: &Value) -> Vec<(String, String, Value)> {
+    let mut found = Vec::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            if METHODS.contains(&method.as_str()) {
+                found.push((path.clone(), method.clone(), op.clone()));
+            }
+        }
+    }
+    assert!(found.len() > 50, "only {} operations", found.len());
+    found
+}
+
+fn refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(object) => {
+            if let Some(Value::String(target)) = object.get("$ref") {
+                out.push(target);
+            }
+            object.values().for_each(|v| refs(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[actix_web::test]
+async fn every_reference_resolves() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let mut targets = Vec::new();
+    refs(&doc, &mut targets);
+    assert!(!targets.is_empty());
+    let dangling: BTreeSet<&str> = targets
+        .into_iter()
+        .filter(|t| {
+            t.strip_prefix('#')
+                .is_none_or(|pointer| doc.pointer(pointer).is_none())
+        })
+        .collect();
+    assert!(dangling.is_empty(), "dangling references: {dangling:?}");
+}
+
+#[actix_web::test]
+async fn parameters_are_where_the_path_says() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let mut wrong = Vec::new();
+    for (path, method, op) in operations(&doc) {
+        let in_template: BTreeSet<String> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(str::to_owned)
+            .collect();
+        let params = op["parameters"].as_array().cloned().unwrap_or_default();
+        let declared: BTreeSet<String> = params
+            .iter()
+            .filter(|p| p["in"] == "path")
+            .filter_map(|p| p["name"].as_str().map(str::to_owned))
+            .collect();
+        for p in params.iter().filter(|p| p["in"] == "path") {
+            if p["required"] != true {
+                wrong.push(format!(
+                    "{method} {path}: path parameter {} not required",
+                    p["name"]
+                ));
+            }
+        }
+        for name in declared.difference(&in_template) {
+            wrong.push(format!(
+                "{method} {path}: `{name}` declared in path, not in the template"
+            ));
+        }
+        for name in in_template.difference(&declared) {
+            wrong.push(format!("{method} {path}: template's `{name}` not declared"));
+        }
+        for p in params.iter().filter(|p| p["in"] == "query") {
+            if p["required"] == true {
+                wrong.push(format!(
+                    "{method} {path}: query parameter {} required",
+                    p["name"]
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[actix_web::test]
+async fn errors_are_problem_json_and_the_shared_ones_are_documented() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let mut wrong = Vec::new();
+    for (path, method, op) in operations(&doc) {
+        let responses = op["responses"].as_object().cloned().unwrap_or_default();
+        for (status, response) in &responses {
+            if !(status.starts_with('4') || status.starts_with('5')) {
+                continue;
+            }
+            let types: Vec<&String> = response["content"]
+                .as_object()
+                .map(|c| c.keys().collect())
+                .unwrap_or_default();
+            if types != ["application/problem+json"] {
+                wrong.push(format!("{method} {path} {status}: content {types:?}"));
+            }
+        }
+        if !path.starts_with("/api/v1/") {
+            continue;
+        }
+        let mut expected = vec!["400", "401", "403", "422", "429", "500", "503"];
+        if op.get("requestBody").is_some() {
+            expected.extend(["413", "415"]);
+        }
+        if path.contains('{') {
+            expected.push("404");
+        }
+        for status in expected {
+            if !responses.contains_key(status) {
+                wrong.push(format!("{method} {path}: {status} undocumented"));
+            }
+        }
+        if op["security"] != json!([{"bearer": []}]) {
+            wrong.push(format!("{method} {path}: security {}", op["security"]));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    assert_eq!(
+        doc["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    assert_eq!(doc["paths"]["/health/live"]["get"]["security"], json!([]));
+}
+
+#[actix_web::test]
+async fn schemas_spell_what_the_wire_carries() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["SynergyKind"]["enum"],
+        json!(["substitution", "pooling"])
+    );
+    // Wire spellings, not Rust variant names.
+    let flows = schemas["AfmeFlowType"]["enum"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(flows.contains(&json!("DPO_LANDFILL")), "{flows:?}");
+    let families = schemas["AfmeFamily"]["enum"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        families.contains(&json!("agricultural_food")),
+        "{families:?}"
+    );
+    // The anonymous view partners and keyless readers get (auth::anonymise) is allowed too.
+    let synergy = &schemas["Synergy"];
+    assert_eq!(synergy["properties"]["distance_band"]["type"], "string");
+    let required = synergy["required"].as_array().cloned().unwrap_or_default();
+    assert!(!required.contains(&json!("distance_km")), "{required:?}");
+    let actor = &schemas["ActorOut"]["properties"];
+    assert_eq!(actor["anonymous"]["type"], "boolean");
+    assert_eq!(actor["siret"]["type"], json!(["string", "null"]));
+}
+
+/// Names of the properties the document declares `format: date-time`.
+fn date_time_fields(value: &Value, out: &mut BTreeSet<String>) {
+    match value {
+        Value::Object(object) => {
+            if let Some(Value::Object(properties)) = object.get("properties") {
+                for (name, property) in properties {
+                    if property["format"] == "date-time" {
+                        out.insert(name.clone());
+                    }
+                }
+            }
+            object.values().for_each(|v| date_time_fields(v, out));
+        }
+        Value::Array(items) => items.iter().for_each(|v| date_time_fields(v, out)),
+        _ => {}
+    }
+}
+
+/// The values of `fields` in a response, with their field name.
+fn values_of(value: &Value, fields: &BTreeSet<String>, out: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(object) => {
+            for (name, child) in object {
+                match child {
+                    Value::String(text) if fields.contains(name) => {
+                        out.push((name.clone(), text.clone()));
+                    }
+                    _ => values_of(child, fields, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| values_of(v, fields, out)),
+        _ => {}
+    }
+}
+
+#[actix_web::test]
+async fn date_times_are_rfc3339_with_a_zone() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    let mut fields = BTreeSet::new();
+    date_time_fields(&doc["components"], &mut fields);
+    for expected in ["created_at", "updated_at", "at"] {
+        assert!(
+            fields.contains(expected),
+            "{expected} not date-time in {fields:?}"
+        );
+    }
+    let actor = app.create_actor(actor_body("Scierie Horodatée")).await;
+    let resource = app
+        .create_resource(
+            &actor,
+            json!({"kind": "offer", "category": "material", "label": "Sciures", "ewc_code": "030105"}),
+        )
+        .await;
+    let mut samples = Vec::new();
+    for path in [
+        format!("/api/v1/actors/{actor}"),
+        format!(
+            "/api/v1/resources/{}",
+            resource["id"].as_str().unwrap_or_default()
+        ),
+        "/api/v1/keys".to_owned(),
+        "/api/v1/audit".to_owned(),
+        "/api/v1/territories/21/kpis".to_owned(),
+    ] {
+        let reply = app.get(&path).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text);
+        values_of(&reply.body, &fields, &mut samples);
+    }
+    assert!(samples.len() >= 6, "too few timestamps: {samples:?}");
+    for (field, text) in samples {
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(&text).is_ok(),
+            "{field} = {text}: not RFC 3339 with a zone"
+        );
+    }
+}
+
+#[actix_web::test]
+async fn a_documented_path_with_another_method_is_405() {
+    let app = spawn_app().await;
+    let reply = app
+        .send(
+            app.client
+                .request(reqwest::Method::TRACE, app.url("/api/v1/codes/ewc")),
+        )
+        .await;
+    assert_eq!(reply.status, 405, "{}", reply.text);
+    assert!(
+        reply.content_type.starts_with("application/problem+json"),
+        "{}",
+        reply.content_type
+    );
+    let reply = app.delete("/api/v1/territories/21/chains").await;
+    assert_eq!(reply.status, 405, "{}", reply.text);
+    let allow = app
+        .client
+        .put(app.url("/api/v1/synergies/detect"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(allow.status(), 405);
+    // The concrete path, not `/synergies/{id}` (GET, PATCH), as OpenAPI matches paths.
+    assert_eq!(
+        allow.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("POST")
+    );
+    // Unknown paths stay 404.
+    assert_eq!(app.delete("/api/v1/nothing/here").await.status, 404);
+}
