@@ -158,14 +158,13 @@ pub fn keys(app: &Application, command: KeysCommand) -> anyhow::Result<()> {
 /// `symbiose health`: GET `/health/ready` on this machine's `server.port` and succeed on a 200.
 /// Plain HTTP/1.0 over a socket, with timeouts: it must run where there is no curl (the runtime
 /// image) and answer the container healthcheck within seconds.
-pub fn health(server: &ServerSettings) -> anyhow::Result<()> {
+pub fn health(server: &ServerSettings, timeout: Duration) -> anyhow::Result<()> {
     // A server listening on every address answers on loopback.
     let host = match server.host.as_str() {
         "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
         other => other,
     };
     let address = format!("{host}:{}", server.port);
-    let timeout = Duration::from_secs(3);
     let socket = std::net::ToSocketAddrs::to_socket_addrs(&address)
         .with_context(|| format!("key `server.host`: cannot resolve {address}"))?
         .next()

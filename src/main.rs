@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use symbiose::config::Settings;
@@ -42,7 +43,11 @@ enum Command {
     Demo,
     /// Probe a running server's `/health/ready` on `server.port` (exit 0 when ready): the
     /// container healthcheck, since the runtime image has no curl.
-    Health,
+    Health {
+        /// Give up after this many seconds (connect, then the answer).
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
     /// Manage API keys: create (prints the key once), list, revoke.
     Keys {
         #[command(subcommand)]
@@ -144,8 +149,8 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         println!("{report}");
         return Ok(());
     }
-    if let Command::Health = command {
-        return symbiose::cli::health(&settings.server);
+    if let Command::Health { timeout } = command {
+        return symbiose::cli::health(&settings.server, Duration::from_secs(timeout));
     }
     let demo_setting = settings.demo.enabled;
     let mut settings = settings;
@@ -171,7 +176,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             symbiose::cli::load_demo(&app)?;
             Ok(())
         }
-        Command::Loadcheck { .. } | Command::Health => Ok(()),
+        Command::Loadcheck { .. } | Command::Health { .. } => Ok(()),
         Command::Keys { action } => symbiose::cli::keys(&app, action.into()),
         Command::Serve { demo } => {
             if demo || demo_setting {
