@@ -448,14 +448,11 @@ mod tests {
         )
         .expect("write default.toml");
         let message = Settings::load_for(dir.path(), None)
-            .err()
-            .expect("refused")
+            .expect_err("refused")
             .to_string();
         assert!(message.contains("databse"), "{message}");
 
-        let message = load(None, &[("SYMBIOSE__DATABASE__URLL", "x.db")])
-            .err()
-            .expect("refused");
+        let message = load(None, &[("SYMBIOSE__DATABASE__URLL", "x.db")]).expect_err("refused");
         assert!(message.contains("urll"), "{message}");
     }
 
@@ -511,7 +508,7 @@ mod tests {
 
     #[test]
     fn production_refuses_the_public_anonymisation_secret() {
-        let message = load(Some("production"), &[]).err().expect("refused");
+        let message = load(Some("production"), &[]).expect_err("refused");
         assert!(message.contains("auth.anonymisation_secret"), "{message}");
         assert!(
             message.contains("SYMBIOSE__AUTH__ANONYMISATION_SECRET"),
