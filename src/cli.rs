@@ -4,17 +4,25 @@ use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
+use actix_web::web;
 use anyhow::Context;
+use serde_json::Value;
 
 use crate::config::ServerSettings;
 use crate::db::{self, import::ApplyError, import::ImportReport};
 use crate::startup::Application;
 
-/// Imports a CSV file all or nothing; on bad rows the error lists each row, column and reason.
+/// The `resource.created` events of an import carry the resource as the API shows it.
+fn view(state: &crate::api::State, row: &db::models::ResourceRow) -> serde_json::Result<Value> {
+    serde_json::to_value(crate::api::resources::resource_out(state, row.clone()))
+}
+
+/// Imports a CSV file all or nothing; on bad rows the error lists each row, column and reason
+/// (the first 1,000, and how many there are).
 pub fn import_file(app: &Application, path: &Path) -> anyhow::Result<ImportReport> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let state = app.state();
+    let state = web::Data::new(app.state());
     let outcome = crate::import::plan(
         std::io::BufReader::new(file),
         &app.reference,
@@ -23,12 +31,21 @@ pub fn import_file(app: &Application, path: &Path) -> anyhow::Result<ImportRepor
     .map_err(ApplyError::Rows)
     .and_then(|plan| {
         let mut conn = app.pool.get().map_err(db::DbError::from)?;
-        db::import::apply(&mut conn, &plan, false)
+        db::import::apply(&mut conn, &plan, false, &|row| view(&state, row))
     });
     match outcome {
         Ok(report) => Ok(report),
         Err(ApplyError::Rows(errors)) => {
+            let more = if errors.truncated() {
+                format!(
+                    "\n  … and {} more",
+                    errors.error_count - errors.errors.len()
+                )
+            } else {
+                String::new()
+            };
             let lines: Vec<String> = errors
+                .errors
                 .iter()
                 .map(|e| {
                     format!(
@@ -40,8 +57,8 @@ pub fn import_file(app: &Application, path: &Path) -> anyhow::Result<ImportRepor
                 })
                 .collect();
             anyhow::bail!(
-                "{} error(s), nothing imported:\n{}",
-                errors.len(),
+                "{} error(s), nothing imported:\n{}{more}",
+                errors.error_count,
                 lines.join("\n")
             )
         }
@@ -66,9 +83,9 @@ pub fn load_demo(app: &Application) -> anyhow::Result<()> {
         tracing::info!("database already has actors; demo data not loaded again");
         return Ok(());
     }
-    let state = app.state();
+    let state = web::Data::new(app.state());
     let plan = crate::demo::build(&app.reference, state.classifier.as_ref())?;
-    match db::import::apply(&mut conn, &plan, true) {
+    match db::import::apply(&mut conn, &plan, true, &|row| view(&state, row)) {
         Ok(report) => {
             tracing::info!(
                 actors = report.actors_created,
@@ -77,7 +94,7 @@ pub fn load_demo(app: &Application) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Err(ApplyError::Rows(errors)) => anyhow::bail!("demo data rejected: {errors:?}"),
+        Err(ApplyError::Rows(errors)) => anyhow::bail!("demo data rejected: {:?}", errors.errors),
         Err(ApplyError::Db(e)) => Err(e.into()),
     }
 }

@@ -100,10 +100,19 @@ pub struct AuthSettings {
     /// Secret from which the stable opaque ids of anonymised actors are derived. Set it in production:
     /// with the default, anyone who knows an actor's real id could recompute its opaque id.
     pub anonymisation_secret: String,
-    /// Sustained requests per second allowed per key (per client address without a key).
+    /// Sustained requests per second allowed per key (all spellings of one key share it).
     pub rate_limit_per_second: u32,
     /// Requests a key may send in a burst above the sustained rate.
     pub rate_limit_burst: u32,
+    /// Sustained requests per second per client address (an IPv6 client by its /64) of the
+    /// requests without a recently accepted key — no key, or an unknown or revoked one —,
+    /// charged before the key lookup.
+    pub address_rate_limit_per_second: u32,
+    /// Burst above that rate, per client address.
+    pub address_rate_limit_burst: u32,
+    /// Most clients (addresses, and keys) the rate limiter tracks at once; beyond, after dropping
+    /// idle ones, new clients are refused (503) rather than letting memory grow.
+    pub rate_limit_max_clients: usize,
 }
 
 impl Default for AuthSettings {
@@ -113,6 +122,9 @@ impl Default for AuthSettings {
             anonymisation_secret: PUBLIC_ANONYMISATION_SECRET.into(),
             rate_limit_per_second: 200,
             rate_limit_burst: 400,
+            address_rate_limit_per_second: 100,
+            address_rate_limit_burst: 200,
+            rate_limit_max_clients: 100_000,
         }
     }
 }
@@ -315,6 +327,15 @@ impl Settings {
                 "auth.rate_limit_per_second",
                 "the rate and the burst must both be at least 1",
             );
+        }
+        if self.auth.address_rate_limit_per_second == 0 || self.auth.address_rate_limit_burst == 0 {
+            return fail(
+                "auth.address_rate_limit_per_second",
+                "the rate and the burst must both be at least 1",
+            );
+        }
+        if self.auth.rate_limit_max_clients == 0 {
+            return fail("auth.rate_limit_max_clients", "must be at least 1");
         }
         if self.auth.anonymisation_secret.trim().is_empty() {
             return fail("auth.anonymisation_secret", "must not be empty");

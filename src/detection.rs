@@ -79,9 +79,13 @@ pub struct Built {
     pub actors: HashMap<Uuid, ActorInfo>,
     pub resources: HashMap<Uuid, ResourceInfo>,
     /// Status of each stored synergy (set by facilitators; `detected` by default). Kept current by
-    /// `Detection::record_status` so a status change does not need a rebuild.
-    pub statuses: std::sync::RwLock<HashMap<String, String>>,
+    /// `Detection::record_status` so a status change does not need a rebuild; shared with
+    /// [`Built::moved`] views, which show the same statuses.
+    pub statuses: Arc<std::sync::RwLock<HashMap<String, String>>>,
     pub summary: DetectionSummary,
+    /// The view of readers who may not see where non-consenting actors are
+    /// (`auth::anonymise::anonymous_view`), computed on first use and kept with this build.
+    pub anonymous: std::sync::OnceLock<Arc<Built>>,
 }
 
 impl Built {
@@ -93,6 +97,77 @@ impl Built {
             .cloned()
             .unwrap_or_else(|| "detected".into())
     }
+
+    /// The same detection with every actor at `position(actor)`: snapshot, synergies and pooling
+    /// groups recomputed by the same engine (nothing persisted; statuses shared). Ids stay those of
+    /// the offers, needs and members, so the statuses and notes of a synergy follow it.
+    pub fn moved(
+        &self,
+        detection: &Detection,
+        position: impl Fn(&ActorInfo) -> (f64, f64),
+    ) -> Result<Built, DetectionError> {
+        let actors: HashMap<Uuid, ActorInfo> = self
+            .actors
+            .values()
+            .map(|a| {
+                let (lat, lng) = position(a);
+                (
+                    a.id,
+                    ActorInfo {
+                        lat,
+                        lng,
+                        ..a.clone()
+                    },
+                )
+            })
+            .collect();
+        let snapshot = self.snapshot.moved(|a| {
+            actors
+                .get(&a.id)
+                .map_or((a.lat, a.lng), |info| (info.lat, info.lng))
+        });
+        let synergies =
+            crate::matching::detect_all(&snapshot, &detection.settings, &NeutralPriority)?;
+        let pooling =
+            find_pooling_groups(&pooling_input(&self.resources, &actors), &detection.pooling)
+                .map_err(|e| DetectionError::Pooling(e.to_string()))?;
+        Ok(Built {
+            version: self.version,
+            built_at: self.built_at,
+            snapshot,
+            synergies,
+            pooling,
+            actors,
+            resources: self.resources.clone(),
+            statuses: self.statuses.clone(),
+            summary: self.summary,
+            anonymous: std::sync::OnceLock::new(),
+        })
+    }
+}
+
+/// What pooling reads: each resource at its actor's position.
+fn pooling_input(
+    resources: &HashMap<Uuid, ResourceInfo>,
+    actors: &HashMap<Uuid, ActorInfo>,
+) -> Vec<PoolingResource> {
+    resources
+        .values()
+        .filter_map(|r| {
+            let a = actors.get(&r.actor_id)?;
+            Some(PoolingResource {
+                resource_id: r.id,
+                actor_id: r.actor_id,
+                kind: r.kind,
+                class: r.class.clone(),
+                ewc_code: r.ewc_code.clone(),
+                yearly_quantity: r.yearly_quantity,
+                base_unit: r.base_unit,
+                lat: a.lat,
+                lng: a.lng,
+            })
+        })
+        .collect()
 }
 
 /// The engine's long-lived state: knowledge, settings, and the current build.
@@ -286,24 +361,7 @@ impl Detection {
             Snapshot::build(snap_actors, snap_resources, &self.taxonomy, &self.knowledge);
         let synergies = crate::matching::detect_all(&snapshot, &self.settings, &NeutralPriority)?;
         let detected_ms = started.elapsed().as_millis() as u64;
-        let pooling_input: Vec<PoolingResource> = resources
-            .values()
-            .filter_map(|r| {
-                let a = actors.get(&r.actor_id)?;
-                Some(PoolingResource {
-                    resource_id: r.id,
-                    actor_id: r.actor_id,
-                    kind: r.kind,
-                    class: r.class.clone(),
-                    ewc_code: r.ewc_code.clone(),
-                    yearly_quantity: r.yearly_quantity,
-                    base_unit: r.base_unit,
-                    lat: a.lat,
-                    lng: a.lng,
-                })
-            })
-            .collect();
-        let pooling = find_pooling_groups(&pooling_input, &self.pooling)
+        let pooling = find_pooling_groups(&pooling_input(&resources, &actors), &self.pooling)
             .map_err(|e| DetectionError::Pooling(e.to_string()))?;
         let pooled_ms = started.elapsed().as_millis() as u64;
         let now = crate::db::now();
@@ -347,8 +405,9 @@ impl Detection {
             pooling,
             actors,
             resources,
-            statuses: std::sync::RwLock::new(persisted.statuses),
+            statuses: Arc::new(std::sync::RwLock::new(persisted.statuses)),
             summary,
+            anonymous: std::sync::OnceLock::new(),
         })
     }
 }
@@ -406,7 +465,9 @@ fn fingerprint<T: serde::Serialize>(value: &T) -> i64 {
     i64::from_ne_bytes(sink.0.digest().to_ne_bytes())
 }
 
-fn substitution_row(s: &Synergy, fingerprint: i64, now: chrono::NaiveDateTime) -> SynergyRow {
+/// The stored form of a substitution synergy (also how the lifecycle reports see a synergy of an
+/// anonymous view).
+pub fn substitution_row(s: &Synergy, fingerprint: i64, now: chrono::NaiveDateTime) -> SynergyRow {
     SynergyRow {
         id: s.id.to_string(),
         kind: "substitution".into(),
@@ -436,7 +497,8 @@ fn substitution_row(s: &Synergy, fingerprint: i64, now: chrono::NaiveDateTime) -
     }
 }
 
-fn pooling_row(g: &PoolingGroup, fingerprint: i64, now: chrono::NaiveDateTime) -> SynergyRow {
+/// The stored form of a pooling group.
+pub fn pooling_row(g: &PoolingGroup, fingerprint: i64, now: chrono::NaiveDateTime) -> SynergyRow {
     SynergyRow {
         id: g.id.to_string(),
         kind: "pooling".into(),

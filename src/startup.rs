@@ -96,6 +96,7 @@ impl Application {
             classifier: self.detection.taxonomy.clone(),
             detection: self.detection.clone(),
             settings: self.settings.clone(),
+            rate_limit: Arc::new(crate::auth::rate::RateLimiter::new(&self.settings.auth)),
         }
     }
 
@@ -112,7 +113,6 @@ impl Application {
         let json_limit = self.settings.server.json_limit_bytes;
         let workers = self.settings.server.workers;
         let cors_origins = self.settings.server.cors_origins.clone();
-        let rate_limit = crate::auth::rate::rate_limit(&self.settings.auth)?;
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap_fn(|req, srv| {
@@ -164,7 +164,7 @@ impl Application {
                     web::PathConfig::default()
                         .error_handler(|e, _| ApiError::field("path", e.to_string()).into()),
                 )
-                .configure(|cfg| api::routes(cfg, &rate_limit))
+                .configure(api::routes)
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound("route".into()))
                 }))

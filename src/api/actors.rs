@@ -106,13 +106,15 @@ pub struct ActorQuery {
     pub territory: Option<String>,
     /// NAF code prefix (`10.5`, `16`).
     pub naf: Option<String>,
-    /// Words in the name, address or SIRET (accents and case ignored).
+    /// Words in the name, address or SIRET (accents and case ignored). Partners and public readers
+    /// search actors that consented only: the others' name, address and SIRET are not shown to them.
     pub q: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
 
-/// List actors, ordered by name.
+/// List actors, ordered by name (for partners and public readers, actors shown anonymous come
+/// first, in an order that says nothing of their names).
 #[utoipa::path(tag = "actors", params(ActorQuery), responses((status = 200, body = Page<ActorOut>), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
 #[get("/actors")]
 pub async fn list_actors(
@@ -138,7 +140,7 @@ pub async fn list_actors_page(
     };
     let after = match &query.cursor {
         Some(c) => {
-            let key = decode_cursor(c)?;
+            let key = decode_cursor(state, c)?;
             let (name, id) = key
                 .split_once('\u{1f}')
                 .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API returned"))?;
@@ -156,12 +158,15 @@ pub async fn list_actors_page(
         words: query.q.as_deref().map(text::words).unwrap_or_default(),
         after,
         limit: limit + 1,
+        anonymised: caller.anonymises(),
     };
+    let sorter = filter.clone();
     let rows = db::run(&state.pool, move |conn| db::actors::list(conn, &filter)).await?;
     let page = paginate(
+        state,
         rows,
         limit,
-        |r| format!("{}\u{1f}{}", r.name, r.id),
+        |r| format!("{}\u{1f}{}", sorter.sort_name(r), r.id),
         |r| actor_out(state, r),
     );
     Ok(HttpResponse::Ok().json(page))

@@ -44,7 +44,7 @@ pub async fn search_ewc(
         Some(q) => state.reference.ewc.search(q).into_iter().cloned().collect(),
         None => state.reference.ewc.all().to_vec(),
     };
-    Ok(HttpResponse::Ok().json(page_slice(&hits, &query.page())?))
+    Ok(HttpResponse::Ok().json(page_slice(&state, &hits, &query.page())?))
 }
 
 /// One List of Waste code (`100102`, `10 01 02` or `10 01 02*`).
@@ -71,7 +71,7 @@ pub async fn search_naf(
         Some(q) => state.reference.naf.search(q).into_iter().cloned().collect(),
         None => state.reference.naf.all().to_vec(),
     };
-    Ok(HttpResponse::Ok().json(page_slice(&hits, &query.page())?))
+    Ok(HttpResponse::Ok().json(page_slice(&state, &hits, &query.page())?))
 }
 
 /// One NAF code.

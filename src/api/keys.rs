@@ -181,7 +181,7 @@ pub async fn audit(state: State, query: ValidQuery<AuditQuery>) -> Result<HttpRe
     let before = match &query.cursor {
         None => None,
         Some(cursor) => {
-            let key = decode_cursor(cursor)?;
+            let key = decode_cursor(&state, cursor)?;
             let (at, id) = key
                 .split_once('|')
                 .and_then(|(at, id)| {
@@ -198,6 +198,7 @@ pub async fn audit(state: State, query: ValidQuery<AuditQuery>) -> Result<HttpRe
     })
     .await?;
     let page = super::paginate(
+        &state,
         rows,
         limit,
         |r: &AuditRow| format!("{}|{}", r.at.format(CURSOR_TIME), r.id),

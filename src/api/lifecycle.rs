@@ -7,7 +7,7 @@
 //! The rules live in `crate::domain::lifecycle` (transitions) and `crate::afme::impact` (account
 //! changes); the SQL in `crate::db::lifecycle`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 
 use actix_web::http::StatusCode;
@@ -25,12 +25,12 @@ use crate::afme::impact::{ImpactReport, SynergyImpact, account_impact};
 use crate::afme::indicators::{IndicatorOptions, compute_indicators};
 use crate::afme::model::Family;
 use crate::afme::priority::PriorityReport;
-use crate::auth::Caller;
+use crate::auth::{Anonymiser, Caller};
+use crate::db;
 use crate::db::lifecycle::{
     LifecycleData, LifecycleError, LifecycleUpdate, RealisedValues, StatusChange,
 };
 use crate::db::models::{ActorRow, SynergyHistoryRow, SynergyNoteRow, SynergyRow};
-use crate::db::{self, TerritoryScope};
 use crate::detection::{ActorInfo, Built};
 use crate::domain::lifecycle::{
     FUNNEL, SynergyStatus, TransitionError, allowed_next, furthest_stage,
@@ -601,6 +601,32 @@ pub async fn patch_synergy(
     Ok(HttpResponse::Ok().json(record(updated.row, &built)?))
 }
 
+/// Whether `id` is a synergy of `built`. Partners and public readers reach the notes and history of
+/// the synergies of their view only: whether the exact sites give a synergy they are not shown
+/// would say something of those sites.
+fn in_view(built: &Built, id: &str) -> bool {
+    Uuid::parse_str(id).is_ok_and(|uuid| !super::synergies::parties(built, uuid).is_empty())
+}
+
+/// For partners and public readers, the anonymiser of every non-consenting actor: people's comments,
+/// reasons and notes may name any actor, not only the synergy's parties (the gate's anonymiser
+/// knows only the actors a response references by id).
+async fn free_text_anonymiser(
+    state: &State,
+    caller: &Caller,
+) -> Result<Option<Anonymiser>, ApiError> {
+    if !caller.anonymises() {
+        return Ok(None);
+    }
+    let reference = state.reference.clone();
+    let secret = state.settings.auth.anonymisation_secret.clone();
+    let anonymiser = db::run(&state.pool, move |conn| {
+        Anonymiser::load_all(conn, &reference, &secret)
+    })
+    .await?;
+    Ok(Some(anonymiser))
+}
+
 /// Status changes of a synergy, oldest first: who, when, from, to, comment, reason.
 #[utoipa::path(
     get,
@@ -616,22 +642,39 @@ pub async fn synergy_history(
     page: ValidQuery<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
     let id = synergy_id(&id)?;
-    let built = super::synergies::current(&state).await?;
+    let built = super::synergies::current_for(&state, &caller).await?;
     check_parties(&state, &caller, &built, &id).await?;
+    let anonymised = caller.anonymises();
+    if anonymised && !in_view(&built, &id) {
+        return Err(not_found(&id));
+    }
     let owned = id.clone();
-    let rows = db::run(&state.pool, move |conn| {
+    let rows = match db::run(&state.pool, move |conn| {
         db::lifecycle::history(conn, &owned)
     })
     .await
-    .map_err(|e| match e {
-        db::DbError::NotFound => not_found(&id),
-        other => other.into(),
-    })?;
-    let entries = rows
+    {
+        Ok(rows) => rows,
+        // A synergy of the anonymous view that the exact sites do not give: never stored.
+        Err(db::DbError::NotFound) if anonymised => Vec::new(),
+        Err(db::DbError::NotFound) => return Err(not_found(&id)),
+        Err(other) => return Err(other.into()),
+    };
+    let mut entries = rows
         .into_iter()
         .map(history_entry)
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(page_slice(&entries, &page.0)?))
+    if let Some(anonymiser) = free_text_anonymiser(&state, &caller).await? {
+        for entry in &mut entries {
+            for text in [&mut entry.comment, &mut entry.reason]
+                .into_iter()
+                .flatten()
+            {
+                *text = anonymiser.redact(text);
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().json(page_slice(&state, &entries, &page.0)?))
 }
 
 /// Notes on a synergy, oldest first.
@@ -649,17 +692,27 @@ pub async fn synergy_notes(
     page: ValidQuery<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
     let id = synergy_id(&id)?;
-    let built = super::synergies::current(&state).await?;
+    let built = super::synergies::current_for(&state, &caller).await?;
     check_parties(&state, &caller, &built, &id).await?;
+    let anonymised = caller.anonymises();
+    if anonymised && !in_view(&built, &id) {
+        return Err(not_found(&id));
+    }
     let owned = id.clone();
-    let rows = db::run(&state.pool, move |conn| db::lifecycle::notes(conn, &owned))
-        .await
-        .map_err(|e| match e {
-            db::DbError::NotFound => not_found(&id),
-            other => other.into(),
-        })?;
-    let notes: Vec<NoteOut> = rows.into_iter().map(note_out).collect();
-    Ok(HttpResponse::Ok().json(page_slice(&notes, &page.0)?))
+    let rows = match db::run(&state.pool, move |conn| db::lifecycle::notes(conn, &owned)).await {
+        Ok(rows) => rows,
+        // A synergy of the anonymous view that the exact sites do not give: never stored.
+        Err(db::DbError::NotFound) if anonymised => Vec::new(),
+        Err(db::DbError::NotFound) => return Err(not_found(&id)),
+        Err(other) => return Err(other.into()),
+    };
+    let mut notes: Vec<NoteOut> = rows.into_iter().map(note_out).collect();
+    if let Some(anonymiser) = free_text_anonymiser(&state, &caller).await? {
+        for note in &mut notes {
+            note.text = anonymiser.redact(&note.text);
+        }
+    }
+    Ok(HttpResponse::Ok().json(page_slice(&state, &notes, &page.0)?))
 }
 
 /// Add a note to a synergy (also possible with `PATCH … {"note": …}`). The author is the
@@ -834,16 +887,9 @@ fn actor_info(a: &ActorRow) -> Option<ActorInfo> {
 /// each brings.
 fn counted(
     data: LifecycleData,
-    scope: &TerritoryScope,
-    zone: Option<&HashSet<String>>,
+    inside: &HashSet<String>,
     report: &PriorityReport,
 ) -> Result<Vec<Counted>, ApiError> {
-    let inside: HashSet<&str> = data
-        .actors
-        .values()
-        .filter(|a| actor_info(a).is_some_and(|info| info.in_scope(scope, zone)))
-        .map(|a| a.id.as_str())
-        .collect();
     let mut out = Vec::new();
     for row in data.synergies.iter() {
         if !db::lifecycle::parties(row)
@@ -1070,9 +1116,11 @@ fn check_code(code: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The territory, the stored synergies with a party in it and what each brings.
+/// The territory, the stored synergies with a party in it and what each brings. Partners and
+/// public readers count the synergies of their anonymous view (see [`as_viewed`]).
 async fn territory_synergies(
     state: &State,
+    caller: &Caller,
     code: &str,
     report: &PriorityReport,
 ) -> Result<(TerritoryRef, Vec<Counted>), ApiError> {
@@ -1080,8 +1128,57 @@ async fn territory_synergies(
     let (scope, zone) = super::synergies::scope_of(state, Some(code)).await?;
     // The current detection is persisted before the stored synergies are read.
     super::synergies::current(state).await?;
-    let data = db::run(&state.pool, db::lifecycle::lifecycle_data).await?;
-    Ok((territory, counted(data, &scope, zone.as_ref(), report)?))
+    let mut data = db::run(&state.pool, db::lifecycle::lifecycle_data).await?;
+    let inside: HashSet<String> = if caller.anonymises() {
+        let view = super::synergies::current_for(state, caller).await?;
+        as_viewed(&mut data, &view);
+        view.actors
+            .values()
+            .filter(|a| a.in_scope(&scope, zone.as_ref()))
+            .map(|a| a.id.to_string())
+            .collect()
+    } else {
+        data.actors
+            .values()
+            .filter(|a| actor_info(a).is_some_and(|info| info.in_scope(&scope, zone.as_ref())))
+            .map(|a| a.id.clone())
+            .collect()
+    };
+    Ok((territory, counted(data, &inside, report)?))
+}
+
+/// The synergies as a reader of an anonymous view knows them: those of the view, each with what
+/// people decided about it (status, history, realised values) when it is stored, and the view's
+/// figures (score, distance, quantity, impact), computed from hidden actors' commune centroids.
+/// Stored synergies outside the view are left out: the exact sites decide that they exist.
+fn as_viewed(data: &mut LifecycleData, view: &Built) {
+    let now = crate::db::now();
+    let mut stored: HashMap<String, SynergyRow> = data
+        .synergies
+        .drain(..)
+        .map(|row| (row.id.clone(), row))
+        .collect();
+    data.synergies = view
+        .synergies
+        .iter()
+        .map(|s| crate::detection::substitution_row(s, 0, now))
+        .chain(
+            view.pooling
+                .iter()
+                .map(|g| crate::detection::pooling_row(g, 0, now)),
+        )
+        .map(|seen| match stored.remove(&seen.id) {
+            Some(row) => SynergyRow {
+                score: seen.score,
+                distance_km: seen.distance_km,
+                quantity: seen.quantity,
+                detail: seen.detail,
+                ..row
+            },
+            None => seen,
+        })
+        .collect();
+    data.synergies.sort_by(|a, b| a.id.cmp(&b.id));
 }
 
 /// Lifecycle KPIs of a territory: synergies by status, the funnel detected → proposed → in_study →
@@ -1121,7 +1218,7 @@ pub async fn territory_kpis(
     };
     check_code(&code)?;
     let report = super::afme::priorities_for(&state, &code).await?;
-    let (territory, items) = territory_synergies(&state, &code, &report).await?;
+    let (territory, items) = territory_synergies(&state, &caller, &code, &report).await?;
     let totals = kpi_block(&items);
     let mut families: BTreeMap<Family, Vec<&Counted>> = BTreeMap::new();
     let mut years: BTreeMap<i32, Vec<&Counted>> = BTreeMap::new();
@@ -1360,7 +1457,7 @@ pub async fn afme_impact(
     };
     let indicators = compute_indicators(&rows, &t.code, year, &IndicatorOptions::default());
     let report = super::afme::priorities_for_year(&state, &code, Some(year)).await?;
-    let (_, items) = territory_synergies(&state, &code, &report).await?;
+    let (_, items) = territory_synergies(&state, &caller, &code, &report).await?;
 
     let mut lines = Vec::new();
     let (mut implemented, mut proposed) = (Vec::new(), Vec::new());

@@ -36,13 +36,14 @@ pub struct AppState {
     /// The live synergy detection (rebuilt when actors or resources change).
     pub detection: Arc<crate::detection::Detection>,
     pub settings: Settings,
+    /// The `/api/v1` rate limits, called by the gate around its key lookup (one per server).
+    pub rate_limit: Arc<crate::auth::rate::RateLimiter>,
 }
 
 pub type State = web::Data<AppState>;
 
-/// Every route; `/api/v1` behind the rate limit (outermost, so floods never reach the database) and
-/// the key check.
-pub fn routes(cfg: &mut web::ServiceConfig, rate_limit: &crate::auth::rate::RateLimit) {
+/// Every route; `/api/v1` behind the gate (rate limits around the key lookup, key check).
+pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(health::live)
         .service(health::ready)
         .route(
@@ -59,7 +60,6 @@ pub fn routes(cfg: &mut web::ServiceConfig, rate_limit: &crate::auth::rate::Rate
             .wrap(actix_web::middleware::from_fn(
                 crate::auth::middleware::authenticate,
             ))
-            .wrap(actix_governor::Governor::new(rate_limit))
             .configure(keys::routes)
             .configure(codes::routes)
             .configure(territories::routes)
@@ -103,21 +103,69 @@ pub fn check_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
-/// Cursors are opaque to clients: the hex of the sort key.
-pub fn encode_cursor(key: &str) -> String {
-    hex::encode(key.as_bytes())
+/// Cursors are opaque: the sort key sealed with ChaCha20-Poly1305 under a key derived from
+/// `auth.anonymisation_secret`, so a cursor says nothing of the item it follows (the name and id of
+/// an actor shown anonymous, say) and a cursor altered or made up by a client is refused (422). The
+/// nonce is derived from the sort key (a keyed hash, as in SIV constructions): the same position
+/// always gives the same cursor, so a cursor reveals no more than whether two positions are equal,
+/// and an unchanged list answers byte for byte the same.
+pub fn encode_cursor(state: &AppState, key: &str) -> String {
+    use chacha20poly1305::aead::Aead;
+    let (cipher, nonce_key) = cursor_keys(state);
+    let nonce = cursor_nonce(&nonce_key, key.as_bytes());
+    // Encryption fails only past ChaCha20's 256 GiB limit: sort keys are a few hundred bytes.
+    let sealed = cipher.encrypt(&nonce, key.as_bytes()).unwrap_or_default();
+    let mut bytes = nonce.to_vec();
+    bytes.extend(sealed);
+    hex::encode(bytes)
 }
 
-pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
-    hex::decode(cursor)
+pub fn decode_cursor(state: &AppState, cursor: &str) -> Result<String, ApiError> {
+    use chacha20poly1305::aead::Aead;
+    let refused = || ApiError::field("cursor", "is not a cursor this API returned");
+    let bytes = hex::decode(cursor).map_err(|_| refused())?;
+    if bytes.len() < NONCE_LEN {
+        return Err(refused());
+    }
+    let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+    let (cipher, _) = cursor_keys(state);
+    cipher
+        .decrypt(chacha20poly1305::Nonce::from_slice(nonce), sealed)
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .filter(|key| !key.contains('\0'))
-        .ok_or_else(|| ApiError::field("cursor", "is not a cursor this API returned"))
+        .ok_or_else(refused)
+}
+
+const NONCE_LEN: usize = 12;
+
+/// The cipher and the nonce key of cursors, both derived from the anonymisation secret (distinct
+/// labels, so neither key says anything of the other).
+fn cursor_keys(state: &AppState) -> (chacha20poly1305::ChaCha20Poly1305, [u8; 32]) {
+    use chacha20poly1305::KeyInit;
+    use sha2::{Digest, Sha256};
+    let secret = &state.settings.auth.anonymisation_secret;
+    let derive = |label: &str| -> [u8; 32] {
+        Sha256::digest(format!("symbiose-cursor-{label}:{secret}").as_bytes()).into()
+    };
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&derive("cipher").into());
+    (cipher, derive("nonce"))
+}
+
+/// The nonce of a sort key: SHA-256 under the secret nonce key, truncated. A keyed prefix hash is
+/// a PRF here: only 12 of its 32 bytes are ever shown, so it cannot be extended.
+fn cursor_nonce(nonce_key: &[u8; 32], key: &[u8]) -> chacha20poly1305::Nonce {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::new()
+        .chain_update(nonce_key)
+        .chain_update(key)
+        .finalize();
+    *chacha20poly1305::Nonce::from_slice(&digest[..NONCE_LEN])
 }
 
 /// Builds a page from `limit + 1` fetched items: the extra one says there is a next page.
 pub fn paginate<R, T: ToSchema>(
+    state: &AppState,
     mut rows: Vec<R>,
     limit: i64,
     key: impl Fn(&R) -> String,
@@ -126,7 +174,7 @@ pub fn paginate<R, T: ToSchema>(
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let next_cursor = if rows.len() > limit {
         rows.truncate(limit);
-        rows.last().map(|r| encode_cursor(&key(r)))
+        rows.last().map(|r| encode_cursor(state, &key(r)))
     } else {
         None
     };
@@ -138,10 +186,11 @@ pub fn paginate<R, T: ToSchema>(
 
 /// Pages an in-memory ranked list with an offset cursor.
 pub fn page_slice<T: Clone + ToSchema>(
+    state: &AppState,
     items: &[T],
     params: &PageParams,
 ) -> Result<Page<T>, ApiError> {
-    let (range, next_cursor) = page_bounds(items.len(), params)?;
+    let (range, next_cursor) = page_bounds(state, items.len(), params)?;
     Ok(Page {
         items: items[range].to_vec(),
         next_cursor,
@@ -150,17 +199,18 @@ pub fn page_slice<T: Clone + ToSchema>(
 
 /// The slice of `len` ranked items a page covers, and the cursor of the next page (offset cursors).
 pub fn page_bounds(
+    state: &AppState,
     len: usize,
     params: &PageParams,
 ) -> Result<(std::ops::Range<usize>, Option<String>), ApiError> {
     let limit = check_limit(params.limit)? as usize;
     let offset = match &params.cursor {
         None => 0,
-        Some(c) => decode_cursor(c)?
+        Some(c) => decode_cursor(state, c)?
             .parse::<usize>()
             .map_err(|_| ApiError::field("cursor", "is not a cursor this API returned"))?,
     };
     let end = offset.saturating_add(limit).min(len);
-    let next_cursor = (end < len).then(|| encode_cursor(&end.to_string()));
+    let next_cursor = (end < len).then(|| encode_cursor(state, &end.to_string()));
     Ok((offset.min(end)..end, next_cursor))
 }

@@ -178,11 +178,16 @@ async fn list_page(state: &State, query: ResourceQuery) -> Result<HttpResponse, 
         ewc_prefix,
         class_prefix: query.class.filter(|c| !c.is_empty()),
         scope,
-        after: query.cursor.as_deref().map(decode_cursor).transpose()?,
+        after: query
+            .cursor
+            .as_deref()
+            .map(|c| decode_cursor(state, c))
+            .transpose()?,
         limit: limit + 1,
     };
     let rows = db::run(&state.pool, move |conn| db::resources::list(conn, &filter)).await?;
     let page: Page<ResourceOut> = paginate(
+        state,
         rows,
         limit,
         |(r, _)| r.id.clone(),

@@ -13,7 +13,7 @@ use super::error::ApiError;
 use super::extract::{ValidJson, ValidQuery};
 use super::{Page, PageParams, State, page_slice};
 use crate::auth::Caller;
-use crate::auth::anonymise::{ActorFacts, Anonymiser};
+use crate::auth::anonymise::{ActorFacts, Anonymiser, anonymous_view};
 use crate::db::{self, TerritoryScope};
 use crate::detection::{Built, pooling_score};
 use crate::matching::graph::{ChainParams, GraphActor, GraphEdge, SynergyGraph};
@@ -130,6 +130,21 @@ pub async fn current(state: &State) -> Result<Arc<Built>, ApiError> {
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?
     .map_err(ApiError::from)
+}
+
+/// The detection as `caller` may see it: for partners and public readers, recomputed with every
+/// non-consenting actor at its commune centroid (`auth::anonymise::anonymous_view`), so that no
+/// score, distance, impact, rank or pooling figure depends on where such an actor really is.
+pub async fn current_for(state: &State, caller: &Caller) -> Result<Arc<Built>, ApiError> {
+    let built = current(state).await?;
+    if !caller.anonymises() {
+        return Ok(built);
+    }
+    let (detection, reference) = (state.detection.clone(), state.reference.clone());
+    web::block(move || anonymous_view(&built, &detection, &reference))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// A territory's scope, with its communes when it is a custom zone.
@@ -270,6 +285,7 @@ enum Ranked {
 
 /// A page of synergies (substitution and pooling) touching a territory, ranked by score.
 fn ranked_page(
+    state: &State,
     built: &Built,
     query: &SynergyQuery,
     priority: &Prioritiser,
@@ -294,7 +310,7 @@ fn ranked_page(
         )
         .collect();
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let (range, next_cursor) = super::page_bounds(ranked.len(), &query.page())?;
+    let (range, next_cursor) = super::page_bounds(state, ranked.len(), &query.page())?;
     let items = ranked[range]
         .iter()
         .map(|(_, _, entry)| match *entry {
@@ -325,8 +341,9 @@ pub async fn list_synergies(
         .await?;
     let (scope, zone) = scope_of(&state, query.territory.as_deref()).await?;
     let priority = Prioritiser::of_territory(&state, query.territory.as_deref()).await?;
-    let built = current(&state).await?;
+    let built = current_for(&state, &caller).await?;
     let page = ranked_page(
+        &state,
         &built,
         &query,
         &priority,
@@ -374,7 +391,7 @@ pub async fn get_synergy(
 ) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound(format!("synergy `{id}`"));
     let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let built = current(&state).await?;
+    let built = current_for(&state, &caller).await?;
     check_parties(&state, &caller, &built, wanted).await?;
     if let Some(s) = built.synergies.iter().find(|s| s.id == wanted) {
         return Ok(
@@ -439,8 +456,9 @@ pub async fn actor_synergies(
     query.check()?;
     let actor = super::actors::load_actor(&state, &caller, &id).await?;
     let actor_id = Uuid::parse_str(&actor.id).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let built = current(&state).await?;
+    let built = current_for(&state, &caller).await?;
     let page = ranked_page(
+        &state,
         &built,
         &query,
         &Prioritiser::neutral(&state),
@@ -475,7 +493,7 @@ pub async fn resource_matches(
     let priority = Prioritiser::of_territory(&state, territory).await?;
     let not_found = || ApiError::NotFound(format!("resource `{id}`"));
     let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let built = current(&state).await?;
+    let built = current_for(&state, &caller).await?;
     if !built.resources.contains_key(&wanted) {
         return Err(not_found());
     }
@@ -496,7 +514,7 @@ pub async fn resource_matches(
         .collect();
     ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
     let items: Vec<SubstitutionOut> = ranked.iter().map(|s| substitution_out(&built, s)).collect();
-    Ok(HttpResponse::Ok().json(page_slice(&items, &query.page())?))
+    Ok(HttpResponse::Ok().json(page_slice(&state, &items, &query.page())?))
 }
 
 /// "What can I do with this here?": ranked candidates for a resource described in the request,
@@ -537,7 +555,7 @@ pub async fn match_adhoc(
         return Err(ApiError::field("lng", "must be between -180 and 180"));
     }
     let (scope, zone) = scope_of(&state, query.territory.as_deref()).await?;
-    let built = current(&state).await?;
+    let built = current_for(&state, &caller).await?;
     let found = crate::matching::match_adhoc(
         &built.snapshot,
         &adhoc,
@@ -569,7 +587,7 @@ pub async fn match_adhoc(
         })
         .map(|s| substitution_out(&built, s))
         .collect();
-    Ok(HttpResponse::Ok().json(page_slice(&items, &query.page())?))
+    Ok(HttpResponse::Ok().json(page_slice(&state, &items, &query.page())?))
 }
 
 /// A `min_score` filter: a number in [0, 1] (`NaN` is refused, not read as "no filter").
@@ -594,7 +612,7 @@ async fn territory_graph_of(
     let min_score = check_min_score(min_score)?;
     caller.check_territory(state, code).await?;
     let (scope, zone) = scope_of(state, Some(code)).await?;
-    let built = current(state).await?;
+    let built = current_for(state, caller).await?;
     let edges: Vec<GraphEdge> = built
         .synergies
         .iter()
@@ -664,6 +682,7 @@ async fn territory_graph_of(
                     lat: a.lat,
                     lng: a.lng,
                     share_with_partners: a.share_with_partners,
+                    identifiers: &[],
                 }),
         );
         anonymiser.graph(&mut actors, &mut edges);

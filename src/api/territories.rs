@@ -141,7 +141,7 @@ pub async fn children(
             communes.iter().filter_map(|c| geo.territory(c)).collect()
         }
     };
-    Ok(HttpResponse::Ok().json(page_slice(&kids, &page.0)?))
+    Ok(HttpResponse::Ok().json(page_slice(&state, &kids, &page.0)?))
 }
 
 /// The actors located in a territory (same parameters as `GET /actors`).

@@ -356,14 +356,20 @@ pub async fn list_webhooks(
 ) -> Result<HttpResponse, actix_web::Error> {
     let who = principal(&caller)?;
     let limit = check_limit(query.0.limit)?;
-    let after = query.0.cursor.as_deref().map(decode_cursor).transpose()?;
+    let after = query
+        .0
+        .cursor
+        .as_deref()
+        .map(|c| decode_cursor(&state, c))
+        .transpose()?;
     let key = (who.role != Role::Admin).then(|| who.key_id.clone());
     let rows = db::run(&state.pool, move |conn| {
         store::list_subscriptions(conn, key.as_deref(), after.as_deref(), limit + 1)
     })
     .await
     .map_err(ApiError::from)?;
-    let page: Page<WebhookOut> = paginate(rows, limit, |r| r.id.clone(), |r| to_out(r, false));
+    let page: Page<WebhookOut> =
+        paginate(&state, rows, limit, |r| r.id.clone(), |r| to_out(r, false));
     Ok(HttpResponse::Ok().json(page))
 }
 
@@ -496,7 +502,7 @@ pub async fn webhook_deliveries(
     let before = match query.cursor.as_deref() {
         None => None,
         Some(c) => Some(
-            decode_cursor(c)?
+            decode_cursor(&state, c)?
                 .parse::<i64>()
                 .map_err(|_| ApiError::field("cursor", "is not a cursor this API returned"))?,
         ),
@@ -507,6 +513,12 @@ pub async fn webhook_deliveries(
     })
     .await
     .map_err(ApiError::from)?;
-    let page: Page<DeliveryOut> = paginate(rows, limit, |(r, _)| r.seq.to_string(), delivery_out);
+    let page: Page<DeliveryOut> = paginate(
+        &state,
+        rows,
+        limit,
+        |(r, _)| r.seq.to_string(),
+        delivery_out,
+    );
     Ok(HttpResponse::Ok().json(page))
 }

@@ -4,7 +4,14 @@
 //! Such an actor keeps its activity (NAF code) and commune, and loses its name, SIRET, address and
 //! contact; its coordinates become its commune's centroid, its id a stable opaque UUID (v5 of the real
 //! id under a namespace derived from `auth.anonymisation_secret`), and the distances of its synergies
-//! become bands (`10–20 km`). Scores, classes and quantities are kept.
+//! become bands (`10–20 km`).
+//!
+//! Anonymity is computed, not masked: every figure that depends on where an actor is (distance
+//! component, score, rank, transport CO2e, pooling centroid and radius, which synergies exist at
+//! all) is computed by the engine from [`known_position`] — the commune centroid of a hidden actor —
+//! in [`anonymous_view`], so nothing a reader receives changes when a hidden actor moves within its
+//! commune. Free text naming a hidden actor (name, SIRET or SIREN, address, contact), accents, case
+//! and punctuation ignored, becomes its label ([`Anonymiser::redact`]).
 //!
 //! [`Anonymiser::apply`] rewrites any JSON document the API sends, by field names shared across the
 //! API (`provider_actor_id`, `source`, `actor_id`, …), so every JSON endpoint, export and webhook payload
@@ -13,11 +20,13 @@
 //! partner's copy stays anonymous even when it is rendered after the actor was deleted.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::db::{DbConnection, DbError};
+use crate::detection::{Built, Detection, DetectionError};
 use crate::matching::graph::{GraphActor, GraphEdge};
 use crate::matching::score::{km_en, km_fr};
 use crate::reference::Reference;
@@ -31,6 +40,8 @@ pub struct HiddenActor {
     pub label: String,
     pub lat: f64,
     pub lng: f64,
+    /// What identifies it in free text (name, SIRET, SIREN, address, contact), folded by [`fold`].
+    pub needles: Vec<String>,
 }
 
 /// An actor as the anonymiser needs it.
@@ -42,6 +53,8 @@ pub struct ActorFacts<'a> {
     pub lat: f64,
     pub lng: f64,
     pub share_with_partners: bool,
+    /// SIRET, address and contact fields, when known: free text naming them is redacted too.
+    pub identifiers: &'a [String],
 }
 
 /// The facts of a non-consenting actor, kept with data that outlives the request (webhook events
@@ -54,6 +67,32 @@ pub struct HiddenFacts {
     pub commune: String,
     pub lat: f64,
     pub lng: f64,
+    /// SIRET, address, contact name, e-mail and phone (events stored before they were kept have none).
+    #[serde(default)]
+    pub identifiers: Vec<String>,
+}
+
+impl From<crate::db::actors::HiddenRow> for HiddenFacts {
+    fn from(row: crate::db::actors::HiddenRow) -> HiddenFacts {
+        HiddenFacts {
+            id: Uuid::parse_str(&row.id).unwrap_or_default(),
+            identifiers: [
+                row.siret,
+                row.address,
+                row.contact_name,
+                row.contact_email,
+                row.contact_phone,
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            name: row.name,
+            naf_code: row.naf_code,
+            commune: row.commune_insee,
+            lat: row.lat,
+            lng: row.lng,
+        }
+    }
 }
 
 /// Among `ids`, the actors that did not consent, as stored now.
@@ -62,20 +101,103 @@ pub fn hidden_facts(
     ids: &HashSet<Uuid>,
 ) -> Result<Vec<HiddenFacts>, diesel::result::Error> {
     let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-    let facts = crate::db::actors::non_consenting(conn, &ids)?
+    Ok(crate::db::actors::non_consenting(conn, Some(&ids))?
         .into_iter()
-        .filter_map(|(id, name, naf_code, commune, lat, lng)| {
-            Some(HiddenFacts {
-                id: Uuid::parse_str(&id).ok()?,
-                name,
-                naf_code,
-                commune,
-                lat,
-                lng,
-            })
+        .map(HiddenFacts::from)
+        .filter(|f| !f.id.is_nil())
+        .collect())
+}
+
+/// Fields of free text written by people (history, notes, webhook copies of them): they may name
+/// any actor, not only the parties of the synergy they are about.
+const FREE_TEXT_FIELDS: [&str; 4] = ["comment", "reason", "status_reason", "text"];
+
+/// Whether a document holds free text that may name actors it does not reference by id.
+pub fn has_free_text(value: &Value) -> bool {
+    match value {
+        Value::Object(object) => object.iter().any(|(k, v)| {
+            (FREE_TEXT_FIELDS.contains(&k.as_str()) && v.as_str().is_some_and(|t| !t.is_empty()))
+                || has_free_text(v)
+        }),
+        Value::Array(items) => items.iter().any(has_free_text),
+        _ => false,
+    }
+}
+
+/// The non-consenting actors a document names in its free text, as stored now (every one is
+/// checked: a comment may name an actor that is no party to the synergy).
+pub fn named_in_free_text(
+    conn: &mut DbConnection,
+    value: &Value,
+) -> Result<Vec<HiddenFacts>, diesel::result::Error> {
+    if !has_free_text(value) {
+        return Ok(Vec::new());
+    }
+    let mut texts = Vec::new();
+    collect_strings(value, &mut texts);
+    let folded: Vec<String> = texts.iter().map(|t| fold(t).0).collect();
+    Ok(crate::db::actors::non_consenting(conn, None)?
+        .into_iter()
+        .map(HiddenFacts::from)
+        .filter(|f| {
+            let needles = needles_of(&f.name, &f.identifiers);
+            folded
+                .iter()
+                .any(|text| needles.iter().any(|n| text.contains(n.as_str())))
         })
-        .collect();
-    Ok(facts)
+        .collect())
+}
+
+fn collect_strings<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::String(s) => out.push(s),
+        Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        Value::Object(object) => object.values().for_each(|v| collect_strings(v, out)),
+        _ => {}
+    }
+}
+
+/// The one rule of anonymised figures: where a reader who may not see an actor believes it is. An
+/// actor that consented is at its site; one that did not is at its commune's centroid, rounded to
+/// 1e-4° (nothing finer than the commune), or, for a commune the reference does not know, its site
+/// rounded to 0.1° (about 10 km). [`anonymous_view`] computes every figure from these positions.
+pub fn known_position(
+    reference: &Reference,
+    commune: &str,
+    lat: f64,
+    lng: f64,
+    consented: bool,
+) -> (f64, f64) {
+    if consented {
+        return (lat, lng);
+    }
+    let round = |x: f64, step: f64| (x / step).round() * step;
+    match reference.geo.commune(commune) {
+        Some(c) => (round(c.lat, 1e-4), round(c.lng, 1e-4)),
+        None => (round(lat, 0.1), round(lng, 0.1)),
+    }
+}
+
+/// The detection as a reader who may not see non-consenting actors computes it: the same engine
+/// run with every actor at its [`known_position`], so distances, scores, ranks, impacts, pooling
+/// groups and which synergies exist depend on hidden actors' communes only. Computed once per
+/// build (kept in [`Built::anonymous`]); the build itself when every actor consented.
+pub fn anonymous_view(
+    built: &Arc<Built>,
+    detection: &Detection,
+    reference: &Reference,
+) -> Result<Arc<Built>, DetectionError> {
+    if built.actors.values().all(|a| a.share_with_partners) {
+        return Ok(built.clone());
+    }
+    if let Some(view) = built.anonymous.get() {
+        return Ok(view.clone());
+    }
+    let view = Arc::new(built.moved(detection, |a| {
+        known_position(reference, &a.commune, a.lat, a.lng, a.share_with_partners)
+    })?);
+    // Two readers may compute it at once: both results are the same, the first one is kept.
+    Ok(built.anonymous.get_or_init(|| view).clone())
 }
 
 /// The actors to hide in one response, by real id.
@@ -148,16 +270,18 @@ impl Anonymiser {
             .into_iter()
             .filter(|a| !a.share_with_partners)
             .map(|a| {
-                let commune = reference.geo.commune(a.commune);
-                let (lat, lng) = commune.map_or((a.lat, a.lng), |c| (c.lat, c.lng));
-                let place = commune.map_or(a.commune, |c| c.name.as_str());
+                let place = reference
+                    .geo
+                    .commune(a.commune)
+                    .map_or(a.commune, |c| c.name.as_str());
+                let (lat, lng) = known_position(reference, a.commune, a.lat, a.lng, false);
                 let hidden = HiddenActor {
                     real_name: a.name.to_owned(),
                     opaque_id: Uuid::new_v5(&ns, a.id.as_bytes()),
                     label: format!("Établissement anonyme · NAF {} · {place}", a.naf_code),
-                    // The centroid, rounded: nothing finer than the commune.
-                    lat: (lat * 1e4).round() / 1e4,
-                    lng: (lng * 1e4).round() / 1e4,
+                    lat,
+                    lng,
+                    needles: needles_of(a.name, a.identifiers),
                 };
                 (a.id, hidden)
             })
@@ -178,8 +302,23 @@ impl Anonymiser {
                 lat: f.lat,
                 lng: f.lng,
                 share_with_partners: false,
+                identifiers: &f.identifiers,
             }),
         )
+    }
+
+    /// Every non-consenting actor: for free text, which may name any of them.
+    pub fn load_all(
+        conn: &mut DbConnection,
+        reference: &Reference,
+        secret: &str,
+    ) -> Result<Anonymiser, DbError> {
+        let facts: Vec<HiddenFacts> = crate::db::actors::non_consenting(conn, None)?
+            .into_iter()
+            .map(HiddenFacts::from)
+            .filter(|f| !f.id.is_nil())
+            .collect();
+        Ok(Anonymiser::from_facts(reference, secret, &facts))
     }
 
     /// Hides the actors of `other` too.
@@ -272,6 +411,10 @@ impl Anonymiser {
                 }
             }
             set_position(object, &h);
+            // When it last changed would say that it moved or was renamed.
+            if object.contains_key("updated_at") {
+                object.insert("updated_at".into(), Value::Null);
+            }
             object.insert("anonymous".into(), Value::Bool(true));
         }
         // A GeoJSON feature: move the geometry of hidden actors to their centroid.
@@ -353,15 +496,148 @@ impl Anonymiser {
         if let Ok(id) = Uuid::parse_str(text) {
             return self.id(id).to_string();
         }
-        let mut out = text.to_owned();
+        self.redact(text)
+    }
+
+    /// Replaces, in free text, every mention of a hidden actor (name, SIRET, SIREN, address,
+    /// contact) by its label. Mentions are found on the folded text (accents, case, spaces and
+    /// punctuation ignored: `FONDERIE-DUPONT`, `Fonderie Dupont` and `fonderie dupont` are one) and
+    /// must not sit inside a longer word or number.
+    pub fn redact(&self, text: &str) -> String {
+        if self.hidden.is_empty() || text.is_empty() {
+            return text.to_owned();
+        }
+        let (folded, spans) = fold(text);
+        let mut found: Vec<(usize, usize, &str)> = Vec::new();
         for h in self.hidden.values() {
-            // Very short names would match inside ordinary words.
-            if h.real_name.chars().count() >= 3 && out.contains(&h.real_name) {
-                out = out.replace(&h.real_name, &h.label);
+            for needle in &h.needles {
+                for (start, _) in folded.match_indices(needle.as_str()) {
+                    let end = start + needle.len();
+                    let (from, to) = (spans[start].0, spans[end - 1].1);
+                    let before = text[..from].chars().next_back();
+                    let after = text[to..].chars().next();
+                    if !before.is_some_and(char::is_alphanumeric)
+                        && !after.is_some_and(char::is_alphanumeric)
+                    {
+                        found.push((from, to, &h.label));
+                    }
+                }
             }
         }
+        if found.is_empty() {
+            return text.to_owned();
+        }
+        // Longest first at each start, then left to right without overlaps.
+        found.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for (from, to, label) in found {
+            if from < at {
+                continue;
+            }
+            out.push_str(&text[at..from]);
+            out.push_str(label);
+            at = to;
+        }
+        out.push_str(&text[at..]);
         out
     }
+
+    /// Whether a synergy object (substitution or pooling group) has a hidden party.
+    fn has_hidden_party(&self, object: &Map<String, Value>) -> bool {
+        PARTY_FIELDS
+            .iter()
+            .any(|(field, _)| self.hidden_at(object, field).is_some())
+            || object
+                .get("members")
+                .and_then(Value::as_array)
+                .is_some_and(|members| {
+                    members
+                        .iter()
+                        .filter_map(Value::as_object)
+                        .any(|m| self.hidden_at(m, "actor_id").is_some())
+                })
+    }
+
+    /// Whether a document names a synergy with a hidden party, at any depth.
+    pub fn names_hidden_party(&self, value: &Value) -> bool {
+        match value {
+            Value::Object(object) => {
+                self.has_hidden_party(object) || object.values().any(|v| self.names_hidden_party(v))
+            }
+            Value::Array(items) => items.iter().any(|v| self.names_hidden_party(v)),
+            _ => false,
+        }
+    }
+
+    /// Removes, from objects naming a hidden party, the figures computed from its exact site
+    /// (score, score components, impact with its transport emissions). For copies of stored
+    /// detections (webhook payloads), which the anonymous view did not compute: the partner reads
+    /// the computed figures at `GET /synergies/{id}`.
+    pub fn drop_exact_figures(&self, value: &mut Value) {
+        if self.hidden.is_empty() {
+            return;
+        }
+        match value {
+            Value::Object(object) => {
+                if self.has_hidden_party(object) {
+                    for field in ["score", "components", "impact", "centroid", "radius_km"] {
+                        object.remove(field);
+                    }
+                }
+                object.values_mut().for_each(|v| self.drop_exact_figures(v));
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.drop_exact_figures(v)),
+            _ => {}
+        }
+    }
+}
+
+/// Text folded for matching: lower-case ASCII letters and digits only (accents transliterated,
+/// everything else dropped), with, for each folded byte, the byte range of the character it came
+/// from.
+pub fn fold(text: &str) -> (String, Vec<(usize, usize)>) {
+    let mut folded = String::with_capacity(text.len());
+    let mut spans = Vec::with_capacity(text.len());
+    for (i, c) in text.char_indices() {
+        let range = (i, i + c.len_utf8());
+        let ascii = if c.is_ascii() {
+            None
+        } else {
+            deunicode::deunicode_char(c)
+        };
+        let mut push = |ch: char| {
+            if ch.is_ascii_alphanumeric() {
+                folded.push(ch.to_ascii_lowercase());
+                spans.push(range);
+            }
+        };
+        match ascii {
+            Some(s) => s.chars().for_each(&mut push),
+            None => push(c),
+        }
+    }
+    (folded, spans)
+}
+
+/// What identifies an actor in free text, folded: its name, SIRET and SIREN, address and contact.
+/// Folded forms shorter than 3 characters would match inside ordinary words and are left out.
+fn needles_of(name: &str, identifiers: &[String]) -> Vec<String> {
+    let mut needles: Vec<String> = std::iter::once(name)
+        .chain(identifiers.iter().map(String::as_str))
+        .map(|t| fold(t).0)
+        .collect();
+    // A SIRET is the SIREN (the company) plus 5 digits (the site): the SIREN names it too.
+    for id in identifiers {
+        let digits = fold(id).0;
+        if digits.len() == 14 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            needles.push(digits[..9].to_owned());
+        }
+    }
+    needles.retain(|n| n.len() >= 3);
+    needles.sort();
+    needles.dedup();
+    needles
 }
 
 fn set_position(object: &mut Map<String, Value>, h: &HiddenActor) {
@@ -403,6 +679,10 @@ mod tests {
                 label: "Établissement anonyme · NAF 24.51Z · Dijon".into(),
                 lat: 47.32,
                 lng: 5.04,
+                needles: needles_of(
+                    "Fonderie Dupont",
+                    &["73282932000074".into(), "1 rue de la Forge".into()],
+                ),
             },
         );
         (Anonymiser { hidden }, id)
@@ -492,5 +772,25 @@ mod tests {
         );
         assert_eq!(doc["features"][1]["properties"]["distance_band"], "0–5 km");
         assert!(!doc.to_string().contains("Dupont"));
+    }
+
+    #[test]
+    fn free_text_is_redacted_whatever_the_accents_case_and_spacing() {
+        let (anon, _) = anonymiser();
+        let label = "Établissement anonyme · NAF 24.51Z · Dijon";
+        for (text, expected) in [
+            ("Vu FONDERIE DUPONT hier", format!("Vu {label} hier")),
+            ("la fondérie-dupont refuse", format!("la {label} refuse")),
+            ("SIRET 732 829 320 00074.", format!("SIRET {label}.")),
+            ("siren 732829320", format!("siren {label}")),
+            ("au 1, rue de la Forge", format!("au {label}")),
+        ] {
+            assert_eq!(anon.redact(text), expected, "{text}");
+        }
+        // Inside a longer word or number it is another thing.
+        for text in ["Fonderie Dupontel", "7328293201", "Refonderie Dupont"] {
+            assert_eq!(anon.redact(text), text);
+        }
+        assert_eq!(anon.redact(""), "");
     }
 }

@@ -123,6 +123,11 @@ pub async fn authenticate(
         let error = ApiError::Internal("application state missing".into());
         return Ok(req.into_response(error.error_response()));
     };
+    // Rate limits: per client address before the lookup, per key id after it (auth/rate.rs).
+    let admission = match state.rate_limit.check_address(&req) {
+        Ok(admission) => admission,
+        Err(limited) => return Ok(req.into_response(limited)),
+    };
     // Decide on the route the router will run, never on the raw path: `/api/v1/%6Beys` is routed
     // to `/api/v1/keys` (actix decodes the path before matching) but does not spell it.
     let Some(route) = routed_pattern(&req) else {
@@ -130,7 +135,16 @@ pub async fn authenticate(
         return Ok(req.into_response(error.error_response()));
     };
     let right = required_right(req.method(), &route);
-    let admitted = match identify(&state, &req).await {
+    let identified = identify(&state, &req).await;
+    let key_id = identified
+        .as_ref()
+        .ok()
+        .and_then(Option::as_ref)
+        .map(|p| p.key_id.as_str());
+    if let Err(limited) = state.rate_limit.check_key(admission, key_id) {
+        return Ok(req.into_response(limited));
+    }
+    let admitted = match identified {
         Ok(principal) => admit(right, principal, state.settings.auth.public_read),
         Err(e) => Err(e),
     };

@@ -15,9 +15,24 @@ pub struct ActorFilter {
     pub naf_prefix: Option<String>,
     /// Folded words that must all appear in the actor's search text.
     pub words: Vec<String>,
-    /// Keyset cursor: list actors strictly after this (name, id).
+    /// Keyset cursor: list actors strictly after this (sort name, id).
     pub after: Option<(String, String)>,
     pub limit: i64,
+    /// The reader sees non-consenting actors anonymised: `words` never match them (their name,
+    /// SIRET and address are not theirs to search), and they sort by id under the empty name,
+    /// before the others, so that their place in the list says nothing of their name.
+    pub anonymised: bool,
+}
+
+impl ActorFilter {
+    /// The key the list is sorted by, for a row: what the cursor must hold.
+    pub fn sort_name<'a>(&self, row: &'a ActorRow) -> &'a str {
+        if self.anonymised && !row.share_with_partners {
+            ""
+        } else {
+            &row.name
+        }
+    }
 }
 
 pub fn insert(conn: &mut DbConnection, row: &ActorRow) -> Result<(), DbError> {
@@ -92,35 +107,81 @@ pub fn siret_exists(conn: &mut DbConnection, siret: &str) -> Result<bool, DbErro
     .get_result(conn)?)
 }
 
-/// One page of actors ordered by (name, id), the stable sort of the cursor.
+/// One page of actors ordered by (name, id), the stable sort of the cursor; for an anonymising
+/// reader, the non-consenting actors first by id, then the others by (name, id).
 pub fn list(conn: &mut DbConnection, filter: &ActorFilter) -> Result<Vec<ActorRow>, DbError> {
-    let mut query = actors::table.select(ActorRow::as_select()).into_boxed();
-    query = super::filter_by_scope!(query, &filter.scope);
-    if let Some(prefix) = &filter.naf_prefix {
-        query = query.filter(
-            actors::naf_code
-                .like(format!("{}%", escape_like(prefix)))
-                .escape('\\'),
+    let base = || {
+        let mut query = actors::table.select(ActorRow::as_select()).into_boxed();
+        query = super::filter_by_scope!(query, &filter.scope);
+        if let Some(prefix) = &filter.naf_prefix {
+            query = query.filter(
+                actors::naf_code
+                    .like(format!("{}%", escape_like(prefix)))
+                    .escape('\\'),
+            );
+        }
+        for word in &filter.words {
+            query = query.filter(
+                actors::search_text
+                    .like(format!("%{}%", escape_like(word)))
+                    .escape('\\'),
+            );
+        }
+        query
+    };
+    if !filter.anonymised {
+        let mut query = base();
+        if let Some(after) = &filter.after {
+            query = query.filter(after_name(after));
+        }
+        return Ok(query
+            .order((actors::name.asc(), actors::id.asc()))
+            .limit(filter.limit)
+            .load(conn)?);
+    }
+    let mut rows = Vec::new();
+    let in_hidden_part = filter
+        .after
+        .as_ref()
+        .is_none_or(|(name, _)| name.is_empty());
+    // Hidden actors are not searched by words at all.
+    if in_hidden_part && filter.words.is_empty() {
+        let mut query = base().filter(actors::share_with_partners.eq(false));
+        if let Some((_, id)) = &filter.after {
+            query = query.filter(actors::id.gt(id.clone()));
+        }
+        rows = query
+            .order(actors::id.asc())
+            .limit(filter.limit)
+            .load(conn)?;
+    }
+    let left = filter.limit - rows.len() as i64;
+    if left > 0 {
+        let mut query = base().filter(actors::share_with_partners.eq(true));
+        if let Some(after) = filter.after.as_ref().filter(|(name, _)| !name.is_empty()) {
+            query = query.filter(after_name(after));
+        }
+        rows.extend(
+            query
+                .order((actors::name.asc(), actors::id.asc()))
+                .limit(left)
+                .load(conn)?,
         );
     }
-    for word in &filter.words {
-        query = query.filter(
-            actors::search_text
-                .like(format!("%{}%", escape_like(word)))
-                .escape('\\'),
-        );
-    }
-    if let Some((name, id)) = &filter.after {
-        query = query.filter(
-            actors::name
-                .gt(name.clone())
-                .or(actors::name.eq(name.clone()).and(actors::id.gt(id.clone()))),
-        );
-    }
-    Ok(query
-        .order((actors::name.asc(), actors::id.asc()))
-        .limit(filter.limit)
-        .load(conn)?)
+    Ok(rows)
+}
+
+type Backend = <DbConnection as diesel::Connection>::Backend;
+
+/// Rows strictly after `(name, id)` in (name, id) order.
+fn after_name(
+    (name, id): &(String, String),
+) -> Box<dyn BoxableExpression<actors::table, Backend, SqlType = diesel::sql_types::Bool>> {
+    Box::new(
+        actors::name
+            .gt(name.clone())
+            .or(actors::name.eq(name.clone()).and(actors::id.gt(id.clone()))),
+    )
 }
 
 pub(crate) fn escape_like(text: &str) -> String {
@@ -129,29 +190,55 @@ pub(crate) fn escape_like(text: &str) -> String {
         .replace('_', "\\_")
 }
 
-/// An actor as anonymisation needs it: (id, name, NAF code, commune, lat, lng).
-pub type PlaceFacts = (String, String, String, String, f64, f64);
+/// A non-consenting actor as anonymisation needs it: where it is, and what names it in free text.
+#[derive(Debug, Clone, Queryable)]
+pub struct HiddenRow {
+    pub id: String,
+    pub name: String,
+    pub naf_code: String,
+    pub commune_insee: String,
+    pub lat: f64,
+    pub lng: f64,
+    pub siret: Option<String>,
+    pub address: Option<String>,
+    pub contact_name: Option<String>,
+    pub contact_email: Option<String>,
+    pub contact_phone: Option<String>,
+}
 
-/// Among `ids`, the actors that did not consent to be shown to partners.
+/// The actors that did not consent to be shown to partners: among `ids`, or all of them (free
+/// text may name any actor).
 pub fn non_consenting(
     conn: &mut DbConnection,
-    ids: &[String],
-) -> Result<Vec<PlaceFacts>, diesel::result::Error> {
+    ids: Option<&[String]>,
+) -> Result<Vec<HiddenRow>, diesel::result::Error> {
+    let query = || {
+        actors::table
+            .filter(actors::share_with_partners.eq(false))
+            .select((
+                actors::id,
+                actors::name,
+                actors::naf_code,
+                actors::commune_insee,
+                actors::lat,
+                actors::lng,
+                actors::siret,
+                actors::address,
+                actors::contact_name,
+                actors::contact_email,
+                actors::contact_phone,
+            ))
+            .into_boxed()
+    };
+    let Some(ids) = ids else {
+        return query().load::<HiddenRow>(conn);
+    };
     let mut rows = Vec::new();
     for chunk in ids.chunks(400) {
         rows.extend(
-            actors::table
+            query()
                 .filter(actors::id.eq_any(chunk))
-                .filter(actors::share_with_partners.eq(false))
-                .select((
-                    actors::id,
-                    actors::name,
-                    actors::naf_code,
-                    actors::commune_insee,
-                    actors::lat,
-                    actors::lng,
-                ))
-                .load::<PlaceFacts>(conn)?,
+                .load::<HiddenRow>(conn)?,
         );
     }
     Ok(rows)

@@ -1,10 +1,13 @@
-//! Bulk writes: a whole import in one transaction, in multi-row INSERTs.
+//! Bulk writes: a whole import in one transaction, in multi-row INSERTs, with the webhook events
+//! the same writes made one by one would publish.
 
 use diesel::prelude::*;
 
 use super::models::{ActorRow, ResourceRow};
 use super::schema::{actors, resources};
 use super::{DbConnection, DbError, conflict_on_unique};
+use crate::import::ImportErrors;
+use crate::webhooks::EventType;
 
 /// Rows per INSERT: 24 columns × 400 rows stays under SQLite's 32,766 bound parameters.
 const CHUNK: usize = 400;
@@ -40,15 +43,45 @@ macro_rules! insert_chunks {
     }};
 }
 
-/// Stores actors and resources all or nothing.
+/// How the API shows a resource (`GET /api/v1/resources/{id}`): the `data` of its
+/// `resource.created` event, as a single create publishes it.
+pub type ResourceView<'a> = &'a dyn Fn(&ResourceRow) -> serde_json::Result<serde_json::Value>;
+
+/// Stores actors and resources all or nothing, with one `resource.created` event per resource
+/// (multi-row inserts too) in the same transaction: a partner portal learns of an imported resource
+/// exactly as of one declared alone, and of none if the import rolls back.
 pub fn store(
     conn: &mut DbConnection,
     actor_rows: &[ActorRow],
     resource_rows: &[ResourceRow],
+    view: ResourceView<'_>,
 ) -> Result<(), DbError> {
-    super::transaction(conn, |conn| match conn {
-        DbConnection::Sqlite(c) => insert_chunks!(c, actor_rows, resource_rows),
-        DbConnection::Postgresql(c) => insert_chunks!(c, actor_rows, resource_rows),
+    super::transaction(conn, |conn| {
+        let inserted: Result<(), DbError> = match conn {
+            DbConnection::Sqlite(c) => insert_chunks!(c, actor_rows, resource_rows),
+            DbConnection::Postgresql(c) => insert_chunks!(c, actor_rows, resource_rows),
+        };
+        inserted?;
+        // Rendering an event per resource costs memory: only when someone listens.
+        let listened = super::webhooks::subscribed_event_lists(conn)?
+            .iter()
+            .any(|list| list.contains(EventType::ResourceCreated.as_str()));
+        if !listened {
+            return Ok(());
+        }
+        let mut events = Vec::with_capacity(resource_rows.len());
+        for row in resource_rows {
+            let data = view(row).map_err(|e| {
+                DbError::Query(diesel::result::Error::SerializationError(Box::new(e)))
+            })?;
+            events.push(crate::webhooks::events::resource(
+                EventType::ResourceCreated,
+                data,
+                &row.actor_id,
+            ));
+        }
+        crate::webhooks::publish_all(conn, events)?;
+        Ok(())
     })
 }
 
@@ -63,7 +96,7 @@ pub struct ImportReport {
 #[derive(Debug)]
 pub enum ApplyError {
     /// Rows that clash with what is stored (a SIRET already used).
-    Rows(Vec<crate::domain::validation::FieldError>),
+    Rows(ImportErrors),
     Db(DbError),
 }
 
@@ -73,11 +106,13 @@ impl From<DbError> for ApplyError {
     }
 }
 
-/// Stores a validated import plan in one transaction, after checking SIRETs against the database.
+/// Stores a validated import plan in one transaction, after checking SIRETs against the database;
+/// `view` renders the `resource.created` events (see [`store`]).
 pub fn apply(
     conn: &mut DbConnection,
     plan: &crate::import::ImportPlan,
     illustrative: bool,
+    view: ResourceView<'_>,
 ) -> Result<ImportReport, ApplyError> {
     let now = crate::db::now();
     let sirets: Vec<String> = plan
@@ -97,7 +132,7 @@ pub fn apply(
                 row: Some(a.first_row),
             })
             .collect();
-        return Err(ApplyError::Rows(errors));
+        return Err(ApplyError::Rows(ImportErrors::capped(errors)));
     }
     let mut actor_rows = Vec::with_capacity(plan.actors.len());
     let mut resource_rows = Vec::with_capacity(plan.resource_count());
@@ -120,7 +155,7 @@ pub fn apply(
             now,
         ));
     }
-    store(conn, &actor_rows, &resource_rows)?;
+    store(conn, &actor_rows, &resource_rows, view)?;
     Ok(ImportReport {
         rows: plan.rows,
         actors_created: actor_rows.len(),

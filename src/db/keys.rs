@@ -54,7 +54,9 @@ pub fn get(conn: &mut DbConnection, id: &str) -> Result<ApiKeyRow, DbError> {
         .ok_or(DbError::NotFound)
 }
 
-/// Revokes a key (idempotent: the first revocation time is kept) and returns it.
+/// Revokes a key (idempotent: the first revocation time is kept) and returns it. Its webhook
+/// subscriptions are paused in the same transaction: a revoked partner must stop receiving data at
+/// once, not when its receiver happens to fail. (The API and `symbiose keys revoke` both come here.)
 pub fn revoke(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<ApiKeyRow, DbError> {
     super::transaction(conn, |conn| {
         diesel::update(
@@ -64,8 +66,28 @@ pub fn revoke(conn: &mut DbConnection, id: &str, at: NaiveDateTime) -> Result<Ap
         )
         .set(api_keys::revoked_at.eq(Some(at)))
         .execute(conn)?;
-        get(conn, id)
+        let row = get(conn, id)?;
+        super::webhooks::pause_for_revoked_key(conn, id, at)?;
+        Ok(row)
     })
+}
+
+/// Whether the key `id` is missing or revoked.
+pub fn is_revoked(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
+    let found: Option<Option<NaiveDateTime>> = api_keys::table
+        .find(id)
+        .select(api_keys::revoked_at)
+        .first(conn)
+        .optional()?;
+    Ok(!matches!(found, Some(None)))
+}
+
+/// The ids of the revoked keys (few: keys are revoked by hand).
+pub fn revoked_ids(conn: &mut DbConnection) -> Result<Vec<String>, DbError> {
+    Ok(api_keys::table
+        .filter(api_keys::revoked_at.is_not_null())
+        .select(api_keys::id)
+        .load(conn)?)
 }
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]

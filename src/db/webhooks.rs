@@ -138,12 +138,38 @@ pub fn list_subscriptions(
         .load(conn)?)
 }
 
-/// Every subscription (the worker's fan-out reads them all; there are few).
+/// Every subscription whose key is not revoked (the worker's fan-out reads them all; there are
+/// few). A revoked key's subscriptions get no new events, paused or not.
 pub fn all_subscriptions(conn: &mut DbConnection) -> Result<Vec<SubscriptionRow>, DbError> {
-    Ok(webhook_subscriptions::table
+    let revoked = super::keys::revoked_ids(conn)?;
+    let mut rows: Vec<SubscriptionRow> = webhook_subscriptions::table
         .select(SubscriptionRow::as_select())
         .order(webhook_subscriptions::id.asc())
-        .load(conn)?)
+        .load(conn)?;
+    rows.retain(|s| !revoked.contains(&s.key_id));
+    Ok(rows)
+}
+
+/// Why a revoked key's subscriptions are paused.
+pub const REVOKED_REASON: &str = "the API key of this subscription was revoked";
+
+/// Pauses every subscription of a revoked key (call in the revocation's transaction); pending
+/// deliveries stay in the outbox but are never sent, since such a subscription cannot be resumed.
+pub fn pause_for_revoked_key(
+    conn: &mut DbConnection,
+    key_id: &str,
+    at: NaiveDateTime,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        webhook_subscriptions::table.filter(webhook_subscriptions::key_id.eq(key_id)),
+    )
+    .set((
+        webhook_subscriptions::status.eq(PAUSED),
+        webhook_subscriptions::paused_at.eq(Some(at)),
+        webhook_subscriptions::paused_reason.eq(Some(REVOKED_REASON)),
+        webhook_subscriptions::updated_at.eq(at),
+    ))
+    .execute(conn)?)
 }
 
 /// Deletes a subscription with its outbox and attempts (cascade).
@@ -173,12 +199,19 @@ pub fn delete_subscription(conn: &mut DbConnection, id: &str) -> Result<(), DbEr
 }
 
 /// Resumes a subscription: active again, failure count reset, every pending delivery due now.
+/// Refused (`Conflict`) when its key is revoked.
 pub fn resume(
     conn: &mut DbConnection,
     id: &str,
     now: NaiveDateTime,
 ) -> Result<SubscriptionRow, DbError> {
     super::transaction(conn, |conn| {
+        let key_id = get_subscription(conn, id)?.key_id;
+        if super::keys::is_revoked(conn, &key_id)? {
+            return Err(DbError::Conflict(format!(
+                "{REVOKED_REASON}: it cannot be resumed; subscribe again with a valid key"
+            )));
+        }
         let n = diesel::update(webhook_subscriptions::table.find(id))
             .set((
                 webhook_subscriptions::status.eq(ACTIVE),
@@ -322,7 +355,7 @@ pub fn head(conn: &mut DbConnection, subscription_id: &str) -> Result<Option<Out
 }
 
 /// Takes (or extends) the delivery lease of an active subscription; `None` when another worker
-/// holds it or the subscription is paused or gone.
+/// holds it, the subscription is paused or gone, or its key is revoked (it is then paused).
 pub fn claim_lease(
     conn: &mut DbConnection,
     subscription_id: &str,
@@ -349,7 +382,15 @@ pub fn claim_lease(
     if n == 0 {
         return Ok(None);
     }
-    Ok(Some(get_subscription(conn, subscription_id)?))
+    let sub = get_subscription(conn, subscription_id)?;
+    // Checked before every delivery, so that a key revoked after its events were fanned out (or
+    // by any path that did not pause its subscriptions) gets nothing more.
+    if super::keys::is_revoked(conn, &sub.key_id)? {
+        pause_for_revoked_key(conn, &sub.key_id, now)?;
+        release_lease(conn, subscription_id, owner)?;
+        return Ok(None);
+    }
+    Ok(Some(sub))
 }
 
 pub fn release_lease(

@@ -1,6 +1,8 @@
 //! Bulk import of actors with their resources from one CSV file (format in docs/IMPORT.md):
 //! one row per resource, the actor's columns repeated on each of its rows. The whole file is
-//! validated before anything is stored; the report names every bad row and column.
+//! validated, row by row as it is read, before anything is stored; the report names the first
+//! [`MAX_REPORTED_ERRORS`] bad cells and counts the others, so that a huge bad file costs no more
+//! memory than a small one.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -103,16 +105,75 @@ impl ImportPlan {
     }
 }
 
-struct Errors(Vec<FieldError>);
+/// Most errors an import lists; the others are only counted.
+pub const MAX_REPORTED_ERRORS: usize = 1_000;
+/// Longest piece of a cell quoted in an error message.
+const MAX_QUOTED_CHARS: usize = 60;
+/// Longest error message kept (domain messages quote whole values).
+const MAX_MESSAGE_CHARS: usize = 300;
+
+/// Why a file is refused: its first errors, in file order, and how many there are in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImportErrors {
+    pub errors: Vec<FieldError>,
+    pub error_count: usize,
+}
+
+impl ImportErrors {
+    /// Keeps the first [`MAX_REPORTED_ERRORS`] of `errors`.
+    pub fn capped(mut errors: Vec<FieldError>) -> ImportErrors {
+        let error_count = errors.len();
+        errors.truncate(MAX_REPORTED_ERRORS);
+        ImportErrors {
+            errors,
+            error_count,
+        }
+    }
+
+    /// Whether errors were left out of the list.
+    pub fn truncated(&self) -> bool {
+        self.error_count > self.errors.len()
+    }
+}
+
+/// The errors found so far: the first ones kept, all counted.
+struct Errors {
+    kept: Vec<FieldError>,
+    count: usize,
+}
 
 impl Errors {
     fn add(&mut self, row: u64, column: &str, message: impl Into<String>) {
-        self.0.push(FieldError {
-            field: column.to_owned(),
-            message: message.into(),
-            row: Some(row),
-        });
+        self.count += 1;
+        if self.kept.len() < MAX_REPORTED_ERRORS {
+            self.kept.push(FieldError {
+                field: column.to_owned(),
+                message: clip(message.into(), MAX_MESSAGE_CHARS),
+                row: Some(row),
+            });
+        }
     }
+
+    fn finish(self) -> ImportErrors {
+        ImportErrors {
+            errors: self.kept,
+            error_count: self.count,
+        }
+    }
+}
+
+/// A cell as quoted in an error message: at most [`MAX_QUOTED_CHARS`] characters of it.
+fn quote(text: &str) -> String {
+    clip(text.to_owned(), MAX_QUOTED_CHARS)
+}
+
+/// `text` cut to `max` characters, with an ellipsis when cut.
+fn clip(mut text: String, max: usize) -> String {
+    if let Some((end, _)) = text.char_indices().nth(max) {
+        text.truncate(end);
+        text.push('…');
+    }
+    text
 }
 
 fn opt(text: &str) -> Option<String> {
@@ -128,7 +189,7 @@ fn number(errors: &mut Errors, line: u64, column: &str, text: &str) -> Option<f6
     match t.replace(',', ".").parse::<f64>() {
         Ok(v) if v.is_finite() => Some(v),
         _ => {
-            errors.add(line, column, format!("`{t}` is not a number"));
+            errors.add(line, column, format!("`{}` is not a number", quote(t)));
             None
         }
     }
@@ -148,7 +209,11 @@ fn choice<T>(
     }
     let parsed = parse(t);
     if parsed.is_none() {
-        errors.add(line, column, format!("`{t}` is not one of: {expected}"));
+        errors.add(
+            line,
+            column,
+            format!("`{}` is not one of: {expected}", quote(t)),
+        );
     }
     parsed
 }
@@ -160,7 +225,11 @@ fn date(errors: &mut Errors, line: u64, column: &str, text: &str) -> Option<chro
     }
     let parsed = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d").ok();
     if parsed.is_none() {
-        errors.add(line, column, format!("`{t}` is not a date YYYY-MM-DD"));
+        errors.add(
+            line,
+            column,
+            format!("`{}` is not a date YYYY-MM-DD", quote(t)),
+        );
     }
     parsed
 }
@@ -181,22 +250,27 @@ fn column_of(field: &str) -> &str {
     }
 }
 
-/// Parses and validates a whole file. `Err` lists every problem found, row by row.
+/// Parses and validates a whole file, reading it as a stream. `Err` lists the first problems found,
+/// row by row, and counts them all. A read error of `input` (the upload broke off) ends the
+/// validation.
 pub fn plan(
     input: impl Read,
     reference: &Reference,
     classifier: &dyn Classifier,
-) -> Result<ImportPlan, Vec<FieldError>> {
+) -> Result<ImportPlan, ImportErrors> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .flexible(false)
         .from_reader(input);
-    let mut errors = Errors(Vec::new());
+    let mut errors = Errors {
+        kept: Vec::new(),
+        count: 0,
+    };
     let headers = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
             errors.add(1, "header", format!("cannot read the header: {e}"));
-            return Err(errors.0);
+            return Err(errors.finish());
         }
     };
     for required in ["actor_name", "naf_code", "commune_insee"] {
@@ -206,11 +280,11 @@ pub fn plan(
     }
     for h in headers.iter() {
         if !COLUMNS.contains(&h) {
-            errors.add(1, h, "unknown column");
+            errors.add(1, &quote(h), "unknown column");
         }
     }
-    if !errors.0.is_empty() {
-        return Err(errors.0);
+    if errors.count > 0 {
+        return Err(errors.finish());
     }
     let mut actors: Vec<ImportedActor> = Vec::new();
     // actor key → (index in `actors`, the actor's input as first seen)
@@ -225,6 +299,12 @@ pub fn plan(
             .map(|p| p.line())
             .unwrap_or(i as u64 + 2);
         rows += 1;
+        if let Err(e) = &record
+            && let csv::ErrorKind::Io(io) = e.kind()
+        {
+            errors.add(line, "row", format!("cannot read the file: {io}"));
+            break;
+        }
         if let Ok(r) = &record
             && let Some(column) = r.iter().position(|cell| cell.contains('\0'))
         {
@@ -262,7 +342,7 @@ pub fn plan(
                     errors.add(
                         line,
                         "share_with_partners",
-                        format!("`{other}` is not true/false"),
+                        format!("`{}` is not true/false", quote(other)),
                     );
                     false
                 }
@@ -319,7 +399,10 @@ pub fn plan(
                         errors.add(
                             line,
                             "siret",
-                            format!("already used by another actor of this file ({other})"),
+                            format!(
+                                "already used by another actor of this file ({})",
+                                quote(&other)
+                            ),
                         );
                     }
                     actors.push(ImportedActor {
@@ -359,15 +442,15 @@ pub fn plan(
     if rows == 0 {
         errors.add(1, "row", "the file has no data rows");
     }
-    if errors.0.is_empty() {
+    if errors.count == 0 {
         Ok(ImportPlan { rows, actors })
     } else {
-        Err(errors.0)
+        Err(errors.finish())
     }
 }
 
 fn resource_input(errors: &mut Errors, line: u64, row: &Row) -> Option<ResourceInput> {
-    let before = errors.0.len();
+    let before = errors.count;
     let kind = choice(
         errors,
         line,
@@ -412,7 +495,7 @@ fn resource_input(errors: &mut Errors, line: u64, row: &Row) -> Option<ResourceI
         }),
         (None, None, None) => None,
         _ => {
-            if errors.0.len() == before {
+            if errors.count == before {
                 errors.add(line, "quantity", "quantity, unit and period go together");
             }
             None
@@ -438,7 +521,11 @@ fn resource_input(errors: &mut Errors, line: u64, row: &Row) -> Option<ResourceI
     {
         match m.trim().parse::<u8>() {
             Ok(m) => months.push(m),
-            Err(_) => errors.add(line, "months", format!("`{m}` is not a month number")),
+            Err(_) => errors.add(
+                line,
+                "months",
+                format!("`{}` is not a month number", quote(m)),
+            ),
         }
     }
     let availability = Availability {
@@ -458,7 +545,7 @@ fn resource_input(errors: &mut Errors, line: u64, row: &Row) -> Option<ResourceI
         PhysicalState::expected(),
     );
     let accepted_ewc = row.accepted_ewc.split(['|', ';']).filter_map(opt).collect();
-    if errors.0.len() > before {
+    if errors.count > before {
         return None;
     }
     Some(ResourceInput {

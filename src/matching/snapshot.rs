@@ -653,6 +653,48 @@ impl Snapshot {
         })
     }
 
+    /// The same snapshot with every actor at `position(actor)` (latitude, longitude): the engine
+    /// run on it computes what someone who knows only those positions can compute. Anonymised views
+    /// use it to derive every distance-dependent figure from a hidden actor's commune centroid.
+    pub fn moved(&self, position: impl Fn(&IndexedActor) -> (f64, f64)) -> Snapshot {
+        let actors: Vec<SnapActor> = self
+            .actors
+            .iter()
+            .map(|a| {
+                let (lat, lng) = position(a);
+                SnapActor {
+                    id: a.id,
+                    name: a.name.clone(),
+                    naf_code: a.naf_code.clone(),
+                    lat,
+                    lng,
+                    commune: a.commune.clone(),
+                }
+            })
+            .collect();
+        // The indexed resources are already validated and normalised: they index back unchanged.
+        let resources: Vec<SnapResource> = self
+            .resources
+            .iter()
+            .map(|r| SnapResource {
+                id: r.id,
+                actor_id: self.actors[r.actor as usize].id,
+                kind: r.kind,
+                class: self.taxonomy.class(r.class).name.clone(),
+                ewc_code: r.ewc.map(EwcCode::compact),
+                accepted_ewc: r.accepted.iter().map(|c| c.compact()).collect(),
+                hazardous: r.hazardous,
+                yearly_quantity: r.yearly_quantity,
+                base_unit: r.base_unit,
+                months: r.months,
+                temperature_c: r.temperature_c,
+                max_distance_km: r.max_distance_km,
+                label: r.label.clone(),
+            })
+            .collect();
+        Snapshot::build(actors, resources, &self.taxonomy, &self.knowledge)
+    }
+
     pub fn taxonomy(&self) -> &Taxonomy {
         &self.taxonomy
     }
@@ -732,6 +774,68 @@ mod tests {
         let (a, b) = (to_xyz(48.8566, 2.3522), to_xyz(45.764, 4.8357));
         let c2: f64 = a.iter().zip(b).map(|(x, y)| f64::from(x - y).powi(2)).sum();
         assert!((c2 - chord2(d)).abs() / c2 < 1e-5);
+    }
+
+    #[test]
+    fn a_moved_snapshot_keeps_every_resource_and_moves_only_positions() {
+        let t = Taxonomy::builtin().expect("taxonomy");
+        let k = Knowledge::builtin(&t).expect("knowledge");
+        let actor = |n: u128, lat: f64| SnapActor {
+            id: Uuid::from_u128(n),
+            name: format!("A{n}"),
+            naf_code: Some("23.51Z".into()),
+            lat,
+            lng: 4.0,
+            commune: "X".into(),
+        };
+        let res =
+            |n: u128, actor: u128, kind, code: Option<&str>, accepted: &[&str]| SnapResource {
+                id: Uuid::from_u128(n),
+                actor_id: Uuid::from_u128(actor),
+                kind,
+                class: String::new(),
+                ewc_code: code.map(Into::into),
+                accepted_ewc: accepted.iter().map(|c| c.to_string()).collect(),
+                hazardous: false,
+                yearly_quantity: Some(12.0),
+                base_unit: Some(BaseUnit::Tonne),
+                months: 0b11,
+                temperature_c: Some(60.0),
+                max_distance_km: Some(30.0),
+                label: format!("r{n}"),
+            };
+        let snap = Snapshot::build(
+            vec![actor(1, 47.0), actor(2, 47.1)],
+            vec![
+                res(10, 1, ResourceKind::Offer, Some("10 01 02"), &[]),
+                res(11, 2, ResourceKind::Offer, Some("13 02 05*"), &[]),
+                res(
+                    12,
+                    2,
+                    ResourceKind::Need,
+                    Some("10 01 02"),
+                    &["10 01 02", "10 01 03"],
+                ),
+            ],
+            &t,
+            &k,
+        );
+        let same = snap.moved(|a| (a.lat, a.lng));
+        assert_eq!(same.actors(), snap.actors());
+        assert_eq!(same.resources(), snap.resources());
+        let moved = snap.moved(|a| (a.lat + 0.5, a.lng));
+        let a1 = moved.actor_index(Uuid::from_u128(1)).expect("actor 1");
+        assert_eq!(moved.actor(a1).lat, 47.5);
+        let by_id = |s: &Snapshot| {
+            let mut r: Vec<(Uuid, bool, u16)> = s
+                .resources()
+                .iter()
+                .map(|r| (r.id, r.hazardous, r.months))
+                .collect();
+            r.sort();
+            r
+        };
+        assert_eq!(by_id(&moved), by_id(&snap));
     }
 
     #[test]

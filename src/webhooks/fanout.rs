@@ -115,6 +115,15 @@ pub fn fan_out(
                         renderer.anonymise_secret,
                         &hidden,
                     ));
+                    // That the exact sites give a synergy says something of them: partners
+                    // learn of synergies with a hidden party from their view (`GET /synergies`).
+                    if event.event_type == super::EventType::SynergyDetected.as_str()
+                        && anonymiser.names_hidden_party(&data)
+                    {
+                        continue;
+                    }
+                    // Stored figures come from exact sites, unlike the anonymous view's.
+                    anonymiser.drop_exact_figures(&mut data);
                     anonymiser.apply(&mut data);
                 }
                 let seq = store::take_seq(conn, &sub.id)?;

@@ -145,13 +145,22 @@ pub fn publish_all(conn: &mut DbConnection, events: Vec<Event>) -> diesel::Query
         crate::auth::anonymise::uuids_in(&e.data, &mut named);
     }
     let hidden = crate::auth::anonymise::hidden_facts(conn, &named)?;
+    // By id: a bulk import publishes thousands of events naming thousands of hidden actors.
+    let hidden: HashMap<uuid::Uuid, &crate::auth::anonymise::HiddenFacts> =
+        hidden.iter().map(|f| (f.id, f)).collect();
     let mut rows = Vec::with_capacity(events.len());
     for mut e in events {
-        if !hidden.is_empty() {
+        // And those its free text (a comment, a reason) names without referencing them by id.
+        let named_in_text = crate::auth::anonymise::named_in_free_text(conn, &e.data)?;
+        if !hidden.is_empty() || !named_in_text.is_empty() {
             let mut in_event = HashSet::new();
             crate::auth::anonymise::uuids_in(&e.data, &mut in_event);
-            let facts: Vec<&crate::auth::anonymise::HiddenFacts> =
-                hidden.iter().filter(|f| in_event.contains(&f.id)).collect();
+            let mut facts: Vec<&crate::auth::anonymise::HiddenFacts> = in_event
+                .iter()
+                .filter_map(|id| hidden.get(id).copied())
+                .collect();
+            facts.extend(named_in_text.iter().filter(|f| !in_event.contains(&f.id)));
+            facts.sort_by_key(|f| f.id);
             if let (false, Some(object)) = (facts.is_empty(), e.data.as_object_mut()) {
                 object.insert(
                     HIDDEN_FIELD.into(),

@@ -93,6 +93,13 @@ fn host_matches(pattern: &str, host: &str) -> bool {
 
 /// Whether an address is globally routable: not loopback, private, link-local, shared (CGNAT),
 /// unspecified, broadcast, multicast, documentation, benchmarking or reserved.
+///
+/// IPv6 is public only inside the global unicast block `2000::/3`, minus its special ranges. That
+/// rule also refuses every form that embeds an IPv4 address a gateway could translate to an internal
+/// one: IPv4-compatible `::a.b.c.d`, SIIT `::ffff:0:a.b.c.d`, NAT64 `64:ff9b::/96` and
+/// `64:ff9b:1::/48` (outside `2000::/3`), Teredo `2001::/32` (in `2001::/23`), 6to4 `2002::/16`,
+/// and ISATAP interface ids (`…:5efe:a.b.c.d`) naming a non-public IPv4. IPv4-mapped
+/// `::ffff:a.b.c.d` is the IPv4 address itself and judged as such.
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
@@ -101,18 +108,22 @@ pub fn is_public(ip: IpAddr) -> bool {
                 return is_public_v4(v4);
             }
             let s = v6.segments();
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80 // link-local
-                || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+            let global_unicast = (s[0] & 0xe000) == 0x2000;
+            let special = (s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments: Teredo, benchmarking, ORCHID…
                 || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-                || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64 (embeds IPv4)
-                || (s[0] == 0x2002) // 6to4 (embeds IPv4)
-                || v6 == Ipv6Addr::from([0, 0, 0, 0, 0, 0, 0, 1]))
+                || s[0] == 0x2002 // 6to4 (embeds IPv4)
+                || (s[0] & 0xfff0) == 0x3ff0; // documentation 3fff::/20
+            let isatap = (s[4] & 0xfdff) == 0 && s[5] == 0x5efe;
+            let isatap_internal = isatap && !is_public_v4(embedded_v4(&v6));
+            global_unicast && !special && !isatap_internal
         }
     }
+}
+
+/// The IPv4 address in the last 32 bits of an IPv6 address.
+fn embedded_v4(v6: &Ipv6Addr) -> Ipv4Addr {
+    let o = v6.octets();
+    Ipv4Addr::new(o[12], o[13], o[14], o[15])
 }
 
 fn is_public_v4(ip: Ipv4Addr) -> bool {
@@ -161,6 +172,13 @@ mod tests {
         let none: Vec<String> = Vec::new();
         assert!(validate("https://hooks.example.org/symbiose", &none).is_ok());
         assert!(validate("http://93.184.216.34:8080/x", &none).is_ok());
+        for good in [
+            "http://[2606:2800:220:1:248:1893:25c8:1946]/x",
+            "http://[::ffff:93.184.216.34]/x",
+            "http://[2a01:db8:1::5efe:5db8:d822]/x",
+        ] {
+            assert!(validate(good, &none).is_ok(), "{good} refused");
+        }
         for bad in [
             "ftp://example.org/x",
             "file:///etc/passwd",
@@ -178,6 +196,26 @@ mod tests {
             "http://[fd00::1]/",
             "http://[fe80::1]/",
             "http://[::ffff:127.0.0.1]/",
+            "http://[::ffff:10.0.0.1]/",
+            // IPv4-compatible, SIIT, NAT64 (well-known and local-use), Teredo, 6to4, ISATAP
+            "http://[::127.0.0.1]/",
+            "http://[::10.0.0.1]/",
+            "http://[::93.184.216.34]/",
+            "http://[::ffff:0:127.0.0.1]/",
+            "http://[::ffff:0:a9fe:a9fe]/",
+            "http://[64:ff9b::7f00:1]/",
+            "http://[64:ff9b::a00:1]/",
+            "http://[64:ff9b:1::a00:1]/",
+            "http://[2001:0:4136:e378:8000:63bf:f5ff:fffe]/",
+            "http://[2001::1]/",
+            "http://[2002:7f00:1::1]/",
+            "http://[2002:a00:1::1]/",
+            "http://[2a01:db8:1::5efe:a00:1]/",
+            "http://[2a01:db8:1:0:200:5efe:c0a8:101]/",
+            "http://[3fff::1]/",
+            "http://[100::1]/",
+            "http://[ff02::1]/",
+            "http://[::]/",
             "http://2130706433/",
             "http://0x7f.1/",
             "http://metadata/",
@@ -193,5 +231,13 @@ mod tests {
         assert!(validate("https://partner.example/hook", &allowed).is_err());
         assert!(validate("https://example.org/hook", &allowed).is_err());
         assert!(validate("http://localhost:9000/hook", &allowed).is_err());
+    }
+
+    /// The same rule applies to what a name resolves to at delivery time.
+    #[tokio::test]
+    async fn resolver_drops_internal_addresses() {
+        use reqwest::dns::Resolve;
+        let name: reqwest::dns::Name = "localhost".parse().expect("a name");
+        assert!(PublicOnlyResolver.resolve(name).await.is_err());
     }
 }

@@ -24,6 +24,17 @@ async fn actor_count(app: &TestApp) -> usize {
     reply.body["items"].as_array().map_or(0, Vec::len)
 }
 
+/// Sends `body` as is, labelled JSON, with the admin key.
+async fn send_json_text(app: &TestApp, method: Method, path: &str, body: String) -> Reply {
+    app.send(
+        app.client
+            .request(method, app.url(path))
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await
+}
+
 #[actix_web::test]
 async fn trailing_garbage_after_a_json_body_is_refused_and_nothing_is_stored() {
     let app = spawn_app().await;
@@ -35,14 +46,7 @@ async fn trailing_garbage_after_a_json_body_is_refused_and_nothing_is_stored() {
         (Method::PATCH, format!("/api/v1/actors/{actor}")),
         (Method::PUT, format!("/api/v1/actors/{actor}")),
     ] {
-        let reply = app
-            .send(
-                app.client
-                    .request(method.clone(), app.url(&path))
-                    .header("content-type", "application/json")
-                    .body(body.clone()),
-            )
-            .await;
+        let reply = send_json_text(&app, method.clone(), &path, body.clone()).await;
         assert_problem(&reply, 400, &format!("{method} {path}"));
         assert!(
             reply.body["detail"]
@@ -54,28 +58,14 @@ async fn trailing_garbage_after_a_json_body_is_refused_and_nothing_is_stored() {
     }
     // Two documents in a row are garbage too.
     let twice = format!("{0}{0}", actor_body("Deux fois"));
-    let reply = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/actors"))
-                .header("content-type", "application/json")
-                .body(twice),
-        )
-        .await;
+    let reply = send_json_text(&app, Method::POST, "/api/v1/actors", twice).await;
     assert_problem(&reply, 400, "two documents");
     assert_eq!(actor_count(&app).await, before);
     let stored = app.get(&format!("/api/v1/actors/{actor}")).await;
     assert_eq!(stored.body["name"], "Scierie du Morvan");
     // Whitespace after the document is fine.
     let spaced = format!("{}\n  \n", actor_body("Espacé"));
-    let reply = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/actors"))
-                .header("content-type", "application/json")
-                .body(spaced),
-        )
-        .await;
+    let reply = send_json_text(&app, Method::POST, "/api/v1/actors", spaced).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
 }
 
@@ -270,7 +260,7 @@ async fn a_database_that_cannot_be_opened_fails_at_once_with_one_message() {
         .err()
         .expect("an unreachable server is refused");
     let message = error.to_string();
-    assert!(message.contains("database.url"), "{message}");
+    assert!(message.contains("cannot open the database"), "{message}");
     assert!(
         !message.contains("secret"),
         "the password leaked: {message}"
