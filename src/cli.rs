@@ -1,11 +1,14 @@
 //! What the command-line verbs do beyond serving: file import, the demo dataset, API keys.
 
+use std::io::{Read, Write};
 use std::path::Path;
+use std::time::Duration;
 
 use actix_web::web;
 use anyhow::Context;
 use serde_json::Value;
 
+use crate::config::ServerSettings;
 use crate::db::{self, import::ApplyError, import::ImportReport};
 use crate::startup::Application;
 
@@ -167,4 +170,42 @@ pub fn keys(app: &Application, command: KeysCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `symbiose health`: GET `/health/ready` on this machine's `server.port` and succeed on a 200.
+/// Plain HTTP/1.0 over a socket, with timeouts: it must run where there is no curl (the runtime
+/// image) and answer the container healthcheck within seconds.
+pub fn health(server: &ServerSettings, timeout: Duration) -> anyhow::Result<()> {
+    // A server listening on every address answers on loopback.
+    let host = match server.host.as_str() {
+        "0.0.0.0" | "::" | "[::]" => "127.0.0.1",
+        other => other,
+    };
+    let address = format!("{host}:{}", server.port);
+    let socket = std::net::ToSocketAddrs::to_socket_addrs(&address)
+        .with_context(|| format!("key `server.host`: cannot resolve {address}"))?
+        .next()
+        .with_context(|| format!("key `server.host`: {address} has no address"))?;
+    let mut stream = std::net::TcpStream::connect_timeout(&socket, timeout)
+        .with_context(|| format!("not ready: nothing answers on {address}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(
+        stream,
+        "GET /health/ready HTTP/1.0\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut reply = Vec::new();
+    stream
+        .take(64 * 1024)
+        .read_to_end(&mut reply)
+        .with_context(|| format!("not ready: {address} did not answer"))?;
+    let reply = String::from_utf8_lossy(&reply);
+    let status = reply.lines().next().unwrap_or_default();
+    if status.split_whitespace().nth(1) == Some("200") {
+        println!("ready ({address})");
+        Ok(())
+    } else {
+        let body = reply.split("\r\n\r\n").nth(1).unwrap_or_default().trim();
+        anyhow::bail!("not ready: {address} answered `{status}` {body}")
+    }
 }

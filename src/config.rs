@@ -5,7 +5,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+/// Every section, and the top level, refuses unknown keys: a misspelt key (`[databse]`, `urll`)
+/// would otherwise be ignored and leave its default in force, e.g. production on SQLite.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     pub server: ServerSettings,
     pub database: DatabaseSettings,
@@ -116,7 +119,7 @@ impl Default for AuthSettings {
     fn default() -> Self {
         AuthSettings {
             public_read: false,
-            anonymisation_secret: "symbiose-anonymisation".into(),
+            anonymisation_secret: PUBLIC_ANONYMISATION_SECRET.into(),
             rate_limit_per_second: 200,
             rate_limit_burst: 400,
             address_rate_limit_per_second: 100,
@@ -156,6 +159,7 @@ impl PoolingSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ServerSettings {
     pub host: String,
     pub port: u16,
@@ -170,6 +174,7 @@ pub struct ServerSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
     pub pool_size: u32,
@@ -177,17 +182,20 @@ pub struct DatabaseSettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReferenceSettings {
     pub dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DemoSettings {
     #[serde(default)]
     pub enabled: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogSettings {
     pub filter: String,
     pub format: String,
@@ -201,6 +209,9 @@ impl Default for LogSettings {
         }
     }
 }
+
+/// The anonymisation secret shipped in `config/default.toml`: public, so refused in production.
+pub const PUBLIC_ANONYMISATION_SECRET: &str = "symbiose-anonymisation";
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration: {0}")]
@@ -255,18 +266,28 @@ impl Settings {
             .build()
             .and_then(|c| c.try_deserialize())
             .map_err(|e| ConfigError(e.to_string()))?;
-        settings.check()?;
+        settings.check(env)?;
         Ok(settings)
     }
 
-    /// Checks what serde cannot: ranges and non-empty values, naming the key.
-    fn check(&self) -> Result<(), ConfigError> {
+    /// Checks what serde cannot: ranges, non-empty values, the database URL's form, and (for
+    /// `SYMBIOSE_ENV=production`) that no public default secret is left, naming the key.
+    fn check(&self, env: Option<&str>) -> Result<(), ConfigError> {
         let fail = |key: &str, why: &str| Err(ConfigError(format!("key `{key}`: {why}")));
         if self.server.host.trim().is_empty() {
             return fail("server.host", "must not be empty");
         }
-        if self.database.url.trim().is_empty() {
-            return fail("database.url", "must not be empty");
+        if let Err(why) = check_database_url(&self.database.url) {
+            return fail("database.url", &why);
+        }
+        if env == Some("production")
+            && self.auth.anonymisation_secret == PUBLIC_ANONYMISATION_SECRET
+        {
+            return fail(
+                "auth.anonymisation_secret",
+                "is still the public default with SYMBIOSE_ENV=production: set your own in \
+                 SYMBIOSE__AUTH__ANONYMISATION_SECRET",
+            );
         }
         if let Some(bad) = self.server.cors_origins.iter().find(|o| {
             url::Url::parse(o).map_or(true, |u| {
@@ -355,5 +376,175 @@ impl Settings {
             return fail("webhooks.batch_size", "must be between 1 and 10000");
         }
         Ok(())
+    }
+}
+
+/// `database.url` must say which backend it means: `sqlite://PATH`, a plain path ending in `.db`,
+/// or `postgres://…` (`postgresql://…`). Anything else is refused rather than taken as an SQLite
+/// file name, which SQLite would happily create (`mysql://…` would "work" on a new empty file).
+/// The message quotes the scheme only: the URL may hold a password.
+fn check_database_url(url: &str) -> Result<(), String> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if let Some((scheme, rest)) = url.split_once("://") {
+        return match scheme {
+            "postgres" | "postgresql" if !rest.is_empty() => Ok(()),
+            "sqlite" if !rest.is_empty() => Ok(()),
+            "postgres" | "postgresql" | "sqlite" => Err(format!("`{scheme}://` names no database")),
+            other => Err(format!(
+                "scheme `{other}://` is not supported: use sqlite://PATH, a path ending in .db, \
+                 or postgres://USER@HOST:PORT/DATABASE"
+            )),
+        };
+    }
+    if url.ends_with(".db") {
+        Ok(())
+    } else {
+        Err(
+            "a plain path must end in .db (or write sqlite://PATH); for PostgreSQL use \
+             postgres://USER@HOST:PORT/DATABASE"
+                .into(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::path::Path;
+
+    use super::*;
+
+    fn load(env: Option<&str>, vars: &[(&str, &str)]) -> Result<Settings, String> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::load_with_vars(Path::new("config"), env, Some(vars)).map_err(|e| e.to_string())
+    }
+
+    /// A config dir holding the project's default.toml with `extra` appended to `section`.
+    fn with_line(section: &str, extra: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let default = std::fs::read_to_string("config/default.toml").expect("default.toml");
+        let header = format!("[{section}]\n");
+        assert!(default.contains(&header), "{section} in default.toml");
+        let edited = default.replacen(&header, &format!("{header}{extra}\n"), 1);
+        std::fs::write(dir.path().join("default.toml"), edited).expect("write default.toml");
+        dir
+    }
+
+    #[test]
+    fn every_section_refuses_an_unknown_key() {
+        for section in [
+            "server",
+            "database",
+            "reference",
+            "demo",
+            "log",
+            "auth",
+            "webhooks",
+            "matching",
+            "afme.priority",
+        ] {
+            let dir = with_line(section, "typo_key = 1");
+            let message = match Settings::load_for(dir.path(), None) {
+                Ok(_) => panic!("[{section}] accepted an unknown key"),
+                Err(e) => e.to_string(),
+            };
+            assert!(message.contains("typo_key"), "[{section}]: {message}");
+            assert_eq!(message.lines().count(), 1, "one line: {message}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_section_or_variable_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let default = std::fs::read_to_string("config/default.toml").expect("default.toml");
+        std::fs::write(
+            dir.path().join("default.toml"),
+            format!("{default}\n[databse]\nurl = \"postgres://x@db/y\"\n"),
+        )
+        .expect("write default.toml");
+        let message = Settings::load_for(dir.path(), None)
+            .expect_err("refused")
+            .to_string();
+        assert!(message.contains("databse"), "{message}");
+
+        let message = load(None, &[("SYMBIOSE__DATABASE__URLL", "x.db")]).expect_err("refused");
+        assert!(message.contains("urll"), "{message}");
+    }
+
+    #[test]
+    fn environment_variables_still_override_nested_keys() {
+        let settings = load(
+            None,
+            &[
+                ("SYMBIOSE__SERVER__PORT", "9090"),
+                ("SYMBIOSE__DATABASE__URL", "postgres://u@127.0.0.1:5432/s"),
+                ("SYMBIOSE__AUTH__PUBLIC_READ", "true"),
+                ("SYMBIOSE__MATCHING__MAX_STALENESS_MS", "5"),
+                (
+                    "SYMBIOSE__SERVER__CORS_ORIGINS",
+                    "https://a.example,https://b.example",
+                ),
+            ],
+        )
+        .expect("loads");
+        assert_eq!(settings.server.port, 9090);
+        assert_eq!(settings.database.url, "postgres://u@127.0.0.1:5432/s");
+        assert!(settings.auth.public_read);
+        assert_eq!(settings.server.cors_origins.len(), 2);
+    }
+
+    #[test]
+    fn the_database_url_names_its_backend() {
+        for good in [
+            "data/symbiose.db",
+            "/var/lib/symbiose/s.db",
+            "sqlite://data/s.sqlite",
+            "sqlite://:memory:",
+            "postgres://u@db:5432/s",
+            "postgresql://u:p@db/s?sslmode=disable",
+        ] {
+            assert!(check_database_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "mysql://root:hunter2@db/s",
+            "data/symbiose",
+            "postgress://u@db/s",
+            "postgres://",
+            ":memory:",
+            "  ",
+        ] {
+            let message = load(None, &[("SYMBIOSE__DATABASE__URL", bad)])
+                .err()
+                .unwrap_or_else(|| panic!("{bad} accepted"));
+            assert!(message.contains("database.url"), "{bad}: {message}");
+            assert!(!message.contains("hunter2"), "password quoted: {message}");
+        }
+    }
+
+    #[test]
+    fn production_refuses_the_public_anonymisation_secret() {
+        let message = load(Some("production"), &[]).expect_err("refused");
+        assert!(message.contains("auth.anonymisation_secret"), "{message}");
+        assert!(
+            message.contains("SYMBIOSE__AUTH__ANONYMISATION_SECRET"),
+            "{message}"
+        );
+        let settings = load(
+            Some("production"),
+            &[(
+                "SYMBIOSE__AUTH__ANONYMISATION_SECRET",
+                "a-long-private-secret",
+            )],
+        )
+        .expect("loads with a secret of its own");
+        assert!(settings.database.url.starts_with("postgres://"));
+        // Elsewhere the default stays usable (the README's first command, the tests).
+        assert!(load(None, &[]).is_ok());
     }
 }

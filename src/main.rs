@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use symbiose::config::Settings;
@@ -40,6 +41,13 @@ enum Command {
     Import { file: PathBuf },
     /// Load the illustrative Bourgogne demo dataset (once; a second run does nothing).
     Demo,
+    /// Probe a running server's `/health/ready` on `server.port` (exit 0 when ready): the
+    /// container healthcheck, since the runtime image has no curl.
+    Health {
+        /// Give up after this many seconds (connect, then the answer).
+        #[arg(long, default_value_t = 3)]
+        timeout: u64,
+    },
     /// Manage API keys: create (prints the key once), list, revoke.
     Keys {
         #[command(subcommand)]
@@ -141,6 +149,9 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         println!("{report}");
         return Ok(());
     }
+    if let Command::Health { timeout } = command {
+        return symbiose::cli::health(&settings.server, Duration::from_secs(timeout));
+    }
     let demo_setting = settings.demo.enabled;
     let mut settings = settings;
     if matches!(command, Command::Serve { demo: true }) || demo_setting {
@@ -165,7 +176,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             symbiose::cli::load_demo(&app)?;
             Ok(())
         }
-        Command::Loadcheck { .. } => Ok(()),
+        Command::Loadcheck { .. } | Command::Health { .. } => Ok(()),
         Command::Keys { action } => symbiose::cli::keys(&app, action.into()),
         Command::Serve { demo } => {
             if demo || demo_setting {

@@ -36,6 +36,15 @@ pub struct Application {
 impl Application {
     /// Connects, migrates and loads the reference data; any failure is one clear message.
     pub fn prepare(settings: Settings) -> anyhow::Result<Application> {
+        // The usual deployment mistake (no `../shared/reference` beside the clone, an unmounted
+        // volume) gets a message saying what the directory is, not a missing CSV file's name.
+        if !settings.reference.dir.is_dir() {
+            anyhow::bail!(
+                "key `reference.dir`: {} is not a directory; it must hold the reference data \
+                 (ewc/, naf/, geo/ … as in ../shared/reference, see README \"Prerequisites\")",
+                settings.reference.dir.display()
+            );
+        }
         let reference = Reference::load(&settings.reference.dir).map_err(|e| {
             anyhow::anyhow!(
                 "{e} (key `reference.dir` = {})",
@@ -50,6 +59,7 @@ impl Application {
         settings: Settings,
         reference: Arc<Reference>,
     ) -> anyhow::Result<Application> {
+        check_sqlite_directory(&settings.database.url)?;
         let pool = db::connect(
             &settings.database.url,
             settings.database.pool_size,
@@ -57,7 +67,11 @@ impl Application {
         )
         .map_err(|e| match e {
             // Already says what is wrong with the URL: no "pool error" wrapping.
-            db::DbError::Pool(detail) => anyhow::anyhow!("key `database.url`: {detail}"),
+            // libpq's messages run over several lines (a hint on the second): one line here.
+            db::DbError::Pool(detail) => anyhow::anyhow!(
+                "key `database.url`: {}",
+                detail.split_whitespace().collect::<Vec<_>>().join(" ")
+            ),
             other => anyhow::anyhow!("key `database.url`: {other}"),
         })?;
         db::migrate(&pool).map_err(|e| anyhow::anyhow!("key `database.url`: {e}"))?;
@@ -201,6 +215,31 @@ impl Application {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .take();
+    }
+}
+
+/// The directory of an SQLite file must exist, except the default `data/` of the README's first
+/// command, which `db::connect` creates in a fresh clone: a mistyped path elsewhere must not
+/// silently grow a new directory and an empty database.
+fn check_sqlite_directory(url: &str) -> anyhow::Result<()> {
+    if db::Backend::of_url(url) != db::Backend::Sqlite {
+        return Ok(());
+    }
+    let path = std::path::Path::new(url.strip_prefix("sqlite://").unwrap_or(url));
+    match path.parent() {
+        Some(dir)
+            if !dir.as_os_str().is_empty()
+                && dir != std::path::Path::new("data")
+                && path != std::path::Path::new(":memory:")
+                && !dir.is_dir() =>
+        {
+            anyhow::bail!(
+                "key `database.url`: directory {} does not exist; create it first (only the \
+                 default data/ is created)",
+                dir.display()
+            )
+        }
+        _ => Ok(()),
     }
 }
 

@@ -1,14 +1,42 @@
-//! The deployment files agree with the configuration (Docker itself is not available in CI).
+//! The deployment files agree with the configuration, and the binary's start-up refusals are one
+//! line naming the key (Docker itself is not available in CI: .ci/check-deploy lints the files).
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use symbiose::config::Settings;
 
+use crate::helpers::spawn_app;
+
+fn compose() -> serde_yaml::Value {
+    let text = std::fs::read_to_string("docker-compose.yml").expect("docker-compose.yml exists");
+    serde_yaml::from_str(&text).expect("docker-compose.yml is valid YAML")
+}
+
+/// Production settings as the compose file's app container sees them (its secret set).
+fn production() -> Settings {
+    let vars: HashMap<String, String> = [(
+        "SYMBIOSE__AUTH__ANONYMISATION_SECRET".to_owned(),
+        "a-private-secret".to_owned(),
+    )]
+    .into();
+    Settings::load_with_vars(Path::new("config"), Some("production"), Some(vars))
+        .expect("production settings")
+}
+
+/// `${NAME:?message}`: compose refuses to start while NAME is unset or empty.
+fn required_variable(value: &serde_yaml::Value) -> Option<&str> {
+    let text = value.as_str()?;
+    let inner = text.strip_prefix("${")?.strip_suffix('}')?;
+    let (name, message) = inner.split_once(":?")?;
+    (!message.trim().is_empty()).then_some(name)
+}
+
 #[test]
 fn docker_compose_matches_production_settings() {
-    let text = std::fs::read_to_string("docker-compose.yml").expect("docker-compose.yml exists");
-    let compose: serde_yaml::Value =
-        serde_yaml::from_str(&text).expect("docker-compose.yml is valid YAML");
+    let compose = compose();
     let services = &compose["services"];
     let db = &services["db"];
     let app = &services["app"];
@@ -30,18 +58,15 @@ fn docker_compose_matches_production_settings() {
     assert!(Path::new("Dockerfile").is_file());
 
     let env = &db["environment"];
-    let (user, password, name) = (
+    let (user, name) = (
         env["POSTGRES_USER"].as_str().expect("POSTGRES_USER"),
-        env["POSTGRES_PASSWORD"]
-            .as_str()
-            .expect("POSTGRES_PASSWORD"),
         env["POSTGRES_DB"].as_str().expect("POSTGRES_DB"),
     );
-    let production =
-        Settings::load_for(Path::new("config"), Some("production")).expect("production settings");
+    let production = production();
+    // No password in the URL: libpq takes it from PGPASSWORD (below).
     assert_eq!(
         production.database.url,
-        format!("postgres://{user}:{password}@db:5432/{name}")
+        format!("postgres://{user}@db:5432/{name}")
     );
     let port = production.server.port;
     let ports: Vec<&str> = app["ports"]
@@ -54,14 +79,237 @@ fn docker_compose_matches_production_settings() {
         ports.iter().any(|p| p.ends_with(&format!(":{port}"))),
         "compose publishes the configured port {port}"
     );
-    let reference_mount = app["volumes"]
+}
+
+#[test]
+fn docker_compose_takes_its_secrets_from_the_environment() {
+    let compose = compose();
+    let db_env = &compose["services"]["db"]["environment"];
+    let app_env = &compose["services"]["app"]["environment"];
+    let password = required_variable(&db_env["POSTGRES_PASSWORD"])
+        .expect("POSTGRES_PASSWORD is ${VAR:?message}, not written in the file");
+    assert_eq!(
+        required_variable(&app_env["PGPASSWORD"]),
+        Some(password),
+        "the app logs in with the database's password"
+    );
+    assert!(
+        required_variable(&app_env["SYMBIOSE__AUTH__ANONYMISATION_SECRET"]).is_some(),
+        "the anonymisation secret is required from the environment"
+    );
+    let text = std::fs::read_to_string("docker-compose.yml").expect("docker-compose.yml");
+    assert!(
+        text.contains("symbiose keys create"),
+        "the first-key step is documented beside the service"
+    );
+}
+
+#[test]
+fn docker_compose_mounts_the_reference_data_and_probes_the_app() {
+    let compose = compose();
+    let app = &compose["services"]["app"];
+    let production = production();
+    let reference = app["volumes"]
         .as_sequence()
         .into_iter()
         .flatten()
-        .filter_map(|v| v.as_str())
-        .any(|v| v.contains(&production.reference.dir.display().to_string()));
-    assert!(
-        reference_mount,
-        "compose mounts the reference dir at reference.dir"
+        .find(|v| v["target"].as_str() == Some(&production.reference.dir.display().to_string()))
+        .expect("compose mounts a volume at reference.dir");
+    assert_eq!(reference["type"].as_str(), Some("bind"));
+    assert_eq!(reference["read_only"].as_bool(), Some(true));
+    assert_eq!(
+        reference["bind"]["create_host_path"].as_bool(),
+        Some(false),
+        "a missing host directory stops compose instead of mounting an empty one"
     );
+
+    let test: Vec<&str> = app["healthcheck"]["test"]
+        .as_sequence()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t.as_str())
+        .collect();
+    assert_eq!(test, ["CMD", "symbiose", "health"], "app healthcheck");
+    let restart = app["restart"].as_str().unwrap_or("no");
+    assert!(
+        restart.starts_with("on-failure:"),
+        "a failing start is retried a bounded number of times, not forever: {restart}"
+    );
+}
+
+#[test]
+fn the_dockerfile_builds_from_what_it_copies() {
+    let dockerfile = std::fs::read_to_string("Dockerfile").expect("Dockerfile");
+    let ignored: Vec<String> = std::fs::read_to_string(".dockerignore")
+        .expect(".dockerignore exists")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.trim_end_matches('/').to_owned())
+        .collect();
+    for heavy in ["target", ".git", "data"] {
+        assert!(
+            ignored.iter().any(|i| i == heavy),
+            ".dockerignore leaves out {heavy}"
+        );
+    }
+    let stages: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| l.starts_with("FROM "))
+        .collect();
+    assert_eq!(stages.len(), 2, "a build stage and a runtime stage");
+    assert!(stages[0].ends_with(" AS build"), "{}", stages[0]);
+
+    // Every source the build stage copies exists and is in the build context.
+    let copied: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from="))
+        .flat_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().skip(1).collect();
+            words[..words.len() - 1].to_vec()
+        })
+        .collect();
+    for source in &copied {
+        assert!(Path::new(source).exists(), "COPY {source}: missing");
+        assert!(
+            !ignored.iter().any(|i| i == source),
+            "COPY {source}: left out by .dockerignore"
+        );
+    }
+    // What the crate reads at compile time: embedded migrations and knowledge files, the build
+    // script, and the bench target Cargo.toml declares.
+    for needed in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "build.rs",
+        "src",
+        "migrations",
+        "knowledge",
+        "benches",
+        "config",
+    ] {
+        assert!(copied.contains(&needed), "the Dockerfile copies {needed}");
+    }
+    assert!(dockerfile.contains("HEALTHCHECK"), "image healthcheck");
+    assert!(
+        dockerfile.contains("CMD [\"symbiose\", \"serve\"]"),
+        "the image serves"
+    );
+}
+
+/// Runs the `symbiose` binary with the test settings and `vars`.
+fn symbiose(args: &[&str], vars: &[(&str, &str)]) -> (Output, Duration) {
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_symbiose"))
+        .args(args)
+        .env("SYMBIOSE_ENV", "test")
+        .envs(vars.iter().copied())
+        .output()
+        .expect("the binary runs");
+    (output, started.elapsed())
+}
+
+/// The process failed with one line on stderr naming `key`; returns that line.
+fn one_line_failure(output: &Output, key: &str) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).trim().to_owned();
+    assert!(!output.status.success(), "should fail: {stderr}");
+    assert_ne!(output.status.code(), Some(101), "a panic: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(key), "names {key}: {stderr}");
+    stderr
+}
+
+#[test]
+fn a_database_url_of_another_kind_stops_the_start() {
+    let (output, _) = symbiose(
+        &["migrate"],
+        &[(
+            "SYMBIOSE__DATABASE__URL",
+            "mysql://root:hunter2@db/symbiose",
+        )],
+    );
+    let line = one_line_failure(&output, "database.url");
+    assert!(!line.contains("hunter2"), "password shown: {line}");
+    assert!(
+        !String::from_utf8_lossy(&output.stdout).contains("migrations applied"),
+        "nothing was migrated"
+    );
+}
+
+#[test]
+fn an_unknown_setting_stops_the_start() {
+    let (output, _) = symbiose(&["migrate"], &[("SYMBIOSE__DATABASE__URLL", "x.db")]);
+    one_line_failure(&output, "urll");
+}
+
+#[test]
+fn an_unreachable_database_fails_in_one_line_within_two_seconds() {
+    let (output, took) = symbiose(
+        &["migrate"],
+        &[(
+            "SYMBIOSE__DATABASE__URL",
+            "postgres://nobody:secret@127.0.0.1:1/none",
+        )],
+    );
+    let line = one_line_failure(&output, "database.url");
+    assert!(!line.contains("secret"), "password shown: {line}");
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+}
+
+#[test]
+fn an_sqlite_file_in_a_missing_directory_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = dir.path().join("typo/symbiose.db").display().to_string();
+    let (output, _) = symbiose(&["migrate"], &[("SYMBIOSE__DATABASE__URL", &url)]);
+    one_line_failure(&output, "database.url");
+    assert!(
+        !dir.path().join("typo").exists(),
+        "the directory was created"
+    );
+}
+
+#[test]
+fn missing_reference_data_stops_the_start_in_one_line() {
+    let (output, _) = symbiose(
+        &["serve"],
+        &[("SYMBIOSE__REFERENCE__DIR", "/nonexistent/reference")],
+    );
+    one_line_failure(&output, "reference.dir");
+}
+
+#[test]
+fn production_refuses_the_public_anonymisation_secret() {
+    let (output, _) = symbiose(&["serve"], &[("SYMBIOSE_ENV", "production")]);
+    one_line_failure(&output, "auth.anonymisation_secret");
+}
+
+#[actix_web::test]
+async fn the_health_verb_probes_a_running_server() {
+    let app = spawn_app().await;
+    let port = app
+        .address
+        .rsplit(':')
+        .next()
+        .expect("address has a port")
+        .to_owned();
+    // On a blocking thread: the test's runtime must stay free to drive the server.
+    let check = |port: String| {
+        actix_web::rt::task::spawn_blocking(move || {
+            // A generous timeout: the whole suite runs in parallel on few cores.
+            symbiose(
+                &["health", "--timeout", "30"],
+                &[("SYMBIOSE__SERVER__PORT", &port)],
+            )
+        })
+    };
+    let (ready, _) = check(port.clone()).await.expect("health probe");
+    assert!(
+        ready.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ready.stderr)
+    );
+    app.server.stop(true).await;
+    let (down, took) = check(port).await.expect("health probe");
+    assert!(!down.status.success(), "nothing listens any more");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
 }

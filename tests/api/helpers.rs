@@ -21,6 +21,33 @@ pub struct TestApp {
     /// Stops the HTTP server (`server.stop(true).await`).
     pub server: actix_web::dev::ServerHandle,
     _dir: tempfile::TempDir,
+    /// The PostgreSQL database this app created, dropped with it (after `app`, whose pool goes
+    /// first: fields drop in order).
+    _database: Option<TestDatabase>,
+}
+
+/// A per-test PostgreSQL database, dropped when the test that created it ends (pass or panic), so
+/// a run leaves no `symbiose_t_*` behind. `WITH (FORCE)` ends the connections that the server's
+/// pool and the webhook worker may still hold.
+pub struct TestDatabase {
+    admin_url: String,
+    name: String,
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let dropped = diesel::PgConnection::establish(&self.admin_url).and_then(|mut admin| {
+            diesel::sql_query(format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ))
+            .execute(&mut admin)
+            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+        });
+        if let Err(e) = dropped {
+            eprintln!("test database {} not dropped: {e}", self.name);
+        }
+    }
 }
 
 fn reference() -> Arc<Reference> {
@@ -34,8 +61,9 @@ fn reference() -> Arc<Reference> {
         .clone()
 }
 
-/// A database URL for one test: a new PostgreSQL database when `TEST_DATABASE_URL` is set.
-fn database_url(dir: &Path) -> String {
+/// A database URL for one test: a new PostgreSQL database (with its guard) when
+/// `TEST_DATABASE_URL` is set.
+fn database_url(dir: &Path) -> (String, Option<TestDatabase>) {
     match std::env::var("TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
@@ -55,18 +83,27 @@ fn database_url(dir: &Path) -> String {
             let (server, _) = address
                 .rsplit_once('/')
                 .expect("TEST_DATABASE_URL ends with /database");
-            format!("{server}/{name}{options}")
+            let url = format!("{server}/{name}{options}");
+            (
+                url,
+                Some(TestDatabase {
+                    admin_url: base,
+                    name,
+                }),
+            )
         }
-        None => dir.join("symbiose.db").display().to_string(),
+        None => (dir.join("symbiose.db").display().to_string(), None),
     }
 }
 
-pub fn test_settings(dir: &Path) -> Settings {
+/// Test settings on a new database, and the guard that drops it (PostgreSQL).
+pub fn test_settings(dir: &Path) -> (Settings, Option<TestDatabase>) {
     let mut settings =
         Settings::load_for(Path::new("config"), Some("test")).expect("test settings");
-    settings.database.url = database_url(dir);
+    let (url, database) = database_url(dir);
+    settings.database.url = url;
     settings.reference.dir = "../shared/reference".into();
-    settings
+    (settings, database)
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -75,13 +112,15 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_with(tweak: impl FnOnce(&mut Settings)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut settings = test_settings(dir.path());
+    let (mut settings, database) = test_settings(dir.path());
     tweak(&mut settings);
-    spawn_from(settings, dir).await
+    let mut app = spawn_from(settings, dir).await;
+    app._database = database;
+    app
 }
 
 /// A server with these settings (e.g. another one on the database of a stopped app, as after a
-/// restart); `dir` lives as long as the app.
+/// restart); `dir` lives as long as the app. The database stays the creator's to drop.
 pub async fn spawn_from(settings: Settings, dir: tempfile::TempDir) -> TestApp {
     let app = Application::prepare_with(settings, reference()).expect("application starts");
     let admin_key = make_key(&app, "test admin", Role::Admin, &[]);
@@ -95,6 +134,7 @@ pub async fn spawn_from(settings: Settings, dir: tempfile::TempDir) -> TestApp {
         admin_key,
         server: server_handle,
         _dir: dir,
+        _database: None,
     }
 }
 

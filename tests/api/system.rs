@@ -154,8 +154,17 @@ async fn unknown_routes_are_problem_json_404() {
 
 #[test]
 fn production_settings_use_postgresql() {
-    let settings = Settings::load_for(Path::new("config"), Some("production"))
-        .expect("production settings load");
+    // Production refuses the public anonymisation secret: give it one, as docker-compose.yml does.
+    let secret = [(
+        "SYMBIOSE__AUTH__ANONYMISATION_SECRET".to_owned(),
+        "a-private-secret".to_owned(),
+    )];
+    let settings = Settings::load_with_vars(
+        Path::new("config"),
+        Some("production"),
+        Some(secret.into_iter().collect()),
+    )
+    .expect("production settings load");
     assert!(
         settings.database.url.starts_with("postgres://"),
         "{}",
