@@ -385,7 +385,7 @@ impl ResourceInput {
         let yearly = self
             .quantity
             .map(|q| yearly_amount(q.value, q.unit, q.period));
-        if yearly.is_some_and(|(amount, _)| !(amount <= MAX_YEARLY_AMOUNT)) {
+        if yearly.is_some_and(|(amount, _)| !amount.is_finite() || amount > MAX_YEARLY_AMOUNT) {
             v.add(
                 "quantity.value",
                 format!(

@@ -251,14 +251,12 @@ async fn a_database_that_cannot_be_opened_fails_at_once_with_one_message() {
     let started = std::time::Instant::now();
     // A directory is not a database file.
     let error = symbiose::db::connect(&dir.path().display().to_string(), 4, 1000)
-        .err()
-        .expect("a directory is refused");
+        .expect_err("a directory is refused");
     let message = error.to_string();
     assert!(message.contains("cannot"), "{message}");
     // Nothing listens on port 1.
     let error = symbiose::db::connect("postgres://nobody:secret@127.0.0.1:1/none", 4, 1000)
-        .err()
-        .expect("an unreachable server is refused");
+        .expect_err("an unreachable server is refused");
     let message = error.to_string();
     assert!(message.contains("cannot open the database"), "{message}");
     assert!(
