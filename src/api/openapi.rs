@@ -242,15 +242,8 @@ fn give_examples(doc: &mut Value) {
     }
 }
 
-/// Fields emptied in an actor's anonymous view (`auth::anonymise`, `PERSONAL_FIELDS`).
-const PERSONAL_FIELDS: [&str; 6] = [
-    "siret",
-    "address",
-    "contact",
-    "contact_name",
-    "contact_email",
-    "contact_phone",
-];
+/// Fields emptied in an actor's anonymous view: the anonymiser's own list, so the two cannot drift.
+use crate::auth::anonymise::PERSONAL_FIELDS;
 
 /// Partners and keyless readers get actors that did not consent anonymised (`auth::anonymise`,
 /// which rewrites any JSON document by field names): an object with `id` and `name` gets

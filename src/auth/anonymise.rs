@@ -218,7 +218,7 @@ const PARTY_FIELDS: [(&str, Option<&str>); 7] = [
 ];
 
 /// Fields that identify or locate an actor, emptied in its anonymous view.
-const PERSONAL_FIELDS: [&str; 6] = [
+pub const PERSONAL_FIELDS: [&str; 6] = [
     "siret",
     "address",
     "contact",
