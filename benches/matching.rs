@@ -10,7 +10,6 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
-use symbiose::matching::knowledge::Pathways;
 use symbiose::matching::synth::{Commune, generate, load_communes_path};
 use symbiose::matching::{
     Candidate, Knowledge, MatchingSettings, NeutralPriority, SnapActor, SnapResource, Snapshot,
@@ -29,12 +28,8 @@ struct Reference {
 fn reference() -> Reference {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference");
     let taxonomy = Taxonomy::builtin().expect("embedded taxonomy");
-    let pathways = Pathways::from_path(&root.join("cases/maestri_exchanges_part_a.csv"), &taxonomy)
-        .expect("MAESTRI exchanges");
-    let knowledge = Knowledge {
-        pathways,
-        ..Knowledge::builtin(&taxonomy).expect("embedded knowledge")
-    };
+    let knowledge = Knowledge::load(&root.join("cases/maestri_exchanges_part_a.csv"), &taxonomy)
+        .expect("evidence base");
     let communes = load_communes_path(&root.join("geo/fr_communes.csv")).expect("communes");
     Reference {
         taxonomy,

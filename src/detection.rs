@@ -21,8 +21,8 @@ use crate::db::{self, DbConnection, DbError, TerritoryScope};
 use crate::domain::resource::{BaseUnit, Category, Classifier, ResourceKind};
 use crate::matching::pooling::{PoolingGroup, PoolingParams, PoolingResource, find_pooling_groups};
 use crate::matching::{
-    Knowledge, MatchingSettings, NeutralPriority, SnapActor, SnapResource, Snapshot, Synergy,
-    Taxonomy,
+    Knowledge, MatchingSettings, NeutralPriority, ScoreComponents, ScoringWeights, SnapActor,
+    SnapResource, Snapshot, Synergy, Taxonomy,
 };
 
 /// Where an actor is, for territory filters and display.
@@ -528,12 +528,31 @@ pub fn pooling_row(g: &PoolingGroup, fingerprint: i64, now: chrono::NaiveDateTim
     }
 }
 
-/// Rank of a pooling group among synergies, in [0, 1]: more members and a tighter group rank higher.
-/// score = 0.5 · min(members, 10) / 10 + 0.5 · (1 − radius / 50 km), clamped.
+/// Score of a pooling group on the same scale as a substitution: the same eight components, weighted
+/// with the default weights (docs/MATCHING.md). Members share a class (fit 0.9) or a code (1.0); more
+/// members cover more of a shared service's fixed cost (`1 − 1/n`); a tighter group is closer
+/// (`exp(−radius / 20 km)`); nobody asked to share yet, so confidence is that of a latent synergy (0.5);
+/// hazardous codes carry the hazardous regulatory value. A tight group of ten scores about 0.8, below
+/// a declared exchange of the same quality.
 pub fn pooling_score(g: &PoolingGroup) -> f64 {
-    let size = (g.members.len().min(10) as f64) / 10.0;
-    let tight = (1.0 - g.radius_km / 50.0).clamp(0.0, 1.0);
-    (0.5 * size + 0.5 * tight).clamp(0.0, 1.0)
+    use crate::matching::pooling::PoolingKeyKind;
+    use crate::matching::score::{distance_decay, regulatory_ease};
+    let n = g.members.len().max(1) as f64;
+    let hazardous = g.key.ends_with('*');
+    let components = ScoreComponents {
+        resource_fit: match g.key_kind {
+            PoolingKeyKind::OfferEwc => 1.0,
+            PoolingKeyKind::NeedClass => 0.9,
+        },
+        quantity_coverage: 1.0 - 1.0 / n,
+        distance: distance_decay(g.radius_km, 20.0),
+        time_overlap: 1.0,
+        quality: 0.7,
+        regulatory_risk: regulatory_ease(g.key_kind == PoolingKeyKind::OfferEwc, hazardous),
+        confidence: 0.5,
+        territorial_priority: 0.5,
+    };
+    components.score(&ScoringWeights::default())
 }
 
 /// Classifies resources with the taxonomy: a client class must exist and belong to the declared

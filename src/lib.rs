@@ -12,6 +12,7 @@ pub mod db;
 pub mod demo;
 pub mod detection;
 pub mod domain;
+pub mod evaluate;
 pub mod import;
 pub mod loadcheck;
 pub mod matching;

@@ -48,6 +48,17 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         timeout: u64,
     },
+    /// Measure the receiver model by leave-one-case-out cross-validation on the case base (hit@1,
+    /// hit@3, MRR against two baselines); with --fit, search its parameters first and print them.
+    Evaluate {
+        /// Fit the parameters (coordinate descent) and print them in the format of
+        /// knowledge/receiver_model.toml before the report.
+        #[arg(long)]
+        fit: bool,
+        /// Print one line per exchange: the true receiver's rank and the model's first three.
+        #[arg(long)]
+        trace: bool,
+    },
     /// Manage API keys: create (prints the key once), list, revoke.
     Keys {
         #[command(subcommand)]
@@ -149,6 +160,9 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         println!("{report}");
         return Ok(());
     }
+    if let Command::Evaluate { fit, trace } = command {
+        return evaluate(&settings, fit, trace);
+    }
     if let Command::Health { timeout } = command {
         return symbiose::cli::health(&settings.server, Duration::from_secs(timeout));
     }
@@ -176,7 +190,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             symbiose::cli::load_demo(&app)?;
             Ok(())
         }
-        Command::Loadcheck { .. } | Command::Health { .. } => Ok(()),
+        Command::Loadcheck { .. } | Command::Health { .. } | Command::Evaluate { .. } => Ok(()),
         Command::Keys { action } => symbiose::cli::keys(&app, action.into()),
         Command::Serve { demo } => {
             if demo || demo_setting {
@@ -191,6 +205,33 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+/// `symbiose evaluate [--fit]`: reads the case base from the reference directory, needs no database.
+fn evaluate(settings: &Settings, fit: bool, trace: bool) -> anyhow::Result<()> {
+    use symbiose::evaluate as eval;
+    use symbiose::matching::evidence::EvidenceBase;
+    use symbiose::matching::receiver_model::ModelParams;
+    let dir = &settings.reference.dir;
+    let reference = symbiose::reference::Reference::load(dir)?;
+    let tax = symbiose::matching::Taxonomy::builtin()?;
+    let evidence = EvidenceBase::load(&dir.join("cases/maestri_exchanges_part_a.csv"), &tax)?;
+    println!("{}", eval::evidence_summary(&evidence));
+    let mut params = ModelParams::builtin()?;
+    if fit {
+        let (best, _) = eval::fit(&reference, &evidence, params, &mut |l| eprintln!("{l}"))?;
+        println!(
+            "\nFitted parameters (knowledge/receiver_model.toml):\n\n{}",
+            eval::params_toml(&best)
+        );
+        params = best;
+    }
+    let report = eval::evaluate(&reference, &evidence, params, true)?;
+    if trace {
+        println!("{}\n", report.trace.join("\n"));
+    }
+    println!("{}", eval::render(&report));
+    Ok(())
 }
 
 impl From<KeysAction> for symbiose::cli::KeysCommand {

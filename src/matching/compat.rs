@@ -1,18 +1,17 @@
-//! Compatibility of an offer with a need, strongest first (DESIGN §4.2):
+//! Compatibility of an offer with a declared need, strongest first (DESIGN §4.2):
 //!
 //! 1. **code** — same EWC code, or the need accepts the offer's code (1.0);
 //! 2. **same class** (0.9);
 //! 3. **parent class** — one class is an ancestor of the other (0.8 when the need is the more general,
 //!    0.7 when the offer is, minus 0.05 per extra level); heat of another temperature band also lands
-//!    here (0.8), the temperature rule deciding;
-//! 4. **pathway** — the receiver's activity is documented as a user of that code / subchapter / class
-//!    (0.46–0.69 by level, precision and evidence);
-//! 5. **profile** — the receiver's sector profile lists it as an input (0.36–0.44).
+//!    here (0.8), the temperature rule deciding.
 //!
-//! Levels 4–5 need the two classes to be in the same category (material, energy, …). Hard rules, checked
-//! first: base units must agree when both are known (t never meets MWh); a hazardous offer only goes to a
-//! need that accepts its exact code; heat needs `T_offer ≥ T_need + ΔT` (with unknown temperatures, the
-//! offer's band must be at least the need's).
+//! Nothing else relates an offer to a declared need: what the receiver's *activity* is known to take
+//! (the receiver model) is evidence about the actor, not about that need, so it produces a latent
+//! synergy with the actor ([`FitLevel::Pathway`], [`FitLevel::Profile`], [`FitLevel::Prior`]), never a
+//! match with an unrelated need. Hard rules, checked first: base units must agree when both are known
+//! (t never meets MWh); a hazardous offer only goes to a need that accepts its exact code; heat needs
+//! `T_offer ≥ T_need + ΔT` (with unknown temperatures, the offer's band must be at least the need's).
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -33,10 +32,12 @@ pub enum FitLevel {
     SameClass,
     /// One class is an ancestor of the other (or another heat band).
     ParentClass,
-    /// Documented reuse pathway towards the receiver's activity.
+    /// Latent: documented exchanges towards the receiver's activity.
     Pathway,
-    /// The receiver's sector profile lists the resource as an input.
+    /// Latent: sector profiles or statistics list the resource among the activity's inputs.
     Profile,
+    /// Latent: the activity often takes secondary resources of this category, nothing more specific.
+    Prior,
 }
 
 impl FitLevel {
@@ -47,6 +48,7 @@ impl FitLevel {
             FitLevel::ParentClass => "parent_class",
             FitLevel::Pathway => "pathway",
             FitLevel::Profile => "profile",
+            FitLevel::Prior => "prior",
         }
     }
 }
@@ -138,14 +140,88 @@ pub(crate) fn best_rule(
     rules.iter().find(|r| r.key.contains(nace))
 }
 
-/// Compatibility of `offer` with `need`. `rules` are the offer's receiver rules and `receiver` the
-/// need's actor activity (both only used for the pathway and profile levels).
+/// Fit by the class tree alone (no hard rule): same class, ancestor, descendant, heat cascade.
+pub(crate) fn class_fit(
+    tax: &Taxonomy,
+    offer: &IndexedResource,
+    need: &IndexedResource,
+) -> Option<Fit> {
+    let step = |n: u8| 0.05 * f64::from(n.saturating_sub(1));
+    match tax.relation(offer.class, need.class) {
+        Some(Relation::Same) => Some(Fit {
+            level: FitLevel::SameClass,
+            value: 0.9,
+        }),
+        Some(Relation::Ancestor(n)) => Some(Fit {
+            level: FitLevel::ParentClass,
+            value: (0.8 - step(n)).max(0.6),
+        }),
+        Some(Relation::Descendant(n)) => Some(Fit {
+            level: FitLevel::ParentClass,
+            value: (0.7 - step(n)).max(0.55),
+        }),
+        Some(Relation::HeatCascade) => Some(Fit {
+            level: FitLevel::ParentClass,
+            value: 0.8,
+        }),
+        None => None,
+    }
+}
+
+/// Second-law efficiency of an industrial heat pump: the share of the Carnot COP reached in practice
+/// (0.4–0.6 for industrial vapour-compression units; Arpagaus et al., "High temperature heat pumps:
+/// market overview, state of the art, research status, refrigerants, and application potentials",
+/// Energy 152, 2018; IEA HPT Annex 35, 2014).
+pub const HEAT_PUMP_EFFICIENCY: f64 = 0.5;
+/// Largest temperature lift proposed (K) and hottest delivery (°C) of commercial industrial heat pumps
+/// (same sources).
+pub const HEAT_PUMP_MAX_LIFT_K: f64 = 60.0;
+pub const HEAT_PUMP_MAX_DELIVERY_C: f64 = 150.0;
+/// Quality component of heat served through a heat pump: below any direct use (0.5 and up).
+pub const HEAT_PUMP_QUALITY: f64 = 0.35;
+
+/// Heat raised by a heat pump from a source too cold for the need.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
+pub struct HeatPump {
+    /// Temperature lift, from the source to the need plus the exchanger's ΔT (K).
+    pub lift_k: f64,
+    /// Coefficient of performance: Carnot COP × [`HEAT_PUMP_EFFICIENCY`].
+    pub cop: f64,
+    /// Share of the Carnot limit assumed.
+    pub efficiency: f64,
+    /// Electricity the pump uses per year to deliver the exchangeable heat (MWh), when quantities
+    /// are known.
+    pub electricity_mwh_per_year: Option<f64>,
+}
+
+/// A heat-pump variant for heat too cold for a need: both temperatures known, a lift of at most
+/// [`HEAT_PUMP_MAX_LIFT_K`], a delivery of at most [`HEAT_PUMP_MAX_DELIVERY_C`].
+pub(crate) fn heat_pump(
+    offer: &IndexedResource,
+    need: &IndexedResource,
+    delta_t: f64,
+) -> Option<HeatPump> {
+    let (source, sink) = (offer.temperature_c?, need.temperature_c?);
+    let delivery = sink + delta_t;
+    let lift = delivery - source;
+    if !(lift > 0.0 && lift <= HEAT_PUMP_MAX_LIFT_K && delivery <= HEAT_PUMP_MAX_DELIVERY_C) {
+        return None;
+    }
+    let carnot = (delivery + 273.15) / lift;
+    let cop = carnot * HEAT_PUMP_EFFICIENCY;
+    (cop > 1.0).then_some(HeatPump {
+        lift_k: lift,
+        cop,
+        efficiency: HEAT_PUMP_EFFICIENCY,
+        electricity_mwh_per_year: None,
+    })
+}
+
+/// Compatibility of `offer` with a declared `need`.
 pub fn fit(
     tax: &Taxonomy,
     offer: &IndexedResource,
     need: &IndexedResource,
-    receiver: Option<NaceKey>,
-    rules: &[ReceiverRule],
     delta_t: f64,
 ) -> Result<Fit, Rejection> {
     if let (Some(a), Some(b)) = (offer.base_unit, need.base_unit)
@@ -165,43 +241,13 @@ pub fn fit(
             value: 1.0,
         });
     }
-    let step = |n: u8| 0.05 * f64::from(n.saturating_sub(1));
-    match tax.relation(offer.class, need.class) {
-        Some(Relation::Same) => Ok(Fit {
-            level: FitLevel::SameClass,
-            value: 0.9,
-        }),
-        Some(Relation::Ancestor(n)) => Ok(Fit {
-            level: FitLevel::ParentClass,
-            value: (0.8 - step(n)).max(0.6),
-        }),
-        Some(Relation::Descendant(n)) => Ok(Fit {
-            level: FitLevel::ParentClass,
-            value: (0.7 - step(n)).max(0.55),
-        }),
-        Some(Relation::HeatCascade) => Ok(Fit {
-            level: FitLevel::ParentClass,
-            value: 0.8,
-        }),
-        None => {
-            if tax.class(offer.class).category != tax.class(need.class).category {
-                return Err(Rejection::Class);
-            }
-            best_rule(rules, receiver)
-                .map(|r| Fit {
-                    level: r.level,
-                    value: f64::from(r.value),
-                })
-                .ok_or(Rejection::Class)
-        }
-    }
+    class_fit(tax, offer, need).ok_or(Rejection::Class)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::resource::{ALL_MONTHS, BaseUnit, ResourceKind};
-    use crate::matching::knowledge::Knowledge;
     use crate::matching::taxonomy::EwcCode;
 
     fn res(tax: &Taxonomy, kind: ResourceKind, class: &str) -> IndexedResource {
@@ -225,14 +271,10 @@ mod tests {
     #[test]
     fn levels_in_order() {
         let t = Taxonomy::builtin().expect("taxonomy");
-        let k = Knowledge::builtin(&t).expect("knowledge");
         let mut ash = res(&t, ResourceKind::Offer, "material/mineral/ash");
         ash.ewc = EwcCode::parse("100102");
         let mut need = res(&t, ResourceKind::Need, "material/mineral/ash");
-        let f = |o: &IndexedResource, n: &IndexedResource, nace: Option<&str>| {
-            let rules = k.receiver_rules(&t, o.ewc, o.class);
-            fit(&t, o, n, nace.and_then(NaceKey::parse), &rules, 10.0)
-        };
+        let f = |o: &IndexedResource, n: &IndexedResource, _: Option<&str>| fit(&t, o, n, 10.0);
         assert_eq!(
             f(&ash, &need, None).map(|f| f.level),
             Ok(FitLevel::SameClass)
@@ -246,11 +288,9 @@ mod tests {
         );
         let aggregates = res(&t, ResourceKind::Need, "material/mineral/aggregates");
         assert_eq!(f(&ash, &aggregates, None), Err(Rejection::Class));
-        // A cement works (profile lists 10 01 02 as input) needing aggregates: profile level.
-        let p = f(&ash, &aggregates, Some("23.51Z")).expect("profile fit");
-        assert_eq!(p.level, FitLevel::Profile);
-        assert!(p.value < 0.6);
-        // Different category never matches through a profile.
+        // A cement works (known to take fly ash) needing aggregates: the activity's knowledge makes a
+        // latent synergy with the actor, never a match with this unrelated need.
+        assert_eq!(f(&ash, &aggregates, Some("23.51Z")), Err(Rejection::Class));
         let heat = res(&t, ResourceKind::Need, "energy/heat/low_temperature");
         assert_eq!(f(&ash, &heat, Some("23.51Z")), Err(Rejection::Class));
     }
@@ -262,13 +302,10 @@ mod tests {
         oil.ewc = EwcCode::parse("130205");
         oil.hazardous = true;
         let mut need = res(&t, ResourceKind::Need, "material/oil/mineral_oil");
-        assert_eq!(
-            fit(&t, &oil, &need, None, &[], 10.0),
-            Err(Rejection::Hazardous)
-        );
+        assert_eq!(fit(&t, &oil, &need, 10.0), Err(Rejection::Hazardous));
         need.accepted = vec![EwcCode::parse("130205").expect("code")].into_boxed_slice();
         assert_eq!(
-            fit(&t, &oil, &need, None, &[], 10.0).map(|f| f.level),
+            fit(&t, &oil, &need, 10.0).map(|f| f.level),
             Ok(FitLevel::Code)
         );
 
@@ -276,23 +313,20 @@ mod tests {
         heat.temperature_c = Some(65.0);
         let mut warm = res(&t, ResourceKind::Need, "energy/heat/low_temperature");
         warm.temperature_c = Some(50.0);
-        assert!(fit(&t, &heat, &warm, None, &[], 10.0).is_ok());
+        assert!(fit(&t, &heat, &warm, 10.0).is_ok());
         warm.temperature_c = Some(60.0);
-        assert_eq!(
-            fit(&t, &heat, &warm, None, &[], 10.0),
-            Err(Rejection::Temperature)
-        );
+        assert_eq!(fit(&t, &heat, &warm, 10.0), Err(Rejection::Temperature));
         // Steam serves a low-temperature need; low-temperature heat does not serve a steam need.
         let steam = res(&t, ResourceKind::Offer, "energy/heat/high_temperature");
         let low_need = res(&t, ResourceKind::Need, "energy/heat/low_temperature");
         assert_eq!(
-            fit(&t, &steam, &low_need, None, &[], 10.0).map(|f| f.level),
+            fit(&t, &steam, &low_need, 10.0).map(|f| f.level),
             Ok(FitLevel::ParentClass)
         );
         let low_offer = res(&t, ResourceKind::Offer, "energy/heat/low_temperature");
         let steam_need = res(&t, ResourceKind::Need, "energy/heat/high_temperature");
         assert_eq!(
-            fit(&t, &low_offer, &steam_need, None, &[], 10.0),
+            fit(&t, &low_offer, &steam_need, 10.0),
             Err(Rejection::Temperature)
         );
 
@@ -300,18 +334,12 @@ mod tests {
         tonnes.base_unit = Some(BaseUnit::Tonne);
         let mut mwh = res(&t, ResourceKind::Need, "material/biomass/wood");
         mwh.base_unit = Some(BaseUnit::Megawatthour);
-        assert_eq!(
-            fit(&t, &tonnes, &mwh, None, &[], 10.0),
-            Err(Rejection::BaseUnit)
-        );
+        assert_eq!(fit(&t, &tonnes, &mwh, 10.0), Err(Rejection::BaseUnit));
 
         let mut summer = res(&t, ResourceKind::Offer, "energy/heat/low_temperature");
         summer.months = 0b0000_1110_0000;
         let mut winter = res(&t, ResourceKind::Need, "energy/heat/low_temperature");
         winter.months = 0b1000_0000_0011;
-        assert_eq!(
-            fit(&t, &summer, &winter, None, &[], 10.0),
-            Err(Rejection::Season)
-        );
+        assert_eq!(fit(&t, &summer, &winter, 10.0), Err(Rejection::Season));
     }
 }

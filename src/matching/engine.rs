@@ -17,8 +17,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::compat::{Fit, FitLevel, Rejection, accepts_code, best_rule, fit, heat_rule};
-use super::knowledge::ReceiverRule;
+use super::compat::{
+    Fit, FitLevel, HEAT_PUMP_QUALITY, HeatPump, Rejection, accepts_code, best_rule, class_fit, fit,
+    heat_pump, heat_rule, season_rule,
+};
+use super::knowledge::{NaceKey, ReceiverRule};
+use super::receiver_model::Basis;
 use super::score::{
     ScoreComponents, TerritorialPriority, clamp01, distance_decay, heat_quality, km_en, km_fr,
     quantity_fit, regulatory_ease, time_overlap,
@@ -26,7 +30,7 @@ use super::score::{
 use super::snapshot::{
     Frontier, IndexedActor, IndexedResource, Snapshot, Tree, haversine_km, nearest_within,
 };
-use super::taxonomy::{ClassId, EwcCode, Relation, Taxonomy};
+use super::taxonomy::{ClassId, EwcCode, Taxonomy};
 use super::{Impact, MatchingError, MatchingSettings, Result, SearchLimits};
 use crate::domain::resource::{ALL_MONTHS, BaseUnit, Period, ResourceKind, Unit, yearly_amount};
 
@@ -133,6 +137,11 @@ pub struct Synergy {
     pub explanation_fr: String,
     pub explanation_en: String,
     pub impact: Option<Impact>,
+    /// The offer is hazardous waste: the receiver must hold the authorisation (ICPE rubrique) to take
+    /// that code.
+    pub requires_authorisation: bool,
+    /// The offer's heat is too cold for the need and would be raised by a heat pump.
+    pub heat_pump: Option<HeatPump>,
 }
 
 /// A resource described in a request, matched against the snapshot without being stored.
@@ -202,6 +211,7 @@ struct Assessment {
     coverage: Option<f64>,
     exchangeable: Option<f64>,
     rule: Option<ReceiverRule>,
+    heat_pump: Option<HeatPump>,
 }
 
 struct Ctx<'a> {
@@ -242,24 +252,24 @@ impl<'a> Ctx<'a> {
         offer.max_distance_km.map_or(d, |m| m.min(d))
     }
 
-    fn assess_pair(
-        &self,
-        offer: Party,
-        rules: &[ReceiverRule],
-        need: Party,
-    ) -> Result<Assessment, Rejection> {
+    fn assess_pair(&self, offer: Party, need: Party) -> Result<Assessment, Rejection> {
         let tax = &self.snap.taxonomy;
         if offer.actor_index.is_some() && offer.actor_index == need.actor_index {
             return Err(Rejection::SameActor);
         }
-        let f = fit(
-            tax,
-            offer.res,
-            need.res,
-            need.actor.nace,
-            rules,
-            self.settings.heat_delta_t_c,
-        )?;
+        let delta_t = self.settings.heat_delta_t_c;
+        let (f, heat_pump) = match fit(tax, offer.res, need.res, delta_t) {
+            Ok(f) => (f, None),
+            Err(Rejection::Temperature) => {
+                let hp = heat_pump(offer.res, need.res, delta_t).ok_or(Rejection::Temperature)?;
+                season_rule(tax, offer.res, need.res)?;
+                let f = class_fit(tax, offer.res, need.res).ok_or(Rejection::Class)?;
+                // Below direct use: the fit of the same pair, less a fifth.
+                let value = f.value * 0.8;
+                (Fit { value, ..f }, Some(hp))
+            }
+            Err(e) => return Err(e),
+        };
         let d = haversine_km(
             offer.actor.lat,
             offer.actor.lng,
@@ -273,17 +283,27 @@ impl<'a> Ctx<'a> {
         if d > limit {
             return Err(Rejection::Distance);
         }
-        let heat_margin = heat_rule(tax, offer.res, need.res, self.settings.heat_delta_t_c)?;
-        let q = quantity_fit(offer.res.yearly_quantity, need.res.yearly_quantity);
-        let quality = match heat_margin {
-            Some(m) => heat_quality(m),
-            None if tax.is_heat(offer.res.class) && tax.is_heat(need.res.class) => 0.5,
-            None if f.level == FitLevel::Code => 1.0,
-            None => 0.7,
+        let heat_margin = match heat_pump {
+            Some(_) => None,
+            None => heat_rule(tax, offer.res, need.res, delta_t)?,
         };
-        let rule = matches!(f.level, FitLevel::Pathway | FitLevel::Profile)
-            .then(|| best_rule(rules, need.actor.nace).copied())
-            .flatten();
+        // A heat pump delivers more than the source gives: the source's heat plus the electricity.
+        let offered = match (heat_pump, offer.res.yearly_quantity) {
+            (Some(hp), Some(q)) => Some(q * hp.cop / (hp.cop - 1.0)),
+            (_, q) => q,
+        };
+        let q = quantity_fit(offered, need.res.yearly_quantity);
+        let quality = match (heat_pump, heat_margin) {
+            (Some(_), _) => HEAT_PUMP_QUALITY,
+            (None, Some(m)) => heat_quality(m),
+            (None, None) if tax.is_heat(offer.res.class) && tax.is_heat(need.res.class) => 0.5,
+            (None, None) if f.level == FitLevel::Code => 1.0,
+            (None, None) => 0.7,
+        };
+        let heat_pump = heat_pump.map(|hp| HeatPump {
+            electricity_mwh_per_year: q.exchangeable.map(|delivered| delivered / hp.cop),
+            ..hp
+        });
         let components = ScoreComponents {
             resource_fit: f.value,
             quantity_coverage: q.component,
@@ -301,20 +321,20 @@ impl<'a> Ctx<'a> {
             components,
             coverage: q.coverage,
             exchangeable: q.exchangeable,
-            rule,
+            rule: None,
+            heat_pump,
         })
     }
 
-    /// A latent receiver: no declared need, its activity is a known user. Hazardous offers never qualify.
+    /// A latent receiver: no declared need; the receiver model gives the probability that its activity
+    /// takes the offer. A hazardous offer qualifies too, with the regulatory component of hazardous
+    /// waste (the receiver must hold the authorisation for the code).
     fn assess_latent(
         &self,
         offer: Party,
         rules: &[ReceiverRule],
         receiver: &IndexedActor,
     ) -> Option<Assessment> {
-        if offer.res.hazardous {
-            return None;
-        }
         let rule = *best_rule(rules, receiver.nace)?;
         let d = haversine_km(offer.actor.lat, offer.actor.lng, receiver.lat, receiver.lng);
         if d > self.offer_radius(offer.res) {
@@ -323,20 +343,20 @@ impl<'a> Ctx<'a> {
         let tax = &self.snap.taxonomy;
         let q = quantity_fit(offer.res.yearly_quantity, None);
         let components = ScoreComponents {
-            resource_fit: f64::from(rule.value),
+            resource_fit: rule.value,
             // Unknown on the receiver's side: below what a declared need of any size earns.
             quantity_coverage: 0.3,
             distance: distance_decay(d, tax.class(offer.res.class).decay_km),
             time_overlap: time_overlap(offer.res.months, ALL_MONTHS),
             quality: 0.5,
-            regulatory_risk: regulatory_ease(offer.res.ewc.is_some(), false),
+            regulatory_risk: regulatory_ease(offer.res.ewc.is_some(), offer.res.hazardous),
             confidence: self.settings.latent_confidence,
             territorial_priority: offer.priority,
         };
         Some(Assessment {
             fit: Fit {
                 level: rule.level,
-                value: f64::from(rule.value),
+                value: rule.value,
             },
             distance_km: d,
             score: components.score(&self.settings.weights),
@@ -344,6 +364,7 @@ impl<'a> Ctx<'a> {
             coverage: None,
             exchangeable: q.exchangeable,
             rule: Some(rule),
+            heat_pump: None,
         })
     }
 
@@ -358,6 +379,16 @@ impl<'a> Ctx<'a> {
                 n.kind == ResourceKind::Need
                     && (tax.relation(offer.class, n.class).is_some() || accepts_code(offer, n))
             })
+    }
+
+    /// Whether an actor itself offers a resource of the offer's class: it has a surplus of it, so it is
+    /// not a latent receiver (two sawmills do not trade sawdust).
+    fn offers_the_same(&self, actor: u32, offer: &IndexedResource) -> bool {
+        self.snap
+            .resources_of_actor(actor)
+            .iter()
+            .map(|i| self.snap.resource(*i))
+            .any(|r| r.kind == ResourceKind::Offer && r.class == offer.class)
     }
 
     /// Candidates of one offer, best first, at most `limits.max_results`.
@@ -408,7 +439,7 @@ impl<'a> Ctx<'a> {
         for n in &scratch.needs {
             let need = snap.resource(*n);
             let party = self.party_of(need);
-            if let Ok(a) = self.assess_pair(offer, rules, party)
+            if let Ok(a) = self.assess_pair(offer, party)
                 && a.score >= min
             {
                 scratch.found.push(candidate(offer_index, *n, false, &a));
@@ -416,11 +447,12 @@ impl<'a> Ctx<'a> {
             }
         }
         scratch.receivers.sort_unstable();
-        if limits.max_latent > 0 && !offer.res.hazardous {
+        if limits.max_latent > 0 {
             let first_latent = scratch.found.len();
             for a in &scratch.actors {
                 if scratch.receivers.binary_search(a).is_ok()
                     || self.declares_related_need(*a, offer.res)
+                    || self.offers_the_same(*a, offer.res)
                 {
                     continue;
                 }
@@ -490,41 +522,6 @@ impl<'a> Ctx<'a> {
                 scratch,
             );
         }
-        if let Some(nace) = need.actor.nace {
-            let received = snap.knowledge.received_by(tax, nace);
-            let mut codes: Vec<EwcCode> = received.codes.iter().copied().collect();
-            codes.extend(
-                snap.offers_by_code
-                    .keys()
-                    .filter(|c| received.subchapters.contains(&c.subchapter())),
-            );
-            codes.sort_unstable();
-            codes.dedup();
-            for (tree, code) in codes.iter().filter_map(code_tree) {
-                search(
-                    tree,
-                    tax.class_id_of_ewc(code).unwrap_or(need.res.class),
-                    scratch,
-                );
-            }
-            let category = tax.class(need.res.class).category;
-            let mut classes: Vec<ClassId> = received
-                .classes
-                .iter()
-                .filter(|c| tax.class(**c).category == category)
-                .flat_map(|c| {
-                    tax.related(*c)
-                        .iter()
-                        .filter(|(_, r)| matches!(r, Relation::Same | Relation::Descendant(_)))
-                        .map(|(d, _)| *d)
-                })
-                .collect();
-            classes.sort_unstable();
-            classes.dedup();
-            for class in classes {
-                search(&snap.offers_by_class[class.index()], class, scratch);
-            }
-        }
         scratch.needs.sort_unstable();
         scratch.needs.dedup();
         let min = self.settings.min_score;
@@ -534,7 +531,7 @@ impl<'a> Ctx<'a> {
             .filter_map(|o| {
                 let offer = snap.resource(*o);
                 let party = self.party_of(offer);
-                self.assess_pair(party, snap.rules_of(*o), need)
+                self.assess_pair(party, need)
                     .ok()
                     .filter(|a| a.score >= min)
                     .map(|a| (*o, a))
@@ -591,6 +588,8 @@ impl<'a> Ctx<'a> {
             explanation_fr,
             explanation_en,
             impact,
+            requires_authorisation: offer.res.hazardous,
+            heat_pump: a.heat_pump,
         }
     }
 
@@ -607,7 +606,7 @@ impl<'a> Ctx<'a> {
         } else {
             let n = snap.resource(c.target);
             let need = self.party_of(n);
-            let a = self.assess_pair(offer, rules, need).ok()?;
+            let a = self.assess_pair(offer, need).ok()?;
             Some(self.synergy(offer, Some(need), need.actor, &a))
         }
     }
@@ -948,14 +947,18 @@ impl AdhocQuery {
         };
         let actor = IndexedActor::new(
             Uuid::nil(),
-            "ad hoc".into(),
+            // No name: the sentences then speak of "your resource".
+            String::new(),
             self.naf_code.clone(),
             self.lat,
             self.lng,
             String::new(),
         );
         let rules = match self.kind {
-            ResourceKind::Offer => snap.knowledge.receiver_rules(tax, ewc, class),
+            ResourceKind::Offer => {
+                let provider = actor.nace.map(NaceKey::division);
+                snap.knowledge.receiver_rules(tax, ewc, class, provider)
+            }
             ResourceKind::Need => Vec::new(),
         };
         Ok((res, actor, rules))
@@ -999,7 +1002,7 @@ pub fn match_adhoc(
                     } else {
                         let n = snap.resource(c.target);
                         let need = ctx.party_of(n);
-                        let a = ctx.assess_pair(party, &rules, need).ok()?;
+                        let a = ctx.assess_pair(party, need).ok()?;
                         Some(ctx.synergy(party, Some(need), need.actor, &a))
                     }
                 })
@@ -1023,6 +1026,19 @@ pub fn match_adhoc(
     Ok(out)
 }
 
+/// "de Lafarge", "d’Établissement anonyme…", "d’Arcelor".
+fn de(name: &str) -> String {
+    let elides = name
+        .chars()
+        .next()
+        .is_some_and(|c| "aeiouyhàâäéèêëîïôöùûüAEIOUYHÀÂÄÉÈÊËÎÏÔÖÙÛÜ".contains(c));
+    if elides {
+        format!("d’{name}")
+    } else {
+        format!("de {name}")
+    }
+}
+
 /// One-line explanations, French and English.
 fn explain(
     tax: &Taxonomy,
@@ -1039,33 +1055,67 @@ fn explain(
     } else {
         (declared, declared)
     };
-    let label = label_fr;
-    let provider = offer.actor.name.as_str();
+    // "Cendres (10 01 02) de Lafarge" / "Fly ash (10 01 02) from Lafarge"; an ad-hoc query's resource
+    // has no provider name.
+    let provider = offer.actor.name.trim();
+    let (from_fr, from_en) = if provider.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (format!(" {}", de(provider)), format!(" from {provider}"))
+    };
+    let subject_fr = format!("{label_fr}{code}{from_fr}");
+    let subject_en = format!("{label_en}{code}{from_en}");
     let who = receiver.name.as_str();
     let (dfr, den) = (km_fr(a.distance_km), km_en(a.distance_km));
     let Some(need) = need else {
         let naf = receiver.naf_code.as_deref().unwrap_or("?");
-        let (kfr, ken) = match a.rule {
-            Some(r) if r.level == FitLevel::Pathway => (
-                format!(
-                    "utilisatrice connue, {} échange(s) documenté(s)",
-                    r.evidence
-                ),
-                format!("a known user, {} documented exchange(s)", r.evidence),
+        let pct = a.fit.value * 100.0;
+        let pct_fr = format!("{pct:.0} %");
+        let n = a.rule.map_or(0.0, |r| r.exchanges).round();
+        let (kfr, ken) = match a.rule.map(|r| (r.level, r.basis)) {
+            Some((FitLevel::Pathway, basis)) => {
+                let (on_fr, on_en) = match basis {
+                    Basis::Provider => (
+                        "pour ce type de déchet venant de la même activité",
+                        "for this kind of waste from the same activity",
+                    ),
+                    Basis::Code => ("pour ce code", "for this code"),
+                    Basis::Subchapter => ("pour ce sous-chapitre", "for this subchapter"),
+                    Basis::Chapter => ("pour ce chapitre", "for this chapter"),
+                    Basis::Class | Basis::ParentClass | Basis::Prior => (
+                        "pour cette famille de ressources",
+                        "for this family of resources",
+                    ),
+                };
+                (
+                    format!("activité receveuse documentée, {n} échange(s) {on_fr}"),
+                    format!("a documented receiving activity, {n} exchange(s) {on_en}"),
+                )
+            }
+            Some((FitLevel::Profile, _)) => (
+                "ressource listée parmi les intrants de son secteur".to_owned(),
+                "listed among its sector's inputs".to_owned(),
             ),
             _ => (
-                "utilisatrice type selon son profil sectoriel".to_owned(),
-                "a typical user per its sector profile".to_owned(),
+                "activité qui reçoit souvent des ressources de cette catégorie".to_owned(),
+                "an activity that often takes resources of this category".to_owned(),
             ),
         };
-        return (
-            format!(
-                "{label}{code} de {provider} : pourrait intéresser {who} (activité {naf}, {kfr}) à {dfr}"
-            ),
-            format!(
-                "{label_en}{code} from {provider} could interest {who} (activity {naf}, {ken}) at {den}"
-            ),
+        let mut fr = format!(
+            "{subject_fr} : pourrait intéresser {who} (activité {naf}, {kfr} ; probabilité estimée {pct_fr}) à {dfr}"
         );
+        let mut en = format!(
+            "{subject_en} could interest {who} (activity {naf}, {ken}; estimated probability {pct:.0} %) at {den}"
+        );
+        if offer.res.hazardous {
+            fr.push_str(
+                " ; déchet dangereux : le receveur doit détenir l’autorisation ICPE pour ce code (rubriques 2770, 2790 ou 3510 à 3560)",
+            );
+            en.push_str(
+                "; hazardous waste: the receiver must hold the permit for this code (French ICPE rubriques 2770, 2790 or 3510–3560)",
+            );
+        }
+        return (fr, en);
     };
     let need_label = need.res.label.trim();
     let (nfr, nen) = if need_label.is_empty() || need_label.eq_ignore_ascii_case(declared) {
@@ -1078,33 +1128,24 @@ fn explain(
             let pct = (c * 100.0).round();
             (
                 format!(
-                    "{label}{code} de {provider} : couvre {pct} % du besoin de {who}{nfr} à {dfr}"
+                    "{subject_fr} : couvre {pct} % du besoin {}{nfr} à {dfr}",
+                    de(who)
                 ),
-                format!(
-                    "{label_en}{code} from {provider} covers {pct} % of {who}'s need{nen} at {den}"
-                ),
+                format!("{subject_en} covers {pct} % of {who}'s need{nen} at {den}"),
             )
         }
         None => (
-            format!("{label}{code} de {provider} : peut répondre au besoin de {who}{nfr} à {dfr}"),
-            format!("{label_en}{code} from {provider} could meet {who}'s need{nen} at {den}"),
+            format!(
+                "{subject_fr} : peut répondre au besoin {}{nfr} à {dfr}",
+                de(who)
+            ),
+            format!("{subject_en} could meet {who}'s need{nen} at {den}"),
         ),
     };
-    let (why_fr, why_en) = match (a.fit.level, a.rule) {
-        (FitLevel::Code, _) => (
-            "code déchet accepté".to_owned(),
-            "accepted waste code".to_owned(),
-        ),
-        (FitLevel::ParentClass, _) => ("classe voisine".to_owned(), "related class".to_owned()),
-        (FitLevel::Pathway, Some(r)) => (
-            format!("filière documentée, {} cas", r.evidence),
-            format!("documented pathway, {} case(s)", r.evidence),
-        ),
-        (FitLevel::Profile, _) => (
-            "usage type du secteur".to_owned(),
-            "typical use in the sector".to_owned(),
-        ),
-        _ => (String::new(), String::new()),
+    let (why_fr, why_en) = match a.fit.level {
+        FitLevel::Code => ("code déchet accepté", "accepted waste code"),
+        FitLevel::ParentClass => ("classe voisine", "related class"),
+        _ => ("", ""),
     };
     if !why_fr.is_empty() {
         fr.push_str(&format!(" ; {why_fr}"));
@@ -1114,13 +1155,37 @@ fn explain(
         fr.push_str(&format!(" ; chaleur à {to:.0} °C pour {tn:.0} °C requis"));
         en.push_str(&format!("; heat at {to:.0} °C for {tn:.0} °C required"));
     }
+    if let Some(hp) = a.heat_pump {
+        let cop_fr = format!("{:.1}", hp.cop).replace('.', ",");
+        let elec = hp
+            .electricity_mwh_per_year
+            .map(|e| {
+                (
+                    format!(", {e:.0} MWh/an d’électricité"),
+                    format!(", {e:.0} MWh/yr of electricity"),
+                )
+            })
+            .unwrap_or_default();
+        fr.push_str(&format!(
+            " ; via une pompe à chaleur : relèvement de {:.0} K, COP {cop_fr}{}",
+            hp.lift_k, elec.0
+        ));
+        en.push_str(&format!(
+            "; through a heat pump: {:.0} K lift, COP {:.1}{}",
+            hp.lift_k, hp.cop, elec.1
+        ));
+    }
+    if offer.res.hazardous {
+        fr.push_str(" ; déchet dangereux : autorisation ICPE du receveur requise pour ce code");
+        en.push_str("; hazardous waste: the receiver needs the permit for this code");
+    }
     (fr, en)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matching::knowledge::{Knowledge, Pathways};
+    use crate::matching::knowledge::Knowledge;
     use crate::matching::score::NeutralPriority;
     use crate::matching::snapshot::{SnapActor, SnapResource};
     use crate::matching::taxonomy::Taxonomy;
@@ -1192,10 +1257,7 @@ mod tests {
                 env!("CARGO_MANIFEST_DIR"),
                 "/../shared/reference/cases/maestri_exchanges_part_a.csv"
             );
-            let k = Knowledge {
-                pathways: Pathways::from_path(Path::new(path), &t).expect("pathways"),
-                ..Knowledge::builtin(&t).expect("knowledge")
-            };
+            let k = Knowledge::load(Path::new(path), &t).expect("knowledge");
             let snap = Snapshot::build(self.actors.clone(), self.resources.clone(), &t, &k);
             assert!(snap.skipped().is_empty(), "{:?}", snap.skipped());
             snap
@@ -1269,10 +1331,11 @@ mod tests {
         let (w, offer) = fly_ash_world();
         let snap = w.snapshot();
         let found = matches(&snap, offer);
-        // The concrete plant needs aggregates, but fly ash → concrete (division 23) is documented.
+        // The concrete plant needs aggregates, not ash: it comes last, as a latent receiver of its
+        // activity (fly ash → division 23 is documented), below the brick works' declared need.
         assert_eq!(
             receivers(&found, &snap),
-            ["Cimenterie", "Béton", "Briqueterie"]
+            ["Cimenterie", "Briqueterie", "Béton"]
         );
         let best = &found[0];
         assert_eq!(best.fit_level, FitLevel::Code);
@@ -1299,8 +1362,9 @@ mod tests {
         assert_eq!(best.id, synergy_id(offer, best.need_id.expect("declared")));
         let impact = best.impact.as_ref().expect("impact");
         assert!(impact.co2e_avoided_t > impact.transport_co2e_t && impact.net_co2e_t > 0.0);
-        assert_eq!(found[1].fit_level, FitLevel::Pathway);
-        assert_eq!(found[2].fit_level, FitLevel::SameClass);
+        assert_eq!(found[1].fit_level, FitLevel::SameClass);
+        assert_eq!(found[2].fit_level, FitLevel::Pathway);
+        assert!(found[2].latent && found[2].need_id.is_none());
         // The same synergy seen from the need's side has the same id and score.
         let from_need = matches(&snap, best.need_id.expect("need"));
         let same = from_need
@@ -1439,13 +1503,28 @@ mod tests {
         .temperature_c = Some(55.0);
         let snap = w.snapshot();
         let found = matches(&snap, offer);
-        assert_eq!(receivers(&found, &snap), ["Piscine"]);
+        // 60 °C serves the pool directly; the network's 55 °C + ΔT 10 needs a heat pump (5 K lift),
+        // which ranks below direct use.
+        assert_eq!(receivers(&found, &snap), ["Piscine", "Réseau de chaleur"]);
+        assert!(found[0].heat_pump.is_none());
         assert!(
             found[0]
                 .explanation_fr
                 .contains("chaleur à 60 °C pour 45 °C requis"),
             "{}",
             found[0].explanation_fr
+        );
+        let hp = found[1].heat_pump.expect("heat pump variant");
+        assert!((hp.lift_k - 5.0).abs() < 1e-9);
+        // Carnot 338.15 K / 5 K × 0.5.
+        assert!((hp.cop - 338.15 / 5.0 * 0.5).abs() < 1e-6, "{hp:?}");
+        // The exchangeable heat is the need's 800 MWh; the pump's electricity is that over the COP.
+        let e = hp.electricity_mwh_per_year.expect("electricity");
+        assert!((e - 800.0 / hp.cop).abs() < 1e-6, "{e}");
+        assert!(
+            found[1].explanation_en.contains("heat pump"),
+            "{}",
+            found[1].explanation_en
         );
         let lax = MatchingSettings {
             heat_delta_t_c: 3.0,
@@ -1492,9 +1571,30 @@ mod tests {
         let _ = refinery;
         let snap = w.snapshot();
         let found = matches(&snap, offer);
-        assert_eq!(receivers(&found, &snap), ["Régénérateur"]);
-        assert!(found.iter().all(|s| !s.latent));
-        assert!(found[0].components.regulatory_risk < 0.5);
+        let declared: Vec<&Synergy> = found.iter().filter(|s| !s.latent).collect();
+        assert_eq!(declared.len(), 1);
+        assert_eq!(
+            snap.actor_index(declared[0].receiver_actor_id)
+                .map(|i| snap.actor(i).name.as_str()),
+            Some("Régénérateur")
+        );
+        assert!(declared[0].components.regulatory_risk < 0.5);
+        // The refinery declared nothing: a latent receiver, flagged, with the permit in the sentence.
+        let latent: Vec<&Synergy> = found.iter().filter(|s| s.latent).collect();
+        assert!(!latent.is_empty());
+        assert!(found.iter().all(|s| s.requires_authorisation));
+        assert!(
+            latent[0].explanation_fr.contains("autorisation ICPE"),
+            "{}",
+            latent[0].explanation_fr
+        );
+        assert!(latent.iter().all(|s| s.components.regulatory_risk < 0.5));
+        // The collector's need for oils does not accept the code: never matched as a declared need.
+        assert!(found.iter().all(|s| {
+            snap.actor_index(s.receiver_actor_id)
+                .map(|i| snap.actor(i).name.as_str())
+                != Some("Collecteur")
+        }));
     }
 
     #[test]
@@ -1513,7 +1613,8 @@ mod tests {
                 "Sciure",
             )
             .id;
-        // Declared, but in another class of the same category: matched through the sector profile.
+        // Declared, but in another class: the need is not matched; the actor is a latent receiver
+        // like its silent neighbour (same activity, same evidence, same fit).
         w.add(
             declared,
             ResourceKind::Need,
@@ -1524,14 +1625,30 @@ mod tests {
         );
         let snap = w.snapshot();
         let found = matches(&snap, offer);
+        assert_eq!(found.len(), 2);
+        assert!(found.iter().all(|s| s.latent && s.need_id.is_none()));
+        assert!(
+            (found[0].components.resource_fit - found[1].components.resource_fit).abs() < 1e-12
+        );
+        // A declared wood need ranks above the latent receiver of equal distance.
+        w.add(
+            declared,
+            ResourceKind::Need,
+            "material/biomass/wood",
+            None,
+            None,
+            "Copeaux",
+        );
+        let snap = w.snapshot();
+        let found = matches(&snap, offer);
         assert_eq!(
             receivers(&found, &snap),
             ["Panneaux déclarés", "Panneaux silencieux"]
         );
         let (d, l) = (&found[0], &found[1]);
         assert!(!d.latent && l.latent);
-        assert_eq!(d.fit_level, l.fit_level);
-        assert!((d.components.resource_fit - l.components.resource_fit).abs() < 1e-9);
+        assert_eq!(d.fit_level, FitLevel::SameClass);
+        assert!(l.components.confidence < d.components.confidence);
         assert!(d.score > l.score);
         assert_eq!(l.need_id, None);
         assert_eq!(l.id, latent_synergy_id(offer, silent));
@@ -1705,8 +1822,9 @@ mod tests {
     }
 
     #[test]
-    fn pathways_find_receivers_in_another_class() {
-        // Steel slag to a cement works that declared a need for gypsum: documented pathway 10 02 02 → 23.51.
+    fn an_unrelated_declared_need_is_not_matched_the_actor_is_latent() {
+        // Steel slag and a cement works that declared a need for gypsum: slag → cement is documented
+        // (10 02 02 → 23.51), which says the cement works may take slag, not that slag is gypsum.
         let mut w = World::default();
         let steel = w.actor("Aciérie", "24.10Z", 0.0, 0.0);
         let cement = w.actor("Cimenterie", "23.51Z", 30.0, 0.0);
@@ -1731,9 +1849,13 @@ mod tests {
         let snap = w.snapshot();
         let found = matches(&snap, offer);
         assert_eq!(found.len(), 1);
+        assert!(found[0].latent);
+        assert_eq!(found[0].need_id, None);
         assert_eq!(found[0].fit_level, FitLevel::Pathway);
         assert!(
-            found[0].explanation_fr.contains("filière documentée"),
+            found[0]
+                .explanation_fr
+                .contains("activité receveuse documentée"),
             "{}",
             found[0].explanation_fr
         );

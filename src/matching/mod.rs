@@ -1,7 +1,9 @@
 //! The matching engine. Pure: works on an immutable snapshot, returns results.
 //!
 //! - [`taxonomy`]: the resource-class tree and the EWC code → class rules (embedded data files);
-//! - [`knowledge`]: reuse pathways learned from documented exchanges, sector profiles;
+//! - [`evidence`]: the evidence base of reuse (documented exchanges, parks, EPA statistics, profiles);
+//! - [`receiver_model`]: P(receiving activity | resource, provider), hierarchical back-off;
+//! - [`knowledge`]: receiver rules from the model, sector profiles;
 //! - [`snapshot`]: the engine's input, with per-class spatial indexes (R-trees over 3-D unit vectors);
 //! - [`compat`]: offer → need compatibility (code, class, parent class, pathway, profile; heat, hazard rules);
 //! - [`score`]: weighted score components and the one-line explanations;
@@ -14,10 +16,12 @@
 
 pub mod compat;
 pub mod engine;
+pub mod evidence;
 pub mod graph;
 pub mod impact;
 pub mod knowledge;
 pub mod pooling;
+pub mod receiver_model;
 pub mod score;
 pub mod snapshot;
 pub mod synth;
@@ -35,9 +39,7 @@ pub use engine::{
     match_adhoc, matches_for_resource, synergy_id, synergy_of,
 };
 pub use impact::{Impact, ImpactFactor, ImpactFactors};
-pub use knowledge::{
-    Knowledge, NaceKey, PathwayLevel, PathwayReceiver, Pathways, SectorProfile, SectorProfiles,
-};
+pub use knowledge::{Knowledge, NaceKey, SectorProfile, SectorProfiles};
 pub use score::{NeutralPriority, ScoreComponents, ScoringWeights, TerritorialPriority};
 pub use snapshot::{IndexedActor, IndexedResource, SnapActor, SnapResource, Snapshot};
 pub use taxonomy::{ClassId, EwcCode, ResourceClass, Taxonomy};
@@ -125,7 +127,7 @@ impl SearchLimits {
             max_receiver_rules: 32,
             receiver_pool: 6,
             max_receiver_actors: 32,
-            max_latent: 5,
+            max_latent: 10,
             max_assessed: 300,
         }
     }

@@ -200,9 +200,13 @@ pub fn time_overlap(offer_months: u16, need_months: u16) -> f64 {
     f64::from((o & n).count_ones()) / f64::from(n.count_ones())
 }
 
-/// Heat quality from the margin above `T_need + ΔT` (°C): 0.6 at the limit, 1.0 at 30 °C of margin.
+/// Heat quality from the margin above `T_need + ΔT` (°C), by exergy: 1.0 for a source just hot enough,
+/// falling smoothly as the surplus grows (0.75 at 40 °C of margin, 0.6 at 160 °C): high-grade heat
+/// spent on a low-temperature need wastes its exergy, so the closest source above the need ranks first
+/// (cascading). Never below 0.5, the value of heat of unknown temperature.
 pub fn heat_quality(margin_c: f64) -> f64 {
-    0.6 + 0.4 * (margin_c / 30.0).clamp(0.0, 1.0)
+    let m = margin_c.max(0.0);
+    1.0 - 0.5 * m / (m + 40.0)
 }
 
 /// Regulatory ease: no waste status 1.0, non-hazardous waste 0.85, hazardous waste 0.4.
@@ -302,7 +306,9 @@ mod tests {
         assert_eq!(time_overlap(0x0FFF, 0b11), 1.0);
         assert_eq!(time_overlap(0b01, 0b11), 0.5);
         assert_eq!(time_overlap(0, 0), 1.0);
-        assert!(heat_quality(30.0) > heat_quality(0.0));
+        assert!(heat_quality(0.0) > heat_quality(30.0));
+        assert!((heat_quality(40.0) - 0.75).abs() < 1e-9);
+        assert!(heat_quality(1e6) > 0.5);
         assert_eq!(km_fr(2.54), "2,5 km");
         assert_eq!(km_en(12.4), "12 km");
         let p = |class: &str, _: Option<&str>| {

@@ -470,8 +470,9 @@ impl Snapshot {
                 *slot += 1;
             }
 
-            // Receiver rules, computed once per distinct (code, class) of the offers.
-            let mut rule_index: HashMap<(Option<EwcCode>, ClassId), u32> = HashMap::new();
+            // Receiver rules, computed once per distinct (code, class, provider division) of the offers.
+            let mut rule_index: HashMap<(Option<EwcCode>, ClassId, Option<NaceKey>), u32> =
+                HashMap::new();
             let mut rule_sets: Vec<Vec<ReceiverRule>> = Vec::new();
             let offer_rules: Vec<u32> = kept
                 .iter()
@@ -479,10 +480,14 @@ impl Snapshot {
                     if r.kind != ResourceKind::Offer {
                         return u32::MAX;
                     }
-                    *rule_index.entry((r.ewc, r.class)).or_insert_with(|| {
-                        rule_sets.push(knowledge.receiver_rules(taxonomy, r.ewc, r.class));
-                        (rule_sets.len() - 1) as u32
-                    })
+                    let provider = kept_actors[r.actor as usize].nace.map(NaceKey::division);
+                    *rule_index
+                        .entry((r.ewc, r.class, provider))
+                        .or_insert_with(|| {
+                            rule_sets
+                                .push(knowledge.receiver_rules(taxonomy, r.ewc, r.class, provider));
+                            (rule_sets.len() - 1) as u32
+                        })
                 })
                 .collect();
             (actor_start, actor_resources, offer_rules, rule_sets)

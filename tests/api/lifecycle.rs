@@ -985,7 +985,8 @@ async fn kpis_count_statuses_the_funnel_and_realised_tonnes() {
         204
     );
     let k = kpis(&app).await;
-    assert_eq!(k["totals"]["synergies"], 4);
+    // The four, plus Scierie 1 as a latent receiver of Scierie 2's sawdust now that it offers none.
+    assert_eq!(k["totals"]["synergies"], 5);
     assert_eq!(k["totals"]["counts"]["implemented"], 1);
     approx(
         num(&k["totals"]["implemented"], "tonnes_diverted_t"),
@@ -1003,9 +1004,10 @@ async fn kpis_count_statuses_the_funnel_and_realised_tonnes() {
         204
     );
     let k = kpis(&app).await;
-    assert_eq!(k["totals"]["synergies"], 3);
-    assert_eq!(k["totals"]["counts"]["detected"], 0);
-    assert_funnel(&k["totals"], [3, 3, 2, 1], 3);
+    // s1, s2, s3 and the latent Scierie 2 → Scierie 1 (still detected).
+    assert_eq!(k["totals"]["synergies"], 4);
+    assert_eq!(k["totals"]["counts"]["detected"], 1);
+    assert_funnel(&k["totals"], [4, 3, 2, 1], 4);
 
     // The CSV export: a header and one row per total, family and year, with the same numbers.
     let csv = app.get("/api/v1/territories/21/kpis?format=csv").await;
@@ -1067,10 +1069,10 @@ async fn kpis_count_statuses_the_funnel_and_realised_tonnes() {
             .parse::<f64>()
             .unwrap_or_else(|_| panic!("{name} = {:?}", total[name]))
     };
-    assert_eq!(cell("synergies"), 3.0);
+    assert_eq!(cell("synergies"), 4.0);
     assert_eq!(cell("implemented"), 1.0);
     assert_eq!(cell("rejected"), 1.0);
-    approx(cell("rate_implemented"), 1.0 / 3.0, "csv rate");
+    approx(cell("rate_implemented"), 1.0 / 4.0, "csv rate");
     approx(
         cell("implemented_tonnes_diverted_t"),
         300.0,

@@ -1,0 +1,585 @@
+//! `symbiose evaluate`: the receiver model measured by leave-one-case-out cross-validation on the case
+//! base, through the same code path as `GET /resources/{id}/matches`, against two baselines.
+//!
+//! For each case (site) left out, the model is fitted on every other case plus the embedded evidence;
+//! for each exchange of the left-out case, a provider (its NACE class) offers the exchange's EWC code and
+//! ten actors who declared nothing sit at the same distance: the true receiver's division and nine other
+//! divisions drawn with a fixed seed among the divisions that receive in the case base, one NAF
+//! sub-class each. The offer's matches rank them. A candidate not returned ranks after all returned
+//! ones; ties share their average rank. Baselines on the same candidates: receiver-division popularity
+//! in the training cases, and a case-base lookup (same code, else same subchapter, else popularity).
+//! `--fit` searches the model's parameters (coordinate descent on the mean of hit@1, hit@3 and MRR).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rand::seq::{IndexedRandom, SliceRandom};
+use uuid::Uuid;
+
+use crate::domain::resource::ResourceKind;
+use crate::matching::evidence::{CaseExchange, EvidenceBase, Source};
+use crate::matching::receiver_model::{ModelParams, ReceiverModel};
+use crate::matching::{
+    Knowledge, MatchingSettings, NaceKey, NeutralPriority, SnapActor, SnapResource, Snapshot,
+    Taxonomy, matches_for_resource,
+};
+use crate::reference::Reference;
+
+/// Candidates per exchange (the true receiver's division and the others).
+pub const CANDIDATES: usize = 10;
+/// Seed of the draw of the other divisions and sub-classes.
+pub const SEED: u64 = 20_261_203;
+
+/// hit@1, hit@3 and MRR over a set of exchanges.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Scores {
+    pub n: usize,
+    pub hit1: f64,
+    pub hit3: f64,
+    pub mrr: f64,
+}
+
+impl Scores {
+    fn add(&mut self, rank: f64) {
+        self.n += 1;
+        self.hit1 += f64::from(u8::from(rank <= 1.0));
+        self.hit3 += f64::from(u8::from(rank <= 3.0));
+        self.mrr += 1.0 / rank;
+    }
+
+    fn mean(self) -> Scores {
+        let n = self.n.max(1) as f64;
+        Scores {
+            n: self.n,
+            hit1: self.hit1 / n,
+            hit3: self.hit3 / n,
+            mrr: self.mrr / n,
+        }
+    }
+
+    /// The quantity `--fit` maximises.
+    pub fn objective(&self) -> f64 {
+        (self.hit1 + self.hit3 + self.mrr) / 3.0
+    }
+}
+
+/// The model and the two baselines on one group of exchanges.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Row {
+    pub model: Scores,
+    pub popularity: Scores,
+    pub lookup: Scores,
+    /// Exchanges for which the model returned no candidate at all.
+    pub empty: usize,
+}
+
+impl Row {
+    fn mean(self) -> Row {
+        Row {
+            model: self.model.mean(),
+            popularity: self.popularity.mean(),
+            lookup: self.lookup.mean(),
+            empty: self.empty,
+        }
+    }
+}
+
+/// The evaluation's answer.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    pub overall: Row,
+    pub hazardous: Row,
+    /// By EWC chapter (two digits).
+    pub chapters: BTreeMap<u32, Row>,
+    /// By chapter, hazardous exchanges only.
+    pub hazardous_chapters: BTreeMap<u32, Row>,
+    pub cases: usize,
+    /// One line per exchange: case, code, provider, true division, its rank, the model's top three.
+    pub trace: Vec<String>,
+}
+
+/// One exchange to rank: the provider's offer and its candidates.
+struct Trial<'a> {
+    exchange: &'a CaseExchange,
+    hazardous: bool,
+    /// NAF sub-class of each candidate; the first is the true receiver's.
+    candidates: Vec<String>,
+}
+
+/// Rank of the true candidate (index 0) given a score per candidate (`None`: not returned).
+/// Returned candidates come first by score, ties share their average rank; the others share the
+/// average of the remaining ranks.
+fn rank_of_truth(scores: &[Option<f64>]) -> f64 {
+    let truth = scores[0];
+    let returned = scores.iter().filter(|s| s.is_some()).count();
+    match truth {
+        None => {
+            let missing = scores.len() - returned;
+            returned as f64 + (missing as f64 + 1.0) / 2.0
+        }
+        Some(t) => {
+            let above = scores.iter().flatten().filter(|s| **s > t).count();
+            let equal = scores.iter().flatten().filter(|s| **s == t).count();
+            above as f64 + (equal as f64 + 1.0) / 2.0
+        }
+    }
+}
+
+/// Sub-classes of each division of the NAF reference.
+fn subclasses(reference: &Reference) -> HashMap<NaceKey, Vec<String>> {
+    let mut out: HashMap<NaceKey, Vec<String>> = HashMap::new();
+    for e in reference.naf.all().iter().filter(|e| e.level == "subclass") {
+        if let Some(k) = NaceKey::parse(&e.code) {
+            out.entry(k.division()).or_default().push(e.code.clone());
+        }
+    }
+    out
+}
+
+fn trials<'a>(evidence: &'a EvidenceBase, reference: &Reference) -> Vec<Trial<'a>> {
+    let subs = subclasses(reference);
+    let mut receiving: Vec<NaceKey> = evidence
+        .exchanges
+        .iter()
+        .map(|e| e.receiver.division())
+        .filter(|d| subs.contains_key(d))
+        .collect();
+    receiving.sort_unstable();
+    receiving.dedup();
+    let mut rng = StdRng::seed_from_u64(SEED);
+    let mut out = Vec::new();
+    for exchange in &evidence.exchanges {
+        let truth = exchange.receiver.division();
+        let Some(truth_subs) = subs.get(&truth) else {
+            continue;
+        };
+        // The true receiver's own sub-class when the case names its class, else one of its division.
+        let own: Vec<&String> = truth_subs
+            .iter()
+            .filter(|s| NaceKey::parse(s).is_some_and(|k| exchange.receiver.contains(k)))
+            .collect();
+        let Some(first) = own.first().copied().or_else(|| truth_subs.choose(&mut rng)) else {
+            continue;
+        };
+        let mut others: Vec<NaceKey> = receiving.iter().copied().filter(|d| *d != truth).collect();
+        others.shuffle(&mut rng);
+        let mut candidates = vec![first.clone()];
+        for d in others.into_iter().take(CANDIDATES - 1) {
+            if let Some(s) = subs.get(&d).and_then(|v| v.choose(&mut rng)) {
+                candidates.push(s.clone());
+            }
+        }
+        let hazardous = reference
+            .ewc
+            .get(&exchange.code.compact())
+            .is_some_and(|c| c.hazardous);
+        out.push(Trial {
+            exchange,
+            hazardous,
+            candidates,
+        });
+    }
+    out
+}
+
+/// Case-base counts of the training cases: by receiving division, and by (code | subchapter, division).
+#[derive(Default)]
+struct Counts {
+    popularity: HashMap<NaceKey, f64>,
+    by_code: HashMap<(u32, NaceKey), f64>,
+    by_subchapter: HashMap<(u32, NaceKey), f64>,
+}
+
+impl Counts {
+    fn of(evidence: &EvidenceBase, left_out: u32) -> Counts {
+        let mut c = Counts::default();
+        for e in evidence.exchanges.iter().filter(|e| e.case != left_out) {
+            let d = e.receiver.division();
+            *c.popularity.entry(d).or_default() += 1.0;
+            *c.by_code.entry((e.code.value(), d)).or_default() += 1.0;
+            *c.by_subchapter.entry((e.code.subchapter(), d)).or_default() += 1.0;
+        }
+        c
+    }
+
+    fn popularity(&self, d: NaceKey) -> f64 {
+        self.popularity.get(&d).copied().unwrap_or(0.0)
+    }
+
+    /// Same code first, then same subchapter, then popularity (lexicographic, as one number).
+    fn lookup(&self, e: &CaseExchange, d: NaceKey) -> f64 {
+        let code = self
+            .by_code
+            .get(&(e.code.value(), d))
+            .copied()
+            .unwrap_or(0.0);
+        let sub = self
+            .by_subchapter
+            .get(&(e.code.subchapter(), d))
+            .copied()
+            .unwrap_or(0.0);
+        code * 1e6 + sub * 1e3 + self.popularity(d)
+    }
+}
+
+fn division_of(naf: &str) -> Option<NaceKey> {
+    NaceKey::parse(naf).map(NaceKey::division)
+}
+
+/// Scores of the candidates by the engine: a snapshot with the provider and the candidates at 10 km,
+/// the offer's matches as `GET /resources/{id}/matches` computes them.
+fn engine_scores(
+    trial: &Trial,
+    tax: &Taxonomy,
+    knowledge: &Knowledge,
+    settings: &MatchingSettings,
+) -> anyhow::Result<Vec<Option<f64>>> {
+    let (lat, lng) = (47.0, 5.0);
+    let provider_naf = trial
+        .exchange
+        .provider
+        .map(|k| k.to_string())
+        .unwrap_or_default();
+    let id = |i: u128| Uuid::from_u128(i + 1);
+    let mut actors = vec![SnapActor {
+        id: id(0),
+        name: "Fournisseur".into(),
+        naf_code: (!provider_naf.is_empty()).then_some(provider_naf),
+        lat,
+        lng,
+        commune: String::new(),
+    }];
+    for (i, naf) in trial.candidates.iter().enumerate() {
+        // On a circle of 10 km around the provider: every candidate at the same distance.
+        let angle = std::f64::consts::TAU * i as f64 / trial.candidates.len() as f64;
+        let (dlat, dlng) = (
+            10.0 / 111.2 * angle.sin(),
+            10.0 / (111.2 * lat.to_radians().cos()) * angle.cos(),
+        );
+        actors.push(SnapActor {
+            id: id(1 + i as u128),
+            name: format!("Candidat {i}"),
+            naf_code: Some(naf.clone()),
+            lat: lat + dlat,
+            lng: lng + dlng,
+            commune: String::new(),
+        });
+    }
+    let offer = id(100);
+    let class = tax
+        .class_of_ewc(&trial.exchange.code.compact())
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
+    let resources = vec![SnapResource {
+        id: offer,
+        actor_id: id(0),
+        kind: ResourceKind::Offer,
+        class,
+        ewc_code: Some(trial.exchange.code.compact()),
+        accepted_ewc: Vec::new(),
+        hazardous: trial.hazardous,
+        yearly_quantity: Some(100.0),
+        base_unit: None,
+        months: 0,
+        temperature_c: None,
+        max_distance_km: None,
+        label: String::new(),
+    }];
+    let snap = Snapshot::build(actors, resources, tax, knowledge);
+    let found = matches_for_resource(&snap, offer, settings, &NeutralPriority)?;
+    let mut scores = vec![None; trial.candidates.len()];
+    for s in found {
+        let i = s.receiver_actor_id.as_u128();
+        if (2..2 + scores.len() as u128).contains(&i) {
+            let slot = &mut scores[(i - 2) as usize];
+            *slot = Some(slot.map_or(s.score, |v: f64| v.max(s.score)));
+        }
+    }
+    Ok(scores)
+}
+
+/// Scores of the candidates by the model alone (what `--fit` uses: the engine ranks latent receivers
+/// at equal distance by this probability).
+fn model_scores(trial: &Trial, tax: &Taxonomy, model: &ReceiverModel) -> Vec<Option<f64>> {
+    let class = tax.class_id_of_ewc(trial.exchange.code);
+    let predictions = class
+        .map(|c| {
+            model.predict(
+                tax,
+                Some(trial.exchange.code),
+                c,
+                trial.exchange.provider.map(NaceKey::division),
+            )
+        })
+        .unwrap_or_default();
+    let p: HashMap<NaceKey, f64> = predictions
+        .iter()
+        .map(|p| (p.division, p.probability))
+        .collect();
+    trial
+        .candidates
+        .iter()
+        .map(|c| division_of(c).and_then(|d| p.get(&d).copied()))
+        .collect()
+}
+
+fn accumulate(report: &mut Report, trial: &Trial, model: f64, pop: f64, look: f64, empty: bool) {
+    let chapter = trial.exchange.code.chapter();
+    let mut rows = vec![&mut report.overall];
+    let (hazardous, chapters, hazardous_chapters) = (
+        &mut report.hazardous,
+        &mut report.chapters,
+        &mut report.hazardous_chapters,
+    );
+    rows.push(chapters.entry(chapter).or_default());
+    if trial.hazardous {
+        rows.push(hazardous);
+        rows.push(hazardous_chapters.entry(chapter).or_default());
+    }
+    for row in rows {
+        row.model.add(model);
+        row.popularity.add(pop);
+        row.lookup.add(look);
+        row.empty += usize::from(empty);
+    }
+}
+
+/// Runs the cross-validation. `through_engine`: rank with the engine (the measure); otherwise with
+/// the model's probabilities alone (fast, for fitting).
+pub fn evaluate(
+    reference: &Reference,
+    evidence: &EvidenceBase,
+    params: ModelParams,
+    through_engine: bool,
+) -> anyhow::Result<Report> {
+    let tax = Taxonomy::builtin()?;
+    let trials = trials(evidence, reference);
+    let builtin = Knowledge::builtin(&tax)?;
+    let settings = MatchingSettings::default();
+    let mut report = Report {
+        cases: evidence.cases().len(),
+        ..Report::default()
+    };
+    for case in evidence.cases() {
+        let model = ReceiverModel::fit(evidence, params, &tax, |o| o.case != Some(case));
+        let counts = Counts::of(evidence, case);
+        let knowledge = Knowledge {
+            model,
+            ..builtin.clone()
+        };
+        for trial in trials.iter().filter(|t| t.exchange.case == case) {
+            let scores = if through_engine {
+                engine_scores(trial, &tax, &knowledge, &settings)?
+            } else {
+                model_scores(trial, &tax, &knowledge.model)
+            };
+            let empty = scores.iter().all(Option::is_none);
+            let by = |f: &dyn Fn(NaceKey) -> f64| -> Vec<Option<f64>> {
+                trial
+                    .candidates
+                    .iter()
+                    .map(|c| Some(division_of(c).map_or(0.0, f)))
+                    .collect()
+            };
+            let mut ranked: Vec<(f64, &String)> = scores
+                .iter()
+                .zip(&trial.candidates)
+                .filter_map(|(s, c)| s.map(|s| (s, c)))
+                .collect();
+            ranked.sort_by(|a, b| b.0.total_cmp(&a.0));
+            report.trace.push(format!(
+                "case {:>2} row {:>3} {}{} from {:<6} → {:<6} rank {:>4.1} | {} | {}",
+                case,
+                trial.exchange.row,
+                trial.exchange.code,
+                if trial.hazardous { "*" } else { " " },
+                trial
+                    .exchange
+                    .provider
+                    .map(|k| k.to_string())
+                    .unwrap_or_default(),
+                trial.exchange.receiver,
+                rank_of_truth(&scores),
+                ranked
+                    .iter()
+                    .take(3)
+                    .map(|(s, c)| format!("{c} {s:.3}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                trial.exchange.description
+            ));
+            let pop = by(&|d| counts.popularity(d));
+            let look = by(&|d| counts.lookup(trial.exchange, d));
+            accumulate(
+                &mut report,
+                trial,
+                rank_of_truth(&scores),
+                rank_of_truth(&pop),
+                rank_of_truth(&look),
+                empty,
+            );
+        }
+    }
+    report.overall = report.overall.mean();
+    report.hazardous = report.hazardous.mean();
+    for row in report
+        .chapters
+        .values_mut()
+        .chain(report.hazardous_chapters.values_mut())
+    {
+        *row = row.mean();
+    }
+    Ok(report)
+}
+
+/// Coordinate descent over the parameters on the model-only ranking; returns the best found.
+pub fn fit(
+    reference: &Reference,
+    evidence: &EvidenceBase,
+    start: ModelParams,
+    log: &mut dyn FnMut(&str),
+) -> anyhow::Result<(ModelParams, Report)> {
+    let grid_w = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0];
+    let grid_a = [
+        0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 256.0, 1024.0,
+    ];
+    let mut best = start;
+    let mut best_report = evaluate(reference, evidence, best, false)?;
+    log(&format!(
+        "start: {:.4}",
+        best_report.overall.model.objective()
+    ));
+    type Setter = fn(&mut ModelParams, f64);
+    let grid_m = [0.0, 0.01, 0.03, 0.1, 0.3, 1.0];
+    let coords: [(&str, Setter, &[f64]); 11] = [
+        (
+            "weights.prior_statistics",
+            |p, v| p.weights.prior_statistics = v,
+            &grid_m,
+        ),
+        ("weights.park", |p, v| p.weights.park = v, &grid_w),
+        ("weights.epa_rei", |p, v| p.weights.epa_rei = v, &grid_w),
+        ("weights.profile", |p, v| p.weights.profile = v, &grid_w),
+        ("alpha.provider", |p, v| p.alpha.provider = v, &grid_a),
+        (
+            "alpha.provider_activity",
+            |p, v| p.alpha.provider_activity = v,
+            &grid_a,
+        ),
+        ("alpha.code", |p, v| p.alpha.code = v, &grid_a),
+        ("alpha.subchapter", |p, v| p.alpha.subchapter = v, &grid_a),
+        ("alpha.chapter", |p, v| p.alpha.chapter = v, &grid_a),
+        ("alpha.class", |p, v| p.alpha.class = v, &grid_a),
+        (
+            "alpha.parent_class",
+            |p, v| p.alpha.parent_class = v,
+            &grid_a,
+        ),
+    ];
+    for pass in 1..=4 {
+        let mut improved = false;
+        for (name, set, grid) in &coords {
+            for v in grid.iter() {
+                let mut p = best;
+                set(&mut p, *v);
+                if p == best {
+                    continue;
+                }
+                let r = evaluate(reference, evidence, p, false)?;
+                if r.overall.model.objective() > best_report.overall.model.objective() + 1e-9 {
+                    best = p;
+                    best_report = r;
+                    improved = true;
+                    log(&format!(
+                        "pass {pass}: {name} = {v} → {:.4}",
+                        best_report.overall.model.objective()
+                    ));
+                }
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    Ok((best, best_report))
+}
+
+/// The parameters in the format of `knowledge/receiver_model.toml`.
+pub fn params_toml(p: &ModelParams) -> String {
+    let w = p.weights;
+    let a = p.alpha;
+    format!(
+        "[weights]\ncase_base = {}\npark = {}\nepa_rei = {}\nprofile = {}\nprior_statistics = {}\n\n[alpha]\nprovider = {}\nprovider_activity = {}\ncode = {}\nsubchapter = {}\nchapter = {}\nclass = {}\nparent_class = {}\n",
+        w.case_base,
+        w.park,
+        w.epa_rei,
+        w.profile,
+        w.prior_statistics,
+        a.provider,
+        a.provider_activity,
+        a.code,
+        a.subchapter,
+        a.chapter,
+        a.class,
+        a.parent_class
+    )
+}
+
+fn line(out: &mut String, label: &str, r: &Row) {
+    let s = |x: &Scores| format!("{:>5.3} {:>5.3} {:>5.3}", x.hit1, x.hit3, x.mrr);
+    let _ = writeln!(
+        out,
+        "| {label:<22} | {:>4} | {} | {} | {} | {:>5} |",
+        r.model.n,
+        s(&r.model),
+        s(&r.popularity),
+        s(&r.lookup),
+        r.empty
+    );
+}
+
+/// The report as a Markdown table (hit@1 hit@3 MRR for the model and each baseline).
+pub fn render(report: &Report) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Leave-one-case-out over {} cases, {CANDIDATES} candidates per exchange (seed {SEED}).\n",
+        report.cases
+    );
+    let _ = writeln!(
+        out,
+        "| {:<22} | {:>4} | model h@1 h@3 MRR  | popularity h@1 h@3 MRR | lookup h@1 h@3 MRR | empty |",
+        "exchanges", "n"
+    );
+    let _ = writeln!(out, "|---|---:|---|---|---|---:|");
+    line(&mut out, "all", &report.overall);
+    line(&mut out, "hazardous", &report.hazardous);
+    for (ch, r) in &report.chapters {
+        line(&mut out, &format!("chapter {ch:02}"), r);
+    }
+    for (ch, r) in &report.hazardous_chapters {
+        line(&mut out, &format!("hazardous, chapter {ch:02}"), r);
+    }
+    out
+}
+
+/// How much evidence of each source the base holds (for the report's header).
+pub fn evidence_summary(evidence: &EvidenceBase) -> String {
+    let count = |s: Source| {
+        evidence
+            .observations
+            .iter()
+            .filter(|o| o.source == s)
+            .count()
+    };
+    format!(
+        "Evidence: {} case-base exchanges ({} observations), {} park exchanges, {} EPA REI shares, {} profile inputs.",
+        evidence.exchanges.len(),
+        count(Source::CaseBase),
+        count(Source::Park),
+        count(Source::EpaRei),
+        count(Source::Profile)
+    )
+}
