@@ -27,8 +27,9 @@
 //! Columns may come in any order; unknown columns are refused (they are usually typos).
 //!
 //! Import is all-or-nothing: either every row is valid and all are returned, or
-//! [`AfmeError::InvalidRows`] lists every bad cell. Rows are numbered as in a spreadsheet: the header
-//! is row 1, the first data row is row 2.
+//! [`AfmeError::InvalidRows`] lists every bad cell. Rows are numbered by the physical line of the
+//! file where the record starts, as an editor shows it: the header is usually line 1, and empty lines
+//! (skipped) still count, so an error after a blank line names the line it is on.
 //!
 //! Besides cell checks, two rows with the same territory, year, flow, family and partner are refused:
 //! in two units it is a mixed-unit error, in one unit a duplicate.
@@ -99,6 +100,34 @@ fn opt_text(s: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
+/// The physical line (1-based) where a record starts in the file, as an editor shows it. The reader
+/// skips empty lines and a quoted cell may span lines, so counting records drifts; and the reader's
+/// own position is where it started reading, before the empty lines it skipped. `previous` (the
+/// line of the record before) stands in when the reader gives no position.
+pub fn physical_line(text: &str, position: Option<&::csv::Position>, previous: usize) -> usize {
+    let Some(p) = position else {
+        return previous + 1;
+    };
+    let mut line = usize::try_from(p.line()).unwrap_or(previous + 1);
+    let start = usize::try_from(p.byte()).unwrap_or(usize::MAX);
+    for b in text.as_bytes().iter().skip(start) {
+        match b {
+            b'\n' => line += 1,
+            b'\r' => {}
+            _ => break,
+        }
+    }
+    line
+}
+
+fn record_line(text: &str, record: &::csv::StringRecord, previous: usize) -> usize {
+    physical_line(text, record.position(), previous)
+}
+
+fn error_line(text: &str, error: &::csv::Error, previous: usize) -> usize {
+    physical_line(text, error.position(), previous)
+}
+
 /// Parses a tidy account CSV with the embedded family table. `territory_exists` says whether a code
 /// (of the `territory` column or of a territory partner) is known.
 pub fn parse_account_csv<R: Read>(
@@ -129,18 +158,20 @@ pub fn parse_account_csv_with<R: Read>(
             )]));
         }
     };
+    // Blank lines before the header are skipped by the reader: the header is where it is.
+    let header_line = record_line(&text, &header, 0).max(1);
     let mut position: HashMap<&'static str, usize> = HashMap::new();
     for (i, name) in header.iter().enumerate() {
         let name = name.trim().to_ascii_lowercase();
         match COLUMNS.iter().find(|c| **c == name) {
             Some(c) if position.contains_key(c) => {
-                errors.push(RowError::new(1, c, "column appears twice"));
+                errors.push(RowError::new(header_line, c, "column appears twice"));
             }
             Some(c) => {
                 position.insert(c, i);
             }
             None => errors.push(RowError::new(
-                1,
+                header_line,
                 &name,
                 format!("unknown column; expected {}", COLUMNS.join(", ")),
             )),
@@ -148,7 +179,7 @@ pub fn parse_account_csv_with<R: Read>(
     }
     for c in REQUIRED {
         if !position.contains_key(c) {
-            errors.push(RowError::new(1, c, "required column missing"));
+            errors.push(RowError::new(header_line, c, "required column missing"));
         }
     }
     if !errors.is_empty() {
@@ -156,15 +187,18 @@ pub fn parse_account_csv_with<R: Read>(
     }
 
     let mut rows: Vec<(usize, AccountRow)> = Vec::new();
-    for (index, record) in records.enumerate() {
-        let row_no = index + 2;
+    let mut last_line = header_line;
+    for record in records {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
+                let row_no = error_line(&text, &e, last_line);
                 errors.push(RowError::new(row_no, "", format!("unreadable row: {e}")));
                 continue;
             }
         };
+        let row_no = record_line(&text, &record, last_line);
+        last_line = row_no;
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
@@ -541,15 +575,18 @@ pub fn parse_published_csv_with<R: Read>(
     let mut memo: HashMap<(String, i32), (Option<f64>, Option<f64>)> = HashMap::new();
     let mut rows: Vec<AccountRow> = Vec::new();
 
-    for (index, record) in records.enumerate() {
-        let row_no = index + 2;
+    let mut last_line = record_line(&text, &header, 0).max(1);
+    for record in records {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
+                let row_no = error_line(&text, &e, last_line);
                 errors.push(RowError::new(row_no, "", format!("unreadable row: {e}")));
                 continue;
             }
         };
+        let row_no = record_line(&text, &record, last_line);
+        last_line = row_no;
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
@@ -838,6 +875,28 @@ mod tests {
         assert!(!errs.iter().any(|e| e.row == 2), "row 2 is valid: {errs:?}");
         // sorted by row
         assert!(errs.windows(2).all(|w| w[0].row <= w[1].row));
+    }
+
+    #[test]
+    fn rows_are_numbered_by_physical_line_after_empty_lines() {
+        // line 1 header, 2 valid, 3 empty, 4 bad flow, 5 empty, 6 empty, 7 bad value,
+        // 8–9 a quoted note over two lines, 10 bad year
+        let errs = errors(
+            "21,2015,DE,all,,100,t,,,\n\
+             \n\
+             21,2015,XYZ,all,,100,t,,,\n\
+             \n\
+             \n\
+             21,2015,IMP,all,,abc,t,,,\n\
+             21,2015,EXP,all,,5,t,,,\"two\nlines\"\n\
+             21,20x5,DPO_AIR,all,,5,t,,,\n",
+        );
+        let rows: Vec<(usize, &str)> = errs.iter().map(|e| (e.row, e.column.as_str())).collect();
+        assert_eq!(
+            rows,
+            vec![(4, "flow"), (7, "value"), (10, "year")],
+            "{errs:?}"
+        );
     }
 
     #[test]

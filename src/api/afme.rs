@@ -416,7 +416,7 @@ fn content_type(req: &HttpRequest) -> String {
 ///
 /// Also returns the row number of every non-blank data record, so that the parser's rows (one per
 /// such record when the file is valid) can be named. Rows are numbered as the engine's parser
-/// numbers them: CSV records, the header being 1 (the csv reader skips empty lines).
+/// numbers them: the physical line where the record starts (blank lines count).
 fn prescan(
     text: &str,
     code: &str,
@@ -439,10 +439,16 @@ fn prescan(
     let mut data_rows = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut territory_column = None;
-    for (index, record) in reader.records().enumerate() {
-        let row = index + 1;
+    let mut header_seen = false;
+    let mut last_line = 0usize;
+    for record in reader.records() {
         let Ok(record) = record else { continue };
-        if row > 1 && !record.iter().all(|c| c.trim().is_empty()) {
+        // the physical line where the record starts (empty lines, skipped, still count)
+        let row = crate::afme::csv::physical_line(text, record.position(), last_line);
+        last_line = row;
+        let is_header = !header_seen;
+        header_seen = true;
+        if !is_header && !record.iter().all(|c| c.trim().is_empty()) {
             data_rows.push(row);
         }
         for (i, cell) in record.iter().enumerate() {
@@ -451,7 +457,7 @@ fn prescan(
                 out.push(RowError::new(row, column, "contains a NUL character"));
             }
         }
-        if row == 1 {
+        if is_header {
             names = record
                 .iter()
                 .map(|c| c.trim().to_ascii_lowercase())
@@ -1219,10 +1225,10 @@ mod tests {
                    71,2015,IMP,all,,5,t\n\
                    99,2015,IMP,other,,5,t\n";
         let (errors, data_rows) = prescan(csv, "21", &canonical);
-        // rows count CSV records as the engine's parser does (the csv reader skips blank lines)
-        assert_eq!(data_rows, vec![2, 3, 4]);
+        // rows are the file's lines, as the engine's parser numbers them (blank lines count)
+        assert_eq!(data_rows, vec![2, 4, 5]);
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert_eq!((errors[0].row, errors[0].column.as_str()), (3, "territory"));
+        assert_eq!((errors[0].row, errors[0].column.as_str()), (4, "territory"));
     }
 
     #[test]
@@ -1253,9 +1259,10 @@ mod tests {
         match parse_for(csv.as_bytes(), "21", &canonical) {
             Err(ApiError::Validation(errors)) => {
                 assert_eq!(errors.len(), 1, "{errors:?}");
+                // the second spelling is on line 4, after a blank line
                 assert_eq!(
                     (errors[0].row, errors[0].field.as_str()),
-                    (Some(3), "partner")
+                    (Some(4), "partner")
                 );
             }
             other => panic!("expected a validation error, got {other:?}"),

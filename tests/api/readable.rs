@@ -1,0 +1,187 @@
+//! Answers a facilitator can read (issue 12): the AFME impact without a landfill row, AFME CSV error
+//! lines after blank lines, labels and CSV exports in the reader's language, code search by trade
+//! words, readable graph results, cursors on every list, and statuses hidden from keyless readers.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{Reply, TestApp, spawn_app};
+
+const DIJON: &str = "21231";
+const KM_PER_DEGREE: f64 = 111.2;
+const HEADER: &str = "territory,year,flow,family,partner,value,unit,uncertainty,source,note";
+
+fn near(app: &TestApp, commune: &str, east_km: f64, north_km: f64) -> (f64, f64) {
+    let c = app
+        .app
+        .reference
+        .geo
+        .commune(commune)
+        .expect("known commune");
+    (
+        c.lat + north_km / KM_PER_DEGREE,
+        c.lng + east_km / (KM_PER_DEGREE * c.lat.to_radians().cos()),
+    )
+}
+
+async fn actor_at(app: &TestApp, name: &str, naf: &str, east_km: f64, north_km: f64) -> String {
+    let (lat, lng) = near(app, DIJON, east_km, north_km);
+    app.create_actor(
+        json!({"name": name, "naf_code": naf, "commune_insee": DIJON,
+                           "lat": lat, "lng": lng, "share_with_partners": true}),
+    )
+    .await
+}
+
+fn tonnes(value: f64) -> Value {
+    json!({"value": value, "unit": "t", "period": "year"})
+}
+
+/// A sawmill offering sawdust (03 01 05); returns (actor, offer).
+async fn sawmill(app: &TestApp, name: &str, east_km: f64, t: f64) -> (String, String) {
+    let a = actor_at(app, name, "16.10A", east_km, 0.0).await;
+    let r = app
+        .create_resource(
+            &a,
+            json!({"kind": "offer", "category": "material", "label": "Sciure de résineux",
+                   "ewc_code": "03 01 05", "quantity": tonnes(t)}),
+        )
+        .await;
+    (a, r["id"].as_str().expect("id").to_owned())
+}
+
+/// A boiler house needing wood that accepts sawdust; returns (actor, need).
+async fn boiler(app: &TestApp, name: &str, east_km: f64, t: f64) -> (String, String) {
+    let a = actor_at(app, name, "35.30Z", east_km, 1.0).await;
+    let r = app
+        .create_resource(
+            &a,
+            json!({"kind": "need", "category": "material", "class": "material/biomass/wood",
+                   "label": "Combustible bois", "accepted_ewc": ["03 01 05"], "quantity": tonnes(t)}),
+        )
+        .await;
+    (a, r["id"].as_str().expect("id").to_owned())
+}
+
+async fn ok(app: &TestApp, path: &str) -> Reply {
+    let reply = app.get(path).await;
+    assert_eq!(reply.status, 200, "GET {path}: {}", reply.text);
+    reply
+}
+
+async fn get_lang(app: &TestApp, path: &str, lang: &str) -> Reply {
+    let reply = app
+        .send(
+            app.client
+                .get(app.url(path))
+                .header("accept-language", lang),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "GET {path} ({lang}): {}", reply.text);
+    reply
+}
+
+fn items(reply: &Reply) -> Vec<Value> {
+    reply.body["items"].as_array().cloned().unwrap_or_default()
+}
+
+// -------------------------------------------------------------------------------------------------
+// 1. AFME impact without a landfill row
+
+#[actix_web::test]
+async fn impact_without_a_landfill_row_reports_the_landfill_as_unknown_never_negative() {
+    let app = spawn_app().await;
+    sawmill(&app, "Scierie A", 0.0, 500.0).await;
+    boiler(&app, "Chaufferie B", 3.0, 800.0).await;
+    let list = ok(&app, "/api/v1/synergies?territory=21&kind=substitution").await;
+    let synergies = items(&list);
+    assert_eq!(synergies.len(), 1, "{}", list.text);
+    let id = synergies[0]["id"].as_str().expect("id").to_owned();
+    for status in ["proposed", "in_study", "implemented"] {
+        let r = app
+            .patch(
+                &format!("/api/v1/synergies/{id}"),
+                &json!({"status": status}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    // an account with imports, exports and extraction, but no DPO_LANDFILL row
+    let account = format!(
+        "{HEADER}\n21,2015,DE,agricultural_food,,1000,t,,,\n21,2015,IMP,agricultural_food,rest_of_france,3000,t,,,\n21,2015,EXP,all,,500,t,,,\n"
+    );
+    let imported = app
+        .post_csv("/api/v1/territories/21/afme/import", account)
+        .await;
+    assert_eq!(imported.status, 201, "{}", imported.text);
+
+    let reply = ok(&app, "/api/v1/territories/21/afme/impact?year=2015").await;
+    let landfill = &reply.body["implemented"]["dpo_landfill"];
+    assert_eq!(landfill["before"], Value::Null, "{landfill}");
+    assert_eq!(
+        landfill["after"],
+        Value::Null,
+        "unknown, not negative: {landfill}"
+    );
+    assert_eq!(landfill["percent"], Value::Null, "{landfill}");
+    // the change itself is known: 500 t of sawdust × 0.5 diverted share (impact_factors.csv)
+    let delta = landfill["delta"].as_f64().expect("delta");
+    assert!((delta + 250.0).abs() < 1e-6, "delta {delta}");
+    let notes: Vec<&str> = reply.body["implemented"]["notes"]
+        .as_array()
+        .map(|n| n.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        notes.iter().any(|n| n.contains("DPO_LANDFILL unknown")),
+        "{notes:?}"
+    );
+    // IMP is known: 3000 t before
+    assert_eq!(reply.body["implemented"]["imp"]["before"], json!(3000.0));
+}
+
+// -------------------------------------------------------------------------------------------------
+// 2. AFME CSV errors name the physical line
+
+#[actix_web::test]
+async fn afme_import_errors_name_the_physical_line_after_empty_lines() {
+    let app = spawn_app().await;
+    // 1 header, 2 fine, 3 empty, 4 bad flow, 5 empty, 6 bad value
+    let text = format!(
+        "{HEADER}\n21,2015,DE,all,,1000,t,,,\n\n21,2015,XX,all,,10,t,,,\n\n21,2015,IMP,all,,abc,t,,,\n"
+    );
+    let reply = app
+        .post_csv("/api/v1/territories/21/afme/import", text)
+        .await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    let rows: Vec<(u64, String)> = reply.body["errors"]
+        .as_array()
+        .map(|errors| {
+            errors
+                .iter()
+                .map(|e| {
+                    (
+                        e["row"].as_u64().unwrap_or(0),
+                        e["field"].as_str().unwrap_or("").to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        rows,
+        vec![(4, "flow".to_owned()), (6, "value".to_owned())],
+        "{}",
+        reply.text
+    );
+    // a row for another territory, after a blank line, is named at its line too (the API's prescan)
+    let other = format!("{HEADER}\n21,2015,DE,all,,1000,t,,,\n\n\n71,2015,DE,all,,5,t,,,\n");
+    let reply = app
+        .post_csv("/api/v1/territories/21/afme/import", other)
+        .await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert_eq!(reply.body["errors"][0]["row"], 5, "{}", reply.text);
+    assert_eq!(
+        reply.body["errors"][0]["field"], "territory",
+        "{}",
+        reply.text
+    );
+}
