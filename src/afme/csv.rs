@@ -24,7 +24,8 @@
 //! | `uncertainty` | no | `5%` (relative) or `1200` (standard deviation, in the row's unit) |
 //! | `source`, `note` | no | free text |
 //!
-//! Columns may come in any order; unknown columns are refused (they are usually typos).
+//! Columns may come in any order; unknown columns are refused (they are usually typos), except
+//! `family_label`, which the export adds and the import ignores.
 //!
 //! Import is all-or-nothing: either every row is valid and all are returned, or
 //! [`AfmeError::InvalidRows`] lists every bad cell. Rows are numbered by the physical line of the
@@ -51,6 +52,7 @@ use super::families::FamilyTable;
 use super::model::{
     AccountRow, Family, FlowType, Partner, RowKey, Uncertainty, Unit, parse_number,
 };
+use crate::reference::Lang;
 
 /// Columns of the tidy format, in export order.
 pub const COLUMNS: [&str; 10] = [
@@ -65,6 +67,9 @@ pub const COLUMNS: [&str; 10] = [
     "source",
     "note",
 ];
+/// A column the export adds (the family's label in the reader's language); read and ignored on
+/// import, so an export is re-importable as is.
+pub const FAMILY_LABEL: &str = "family_label";
 const REQUIRED: [&str; 6] = ["territory", "year", "flow", "family", "value", "unit"];
 
 /// Reads the whole input as text (BOM stripped) and builds a CSV reader with the delimiter guessed
@@ -163,6 +168,9 @@ pub fn parse_account_csv_with<R: Read>(
     let mut position: HashMap<&'static str, usize> = HashMap::new();
     for (i, name) in header.iter().enumerate() {
         let name = name.trim().to_ascii_lowercase();
+        if name == FAMILY_LABEL {
+            continue;
+        }
         match COLUMNS.iter().find(|c| **c == name) {
             Some(c) if position.contains_key(c) => {
                 errors.push(RowError::new(header_line, c, "column appears twice"));
@@ -431,15 +439,40 @@ fn parse_row(
     })
 }
 
-/// Writes rows in the tidy format (header first), values in their stored unit (`t` or `MWh`).
+/// Writes rows in the tidy format (header first), values in their stored unit (`t` or `MWh`), in
+/// the English convention (`,` and `.`, no BOM); see [`write_account_csv_in`].
 pub fn write_account_csv<W: Write>(writer: W, rows: &[AccountRow]) -> Result<(), AfmeError> {
-    let mut w = ::csv::Writer::from_writer(writer);
+    write_account_csv_in(writer, rows, Lang::En)
+}
+
+/// Writes rows in the tidy format in the reader's convention: French → `;`, decimal comma and a
+/// UTF-8 BOM (what French spreadsheets expect); English → `,` and `.`. Values are rounded to the
+/// kilogram (3 decimals of a tonne; float noise gone, nothing a re-import would miss), and a last
+/// column `family_label` names the family in the reader's language (ignored on import). The
+/// importer reads both conventions, so an export is re-importable as is.
+pub fn write_account_csv_in<W: Write>(
+    mut writer: W,
+    rows: &[AccountRow],
+    lang: Lang,
+) -> Result<(), AfmeError> {
+    writer
+        .write_all(lang.csv_preamble().as_bytes())
+        .map_err(|e| AfmeError::Csv(e.to_string()))?;
+    let mut w = ::csv::WriterBuilder::new()
+        .delimiter(lang.csv_delimiter())
+        .from_writer(writer);
     let map = |e: ::csv::Error| AfmeError::Csv(e.to_string());
-    w.write_record(COLUMNS).map_err(map)?;
+    w.write_record(COLUMNS.iter().chain(std::iter::once(&FAMILY_LABEL)))
+        .map_err(map)?;
     for r in rows {
         let year = r.year.to_string();
-        let value = r.value.to_string();
-        let uncertainty = r.uncertainty.map(|u| u.to_string()).unwrap_or_default();
+        let value = lang.number(r.value, 3);
+        let uncertainty = match r.uncertainty {
+            Some(Uncertainty::Percent(p)) => format!("{}%", lang.number(p, 3)),
+            Some(Uncertainty::Sd(sd)) => lang.number(sd, 3),
+            None => String::new(),
+        };
+        let family_label = super::labels::family_label(r.family, lang);
         w.write_record([
             r.territory.as_str(),
             year.as_str(),
@@ -451,16 +484,22 @@ pub fn write_account_csv<W: Write>(writer: W, rows: &[AccountRow]) -> Result<(),
             uncertainty.as_str(),
             r.source.as_deref().unwrap_or(""),
             r.note.as_deref().unwrap_or(""),
+            family_label.as_str(),
         ])
         .map_err(map)?;
     }
     w.flush().map_err(|e| AfmeError::Csv(e.to_string()))
 }
 
-/// Rows as CSV text.
+/// Rows as CSV text (English convention).
 pub fn account_csv_string(rows: &[AccountRow]) -> Result<String, AfmeError> {
+    account_csv_string_in(rows, Lang::En)
+}
+
+/// Rows as CSV text in the reader's convention (see [`write_account_csv_in`]).
+pub fn account_csv_string_in(rows: &[AccountRow], lang: Lang) -> Result<String, AfmeError> {
     let mut buf = Vec::new();
-    write_account_csv(&mut buf, rows)?;
+    write_account_csv_in(&mut buf, rows, lang)?;
     String::from_utf8(buf).map_err(|e| AfmeError::Csv(e.to_string()))
 }
 
@@ -948,10 +987,38 @@ mod tests {
         .unwrap();
         let text = account_csv_string(&rows).unwrap();
         assert!(text.starts_with(
-            "territory,year,flow,family,partner,value,unit,uncertainty,source,note\n"
+            "territory,year,flow,family,partner,value,unit,uncertainty,source,note,family_label\n"
         ));
         let back = parse_account_csv(text.as_bytes(), &exists).unwrap();
         assert_eq!(back, rows);
+    }
+
+    #[test]
+    fn french_export_uses_semicolons_decimal_commas_and_a_bom_and_round_trips() {
+        let rows = parse(
+            "21,2015,IMP,construction_materials,rest_of_france,125000.25,t,10.5%,SitraM,\"road, rail\"\n\
+             21,2015,DE,all,,3200000.0000000855,t,1500.5,,\n",
+        )
+        .unwrap();
+        let text = account_csv_string_in(&rows, Lang::Fr).unwrap();
+        assert!(text.starts_with("\u{feff}territory;year;flow;family;partner;value;unit;uncertainty;source;note;family_label\n"), "{text}");
+        assert!(
+            text.contains(";125000,25;t;10,5%;SitraM;road, rail;Matériaux de construction\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(";3200000;t;1500,5;;;toutes familles\n"),
+            "{text}"
+        );
+        let back = parse_account_csv(text.as_bytes(), &exists).unwrap();
+        assert_eq!(back[0], rows[0]);
+        assert_eq!(back[1].value, 3_200_000.0);
+        let en = account_csv_string_in(&rows, Lang::En).unwrap();
+        assert!(en.starts_with("territory,year,"), "{en}");
+        assert!(
+            en.contains(",125000.25,t,10.5%,SitraM,\"road, rail\",Construction materials\n"),
+            "{en}"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use crate::afme::aggregate::{
     AggregatedAccount, ComparisonRow, aggregate_members, compare_accounts,
 };
 use crate::afme::indicators::{AccountIndicators, IndicatorOptions, compute_indicators};
+use crate::afme::labels::{localise_indicators, localise_sankey};
 use crate::afme::priority::{PriorityReport, territorial_priorities};
 use crate::afme::reconcile::{
     Constraint, ReconcileOptions, Reconciliation, apply_reconciliation, balance_constraint,
@@ -28,7 +29,33 @@ use crate::afme::{AccountRow, AfmeError, Partner, RowError};
 use crate::auth::Caller;
 use crate::db::{self, TerritoryScope};
 use crate::domain::validation::FieldError;
-use crate::reference::TerritoryRef;
+use crate::reference::{Lang, TerritoryRef};
+
+/// The reader's language, from `Accept-Language` (French by default, English on request): the
+/// labels the service writes (AFME indicators, Sankey nodes, families, resource classes) and the
+/// convention of its CSV exports. Never refused: an unsupported or malformed header is French.
+impl actix_web::FromRequest for Lang {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Lang, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(Lang::from_accept_language(
+            req.headers()
+                .get(actix_web::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok()),
+        )))
+    }
+}
+
+/// An answer whose labels are in `lang`: `Content-Language`, and `Vary: Accept-Language` so that
+/// caches keep one copy per language.
+pub(crate) fn in_lang(lang: Lang) -> actix_web::HttpResponseBuilder {
+    let mut builder = HttpResponse::Ok();
+    builder
+        .insert_header(("Content-Language", lang.code()))
+        .insert_header(("Vary", "Accept-Language"));
+    builder
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Resources (not method macros) so that a wrong method on a known path is a 405, not a 404.
@@ -656,6 +683,7 @@ pub async fn import_account(
 pub async fn get_account(
     state: State,
     caller: Caller,
+    lang: Lang,
     code: web::Path<String>,
     query: ValidQuery<AccountQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -668,7 +696,7 @@ pub async fn get_account(
         .as_deref()
     {
         None | Some("json") => {}
-        Some("csv") => return csv_response(&state, &code, query.year).await,
+        Some("csv") => return csv_response(&state, &code, query.year, lang).await,
         Some(_) => return Err(ApiError::field("format", "must be json or csv")),
     }
     let year = check_year(query.year, "year")?;
@@ -676,8 +704,9 @@ pub async fn get_account(
     let (year, years, rows) = load_account(&state, &t.code, year).await?;
     let population = population(&state, &t, year).await?;
     let options = indicator_options(&population, query.tolerance_t)?;
-    let indicators = compute_indicators(&rows, &t.code, year, &options);
-    Ok(HttpResponse::Ok().json(AccountOut {
+    let mut indicators = compute_indicators(&rows, &t.code, year, &options);
+    localise_indicators(&mut indicators, lang);
+    Ok(in_lang(lang).json(AccountOut {
         territory: t,
         year,
         years,
@@ -703,17 +732,19 @@ pub async fn get_account(
 pub async fn export_csv(
     state: State,
     caller: Caller,
+    lang: Lang,
     code: web::Path<String>,
     query: ValidQuery<YearQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.check_territory(&state, &code).await?;
-    csv_response(&state, &code, query.0.year).await
+    csv_response(&state, &code, query.0.year, lang).await
 }
 
 async fn csv_response(
     state: &State,
     code: &str,
     year: Option<i32>,
+    lang: Lang,
 ) -> Result<HttpResponse, ApiError> {
     let year = check_year(year, "year")?;
     let (t, _) = territory(state, code).await?;
@@ -730,13 +761,13 @@ async fn csv_response(
     if rows.is_empty() {
         return Err(no_account(&t.code, year, &years));
     }
-    let text = crate::afme::csv::account_csv_string(&rows)
+    let text = crate::afme::csv::account_csv_string_in(&rows, lang)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let file = match year {
         Some(y) => format!("afme_{}_{y}.csv", t.code),
         None => format!("afme_{}.csv", t.code),
     };
-    Ok(HttpResponse::Ok()
+    Ok(in_lang(lang)
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             "Content-Disposition",
@@ -761,6 +792,7 @@ async fn csv_response(
 pub async fn sankey(
     state: State,
     caller: Caller,
+    lang: Lang,
     code: web::Path<String>,
     query: ValidQuery<YearQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -768,7 +800,9 @@ pub async fn sankey(
     let year = check_year(query.0.year, "year")?;
     let (t, _) = territory(&state, &code).await?;
     let (year, _, rows) = load_account(&state, &t.code, year).await?;
-    Ok(HttpResponse::Ok().json(build_sankey(&rows, &t.code, year, &t.name)))
+    let mut sankey = build_sankey(&rows, &t.code, year, &t.name);
+    localise_sankey(&mut sankey, lang);
+    Ok(in_lang(lang).json(sankey))
 }
 
 /// The members whose accounts make a territory's: the départements of a région (or of a custom
@@ -832,6 +866,7 @@ fn members_of(
 pub async fn aggregate(
     state: State,
     caller: Caller,
+    lang: Lang,
     code: web::Path<String>,
     query: ValidQuery<AggregateQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -886,13 +921,18 @@ pub async fn aggregate(
         .map_err(|e| afme_error(e, "code"))?;
     let population = population(&state, &t, year).await?;
     let options = indicator_options(&population, query.tolerance_t)?;
-    let indicators = compute_indicators(&aggregated.rows, &t.code, year, &options);
+    let mut indicators = compute_indicators(&aggregated.rows, &t.code, year, &options);
+    localise_indicators(&mut indicators, lang);
     let declared = (!declared.is_empty()).then(|| DeclaredComparison {
-        indicators: compute_indicators(&declared, &t.code, year, &options),
+        indicators: {
+            let mut declared = compute_indicators(&declared, &t.code, year, &options);
+            localise_indicators(&mut declared, lang);
+            declared
+        },
         comparison: compare_accounts(&aggregated.rows, &declared, &t.code, year),
         rows: declared,
     });
-    Ok(HttpResponse::Ok().json(AggregateOut {
+    Ok(in_lang(lang).json(AggregateOut {
         territory: t,
         year,
         population,

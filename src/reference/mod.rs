@@ -5,6 +5,7 @@
 
 pub mod ewc;
 pub mod geo;
+pub mod lang;
 pub mod naf;
 pub mod text;
 
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 pub use ewc::{EwcCode, EwcList};
 pub use geo::{Commune, Geography, TerritoryKind, TerritoryRef};
+pub use lang::Lang;
 pub use naf::{NafEntry, NafList};
 
 #[derive(Debug, thiserror::Error)]

@@ -185,3 +185,130 @@ async fn afme_import_errors_name_the_physical_line_after_empty_lines() {
         reply.text
     );
 }
+
+// -------------------------------------------------------------------------------------------------
+// 3–4. Labels and CSV exports in the reader's language
+
+async fn small_account(app: &TestApp) {
+    let account = format!(
+        "{HEADER}\n21,2015,DE,construction_materials,,1200.5,t,,UNICEM,\n21,2015,IMP,fossil_fuels,abroad,300,t,,,\n21,2015,EXP,all,rest_of_france,100,t,,,\n21,2015,DPO_LANDFILL,all,,50,t,,,\n"
+    );
+    let imported = app
+        .post_csv("/api/v1/territories/21/afme/import", account)
+        .await;
+    assert_eq!(imported.status, 201, "{}", imported.text);
+}
+
+fn node_names(reply: &Reply) -> Vec<String> {
+    reply.body["nodes"]
+        .as_array()
+        .map(|n| {
+            n.iter()
+                .filter_map(|n| n["name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[actix_web::test]
+async fn afme_indicator_and_sankey_labels_follow_accept_language() {
+    let app = spawn_app().await;
+    small_account(&app).await;
+    let path = "/api/v1/territories/21/afme?year=2015";
+    // French by default
+    let fr = ok(&app, path).await;
+    assert_eq!(
+        fr.body["indicators"]["dmc"]["label"],
+        "consommation intérieure apparente de matières (DMC)"
+    );
+    assert_eq!(fr.body["indicators"]["imp"]["label"], "importations");
+    assert_eq!(
+        fr.body["indicators"]["dpo_parts"][0]["label"],
+        "déchets mis en décharge"
+    );
+    let en = get_lang(&app, path, "en-GB,en;q=0.9,fr;q=0.5").await;
+    assert_eq!(
+        en.body["indicators"]["dmc"]["label"],
+        "domestic material consumption"
+    );
+    assert_eq!(en.body["indicators"]["imp"]["label"], "imports");
+    // the figures do not depend on the language
+    assert_eq!(
+        fr.body["indicators"]["dmc"]["value"],
+        en.body["indicators"]["dmc"]["value"]
+    );
+    let explicit_fr = get_lang(&app, path, "fr-FR").await;
+    assert_eq!(explicit_fr.body["indicators"], fr.body["indicators"]);
+    let unsupported = get_lang(&app, path, "de-DE").await;
+    assert_eq!(unsupported.body["indicators"], fr.body["indicators"]);
+
+    let sankey = "/api/v1/territories/21/afme/sankey?year=2015";
+    let fr = get_lang(&app, sankey, "fr").await;
+    let names = node_names(&fr);
+    for name in [
+        "Extraction intérieure (DE)",
+        "Importations (IMP) — étranger",
+        "Exportations (EXP) — reste de la France",
+        "Déchets mis en décharge (DPO)",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+    let en = get_lang(&app, sankey, "en").await;
+    let names = node_names(&en);
+    for name in [
+        "Domestic extraction (DE)",
+        "Imports (IMP) — abroad",
+        "Exports (EXP) — rest of France",
+        "Waste landfilled (DPO)",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+    assert_eq!(fr.body["links"], en.body["links"], "same diagram");
+}
+
+#[actix_web::test]
+async fn afme_csv_export_follows_the_readers_convention_and_round_trips() {
+    let app = spawn_app().await;
+    small_account(&app).await;
+    let path = "/api/v1/territories/21/afme.csv?year=2015";
+    let fr = ok(&app, path).await;
+    assert!(fr.text.starts_with('\u{feff}'), "BOM: {:?}", &fr.text[..20]);
+    let lines: Vec<&str> = fr.text.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(
+        lines[0],
+        "territory;year;flow;family;partner;value;unit;uncertainty;source;note;family_label"
+    );
+    assert!(
+        lines.contains(
+            &"21;2015;DE;construction_materials;;1200,5;t;;UNICEM;;Matériaux de construction"
+        ),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(&"21;2015;IMP;fossil_fuels;abroad;300;t;;;;Combustibles fossiles"),
+        "{lines:?}"
+    );
+    let en = get_lang(&app, path, "en").await;
+    assert!(!en.text.starts_with('\u{feff}'));
+    let lines: Vec<&str> = en.text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "territory,year,flow,family,partner,value,unit,uncertainty,source,note,family_label"
+    );
+    assert!(
+        lines.contains(
+            &"21,2015,DE,construction_materials,,1200.5,t,,UNICEM,,Construction materials"
+        ),
+        "{lines:?}"
+    );
+    // both re-import as they are, to the same account
+    let before = ok(&app, "/api/v1/territories/21/afme?year=2015").await;
+    for text in [fr.text.clone(), en.text.clone()] {
+        let again = app
+            .post_csv("/api/v1/territories/21/afme/import", text)
+            .await;
+        assert_eq!(again.status, 201, "{}", again.text);
+        let after = ok(&app, "/api/v1/territories/21/afme?year=2015").await;
+        assert_eq!(after.body["rows"], before.body["rows"]);
+    }
+}
