@@ -312,3 +312,57 @@ async fn afme_csv_export_follows_the_readers_convention_and_round_trips() {
         assert_eq!(after.body["rows"], before.body["rows"]);
     }
 }
+
+// -------------------------------------------------------------------------------------------------
+// 6. Code search reaching a facilitator's words
+
+fn codes_of(reply: &Reply) -> Vec<String> {
+    items(reply)
+        .iter()
+        .filter_map(|i| i["code"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[actix_web::test]
+async fn trade_words_find_their_naf_and_ewc_codes() {
+    let app = spawn_app().await;
+    // « scierie » is in no NAF label: the trade-word table leads to 16.10 « Sciage et rabotage du bois »
+    for q in ["scierie", "Scierie", "SCIERIES"] {
+        let reply = ok(&app, &format!("/api/v1/codes/naf?q={q}")).await;
+        let codes = codes_of(&reply);
+        assert_eq!(
+            codes.first().map(String::as_str),
+            Some("16.10"),
+            "{q}: {codes:?}"
+        );
+        assert!(codes.contains(&"16.10A".to_owned()), "{q}: {codes:?}");
+    }
+    // « fromagerie »: 10.51 « Exploitation de laiteries et fabrication de fromage »
+    let reply = ok(&app, "/api/v1/codes/naf?q=fromagerie").await;
+    let codes = codes_of(&reply);
+    assert_eq!(
+        codes.first().map(String::as_str),
+        Some("10.51"),
+        "{codes:?}"
+    );
+    // by stem too, without the table: « fromages » finds the label's « fromage »
+    let reply = ok(&app, "/api/v1/codes/naf?q=fromages").await;
+    assert!(
+        codes_of(&reply).contains(&"10.51".to_owned()),
+        "{}",
+        reply.text
+    );
+    // « lactosérum » (whey), accents and case ignored: the dairy sub-chapter 02 05
+    for q in ["lactos%C3%A9rum", "LACTOSERUM"] {
+        let reply = ok(&app, &format!("/api/v1/codes/ewc?q={q}")).await;
+        let codes = codes_of(&reply);
+        assert_eq!(codes[..2], ["020501", "020599"], "{q}: {codes:?}");
+        assert!(
+            !codes.contains(&"020502".to_owned()),
+            "02 05 02 is sludge, not whey: {codes:?}"
+        );
+    }
+    // nothing invented for a word nobody uses
+    let none = ok(&app, "/api/v1/codes/ewc?q=zzzyx").await;
+    assert!(items(&none).is_empty(), "{}", none.text);
+}
