@@ -4,7 +4,8 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{Reply, TestApp, spawn_app};
+use crate::helpers::{Reply, TestApp, spawn_app, spawn_with};
+use symbiose::auth::Role;
 
 const DIJON: &str = "21231";
 const KM_PER_DEGREE: f64 = 111.2;
@@ -365,4 +366,55 @@ async fn trade_words_find_their_naf_and_ewc_codes() {
     // nothing invented for a word nobody uses
     let none = ok(&app, "/api/v1/codes/ewc?q=zzzyx").await;
     assert!(items(&none).is_empty(), "{}", none.text);
+}
+
+// -------------------------------------------------------------------------------------------------
+// 9. Keyless readers do not see synergy statuses
+
+#[actix_web::test]
+async fn keyless_readers_do_not_see_synergy_statuses() {
+    let app = spawn_with(|s| s.auth.public_read = true).await;
+    let (sawmill_actor, _) = sawmill(&app, "Scierie A", 0.0, 500.0).await;
+    boiler(&app, "Chaufferie B", 3.0, 800.0).await;
+    let list = ok(&app, "/api/v1/synergies?territory=21").await;
+    let id = items(&list)[0]["id"].as_str().expect("id").to_owned();
+    let r = app
+        .patch(
+            &format!("/api/v1/synergies/{id}"),
+            &json!({"status": "proposed"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let partner = app.key("portail", Role::Partner, &[]);
+    for path in [
+        "/api/v1/synergies?territory=21".to_owned(),
+        format!("/api/v1/actors/{sawmill_actor}/synergies"),
+        format!("/api/v1/synergies/{id}"),
+    ] {
+        // key holders see it
+        let with_key = app
+            .call(Some(&partner), reqwest::Method::GET, &path, None)
+            .await;
+        assert_eq!(with_key.status, 200, "{}", with_key.text);
+        assert!(
+            with_key.text.contains("\"status\":\"proposed\""),
+            "{path}: {}",
+            with_key.text
+        );
+        // keyless readers do not: no `status` field anywhere
+        let keyless = app.call(None, reqwest::Method::GET, &path, None).await;
+        assert_eq!(keyless.status, 200, "{}", keyless.text);
+        assert!(keyless.text.contains(&id), "{path}: {}", keyless.text);
+        assert!(
+            !keyless.text.contains("\"status\""),
+            "{path}: {}",
+            keyless.text
+        );
+        assert!(
+            !keyless.text.contains("proposed"),
+            "{path}: {}",
+            keyless.text
+        );
+    }
 }
