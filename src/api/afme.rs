@@ -588,7 +588,9 @@ fn parse_for(
 // handlers
 
 /// Import a territory's account from a CSV file (tidy format: `territory,year,flow,family,partner,
-/// value,unit,uncertainty,source,note`; see `src/afme/csv.rs`). Every row must be for `{code}`.
+/// value,unit,uncertainty,source,note`, `,` or `;`, decimal point or comma). Every row must be for
+/// `{code}`. The format, column by column: [docs/AFME_IMPORT.md](docs/AFME_IMPORT.md) in the
+/// repository.
 ///
 /// All or nothing: on any bad cell the answer is 422 with one error per cell (`field` = column,
 /// `row` = file line, the header being line 1) and nothing is stored. Otherwise the file

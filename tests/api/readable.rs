@@ -418,3 +418,31 @@ async fn keyless_readers_do_not_see_synergy_statuses() {
         );
     }
 }
+
+// -------------------------------------------------------------------------------------------------
+// 5. The AFME import format is documented and linked from the OpenAPI document
+
+#[actix_web::test]
+async fn the_afme_import_operation_links_its_format_document() {
+    let app = spawn_app().await;
+    let doc = ok(&app, "/api/v1/openapi.json").await;
+    let op = &doc.body["paths"]["/api/v1/territories/{code}/afme/import"]["post"];
+    let text = format!("{} {}", op["summary"], op["description"]);
+    assert!(text.contains("docs/AFME_IMPORT.md"), "{text}");
+    let file = std::fs::read_to_string("docs/AFME_IMPORT.md").expect("docs/AFME_IMPORT.md");
+    for column in [
+        "territory",
+        "year",
+        "flow",
+        "family",
+        "partner",
+        "value",
+        "unit",
+        "uncertainty",
+    ] {
+        assert!(
+            file.contains(&format!("| `{column}` |")),
+            "{column} documented"
+        );
+    }
+}
