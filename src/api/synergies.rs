@@ -769,7 +769,8 @@ pub struct GraphScoreQuery {
 }
 
 /// Optimal allocation of limited offer quantities among competing needs (min-cost flow: maximises
-/// Σ score × quantity), with the greedy value for comparison.
+/// Σ score × quantity), with the greedy value for comparison. Only the flows that receive a
+/// quantity are listed, rounded (quantities to 1e-3 of their unit, shares and scores to 1e-4).
 #[utoipa::path(tag = "graph", params(GraphScoreQuery), responses((status = 200, body = crate::matching::graph::Allocation), (status = 404, body = super::error::Problem)))]
 #[get("/territories/{code}/allocation")]
 pub async fn territory_allocation(
@@ -779,7 +780,7 @@ pub async fn territory_allocation(
     query: ValidQuery<GraphScoreQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let graph = territory_graph_of(&state, &caller, &code, query.0.min_score).await?;
-    let allocation = web::block(move || graph.allocate())
+    let allocation = web::block(move || graph.allocate().readable())
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok().json(allocation))
