@@ -24,11 +24,13 @@
 //! | `uncertainty` | no | `5%` (relative) or `1200` (standard deviation, in the row's unit) |
 //! | `source`, `note` | no | free text |
 //!
-//! Columns may come in any order; unknown columns are refused (they are usually typos).
+//! Columns may come in any order; unknown columns are refused (they are usually typos), except
+//! `family_label`, which the export adds and the import ignores.
 //!
 //! Import is all-or-nothing: either every row is valid and all are returned, or
-//! [`AfmeError::InvalidRows`] lists every bad cell. Rows are numbered as in a spreadsheet: the header
-//! is row 1, the first data row is row 2.
+//! [`AfmeError::InvalidRows`] lists every bad cell. Rows are numbered by the physical line of the
+//! file where the record starts, as an editor shows it: the header is usually line 1, and empty lines
+//! (skipped) still count, so an error after a blank line names the line it is on.
 //!
 //! Besides cell checks, two rows with the same territory, year, flow, family and partner are refused:
 //! in two units it is a mixed-unit error, in one unit a duplicate.
@@ -50,6 +52,7 @@ use super::families::FamilyTable;
 use super::model::{
     AccountRow, Family, FlowType, Partner, RowKey, Uncertainty, Unit, parse_number,
 };
+use crate::reference::Lang;
 
 /// Columns of the tidy format, in export order.
 pub const COLUMNS: [&str; 10] = [
@@ -64,6 +67,9 @@ pub const COLUMNS: [&str; 10] = [
     "source",
     "note",
 ];
+/// A column the export adds (the family's label in the reader's language); read and ignored on
+/// import, so an export is re-importable as is.
+pub const FAMILY_LABEL: &str = "family_label";
 const REQUIRED: [&str; 6] = ["territory", "year", "flow", "family", "value", "unit"];
 
 /// Reads the whole input as text (BOM stripped) and builds a CSV reader with the delimiter guessed
@@ -99,6 +105,34 @@ fn opt_text(s: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_string())
 }
 
+/// The physical line (1-based) where a record starts in the file, as an editor shows it. The reader
+/// skips empty lines and a quoted cell may span lines, so counting records drifts; and the reader's
+/// own position is where it started reading, before the empty lines it skipped. `previous` (the
+/// line of the record before) stands in when the reader gives no position.
+pub fn physical_line(text: &str, position: Option<&::csv::Position>, previous: usize) -> usize {
+    let Some(p) = position else {
+        return previous + 1;
+    };
+    let mut line = usize::try_from(p.line()).unwrap_or(previous + 1);
+    let start = usize::try_from(p.byte()).unwrap_or(usize::MAX);
+    for b in text.as_bytes().iter().skip(start) {
+        match b {
+            b'\n' => line += 1,
+            b'\r' => {}
+            _ => break,
+        }
+    }
+    line
+}
+
+fn record_line(text: &str, record: &::csv::StringRecord, previous: usize) -> usize {
+    physical_line(text, record.position(), previous)
+}
+
+fn error_line(text: &str, error: &::csv::Error, previous: usize) -> usize {
+    physical_line(text, error.position(), previous)
+}
+
 /// Parses a tidy account CSV with the embedded family table. `territory_exists` says whether a code
 /// (of the `territory` column or of a territory partner) is known.
 pub fn parse_account_csv<R: Read>(
@@ -129,18 +163,23 @@ pub fn parse_account_csv_with<R: Read>(
             )]));
         }
     };
+    // Blank lines before the header are skipped by the reader: the header is where it is.
+    let header_line = record_line(&text, &header, 0).max(1);
     let mut position: HashMap<&'static str, usize> = HashMap::new();
     for (i, name) in header.iter().enumerate() {
         let name = name.trim().to_ascii_lowercase();
+        if name == FAMILY_LABEL {
+            continue;
+        }
         match COLUMNS.iter().find(|c| **c == name) {
             Some(c) if position.contains_key(c) => {
-                errors.push(RowError::new(1, c, "column appears twice"));
+                errors.push(RowError::new(header_line, c, "column appears twice"));
             }
             Some(c) => {
                 position.insert(c, i);
             }
             None => errors.push(RowError::new(
-                1,
+                header_line,
                 &name,
                 format!("unknown column; expected {}", COLUMNS.join(", ")),
             )),
@@ -148,7 +187,7 @@ pub fn parse_account_csv_with<R: Read>(
     }
     for c in REQUIRED {
         if !position.contains_key(c) {
-            errors.push(RowError::new(1, c, "required column missing"));
+            errors.push(RowError::new(header_line, c, "required column missing"));
         }
     }
     if !errors.is_empty() {
@@ -156,15 +195,18 @@ pub fn parse_account_csv_with<R: Read>(
     }
 
     let mut rows: Vec<(usize, AccountRow)> = Vec::new();
-    for (index, record) in records.enumerate() {
-        let row_no = index + 2;
+    let mut last_line = header_line;
+    for record in records {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
+                let row_no = error_line(&text, &e, last_line);
                 errors.push(RowError::new(row_no, "", format!("unreadable row: {e}")));
                 continue;
             }
         };
+        let row_no = record_line(&text, &record, last_line);
+        last_line = row_no;
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
@@ -397,15 +439,40 @@ fn parse_row(
     })
 }
 
-/// Writes rows in the tidy format (header first), values in their stored unit (`t` or `MWh`).
+/// Writes rows in the tidy format (header first), values in their stored unit (`t` or `MWh`), in
+/// the English convention (`,` and `.`, no BOM); see [`write_account_csv_in`].
 pub fn write_account_csv<W: Write>(writer: W, rows: &[AccountRow]) -> Result<(), AfmeError> {
-    let mut w = ::csv::Writer::from_writer(writer);
+    write_account_csv_in(writer, rows, Lang::En)
+}
+
+/// Writes rows in the tidy format in the reader's convention: French → `;`, decimal comma and a
+/// UTF-8 BOM (what French spreadsheets expect); English → `,` and `.`. Values are rounded to the
+/// kilogram (3 decimals of a tonne; float noise gone, nothing a re-import would miss), and a last
+/// column `family_label` names the family in the reader's language (ignored on import). The
+/// importer reads both conventions, so an export is re-importable as is.
+pub fn write_account_csv_in<W: Write>(
+    mut writer: W,
+    rows: &[AccountRow],
+    lang: Lang,
+) -> Result<(), AfmeError> {
+    writer
+        .write_all(lang.csv_preamble().as_bytes())
+        .map_err(|e| AfmeError::Csv(e.to_string()))?;
+    let mut w = ::csv::WriterBuilder::new()
+        .delimiter(lang.csv_delimiter())
+        .from_writer(writer);
     let map = |e: ::csv::Error| AfmeError::Csv(e.to_string());
-    w.write_record(COLUMNS).map_err(map)?;
+    w.write_record(COLUMNS.iter().chain(std::iter::once(&FAMILY_LABEL)))
+        .map_err(map)?;
     for r in rows {
         let year = r.year.to_string();
-        let value = r.value.to_string();
-        let uncertainty = r.uncertainty.map(|u| u.to_string()).unwrap_or_default();
+        let value = lang.number(r.value, 3);
+        let uncertainty = match r.uncertainty {
+            Some(Uncertainty::Percent(p)) => format!("{}%", lang.number(p, 3)),
+            Some(Uncertainty::Sd(sd)) => lang.number(sd, 3),
+            None => String::new(),
+        };
+        let family_label = super::labels::family_label(r.family, lang);
         w.write_record([
             r.territory.as_str(),
             year.as_str(),
@@ -417,16 +484,22 @@ pub fn write_account_csv<W: Write>(writer: W, rows: &[AccountRow]) -> Result<(),
             uncertainty.as_str(),
             r.source.as_deref().unwrap_or(""),
             r.note.as_deref().unwrap_or(""),
+            family_label.as_str(),
         ])
         .map_err(map)?;
     }
     w.flush().map_err(|e| AfmeError::Csv(e.to_string()))
 }
 
-/// Rows as CSV text.
+/// Rows as CSV text (English convention).
 pub fn account_csv_string(rows: &[AccountRow]) -> Result<String, AfmeError> {
+    account_csv_string_in(rows, Lang::En)
+}
+
+/// Rows as CSV text in the reader's convention (see [`write_account_csv_in`]).
+pub fn account_csv_string_in(rows: &[AccountRow], lang: Lang) -> Result<String, AfmeError> {
     let mut buf = Vec::new();
-    write_account_csv(&mut buf, rows)?;
+    write_account_csv_in(&mut buf, rows, lang)?;
     String::from_utf8(buf).map_err(|e| AfmeError::Csv(e.to_string()))
 }
 
@@ -541,15 +614,18 @@ pub fn parse_published_csv_with<R: Read>(
     let mut memo: HashMap<(String, i32), (Option<f64>, Option<f64>)> = HashMap::new();
     let mut rows: Vec<AccountRow> = Vec::new();
 
-    for (index, record) in records.enumerate() {
-        let row_no = index + 2;
+    let mut last_line = record_line(&text, &header, 0).max(1);
+    for record in records {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
+                let row_no = error_line(&text, &e, last_line);
                 errors.push(RowError::new(row_no, "", format!("unreadable row: {e}")));
                 continue;
             }
         };
+        let row_no = record_line(&text, &record, last_line);
+        last_line = row_no;
         if record.iter().all(|c| c.trim().is_empty()) {
             continue;
         }
@@ -841,6 +917,28 @@ mod tests {
     }
 
     #[test]
+    fn rows_are_numbered_by_physical_line_after_empty_lines() {
+        // line 1 header, 2 valid, 3 empty, 4 bad flow, 5 empty, 6 empty, 7 bad value,
+        // 8–9 a quoted note over two lines, 10 bad year
+        let errs = errors(
+            "21,2015,DE,all,,100,t,,,\n\
+             \n\
+             21,2015,XYZ,all,,100,t,,,\n\
+             \n\
+             \n\
+             21,2015,IMP,all,,abc,t,,,\n\
+             21,2015,EXP,all,,5,t,,,\"two\nlines\"\n\
+             21,20x5,DPO_AIR,all,,5,t,,,\n",
+        );
+        let rows: Vec<(usize, &str)> = errs.iter().map(|e| (e.row, e.column.as_str())).collect();
+        assert_eq!(
+            rows,
+            vec![(4, "flow"), (7, "value"), (10, "year")],
+            "{errs:?}"
+        );
+    }
+
+    #[test]
     fn mixed_units_and_duplicates() {
         let errs = errors(
             "21,2015,DE,fossil_fuels,,100,t,,,\n\
@@ -889,10 +987,38 @@ mod tests {
         .unwrap();
         let text = account_csv_string(&rows).unwrap();
         assert!(text.starts_with(
-            "territory,year,flow,family,partner,value,unit,uncertainty,source,note\n"
+            "territory,year,flow,family,partner,value,unit,uncertainty,source,note,family_label\n"
         ));
         let back = parse_account_csv(text.as_bytes(), &exists).unwrap();
         assert_eq!(back, rows);
+    }
+
+    #[test]
+    fn french_export_uses_semicolons_decimal_commas_and_a_bom_and_round_trips() {
+        let rows = parse(
+            "21,2015,IMP,construction_materials,rest_of_france,125000.25,t,10.5%,SitraM,\"road, rail\"\n\
+             21,2015,DE,all,,3200000.0000000855,t,1500.5,,\n",
+        )
+        .unwrap();
+        let text = account_csv_string_in(&rows, Lang::Fr).unwrap();
+        assert!(text.starts_with("\u{feff}territory;year;flow;family;partner;value;unit;uncertainty;source;note;family_label\n"), "{text}");
+        assert!(
+            text.contains(";125000,25;t;10,5%;SitraM;road, rail;Matériaux de construction\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains(";3200000;t;1500,5;;;toutes familles\n"),
+            "{text}"
+        );
+        let back = parse_account_csv(text.as_bytes(), &exists).unwrap();
+        assert_eq!(back[0], rows[0]);
+        assert_eq!(back[1].value, 3_200_000.0);
+        let en = account_csv_string_in(&rows, Lang::En).unwrap();
+        assert!(en.starts_with("territory,year,"), "{en}");
+        assert!(
+            en.contains(",125000.25,t,10.5%,SitraM,\"road, rail\",Construction materials\n"),
+            "{en}"
+        );
     }
 
     #[test]

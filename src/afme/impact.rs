@@ -34,23 +34,23 @@ pub struct SynergyImpact {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[schema(as = AfmeChange)]
 pub struct Change {
-    /// t.
-    pub before: f64,
+    /// t; `null` when the account has no row for this indicator (unknown, not zero).
+    pub before: Option<f64>,
     /// t (negative = decrease).
     pub delta: f64,
-    /// t.
-    pub after: f64,
-    /// delta / before × 100; `None` when `before` is 0.
+    /// t; `null` when `before` is unknown.
+    pub after: Option<f64>,
+    /// delta / before × 100; `null` when `before` is 0 or unknown.
     pub percent: Option<f64>,
 }
 
 impl Change {
-    fn new(before: f64, delta: f64) -> Self {
+    fn new(before: Option<f64>, delta: f64) -> Self {
         Self {
             before,
             delta,
-            after: before + delta,
-            percent: (before.abs() > 0.0).then(|| delta / before * 100.0),
+            after: before.map(|b| b + delta),
+            percent: before.filter(|b| b.abs() > 0.0).map(|b| delta / b * 100.0),
         }
     }
 }
@@ -73,7 +73,8 @@ pub struct ImpactReport {
     pub year: i32,
     pub synergies: usize,
     pub imp: Change,
-    /// `before` is the account's DPO_LANDFILL (0 with a note when the account has none).
+    /// `before` is the account's DPO_LANDFILL; `before`, `after` and `percent` are `null` (with a
+    /// note) when the account has no DPO_LANDFILL row: the landfill is unknown, not zero.
     pub dpo_landfill: Change,
     pub dmc: Change,
     pub by_family: Vec<FamilyImpact>,
@@ -144,19 +145,22 @@ pub fn account_impact(
         .map(|i| i.value);
     if landfill_before.is_none() {
         notes.push(
-            "the account has no DPO_LANDFILL row: the landfill change has no base to compare with"
+            "DPO_LANDFILL unknown: the account has no DPO_LANDFILL row, so the landfill before and after the synergies is not known (only the change, delta, is given)"
                 .into(),
         );
     }
-    let imp = Change::new(indicators.imp.value, imp_delta);
-    let dpo_landfill = Change::new(landfill_before.unwrap_or(0.0), landfill_delta);
-    let dmc = Change::new(indicators.dmc.value, imp_delta);
+    let imp = Change::new(Some(indicators.imp.value), imp_delta);
+    let dpo_landfill = Change::new(landfill_before, landfill_delta);
+    let dmc = Change::new(Some(indicators.dmc.value), imp_delta);
     for (name, c) in [
         ("IMP", &imp),
         ("DPO_LANDFILL", &dpo_landfill),
         ("DMC", &dmc),
     ] {
-        if c.after < 0.0 && c.before > 0.0 {
+        if let (Some(after), Some(before)) = (c.after, c.before)
+            && after < 0.0
+            && before > 0.0
+        {
             notes.push(format!(
                 "{name} would fall below zero: the synergies claim more than the account holds"
             ));
@@ -217,14 +221,14 @@ mod tests {
         ];
         let rep = account_impact(&ind, &syn).unwrap();
         assert_eq!(rep.synergies, 3);
-        assert_eq!(rep.imp.before, 500.0);
+        assert_eq!(rep.imp.before, Some(500.0));
         assert_eq!(rep.imp.delta, -75.0);
-        assert_eq!(rep.imp.after, 425.0);
+        assert_eq!(rep.imp.after, Some(425.0));
         assert_eq!(rep.imp.percent, Some(-15.0));
         assert_eq!(rep.dpo_landfill.delta, -50.0);
         assert_eq!(rep.dpo_landfill.percent, Some(-25.0));
         // DMC = 1000 + 500 − 300 = 1200
-        assert_eq!(rep.dmc.before, 1_200.0);
+        assert_eq!(rep.dmc.before, Some(1_200.0));
         assert_eq!(rep.dmc.delta, -75.0);
         assert_eq!(rep.dmc.percent, Some(-6.25));
         let c = rep
@@ -273,6 +277,9 @@ mod tests {
         }];
         let rep = account_impact(&ind, &syn).unwrap();
         assert_eq!(rep.dpo_landfill.percent, None);
+        assert_eq!(rep.dpo_landfill.before, None);
+        assert_eq!(rep.dpo_landfill.after, None, "unknown, never negative");
+        assert_eq!(rep.dpo_landfill.delta, -5.0);
         assert!(rep.notes.iter().any(|n| n.contains("no DPO_LANDFILL")));
         assert!(
             rep.notes

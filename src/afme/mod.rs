@@ -23,6 +23,7 @@ pub mod error;
 pub mod families;
 pub mod impact;
 pub mod indicators;
+pub mod labels;
 pub mod model;
 pub mod priority;
 pub mod reconcile;

@@ -18,6 +18,7 @@ use crate::afme::aggregate::{
     AggregatedAccount, ComparisonRow, aggregate_members, compare_accounts,
 };
 use crate::afme::indicators::{AccountIndicators, IndicatorOptions, compute_indicators};
+use crate::afme::labels::{localise_indicators, localise_sankey};
 use crate::afme::priority::{PriorityReport, territorial_priorities};
 use crate::afme::reconcile::{
     Constraint, ReconcileOptions, Reconciliation, apply_reconciliation, balance_constraint,
@@ -28,7 +29,33 @@ use crate::afme::{AccountRow, AfmeError, Partner, RowError};
 use crate::auth::Caller;
 use crate::db::{self, TerritoryScope};
 use crate::domain::validation::FieldError;
-use crate::reference::TerritoryRef;
+use crate::reference::{Lang, TerritoryRef};
+
+/// The reader's language, from `Accept-Language` (French by default, English on request): the
+/// labels the service writes (AFME indicators, Sankey nodes, families, resource classes) and the
+/// convention of its CSV exports. Never refused: an unsupported or malformed header is French.
+impl actix_web::FromRequest for Lang {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Lang, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(Lang::from_accept_language(
+            req.headers()
+                .get(actix_web::http::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok()),
+        )))
+    }
+}
+
+/// An answer whose labels are in `lang`: `Content-Language`, and `Vary: Accept-Language` so that
+/// caches keep one copy per language.
+pub(crate) fn in_lang(lang: Lang) -> actix_web::HttpResponseBuilder {
+    let mut builder = HttpResponse::Ok();
+    builder
+        .insert_header(("Content-Language", lang.code()))
+        .insert_header(("Vary", "Accept-Language"));
+    builder
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // Resources (not method macros) so that a wrong method on a known path is a 405, not a 404.
@@ -416,7 +443,7 @@ fn content_type(req: &HttpRequest) -> String {
 ///
 /// Also returns the row number of every non-blank data record, so that the parser's rows (one per
 /// such record when the file is valid) can be named. Rows are numbered as the engine's parser
-/// numbers them: CSV records, the header being 1 (the csv reader skips empty lines).
+/// numbers them: the physical line where the record starts (blank lines count).
 fn prescan(
     text: &str,
     code: &str,
@@ -439,10 +466,16 @@ fn prescan(
     let mut data_rows = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut territory_column = None;
-    for (index, record) in reader.records().enumerate() {
-        let row = index + 1;
+    let mut header_seen = false;
+    let mut last_line = 0usize;
+    for record in reader.records() {
         let Ok(record) = record else { continue };
-        if row > 1 && !record.iter().all(|c| c.trim().is_empty()) {
+        // the physical line where the record starts (empty lines, skipped, still count)
+        let row = crate::afme::csv::physical_line(text, record.position(), last_line);
+        last_line = row;
+        let is_header = !header_seen;
+        header_seen = true;
+        if !is_header && !record.iter().all(|c| c.trim().is_empty()) {
             data_rows.push(row);
         }
         for (i, cell) in record.iter().enumerate() {
@@ -451,7 +484,7 @@ fn prescan(
                 out.push(RowError::new(row, column, "contains a NUL character"));
             }
         }
-        if row == 1 {
+        if is_header {
             names = record
                 .iter()
                 .map(|c| c.trim().to_ascii_lowercase())
@@ -555,7 +588,9 @@ fn parse_for(
 // handlers
 
 /// Import a territory's account from a CSV file (tidy format: `territory,year,flow,family,partner,
-/// value,unit,uncertainty,source,note`; see `src/afme/csv.rs`). Every row must be for `{code}`.
+/// value,unit,uncertainty,source,note`, `,` or `;`, decimal point or comma). Every row must be for
+/// `{code}`. The format, column by column: [docs/AFME_IMPORT.md](docs/AFME_IMPORT.md) in the
+/// repository.
 ///
 /// All or nothing: on any bad cell the answer is 422 with one error per cell (`field` = column,
 /// `row` = file line, the header being line 1) and nothing is stored. Otherwise the file
@@ -650,6 +685,7 @@ pub async fn import_account(
 pub async fn get_account(
     state: State,
     caller: Caller,
+    lang: Lang,
     code: web::Path<String>,
     query: ValidQuery<AccountQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -662,7 +698,7 @@ pub async fn get_account(
         .as_deref()
     {
         None | Some("json") => {}
-        Some("csv") => return csv_response(&state, &code, query.year).await,
+        Some("csv") => return csv_response(&state, &code, query.year, lang).await,
         Some(_) => return Err(ApiError::field("format", "must be json or csv")),
     }
     let year = check_year(query.year, "year")?;
@@ -670,8 +706,9 @@ pub async fn get_account(
     let (year, years, rows) = load_account(&state, &t.code, year).await?;
     let population = population(&state, &t, year).await?;
     let options = indicator_options(&population, query.tolerance_t)?;
-    let indicators = compute_indicators(&rows, &t.code, year, &options);
-    Ok(HttpResponse::Ok().json(AccountOut {
+    let mut indicators = compute_indicators(&rows, &t.code, year, &options);
+    localise_indicators(&mut indicators, lang);
+    Ok(in_lang(lang).json(AccountOut {
         territory: t,
         year,
         years,
@@ -697,17 +734,19 @@ pub async fn get_account(
 pub async fn export_csv(
     state: State,
     caller: Caller,
+    lang: Lang,
     code: web::Path<String>,
     query: ValidQuery<YearQuery>,
 ) -> Result<HttpResponse, ApiError> {
     caller.check_territory(&state, &code).await?;
-    csv_response(&state, &code, query.0.year).await
+    csv_response(&state, &code, query.0.year, lang).await
 }
 
 async fn csv_response(
     state: &State,
     code: &str,
     year: Option<i32>,
+    lang: Lang,
 ) -> Result<HttpResponse, ApiError> {
     let year = check_year(year, "year")?;
     let (t, _) = territory(state, code).await?;
@@ -724,13 +763,13 @@ async fn csv_response(
     if rows.is_empty() {
         return Err(no_account(&t.code, year, &years));
     }
-    let text = crate::afme::csv::account_csv_string(&rows)
+    let text = crate::afme::csv::account_csv_string_in(&rows, lang)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     let file = match year {
         Some(y) => format!("afme_{}_{y}.csv", t.code),
         None => format!("afme_{}.csv", t.code),
     };
-    Ok(HttpResponse::Ok()
+    Ok(in_lang(lang)
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             "Content-Disposition",
@@ -755,6 +794,7 @@ async fn csv_response(
 pub async fn sankey(
     state: State,
     caller: Caller,
+    lang: Lang,
     code: web::Path<String>,
     query: ValidQuery<YearQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -762,7 +802,9 @@ pub async fn sankey(
     let year = check_year(query.0.year, "year")?;
     let (t, _) = territory(&state, &code).await?;
     let (year, _, rows) = load_account(&state, &t.code, year).await?;
-    Ok(HttpResponse::Ok().json(build_sankey(&rows, &t.code, year, &t.name)))
+    let mut sankey = build_sankey(&rows, &t.code, year, &t.name);
+    localise_sankey(&mut sankey, lang);
+    Ok(in_lang(lang).json(sankey))
 }
 
 /// The members whose accounts make a territory's: the départements of a région (or of a custom
@@ -826,6 +868,7 @@ fn members_of(
 pub async fn aggregate(
     state: State,
     caller: Caller,
+    lang: Lang,
     code: web::Path<String>,
     query: ValidQuery<AggregateQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -880,13 +923,18 @@ pub async fn aggregate(
         .map_err(|e| afme_error(e, "code"))?;
     let population = population(&state, &t, year).await?;
     let options = indicator_options(&population, query.tolerance_t)?;
-    let indicators = compute_indicators(&aggregated.rows, &t.code, year, &options);
+    let mut indicators = compute_indicators(&aggregated.rows, &t.code, year, &options);
+    localise_indicators(&mut indicators, lang);
     let declared = (!declared.is_empty()).then(|| DeclaredComparison {
-        indicators: compute_indicators(&declared, &t.code, year, &options),
+        indicators: {
+            let mut declared = compute_indicators(&declared, &t.code, year, &options);
+            localise_indicators(&mut declared, lang);
+            declared
+        },
         comparison: compare_accounts(&aggregated.rows, &declared, &t.code, year),
         rows: declared,
     });
-    Ok(HttpResponse::Ok().json(AggregateOut {
+    Ok(in_lang(lang).json(AggregateOut {
         territory: t,
         year,
         population,
@@ -1219,10 +1267,10 @@ mod tests {
                    71,2015,IMP,all,,5,t\n\
                    99,2015,IMP,other,,5,t\n";
         let (errors, data_rows) = prescan(csv, "21", &canonical);
-        // rows count CSV records as the engine's parser does (the csv reader skips blank lines)
-        assert_eq!(data_rows, vec![2, 3, 4]);
+        // rows are the file's lines, as the engine's parser numbers them (blank lines count)
+        assert_eq!(data_rows, vec![2, 4, 5]);
         assert_eq!(errors.len(), 1, "{errors:?}");
-        assert_eq!((errors[0].row, errors[0].column.as_str()), (3, "territory"));
+        assert_eq!((errors[0].row, errors[0].column.as_str()), (4, "territory"));
     }
 
     #[test]
@@ -1253,9 +1301,10 @@ mod tests {
         match parse_for(csv.as_bytes(), "21", &canonical) {
             Err(ApiError::Validation(errors)) => {
                 assert_eq!(errors.len(), 1, "{errors:?}");
+                // the second spelling is on line 4, after a blank line
                 assert_eq!(
                     (errors[0].row, errors[0].field.as_str()),
-                    (Some(3), "partner")
+                    (Some(4), "partner")
                 );
             }
             other => panic!("expected a validation error, got {other:?}"),

@@ -18,7 +18,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CodeQuery {
-    /// A code prefix (`10 01`, `1001`, `23.5`) or words, French or English, accents and case ignored.
+    /// A code prefix (`10 01`, `1001`, `23.5`) or words, French or English, accents and case
+    /// ignored, by prefix and stem (`fromagerie` finds « fromage »), plus the trade words of
+    /// `knowledge/trade_synonyms.csv` (`scierie` → NAF 16.10, `lactosérum` → EWC 02 05 01).
     pub q: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
@@ -42,7 +44,7 @@ pub async fn search_ewc(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     let hits: Vec<EwcCode> = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        Some(q) => state.reference.ewc.search(q).into_iter().cloned().collect(),
+        Some(q) => state.reference.search_ewc(q).into_iter().cloned().collect(),
         None => state.reference.ewc.all().to_vec(),
     };
     Ok(HttpResponse::Ok().json(page_slice(&state, &hits, &query.page())?))
@@ -69,7 +71,7 @@ pub async fn search_naf(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     let hits: Vec<NafEntry> = match query.q.as_deref().map(str::trim).filter(|q| !q.is_empty()) {
-        Some(q) => state.reference.naf.search(q).into_iter().cloned().collect(),
+        Some(q) => state.reference.search_naf(q).into_iter().cloned().collect(),
         None => state.reference.naf.all().to_vec(),
     };
     Ok(HttpResponse::Ok().json(page_slice(&state, &hits, &query.page())?))

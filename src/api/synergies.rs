@@ -40,7 +40,10 @@ pub struct SubstitutionOut {
     pub kind: String,
     #[serde(flatten)]
     pub synergy: Synergy,
-    pub status: String,
+    /// Lifecycle status (`detected`, `proposed`…); absent for keyless public readers, for whom
+    /// what facilitators decide about a synergy is not public.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
     pub provider_name: String,
     pub receiver_name: String,
     pub offer_label: Option<String>,
@@ -56,7 +59,9 @@ pub struct PoolingOut {
     pub group: PoolingGroup,
     /// Rank among synergies: 0.5·min(members,10)/10 + 0.5·(1 − radius/50 km).
     pub score: f64,
-    pub status: String,
+    /// Lifecycle status; absent for keyless public readers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -184,7 +189,13 @@ fn in_scope(
         .is_some_and(|a| a.in_scope(scope, zone))
 }
 
-fn substitution_out(built: &Built, s: &Synergy) -> SubstitutionOut {
+/// Whether a reader sees synergy statuses: keyless public readers do not (what facilitators decide
+/// about a synergy is theirs and the parties'); key holders do.
+fn shows_status(caller: &Caller) -> bool {
+    !matches!(caller, Caller::Public)
+}
+
+fn substitution_out(built: &Built, s: &Synergy, show_status: bool) -> SubstitutionOut {
     let name = |id: &Uuid| {
         built
             .actors
@@ -195,7 +206,7 @@ fn substitution_out(built: &Built, s: &Synergy) -> SubstitutionOut {
     let label = |id: &Uuid| built.resources.get(id).map(|r| r.label.clone());
     SubstitutionOut {
         kind: "substitution".into(),
-        status: built.status(&s.id),
+        status: show_status.then(|| built.status(&s.id)),
         provider_name: name(&s.provider_actor_id),
         receiver_name: name(&s.receiver_actor_id),
         offer_label: label(&s.offer_id),
@@ -204,11 +215,11 @@ fn substitution_out(built: &Built, s: &Synergy) -> SubstitutionOut {
     }
 }
 
-fn pooling_out(built: &Built, g: &PoolingGroup) -> PoolingOut {
+fn pooling_out(built: &Built, g: &PoolingGroup, show_status: bool) -> PoolingOut {
     PoolingOut {
         kind: "pooling".into(),
         score: pooling_score(g),
-        status: built.status(&g.id),
+        status: show_status.then(|| built.status(&g.id)),
         group: g.clone(),
     }
 }
@@ -287,6 +298,7 @@ enum Ranked {
 /// A page of synergies (substitution and pooling) touching a territory, ranked by score.
 fn ranked_page(
     state: &State,
+    caller: &Caller,
     built: &Built,
     query: &SynergyQuery,
     priority: &Prioritiser,
@@ -312,15 +324,17 @@ fn ranked_page(
         .collect();
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     let (range, next_cursor) = super::page_bounds(state, ranked.len(), &query.page())?;
+    let show_status = shows_status(caller);
     let items = ranked[range]
         .iter()
         .map(|(_, _, entry)| match *entry {
             Ranked::Substitution(i) => SynergyItem::Substitution(Box::new(substitution_out(
                 built,
                 &priority.apply(&built.synergies[i]),
+                show_status,
             ))),
             Ranked::Pooling(i) => {
-                SynergyItem::Pooling(Box::new(pooling_out(built, &built.pooling[i])))
+                SynergyItem::Pooling(Box::new(pooling_out(built, &built.pooling[i], show_status)))
             }
         })
         .collect();
@@ -345,6 +359,7 @@ pub async fn list_synergies(
     let built = current_for(&state, &caller).await?;
     let page = ranked_page(
         &state,
+        &caller,
         &built,
         &query,
         &priority,
@@ -397,12 +412,20 @@ pub async fn get_synergy(
     if let Some(s) = built.synergies.iter().find(|s| s.id == wanted) {
         return Ok(
             HttpResponse::Ok().json(SynergyItem::Substitution(Box::new(substitution_out(
-                &built, s,
+                &built,
+                s,
+                shows_status(&caller),
             )))),
         );
     }
     if let Some(g) = built.pooling.iter().find(|g| g.id == wanted) {
-        return Ok(HttpResponse::Ok().json(SynergyItem::Pooling(Box::new(pooling_out(&built, g)))));
+        return Ok(
+            HttpResponse::Ok().json(SynergyItem::Pooling(Box::new(pooling_out(
+                &built,
+                g,
+                shows_status(&caller),
+            )))),
+        );
     }
     Err(not_found())
 }
@@ -460,6 +483,7 @@ pub async fn actor_synergies(
     let built = current_for(&state, &caller).await?;
     let page = ranked_page(
         &state,
+        &caller,
         &built,
         &query,
         &Prioritiser::neutral(&state),
@@ -514,7 +538,11 @@ pub async fn resource_matches(
         .filter(|s| query.keeps_substitution(s, s.score))
         .collect();
     ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
-    let items: Vec<SubstitutionOut> = ranked.iter().map(|s| substitution_out(&built, s)).collect();
+    let show_status = shows_status(&caller);
+    let items: Vec<SubstitutionOut> = ranked
+        .iter()
+        .map(|s| substitution_out(&built, s, show_status))
+        .collect();
     Ok(HttpResponse::Ok().json(page_slice(&state, &items, &query.page())?))
 }
 
@@ -586,7 +614,7 @@ pub async fn match_adhoc(
             };
             in_scope(&built, partner, &scope, zone.as_ref())
         })
-        .map(|s| substitution_out(&built, s))
+        .map(|s| substitution_out(&built, s, shows_status(&caller)))
         .collect();
     Ok(HttpResponse::Ok().json(page_slice(&state, &items, &query.page())?))
 }
@@ -741,7 +769,8 @@ pub struct GraphScoreQuery {
 }
 
 /// Optimal allocation of limited offer quantities among competing needs (min-cost flow: maximises
-/// Σ score × quantity), with the greedy value for comparison.
+/// Σ score × quantity), with the greedy value for comparison. Only the flows that receive a
+/// quantity are listed, rounded (quantities to 1e-3 of their unit, shares and scores to 1e-4).
 #[utoipa::path(tag = "graph", params(GraphScoreQuery), responses((status = 200, body = crate::matching::graph::Allocation), (status = 404, body = super::error::Problem)))]
 #[get("/territories/{code}/allocation")]
 pub async fn territory_allocation(
@@ -751,7 +780,7 @@ pub async fn territory_allocation(
     query: ValidQuery<GraphScoreQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let graph = territory_graph_of(&state, &caller, &code, query.0.min_score).await?;
-    let allocation = web::block(move || graph.allocate())
+    let allocation = web::block(move || graph.allocate().readable())
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok().json(allocation))

@@ -280,7 +280,8 @@ pub struct UnitAllocation {
 /// Global allocation of offer quantities to needs, maximising Σ score × quantity per commodity.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Allocation {
-    /// Every synergy that took part, sorted by value (descending) then synergy id.
+    /// Every synergy that took part, sorted by value (descending) then synergy id. The API lists
+    /// only those that receive a quantity, rounded (see [`Allocation::readable`]).
     pub per_synergy: Vec<SynergyAllocation>,
     /// Synergies left out, sorted by synergy id.
     pub excluded: Vec<ExcludedSynergy>,
@@ -293,6 +294,35 @@ pub struct Allocation {
     /// Value of the greedy pass (highest score first) on the same synergies, for comparison: never more
     /// than `total_value`.
     pub greedy_value: f64,
+}
+
+impl Allocation {
+    /// The allocation as a reader wants it: only the flows that receive a quantity, and figures
+    /// rounded to what they mean — quantities and values to 1e-3 of their unit (no
+    /// `156000.0000000855`), shares and scores to 1e-4.
+    pub fn readable(mut self) -> Allocation {
+        let r = |x: f64, d: i32| crate::reference::lang::round_to(x, d);
+        self.per_synergy.retain(|p| r(p.allocated, 3) > 0.0);
+        for p in &mut self.per_synergy {
+            p.allocated = r(p.allocated, 3);
+            p.value = r(p.value, 3);
+            p.score = r(p.score, 4);
+            p.share_of_offer = r(p.share_of_offer, 4);
+            p.share_of_need = r(p.share_of_need, 4);
+        }
+        for u in &mut self.by_unit {
+            u.allocated = r(u.allocated, 3);
+            u.value = r(u.value, 3);
+            u.greedy_allocated = r(u.greedy_allocated, 3);
+            u.greedy_value = r(u.greedy_value, 3);
+        }
+        self.total_value = r(self.total_value, 3);
+        self.greedy_value = r(self.greedy_value, 3);
+        for v in self.total_allocated_by_unit.values_mut() {
+            *v = r(*v, 3);
+        }
+        self
+    }
 }
 
 /// Scores are turned into integer costs (micro-score units) so that the solver works in exact integer

@@ -5,13 +5,16 @@
 
 pub mod ewc;
 pub mod geo;
+pub mod lang;
 pub mod naf;
+pub mod synonyms;
 pub mod text;
 
 use std::path::{Path, PathBuf};
 
 pub use ewc::{EwcCode, EwcList};
 pub use geo::{Commune, Geography, TerritoryKind, TerritoryRef};
+pub use lang::Lang;
 pub use naf::{NafEntry, NafList};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,8 @@ pub struct Reference {
     pub ewc: EwcList,
     pub naf: NafList,
     pub geo: Geography,
+    /// Trade words → codes (`knowledge/trade_synonyms.csv`), for the code searches.
+    pub synonyms: synonyms::Synonyms,
 }
 
 impl Reference {
@@ -45,7 +50,45 @@ impl Reference {
                 &dir.join("naf/nace_rev2_en_fr.csv"),
             )?,
             geo: Geography::load(dir)?,
+            synonyms: synonyms::Synonyms::builtin(),
         })
+    }
+
+    /// NAF search as facilitators type it: codes reached through the trade-word table first (a
+    /// class with its sub-classes), then the ranked word search of the labels (accents and case
+    /// ignored, prefixes and stems).
+    pub fn search_naf(&self, query: &str) -> Vec<&NafEntry> {
+        let mut hits: Vec<&NafEntry> = Vec::new();
+        for code in self.synonyms.codes(query, synonyms::Scheme::Naf) {
+            for entry in self.naf.all().iter().filter(|e| e.code.starts_with(code)) {
+                if !hits.iter().any(|h| h.code == entry.code) {
+                    hits.push(entry);
+                }
+            }
+        }
+        for entry in self.naf.search(query) {
+            if !hits.iter().any(|h| h.code == entry.code) {
+                hits.push(entry);
+            }
+        }
+        hits
+    }
+
+    /// List of Waste search: codes reached through the trade-word table first, then the ranked word
+    /// search of the labels.
+    pub fn search_ewc(&self, query: &str) -> Vec<&EwcCode> {
+        let mut hits: Vec<&EwcCode> = self
+            .synonyms
+            .codes(query, synonyms::Scheme::Ewc)
+            .into_iter()
+            .filter_map(|code| self.ewc.get(code))
+            .collect();
+        for entry in self.ewc.search(query) {
+            if !hits.iter().any(|h| h.code == entry.code) {
+                hits.push(entry);
+            }
+        }
+        hits
     }
 }
 

@@ -292,7 +292,16 @@ async fn csv_export_round_trips() {
         "{}",
         export.content_type
     );
-    assert!(export.text.starts_with(HEADER), "{}", export.text);
+    // French by default: BOM, `;`, decimal comma, and the family's label in a last column
+    let french_header = format!("\u{feff}{};family_label", HEADER.replace(',', ";"));
+    assert!(export.text.starts_with(&french_header), "{}", export.text);
+    assert!(
+        export
+            .text
+            .contains(";1200,5;t;5%;UNICEM;quarries, sand pits;Matériaux de construction"),
+        "{}",
+        export.text
+    );
     assert_eq!(
         export.text.lines().count(),
         5,

@@ -9,6 +9,7 @@ mod helpers;
 mod import;
 mod lifecycle;
 mod priority;
+mod readable;
 mod resources;
 mod security;
 mod synergies;

@@ -1305,18 +1305,29 @@ async fn allocation_beats_greedy_on_a_constructed_instance() {
             .as_array()
             .and_then(|v| v.iter().find(|p| p["synergy_id"] == s["id"]))
             .map(|p| num(p, "allocated"))
-            .unwrap_or_else(|| panic!("{} allocated in {alloc:#}", s["id"]))
+            // only non-zero flows are listed: a synergy that loses to better uses is absent
+            .unwrap_or(0.0)
     };
     // Greedy takes A → X first and then nothing fits; the optimum sends A → Y and B → X.
     approx(allocated(&ay), 100.0, "A → Y");
     approx(allocated(&bx), 100.0, "B → X");
     approx(allocated(&ax), 0.0, "A → X");
-    approx(
+    assert!(
+        alloc["per_synergy"]
+            .as_array()
+            .is_some_and(|v| v.len() == 2 && v.iter().all(|p| num(p, "allocated") > 0.0)),
+        "only the two non-zero flows: {alloc:#}"
+    );
+    // values are rounded to 1e-3 in the answer
+    let rounded = |got: f64, want: f64, what: &str| {
+        assert!((got - want).abs() <= 5e-4 + 1e-9, "{what}: {got} vs {want}");
+    };
+    rounded(
         num(alloc, "total_value"),
         100.0 * (s_ay + s_bx),
         "optimal value",
     );
-    approx(num(alloc, "greedy_value"), 100.0 * s_ax, "greedy value");
+    rounded(num(alloc, "greedy_value"), 100.0 * s_ax, "greedy value");
     assert!(
         num(alloc, "total_value") > num(alloc, "greedy_value") + 1.0,
         "{alloc:#}"
