@@ -97,7 +97,7 @@ pub fn build(reference: &Reference, classifier: &dyn Classifier) -> anyhow::Resu
                     describe(&errors)
                 )
             })?;
-            resources.push(valid);
+            resources.push((line, valid));
         }
         if resources.is_empty() {
             return Err(anyhow!(
@@ -109,6 +109,7 @@ pub fn build(reference: &Reference, classifier: &dyn Classifier) -> anyhow::Resu
         rows += resources.len();
         actors.push(ImportedActor {
             first_row: line,
+            actor_ref: String::new(),
             actor,
             resources,
         });
@@ -2364,7 +2365,7 @@ mod tests {
         let resources: Vec<_> = plan
             .actors
             .iter()
-            .flat_map(|a| a.resources.iter())
+            .flat_map(|a| a.resources.iter().map(|(_, r)| r))
             .collect();
         assert!(resources.iter().any(|r| r.kind == ResourceKind::Offer));
         assert!(resources.iter().any(|r| r.kind == ResourceKind::Need));

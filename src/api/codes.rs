@@ -6,13 +6,15 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::extract::ValidQuery;
 use super::{Page, PageParams, State, page_slice};
+use crate::matching::ResourceClass;
 use crate::reference::{EwcCode, NafEntry};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(search_ewc)
         .service(get_ewc)
         .service(search_naf)
-        .service(get_naf);
+        .service(get_naf)
+        .service(list_classes);
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -87,4 +89,13 @@ pub async fn get_naf(state: State, code: web::Path<String>) -> Result<HttpRespon
         .get(&code)
         .map(|c| HttpResponse::Ok().json(c))
         .ok_or_else(|| ApiError::NotFound(format!("NAF code `{code}`")))
+}
+
+/// The resource-class taxonomy (`knowledge/resource_classes.csv`): every class with its French and
+/// English labels, parent, default maximum distance, distance-decay scale and AFME family, in tree
+/// order. The values accepted by a resource's `class`.
+#[utoipa::path(tag = "codes", responses((status = 200, body = Vec<ResourceClass>)))]
+#[get("/codes/classes")]
+pub async fn list_classes(state: State) -> HttpResponse {
+    HttpResponse::Ok().json(state.detection.taxonomy.classes())
 }

@@ -27,7 +27,7 @@ pub const DOCUMENT_URL: &str = "/api/v1/openapi.json";
     ),
     paths(
         health::live, health::ready,
-        codes::search_ewc, codes::get_ewc, codes::search_naf, codes::get_naf,
+        codes::search_ewc, codes::get_ewc, codes::search_naf, codes::get_naf, codes::list_classes,
         territories::list_zones, territories::create_zone, territories::get_territory, territories::children,
         territories::territory_actors, territories::delete_zone,
         actors::list_actors, actors::create_actor, actors::get_actor, actors::replace_actor, actors::patch_actor,

@@ -57,7 +57,8 @@ pub struct PoolingOut {
     pub kind: String,
     #[serde(flatten)]
     pub group: PoolingGroup,
-    /// Rank among synergies: 0.5·min(members,10)/10 + 0.5·(1 − radius/50 km).
+    /// Rank among synergies, on the scale of substitution scores (the same components and weights;
+    /// docs/MATCHING.md).
     pub score: f64,
     /// Lifecycle status; absent for keyless public readers.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,6 +91,9 @@ pub struct SynergyQuery {
     pub class: Option<String>,
     /// `true`: only latent synergies; `false`: only declared ones.
     pub latent: Option<bool>,
+    /// Latent receivers computed for one resource (`/resources/{id}/matches`, `/match`; 0–50, default
+    /// 10). Lists are computed once for everyone (3 latent receivers per offer): refused there.
+    pub max_latent: Option<usize>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
 }
@@ -103,7 +107,22 @@ impl SynergyQuery {
     }
 
     fn check(&self) -> Result<(), ApiError> {
+        if self.max_latent.is_some_and(|n| n > MAX_LATENT) {
+            return Err(ApiError::field(
+                "max_latent",
+                format!("at most {MAX_LATENT}"),
+            ));
+        }
         check_min_score(self.min_score).map(|_| ())
+    }
+
+    /// The matching settings of a one-resource query: the configured ones with `max_latent`.
+    fn settings(&self, state: &State) -> crate::matching::MatchingSettings {
+        let mut settings = state.detection.settings.clone();
+        if let Some(n) = self.max_latent {
+            settings.query.max_latent = n;
+        }
+        settings
     }
 
     /// Whether a substitution synergy passes the filters, `score` being its score in this list
@@ -305,6 +324,12 @@ fn ranked_page(
     keep_substitution: impl Fn(&Synergy) -> bool,
     keep_pooling: impl Fn(&PoolingGroup) -> bool,
 ) -> Result<Page<SynergyItem>, ApiError> {
+    if query.max_latent.is_some() {
+        return Err(ApiError::field(
+            "max_latent",
+            "only for one resource's matches (/resources/{id}/matches, /match): lists keep 3 latent receivers per offer",
+        ));
+    }
     let mut ranked: Vec<(f64, Uuid, Ranked)> = built
         .synergies
         .iter()
@@ -505,6 +530,12 @@ pub async fn resource_matches(
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     query.check()?;
+    if query.kind == Some(SynergyKind::Pooling) {
+        return Err(ApiError::field(
+            "kind",
+            "a resource's matches are substitutions; pooling groups are listed by /synergies?kind=pooling",
+        ));
+    }
     super::resources::load_resource(&state, &caller, &id).await?;
     // Scores carry the territorial priority of `territory` when one is named (neutral otherwise).
     let territory = query
@@ -516,6 +547,7 @@ pub async fn resource_matches(
         caller.check_territory(&state, code).await?;
     }
     let priority = Prioritiser::of_territory(&state, territory).await?;
+    let (scope, zone) = scope_of(&state, territory).await?;
     let not_found = || ApiError::NotFound(format!("resource `{id}`"));
     let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let built = current_for(&state, &caller).await?;
@@ -525,17 +557,24 @@ pub async fn resource_matches(
     let found = crate::matching::matches_for_resource(
         &built.snapshot,
         wanted,
-        &state.detection.settings,
+        &query.settings(&state),
         &crate::matching::NeutralPriority,
     )
     .map_err(|e| match e {
         crate::matching::MatchingError::UnknownResource(_) => not_found(),
         other => ApiError::Internal(other.to_string()),
     })?;
+    // With `territory`, only the partners located in it (the resource's own side is given).
+    let partner_in_scope = |s: &Synergy| {
+        territory.is_none()
+            || [s.provider_actor_id, s.receiver_actor_id]
+                .iter()
+                .any(|a| in_scope(&built, a, &scope, zone.as_ref()) && !own_side(s, a, wanted))
+    };
     let mut ranked: Vec<Synergy> = found
         .iter()
         .map(|s| priority.apply(s))
-        .filter(|s| query.keeps_substitution(s, s.score))
+        .filter(|s| query.keeps_substitution(s, s.score) && partner_in_scope(s))
         .collect();
     ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then_with(|| a.id.cmp(&b.id)));
     let show_status = shows_status(&caller);
@@ -588,7 +627,7 @@ pub async fn match_adhoc(
     let found = crate::matching::match_adhoc(
         &built.snapshot,
         &adhoc,
-        &state.detection.settings,
+        &query.settings(&state),
         &crate::matching::NeutralPriority,
     )
     .map_err(|e| match e {
@@ -620,6 +659,15 @@ pub async fn match_adhoc(
 }
 
 /// A `min_score` filter: a number in [0, 1] (`NaN` is refused, not read as "no filter").
+/// Largest `max_latent` a query may ask for.
+const MAX_LATENT: usize = 50;
+
+/// Whether actor `a` is the side of the synergy that holds the queried resource `wanted`.
+fn own_side(s: &Synergy, a: &Uuid, wanted: Uuid) -> bool {
+    (s.offer_id == wanted && *a == s.provider_actor_id)
+        || (s.need_id == Some(wanted) && *a == s.receiver_actor_id)
+}
+
 fn check_min_score(min_score: Option<f64>) -> Result<Option<f64>, ApiError> {
     match min_score {
         Some(m) if !(0.0..=1.0).contains(&m) => {

@@ -91,6 +91,26 @@ pub struct ImportReport {
     pub rows: usize,
     pub actors_created: usize,
     pub resources_created: usize,
+    /// The actors created, in file order, with their new ids and resources.
+    pub actors: Vec<ImportedActorIds>,
+}
+
+/// Ids an import gave one actor of the file and its resources.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportedActorIds {
+    /// The file's `actor_ref` (empty when rows were grouped by SIRET or by name and commune).
+    pub actor_ref: String,
+    /// Line of the actor's first row.
+    pub line: u64,
+    pub actor_id: String,
+    pub resources: Vec<ImportedResourceId>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct ImportedResourceId {
+    /// Line of the file the resource came from.
+    pub line: u64,
+    pub resource_id: String,
 }
 
 #[derive(Debug)]
@@ -136,17 +156,30 @@ pub fn apply(
     }
     let mut actor_rows = Vec::with_capacity(plan.actors.len());
     let mut resource_rows = Vec::with_capacity(plan.resource_count());
+    let mut ids = Vec::with_capacity(plan.actors.len());
     for imported in &plan.actors {
         let actor_id = uuid::Uuid::new_v4().to_string();
-        for r in &imported.resources {
+        let mut resources = Vec::with_capacity(imported.resources.len());
+        for (line, r) in &imported.resources {
+            let resource_id = uuid::Uuid::new_v4().to_string();
+            resources.push(ImportedResourceId {
+                line: *line,
+                resource_id: resource_id.clone(),
+            });
             resource_rows.push(ResourceRow::from_valid(
-                uuid::Uuid::new_v4().to_string(),
+                resource_id,
                 actor_id.clone(),
                 r,
                 now,
                 now,
             ));
         }
+        ids.push(ImportedActorIds {
+            actor_ref: imported.actor_ref.clone(),
+            line: imported.first_row,
+            actor_id: actor_id.clone(),
+            resources,
+        });
         actor_rows.push(ActorRow::from_valid(
             actor_id,
             &imported.actor,
@@ -160,5 +193,6 @@ pub fn apply(
         rows: plan.rows,
         actors_created: actor_rows.len(),
         resources_created: resource_rows.len(),
+        actors: ids,
     })
 }

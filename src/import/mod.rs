@@ -90,8 +90,11 @@ struct Row {
 #[derive(Debug, Clone)]
 pub struct ImportedActor {
     pub first_row: u64,
+    /// The file's `actor_ref` for this actor (empty when the file grouped rows by SIRET or name).
+    pub actor_ref: String,
     pub actor: ValidActor,
-    pub resources: Vec<ValidResource>,
+    /// Each resource with the line it came from.
+    pub resources: Vec<(u64, ValidResource)>,
 }
 
 #[derive(Debug)]
@@ -422,6 +425,7 @@ pub fn plan(
                     let index = (errors.count == 0).then(|| {
                         actors.push(ImportedActor {
                             first_row: line,
+                            actor_ref: row.actor_ref.trim().to_owned(),
                             actor: valid,
                             resources: Vec::new(),
                         });
@@ -445,7 +449,7 @@ pub fn plan(
             match resource.validate(reference, classifier) {
                 Ok(valid) => {
                     if let Some(actor) = index.and_then(|i| actors.get_mut(i)) {
-                        actor.resources.push(valid);
+                        actor.resources.push((line, valid));
                     }
                 }
                 Err(field_errors) => {

@@ -88,10 +88,35 @@ async fn a_small_file_imports_actors_and_their_resources() {
     );
     let reply = app.post_csv("/api/v1/import", csv).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
-    assert_eq!(
-        reply.body,
-        json!({"rows": 6, "actors_created": 3, "resources_created": 5})
-    );
+    assert_eq!(reply.body["rows"], 6);
+    assert_eq!(reply.body["actors_created"], 3);
+    assert_eq!(reply.body["resources_created"], 5);
+    // The ids it created: per actor (with the file's actor_ref and first line), per resource line.
+    let created = reply.body["actors"].as_array().cloned().unwrap_or_default();
+    assert_eq!(created.len(), 3, "{}", reply.text);
+    assert_eq!(created[0]["actor_ref"], "saw");
+    assert_eq!(created[0]["line"], 2);
+    let lines: Vec<u64> = created[0]["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["line"].as_u64())
+        .collect();
+    assert_eq!(lines, vec![2, 3]);
+    assert_eq!(created[1]["actor_ref"], "");
+    assert_eq!(created[1]["resources"].as_array().map(Vec::len), Some(3));
+    assert_eq!(created[2]["resources"].as_array().map(Vec::len), Some(0));
+    for a in &created {
+        let id = a["actor_id"].as_str().unwrap_or_default();
+        assert_eq!(app.get(&format!("/api/v1/actors/{id}")).await.status, 200);
+        for r in a["resources"].as_array().into_iter().flatten() {
+            let rid = r["resource_id"].as_str().unwrap_or_default();
+            assert_eq!(
+                app.get(&format!("/api/v1/resources/{rid}")).await.status,
+                200
+            );
+        }
+    }
 
     let actors = all_items(&app, "/api/v1/actors").await;
     let names: Vec<&str> = actors.iter().filter_map(|a| a["name"].as_str()).collect();
@@ -173,10 +198,10 @@ async fn all_columns_of_the_documented_format() {
     );
     let reply = app.post_csv("/api/v1/import", csv).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
-    assert_eq!(
-        reply.body,
-        json!({"rows": 2, "actors_created": 1, "resources_created": 2})
-    );
+    assert_eq!(reply.body["rows"], 2);
+    assert_eq!(reply.body["actors_created"], 1);
+    assert_eq!(reply.body["resources_created"], 2);
+    assert_eq!(reply.body["actors"][0]["actor_ref"], "a1");
     let actor = &all_items(&app, "/api/v1/actors").await[0];
     assert_eq!(actor["address"], "1 rue du Lait");
     assert_eq!(actor["lat"], 47.3);
@@ -270,10 +295,10 @@ async fn ten_thousand_rows_with_one_bad_row_store_nothing() {
         "{}",
         &reply.text[..reply.text.len().min(2000)]
     );
-    assert_eq!(
-        reply.body,
-        json!({"rows": 10_000, "actors_created": 2_000, "resources_created": 10_000})
-    );
+    assert_eq!(reply.body["rows"], 10_000);
+    assert_eq!(reply.body["actors_created"], 2_000);
+    assert_eq!(reply.body["resources_created"], 10_000);
+    assert_eq!(reply.body["actors"].as_array().map(Vec::len), Some(2_000));
     let actors = all_items(&app, "/api/v1/actors?territory=21").await;
     assert_eq!(actors.len(), 2_000);
     let first = actors[0]["id"].as_str().expect("id");

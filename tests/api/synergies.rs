@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 use crate::helpers::{Reply, TestApp, assert_field_error, spawn_app};
 
+mod rules;
+
 const DIJON: &str = "21231";
 const BEAUNE: &str = "21054";
 const MACON: &str = "71270";
