@@ -58,6 +58,10 @@ enum Command {
         /// Print one line per exchange: the true receiver's rank and the model's first three.
         #[arg(long)]
         trace: bool,
+        /// Stand the true receiver by any activity of its division rather than its own class
+        /// (robustness check).
+        #[arg(long)]
+        any_subclass: bool,
     },
     /// Manage API keys: create (prints the key once), list, revoke.
     Keys {
@@ -160,8 +164,13 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         println!("{report}");
         return Ok(());
     }
-    if let Command::Evaluate { fit, trace } = command {
-        return evaluate(&settings, fit, trace);
+    if let Command::Evaluate {
+        fit,
+        trace,
+        any_subclass,
+    } = command
+    {
+        return evaluate(&settings, fit, trace, any_subclass);
     }
     if let Command::Health { timeout } = command {
         return symbiose::cli::health(&settings.server, Duration::from_secs(timeout));
@@ -208,7 +217,7 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 }
 
 /// `symbiose evaluate [--fit]`: reads the case base from the reference directory, needs no database.
-fn evaluate(settings: &Settings, fit: bool, trace: bool) -> anyhow::Result<()> {
+fn evaluate(settings: &Settings, fit: bool, trace: bool, any_subclass: bool) -> anyhow::Result<()> {
     use symbiose::evaluate as eval;
     use symbiose::matching::evidence::EvidenceBase;
     use symbiose::matching::receiver_model::ModelParams;
@@ -226,7 +235,12 @@ fn evaluate(settings: &Settings, fit: bool, trace: bool) -> anyhow::Result<()> {
         );
         params = best;
     }
-    let report = eval::evaluate(&reference, &evidence, params, true)?;
+    let truth = if any_subclass {
+        eval::Truth::AnyOfDivision
+    } else {
+        eval::Truth::OwnClass
+    };
+    let report = eval::evaluate(&reference, &evidence, params, true, truth)?;
     if trace {
         println!("{}\n", report.trace.join("\n"));
     }

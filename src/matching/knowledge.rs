@@ -283,9 +283,9 @@ impl Knowledge {
         Knowledge::new(&EvidenceBase::load(exchanges_csv, taxonomy)?, taxonomy)
     }
 
-    /// Receiving activities of a resource (EWC code, class, provider's activity), most probable first.
-    /// One rule per division, preceded by rules for the groups and classes of the division that the
-    /// evidence names (a hair above the division, so that they only break ties within it).
+    /// Receiving activities of a resource (EWC code, class, provider's activity), most probable first:
+    /// a rule for each group and class of a division that the evidence names, and one for the rest of
+    /// the division ([`super::receiver_model::Prediction::value_for`]).
     pub(crate) fn receiver_rules(
         &self,
         tax: &Taxonomy,
@@ -308,9 +308,9 @@ impl Knowledge {
                 exchanges: p.exchanges,
             };
             for (key, share) in &p.finer {
-                rules.push(rule(*key, p.probability * (1.0 + 1e-3 * share)));
+                rules.push(rule(*key, p.value_of_share(*share)));
             }
-            rules.push(rule(p.division, p.probability));
+            rules.push(rule(p.division, p.value_of_share(0.0)));
         }
         rules.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.key.cmp(&b.key)));
         rules

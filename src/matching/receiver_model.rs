@@ -34,6 +34,9 @@ pub struct SourceWeights {
     /// Multiplier of the statistics and profiles (EPA REI, sector inputs) in the popularity prior (the
     /// category root): they say which activities can take a resource, less how often they do.
     pub prior_statistics: f64,
+    /// Most weight one case (site) of the case base gives a division in one context: a case study
+    /// that lists the same pathway many times is one piece of evidence, not many.
+    pub per_case_cap: f64,
 }
 
 /// Concentration `α` of each back-off level: how much evidence a context needs before it outweighs the
@@ -50,6 +53,9 @@ pub struct Concentrations {
     pub chapter: f64,
     pub class: f64,
     pub parent_class: f64,
+    /// Within a division, how much evidence it takes before the groups and classes it names are
+    /// preferred to the division's other activities (large: every activity of the division alike).
+    pub within_division: f64,
 }
 
 /// The model's parameters (`knowledge/receiver_model.toml`).
@@ -88,6 +94,7 @@ impl ModelParams {
             w.epa_rei,
             w.profile,
             w.prior_statistics,
+            w.per_case_cap,
             a.provider,
             a.provider_activity,
             a.code,
@@ -95,6 +102,7 @@ impl ModelParams {
             a.chapter,
             a.class,
             a.parent_class,
+            a.within_division,
         ];
         if all.iter().any(|v| !v.is_finite() || *v < 0.0) {
             return Err(MatchingError::InvalidSettings(
@@ -165,6 +173,33 @@ pub struct Prediction {
     pub exchanges: f64,
     /// Groups and classes of the division documented at `basis`, with their share of its evidence.
     pub finer: Vec<(NaceKey, f64)>,
+    /// The division's evidence weight at `basis`.
+    pub weight: f64,
+    /// `within_division` of the parameters.
+    pub within: f64,
+}
+
+impl Prediction {
+    /// Probability for an activity of the division: the division's share of the groups and classes
+    /// the evidence names, smoothed towards the division's probability (`within_division`).
+    pub fn value_for(&self, activity: Option<NaceKey>) -> f64 {
+        let share = activity.map_or(0.0, |a| {
+            self.finer
+                .iter()
+                .filter(|(k, _)| k.contains(a))
+                .map(|(_, s)| *s)
+                .fold(0.0, f64::max)
+        });
+        self.value_of_share(share)
+    }
+
+    /// [`Self::value_for`] given the share of the activity's group or class.
+    pub fn value_of_share(&self, share: f64) -> f64 {
+        if self.finer.is_empty() {
+            return self.probability;
+        }
+        self.probability * (share * self.weight + self.within) / (self.weight + self.within)
+    }
 }
 
 /// The fitted model.
@@ -183,6 +218,7 @@ impl ReceiverModel {
         keep: impl Fn(&Observation) -> bool,
     ) -> ReceiverModel {
         let mut tables: HashMap<Context, Dist> = HashMap::new();
+        let mut per_case: HashMap<(u32, Context, NaceKey), f64> = HashMap::new();
         for o in evidence.observations.iter().filter(|o| keep(o)) {
             let w = o.weight * params.weight(o.source);
             if w <= 0.0 {
@@ -194,6 +230,18 @@ impl ReceiverModel {
                 w * params.weights.prior_statistics
             };
             let mut add = |ctx: Context, w: f64| {
+                let w = match o.case {
+                    Some(case) => {
+                        let used = per_case
+                            .entry((case, ctx, o.receiver.division()))
+                            .or_default();
+                        let room = (params.weights.per_case_cap - *used).max(0.0);
+                        let w = w.min(room);
+                        *used += w;
+                        w
+                    }
+                    None => w,
+                };
                 if w <= 0.0 {
                     return;
                 }
@@ -334,6 +382,8 @@ impl ReceiverModel {
                     .iter()
                     .map(|(k, w)| (*k, w / cell.weight))
                     .collect(),
+                weight: cell.weight,
+                within: a.within_division,
             })
             .collect();
         out.sort_by(|x, y| {
@@ -383,6 +433,7 @@ mod tests {
                 epa_rei: 1.0,
                 profile: 1.0,
                 prior_statistics: 1.0,
+                per_case_cap: 1e9,
             },
             alpha: Concentrations {
                 provider: 1.0,
@@ -392,6 +443,7 @@ mod tests {
                 chapter: 1.0,
                 class: 1.0,
                 parent_class: 1.0,
+                within_division: 1e9,
             },
         }
     }
