@@ -536,6 +536,15 @@ impl Anonymiser {
                 continue;
             }
             out.push_str(&text[at..from]);
+            // French elision: "de Dupont" becomes "d’Établissement anonyme…", not "de Établissement".
+            let elides = label
+                .chars()
+                .next()
+                .is_some_and(|c| "AEIOUYÉÈÊÀÂÎÔÛaeiouyéèêàâîôû".contains(c));
+            if elides && (out.ends_with(" de ") || out == "de " || out == "De ") {
+                out.truncate(out.len() - 2);
+                out.push('’');
+            }
             out.push_str(label);
             at = to;
         }
@@ -784,6 +793,11 @@ mod tests {
             ("SIRET 732 829 320 00074.", format!("SIRET {label}.")),
             ("siren 732829320", format!("siren {label}")),
             ("au 1, rue de la Forge", format!("au {label}")),
+            // Elision before the label's initial É.
+            (
+                "le besoin de Fonderie Dupont",
+                format!("le besoin d’{label}"),
+            ),
         ] {
             assert_eq!(anon.redact(text), expected, "{text}");
         }
