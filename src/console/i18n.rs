@@ -346,6 +346,13 @@ const WORDS: &[(&str, &str, &str)] = &[
     ),
     ("map.pool", "groupe de mutualisation", "pooling group"),
     ("map.exports", "Exports", "Exports"),
+    ("map.n_actors", "acteurs", "actors"),
+    (
+        "map.n_lines",
+        "synergies (les mieux classées)",
+        "synergies (best ranked)",
+    ),
+    ("map.n_pools", "groupes de mutualisation", "pooling groups"),
     (
         "map.anon",
         "Les acteurs anonymisés sont placés au centroïde de leur commune.",

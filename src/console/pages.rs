@@ -916,6 +916,8 @@ struct HomePage {
     account: Option<AccountView>,
     indicators: Vec<(String, String, f64, Option<f64>)>,
     sankey_svg: String,
+    /// The families the Sankey's bands stand for: (label, colour).
+    sankey_families: Vec<(String, &'static str)>,
     priorities: Option<PrioritiesView>,
 }
 
@@ -945,6 +947,7 @@ async fn home(req: HttpRequest, api: Api, code: web::Path<String>) -> HttpRespon
         _ => Some(try_page!(&req, c, account_reply.parse())),
     };
     let mut sankey_svg = String::new();
+    let mut sankey_families = Vec::new();
     let mut indicators = Vec::new();
     if let Some(a) = &account {
         let s: crate::afme::sankey::Sankey = try_page!(
@@ -957,6 +960,13 @@ async fn home(req: HttpRequest, api: Api, code: web::Path<String>) -> HttpRespon
             .await
         );
         sankey_svg = svg::sankey(&s, |f| family_label(c.lang, f), "kt");
+        let mut families: Vec<&str> = s.links.iter().map(|l| l.family.as_str()).collect();
+        families.sort_unstable();
+        families.dedup();
+        sankey_families = families
+            .into_iter()
+            .map(|f| (family_label(c.lang, f), svg::family_colour(f)))
+            .collect();
         let i = &a.indicators;
         for ind in [
             &i.de,
@@ -997,6 +1007,7 @@ async fn home(req: HttpRequest, api: Api, code: web::Path<String>) -> HttpRespon
         account,
         indicators,
         sankey_svg,
+        sankey_families,
         priorities,
     };
     render(&page)

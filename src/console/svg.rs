@@ -63,8 +63,10 @@ pub fn sankey(s: &Sankey, family_label: impl Fn(&str) -> String, unit: &str) -> 
     const H: f64 = 440.0;
     const NODE_W: f64 = 14.0;
     const GAP: f64 = 10.0;
-    const LEFT: f64 = 230.0;
-    const RIGHT: f64 = 230.0;
+    const LEFT: f64 = 240.0;
+    const RIGHT: f64 = 290.0;
+    /// Room above the drawing for the territory's label.
+    const TOP: f64 = 24.0;
     let n = s.nodes.len();
     if n == 0 || s.links.is_empty() {
         return String::new();
@@ -107,21 +109,20 @@ pub fn sankey(s: &Sankey, family_label: impl Fn(&str) -> String, unit: &str) -> 
         W - RIGHT - NODE_W,
     ];
     let mut y0 = vec![0.0f64; n];
-    for (c, nodes) in columns.iter().enumerate() {
+    for nodes in &columns {
         let total: f64 = nodes.iter().map(|&i| size[i] * scale).sum::<f64>()
             + GAP * (nodes.len() as f64 - 1.0).max(0.0);
-        let mut y = (H - total) / 2.0;
+        let mut y = TOP + (H - total) / 2.0;
         for &i in nodes {
             y0[i] = y;
             y += size[i] * scale + GAP;
         }
-        let _ = c;
     }
     let mut out = String::new();
     let _ = write!(
         out,
         r##"<svg class="sankey" viewBox="0 0 {W} {h}" role="img" aria-labelledby="sankey-title" xmlns="http://www.w3.org/2000/svg"><title id="sankey-title">{title}</title>"##,
-        h = H + 20.0,
+        h = H + TOP + 10.0,
         title = esc(&format!("{} {} ({unit})", s.territory, s.year)),
     );
     // Links, ordered so that bands leave and enter nodes without crossing inside them.
@@ -181,15 +182,14 @@ pub fn sankey(s: &Sankey, family_label: impl Fn(&str) -> String, unit: &str) -> 
                 y = y0[i],
                 t = esc(&format!("{} : {:.1} {unit}", s.nodes[i].name, size[i])),
             );
-            let (tx, anchor) = match c {
-                0 => (xs[c] - 6.0, "end"),
-                1 => (xs[c] + NODE_W + 6.0, "start"),
-                _ => (xs[c] + NODE_W + 6.0, "start"),
+            let (tx, ty, anchor) = match c {
+                0 => (xs[c] - 6.0, y0[i] + h / 2.0, "end"),
+                1 => (xs[c] + NODE_W / 2.0, TOP / 2.0, "middle"),
+                _ => (xs[c] + NODE_W + 6.0, y0[i] + h / 2.0, "start"),
             };
             let _ = write!(
                 out,
-                r#"<text x="{tx:.1}" y="{y:.1}" text-anchor="{anchor}" dominant-baseline="middle" font-size="12">{name} ({v})</text>"#,
-                y = y0[i] + h / 2.0,
+                r#"<text x="{tx:.1}" y="{ty:.1}" text-anchor="{anchor}" dominant-baseline="middle" font-size="12">{name} ({v})</text>"#,
                 name = esc(&s.nodes[i].name),
                 v = esc(&format!("{:.0}", size[i])),
             );

@@ -72,10 +72,19 @@ impl Browser {
                  `chromedriver --port=9515` (.ci/run does)"
             )
         });
+        let shots: Option<std::path::PathBuf> =
+            std::env::var_os("CONSOLE_SCREENSHOTS").map(Into::into);
+        if shots.is_some() {
+            // Documentation screenshots show more of each page than the 1280×800 test window.
+            client
+                .set_window_size(1280, 1100)
+                .await
+                .expect("window size");
+        }
         Browser {
             client,
             base: base.to_owned(),
-            shots: std::env::var_os("CONSOLE_SCREENSHOTS").map(Into::into),
+            shots,
         }
     }
 
@@ -152,7 +161,8 @@ impl Browser {
             .click()
             .await
             .expect("submit");
-        self.find("button[type=submit]").await;
+        // Only signed-in pages have the sign-out form.
+        self.find("header form[action=\"/console/logout\"]").await;
         let url = self.client.current_url().await.expect("url");
         assert!(
             !url.path().starts_with("/console/login"),
@@ -220,6 +230,19 @@ async fn a_facilitator_and_a_partner_use_the_console_in_a_browser() {
     let facilitator = app.key("Animatrice EIT", Role::Facilitator, &[]);
     let partner = app.key("Portail partenaire", Role::Partner, &[]);
     let browser = Browser::open(&app.address).await;
+
+    // The console log is read: an error logged by a page is seen (so its absence means something).
+    browser.go("/console/login").await;
+    browser
+        .client
+        .execute("console.error('probe-error')", vec![])
+        .await
+        .expect("script runs");
+    let probe = browser.console_errors().await;
+    assert!(
+        probe.iter().any(|m| m.contains("probe-error")),
+        "browser log not read: {probe:?}"
+    );
 
     // Sign in as a facilitator; every page renders without a console error.
     browser.sign_in(&facilitator).await;
