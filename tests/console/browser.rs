@@ -243,10 +243,10 @@ async fn a_facilitator_and_a_partner_use_the_console_in_a_browser() {
         probe.iter().any(|m| m.contains("probe-error")),
         "browser log not read: {probe:?}"
     );
+    browser.shoot("login").await;
 
     // Sign in as a facilitator; every page renders without a console error.
     browser.sign_in(&facilitator).await;
-    browser.shoot("login-done").await;
     browser.visit("/console?q=bourgogne", "territories").await;
     let home = browser
         .visit("/console/territories/27-BOURGOGNE", "home")
