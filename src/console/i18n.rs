@@ -276,6 +276,11 @@ const WORDS: &[(&str, &str, &str)] = &[
         "synergies de plus, non affichées (voir la liste filtrée)",
         "more synergies not shown (see the filtered list)",
     ),
+    (
+        "pipe.truncated",
+        "Le tableau lit les 500 synergies les mieux classées ; les comptes exacts sont sur la page du territoire.",
+        "The board reads the 500 best-ranked synergies; exact counts are on the territory page.",
+    ),
     ("pipe.history", "Historique", "History"),
     ("actor.resources", "Ressources", "Resources"),
     ("actor.matches", "Correspondances", "Matches"),

@@ -959,7 +959,12 @@ async fn home(req: HttpRequest, api: Api, code: web::Path<String>) -> HttpRespon
             )
             .await
         );
-        sankey_svg = svg::sankey(&s, |f| family_label(c.lang, f), "kt");
+        sankey_svg = svg::sankey(
+            &s,
+            |f| family_label(c.lang, f),
+            |n| sankey_node_label(c.lang, n),
+            "kt",
+        );
         let mut families: Vec<&str> = s.links.iter().map(|l| l.family.as_str()).collect();
         families.sort_unstable();
         families.dedup();
@@ -1011,6 +1016,34 @@ async fn home(req: HttpRequest, api: Api, code: web::Path<String>) -> HttpRespon
         priorities,
     };
     render(&page)
+}
+
+/// A Sankey node's name in the reader's language (the API names them in English).
+fn sankey_node_label(lang: Lang, node: &crate::afme::sankey::SankeyNode) -> String {
+    use crate::afme::model::{FlowType, Partner};
+    let (Lang::Fr, Some(flow)) = (lang, node.flow) else {
+        return node.name.clone();
+    };
+    let base = match flow {
+        FlowType::De => "Extraction intérieure (DE)",
+        FlowType::Imp => "Importations (IMP)",
+        FlowType::Exp => "Exportations (EXP)",
+        FlowType::BiIn => "Éléments d’équilibrage, entrée (BI_IN)",
+        FlowType::BiOut => "Éléments d’équilibrage, sortie (BI_OUT)",
+        FlowType::Nas => "Addition nette au stock (NAS)",
+        FlowType::Dpo => "Émissions et déchets (DPO)",
+        FlowType::DpoAir => "Émissions dans l’air (DPO)",
+        FlowType::DpoWater => "Émissions dans l’eau (DPO)",
+        FlowType::DpoSoil => "Émissions au sol, dissipatives (DPO)",
+        FlowType::DpoLandfill => "Déchets mis en décharge (DPO)",
+        _ => return node.name.clone(),
+    };
+    match &node.partner {
+        Some(Partner::RestOfFrance) => format!("{base} — reste de la France"),
+        Some(Partner::Abroad) => format!("{base} — étranger"),
+        Some(Partner::Territory(code)) => format!("{base} — {code}"),
+        None => base.to_owned(),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1262,6 +1295,8 @@ struct Column {
 struct PipelinePage {
     c: Chrome,
     columns: Vec<Column>,
+    /// The territory has more synergies than the board read (counts are then lower bounds).
+    truncated: bool,
     back: String,
     error: Option<String>,
     done: Option<String>,
@@ -1285,6 +1320,7 @@ async fn pipeline(req: HttpRequest, api: Api, query: web::Query<SynergyFilter>) 
         )
         .await
     );
+    let truncated = page.next_cursor.is_some();
     let mut columns: Vec<Column> = STATUSES
         .iter()
         .map(|&status| Column {
@@ -1310,6 +1346,7 @@ async fn pipeline(req: HttpRequest, api: Api, query: web::Query<SynergyFilter>) 
     let page = PipelinePage {
         c: c.chrome(c.lang.t("pipe.title"), &territory),
         columns,
+        truncated,
         back,
         error: nonblank(&f.error).map(str::to_owned),
         done: nonblank(&f.done).map(str::to_owned),

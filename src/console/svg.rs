@@ -58,7 +58,12 @@ pub fn status_colour(status: &str) -> &'static str {
 
 /// The Sankey as SVG: inputs on the left, the territory in the middle, outputs on the right; one
 /// band per link, as wide as its value, coloured by family. Empty when there is nothing to draw.
-pub fn sankey(s: &Sankey, family_label: impl Fn(&str) -> String, unit: &str) -> String {
+pub fn sankey(
+    s: &Sankey,
+    family_label: impl Fn(&str) -> String,
+    node_label: impl Fn(&crate::afme::sankey::SankeyNode) -> String,
+    unit: &str,
+) -> String {
     const W: f64 = 960.0;
     const H: f64 = 440.0;
     const NODE_W: f64 = 14.0;
@@ -164,8 +169,8 @@ pub fn sankey(s: &Sankey, family_label: impl Fn(&str) -> String, unit: &str) -> 
             },
             title = esc(&format!(
                 "{} → {} : {:.1} {unit} — {}",
-                s.nodes[l.source].name,
-                s.nodes[l.target].name,
+                node_label(&s.nodes[l.source]),
+                node_label(&s.nodes[l.target]),
                 l.value,
                 family_label(family)
             )),
@@ -180,7 +185,11 @@ pub fn sankey(s: &Sankey, family_label: impl Fn(&str) -> String, unit: &str) -> 
                 r##"<rect x="{x:.1}" y="{y:.1}" width="{NODE_W}" height="{h:.1}" fill="#334155"><title>{t}</title></rect>"##,
                 x = xs[c],
                 y = y0[i],
-                t = esc(&format!("{} : {:.1} {unit}", s.nodes[i].name, size[i])),
+                t = esc(&format!(
+                    "{} : {:.1} {unit}",
+                    node_label(&s.nodes[i]),
+                    size[i]
+                )),
             );
             let (tx, ty, anchor) = match c {
                 0 => (xs[c] - 6.0, y0[i] + h / 2.0, "end"),
@@ -190,7 +199,7 @@ pub fn sankey(s: &Sankey, family_label: impl Fn(&str) -> String, unit: &str) -> 
             let _ = write!(
                 out,
                 r#"<text x="{tx:.1}" y="{ty:.1}" text-anchor="{anchor}" dominant-baseline="middle" font-size="12">{name} ({v})</text>"#,
-                name = esc(&s.nodes[i].name),
+                name = esc(&node_label(&s.nodes[i])),
                 v = esc(&format!("{:.0}", size[i])),
             );
         }
@@ -590,7 +599,7 @@ mod tests {
             imbalance: 4.0,
             warnings: vec![],
         };
-        let svg = sankey(&s, |f| f.to_owned(), "kt");
+        let svg = sankey(&s, |f| f.to_owned(), |n| n.name.clone(), "kt");
         assert_eq!(svg.matches("<path ").count(), 2);
         assert_eq!(svg.matches("<rect ").count(), 3);
         assert!(svg.contains("T&lt;1&gt;") && !svg.contains("T<1>"));
