@@ -925,40 +925,40 @@ async fn home(req: HttpRequest, api: Api, code: web::Path<String>) -> HttpRespon
     let c = signed_in!(req, api);
     let code = code.into_inner();
     let e = enc(&code);
-    let t: TerritoryView = try_page!(&req, c, c.read(&api, &format!("/territories/{e}")).await);
-    let kpis: KpisView = try_page!(
-        &req,
-        c,
-        c.read(&api, &format!("/territories/{e}/kpis")).await
+    // The API calls of the page at once: the page costs its slowest call, not their sum.
+    let paths = [
+        format!("/territories/{e}"),
+        format!("/territories/{e}/kpis"),
+        format!("/synergies?territory={e}&limit=8"),
+        format!("/territories/{e}/afme"),
+        format!("/territories/{e}/afme/sankey"),
+        format!("/territories/{e}/priorities"),
+    ];
+    let (t, kpis, best, account_reply, sankey_reply, priorities) = futures_util::join!(
+        c.read::<TerritoryView>(&api, &paths[0]),
+        c.read::<KpisView>(&api, &paths[1]),
+        c.read::<PageView>(&api, &paths[2]),
+        c.get(&api, &paths[3]),
+        c.get(&api, &paths[4]),
+        c.read::<PrioritiesView>(&api, &paths[5]),
     );
-    let best: PageView = try_page!(
-        &req,
-        c,
-        c.read(&api, &format!("/synergies?territory={e}&limit=8"))
-            .await
-    );
-    let account_reply = try_page!(
-        &req,
-        c,
-        c.get(&api, &format!("/territories/{e}/afme")).await
-    );
+    let t = try_page!(&req, c, t);
+    let kpis = try_page!(&req, c, kpis);
+    let best = try_page!(&req, c, best);
+    let account_reply = try_page!(&req, c, account_reply);
+    // No account: a 404, and no AFME section.
     let account: Option<AccountView> = match account_reply.status {
         StatusCode::NOT_FOUND => None,
         _ => Some(try_page!(&req, c, account_reply.parse())),
     };
+    let priorities = priorities.ok();
     let mut sankey_svg = String::new();
     let mut sankey_families = Vec::new();
     let mut indicators = Vec::new();
     if let Some(a) = &account {
-        let s: crate::afme::sankey::Sankey = try_page!(
-            &req,
-            c,
-            c.read(
-                &api,
-                &format!("/territories/{e}/afme/sankey?year={}", a.year)
-            )
-            .await
-        );
+        // Both answers are of the latest year with an account.
+        let s: crate::afme::sankey::Sankey =
+            try_page!(&req, c, try_page!(&req, c, sankey_reply).parse());
         sankey_svg = svg::sankey(
             &s,
             |f| family_label(c.lang, f),
@@ -991,10 +991,6 @@ async fn home(req: HttpRequest, api: Api, code: web::Path<String>) -> HttpRespon
             ));
         }
     }
-    let priorities: Option<PrioritiesView> = c
-        .read(&api, &format!("/territories/{e}/priorities"))
-        .await
-        .ok();
     let funnel_max = kpis
         .totals
         .funnel
@@ -1721,23 +1717,20 @@ async fn map(
 ) -> HttpResponse {
     let c = signed_in!(req, api);
     let e = enc(&code);
-    let t: TerritoryView = try_page!(&req, c, c.read(&api, &format!("/territories/{e}")).await);
-    let graph: GeoCollection = try_page!(
-        &req,
-        c,
+    let paths = [
+        format!("/territories/{e}"),
         // `min_score=1`: the territory's actors without the edges (drawn from the list below).
-        c.read(
-            &api,
-            &format!("/territories/{e}/graph?format=geojson&min_score=1")
-        )
-        .await
+        format!("/territories/{e}/graph?format=geojson&min_score=1"),
+        format!("/synergies?territory={e}&limit=300"),
+    ];
+    let (t, graph, list) = futures_util::join!(
+        c.read::<TerritoryView>(&api, &paths[0]),
+        c.read::<GeoCollection>(&api, &paths[1]),
+        c.read::<PageView>(&api, &paths[2]),
     );
-    let list: PageView = try_page!(
-        &req,
-        c,
-        c.read(&api, &format!("/synergies?territory={e}&limit=300"))
-            .await
-    );
+    let t = try_page!(&req, c, t);
+    let graph = try_page!(&req, c, graph);
+    let list = try_page!(&req, c, list);
     // Actor positions as the API gives them to this reader (anonymised ones at their commune).
     let mut positions: HashMap<String, (f64, f64, String)> = HashMap::new();
     for f in &graph.features {
