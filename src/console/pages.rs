@@ -204,7 +204,7 @@ fn safe_next(next: Option<&str>) -> String {
             if n.starts_with("/console")
                 && !n.starts_with("//")
                 && !n.contains('\\')
-                && !n.chars().any(char::is_control) =>
+                && n.chars().all(|c| c.is_ascii_graphic()) =>
         {
             n.to_owned()
         }

@@ -263,6 +263,19 @@ async fn the_board_moves_a_synergy_with_the_api_rules_and_history() {
     assert_eq!(entry["to"], "proposed");
     assert_eq!(entry["comment"], "appel du 12/03");
     assert_eq!(entry["changed_by"], "Animatrice 21");
+    // The change is in the audit log under the facilitator's key, as an API write.
+    let audit = app.get("/api/v1/audit?limit=50").await;
+    assert!(
+        audit.body["items"]
+            .as_array()
+            .is_some_and(|rows| rows.iter().any(|r| {
+                r["method"] == "PATCH"
+                    && r["key_name"] == "Animatrice 21"
+                    && r["entity_id"] == id.as_str()
+            })),
+        "{}",
+        audit.text
+    );
     // Rejecting needs a reason (the API's rule), given here.
     let rejected = f
         .post(
