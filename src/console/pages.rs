@@ -267,6 +267,30 @@ fn csrf_refusal(ctx: &Ctx, submitted: Option<&str>) -> Option<HttpResponse> {
     }
 }
 
+/// The message of a refused change, carried to the next page in a short-lived cookie (never in
+/// the URL, where a link could put any text on a page).
+const FLASH_COOKIE: &str = "symbiose_flash";
+
+fn flash(req: &HttpRequest, text: &str) -> actix_web::cookie::Cookie<'static> {
+    let text: String = text.chars().take(600).collect();
+    session::cookie(req, FLASH_COOKIE, hex::encode(text), Duration::minutes(5))
+}
+
+/// The flash message of this request, if any, and the response cookie that clears it.
+fn take_flash(req: &HttpRequest) -> Option<String> {
+    let cookie = req.cookie(FLASH_COOKIE)?;
+    let bytes = hex::decode(cookie.value()).ok()?;
+    String::from_utf8(bytes).ok().filter(|t| !t.is_empty())
+}
+
+/// `response`, clearing the flash cookie when the request had one.
+fn flashed(req: &HttpRequest, mut response: HttpResponse) -> HttpResponse {
+    if req.cookie(FLASH_COOKIE).is_some() {
+        let _ = response.add_cookie(&session::removal(req, FLASH_COOKIE));
+    }
+    response
+}
+
 fn html(status: StatusCode, body: String) -> HttpResponse {
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
@@ -1056,7 +1080,6 @@ pub struct SynergyFilter {
     pub latent: Option<String>,
     pub cursor: Option<String>,
     pub done: Option<String>,
-    pub error: Option<String>,
 }
 
 fn nonblank(v: &Option<String>) -> Option<&str> {
@@ -1219,12 +1242,12 @@ async fn synergy(
     let page = SynergyPage {
         c: c.chrome(s.title(&c.lang), &territory),
         back: format!("/console/synergies/{id}"),
-        error: nonblank(&query.error).map(str::to_owned),
+        error: take_flash(&req),
         done: nonblank(&query.done).is_some(),
         s,
         history,
     };
-    render(&page)
+    flashed(&req, render(&page))
 }
 
 #[derive(Deserialize)]
@@ -1276,7 +1299,9 @@ async fn move_synergy(
     } else if reply.status == StatusCode::UNAUTHORIZED {
         to_login(&req)
     } else {
-        redirect(&format!("{back}{sep}error={}", enc(&reply.detail())))
+        let mut response = redirect(&back);
+        let _ = response.add_cookie(&flash(&req, &reply.detail()));
+        response
     }
 }
 
@@ -1344,10 +1369,10 @@ async fn pipeline(req: HttpRequest, api: Api, query: web::Query<SynergyFilter>) 
         columns,
         truncated,
         back,
-        error: nonblank(&f.error).map(str::to_owned),
+        error: take_flash(&req),
         done: nonblank(&f.done).map(str::to_owned),
     };
-    render(&page)
+    flashed(&req, render(&page))
 }
 
 // ---------------------------------------------------------------------------------------------

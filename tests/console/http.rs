@@ -226,9 +226,16 @@ async fn the_board_moves_a_synergy_with_the_api_rules_and_history() {
         .await;
     assert_eq!(illegal.status, 303);
     let location = illegal.location.expect("back to the board");
-    assert!(location.contains("error="), "{location}");
+    assert_eq!(location, back);
     let shown = f.get(&location).await;
-    assert!(shown.body.contains("role=\"alert\""));
+    assert!(shown.body.contains("role=\"alert\""), "{}", shown.body);
+    assert!(
+        shown.body.contains("implemented"),
+        "the API's 409 names the transition"
+    );
+    // Shown once; a link cannot put text on the page.
+    let again = f.get(&format!("{back}&error=Envoyez+votre+cl%C3%A9")).await;
+    assert!(!again.body.contains("role=\"alert\"") && !again.body.contains("Envoyez votre"));
     assert_eq!(
         app.get(&format!("/api/v1/synergies/{id}")).await.body["status"],
         "detected"
@@ -283,7 +290,9 @@ async fn the_board_moves_a_synergy_with_the_api_rules_and_history() {
             &[("csrf", &csrf), ("status", "rejected"), ("back", back)],
         )
         .await;
-    assert!(rejected.location.is_some_and(|l| l.contains("error=")));
+    assert_eq!(rejected.location.as_deref(), Some(back));
+    let shown = f.get(back).await;
+    assert!(shown.body.contains("role=\"alert\"") && shown.body.contains("reason"));
     let card = f.get(&format!("/console/synergies/{id}")).await;
     assert!(card.body.contains("appel du 12/03"));
     assert!(card.body.contains("proposée"));
