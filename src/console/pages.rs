@@ -1757,7 +1757,7 @@ async fn map(
     let graph = try_page!(&req, c, graph);
     let list = try_page!(&req, c, list);
     // Actor positions as the API gives them to this reader (anonymised ones at their commune).
-    let mut positions: HashMap<String, (f64, f64, String)> = HashMap::new();
+    let mut positions: HashMap<String, (f64, f64, String, bool)> = HashMap::new();
     for f in &graph.features {
         if f.properties.get("kind").and_then(|k| k.as_str()) != Some("actor") {
             continue;
@@ -1776,7 +1776,12 @@ async fn map(
             .and_then(|v| v.as_str())
             .unwrap_or_default()
             .to_owned();
-        positions.insert(id.to_owned(), (lng, lat, name));
+        // Anonymised actors carry the anonymiser's opaque id, a UUID v5 (auth::anonymise), where
+        // actors have v4 ids: they have no page of their own for this reader.
+        let anonymous = f.properties.get("anonymous").and_then(|v| v.as_bool()) == Some(true)
+            || (c.principal.role == Role::Partner
+                && uuid::Uuid::parse_str(id).is_ok_and(|u| u.get_version_num() == 5));
+        positions.insert(id.to_owned(), (lng, lat, name, anonymous));
     }
     let mut families: HashMap<String, Vec<String>> = HashMap::new();
     let mut lines = Vec::new();
@@ -1821,8 +1826,9 @@ async fn map(
     }
     let actors: Vec<svg::MapActor> = positions
         .iter()
-        .map(|(id, (lng, lat, name))| svg::MapActor {
+        .map(|(id, (lng, lat, name, anonymous))| svg::MapActor {
             id: id.clone(),
+            link: !anonymous,
             name: name.clone(),
             lng: *lng,
             lat: *lat,

@@ -402,6 +402,8 @@ impl Projection {
 /// An actor on the map.
 pub struct MapActor {
     pub id: String,
+    /// Anonymised actors have no page of their own for this reader.
+    pub link: bool,
     pub name: String,
     pub lng: f64,
     pub lat: f64,
@@ -531,13 +533,20 @@ pub fn map(
     out.push_str(r##"<g stroke="#fff" stroke-width="1">"##);
     for a in actors {
         let (x, y) = p.xy(a.lng, a.lat);
-        let _ = write!(
-            out,
-            r#"<a href="/console/actors/{id}"><circle cx="{x:.1}" cy="{y:.1}" r="4.5" fill="{c}"><title>{t}</title></circle></a>"#,
-            id = esc(&a.id),
+        let circle = format!(
+            r#"<circle cx="{x:.1}" cy="{y:.1}" r="4.5" fill="{c}"><title>{t}</title></circle>"#,
             c = family_colour(a.family.as_deref().unwrap_or("")),
             t = esc(&a.name),
         );
+        if a.link {
+            let _ = write!(
+                out,
+                r#"<a href="/console/actors/{id}">{circle}</a>"#,
+                id = esc(&a.id)
+            );
+        } else {
+            out.push_str(&circle);
+        }
     }
     out.push_str("</g></svg>");
     out

@@ -188,7 +188,16 @@ async fn scopes_and_anonymisation_apply_as_in_the_api() {
     assert!(pages.iter().any(|(_, b)| b.contains("anonyme")));
     // The sawmill's own page is not open to the partner under its real id.
     let real = p.get(&format!("/console/actors/{sawmill}")).await;
-    assert!(!real.body.contains(HIDDEN_NAME));
+    assert!(!real.body.contains(HIDDEN_NAME) && !real.body.contains(HIDDEN_SIRET));
+    if real.status == 200 {
+        assert!(real.body.contains("Acteur anonymisé"), "{}", real.body);
+    }
+    // On the map the hidden actor is a point without a link; the boiler house keeps its link.
+    let links = |body: &str| body.matches(r#"<a href="/console/actors/"#).count();
+    let partner_map = p.get("/console/territories/21/map").await;
+    let facilitator_map = f.get("/console/territories/21/map").await;
+    assert_eq!(links(&facilitator_map.body), 2, "{}", facilitator_map.body);
+    assert_eq!(links(&partner_map.body), 1);
     // Partners read only: no form to move a synergy or declare a resource.
     assert!(!pages.iter().any(|(_, b)| b.contains("/status\"")));
 }
