@@ -518,3 +518,22 @@ async fn pages_on_the_demo_weigh_under_300_kb() {
     assert!(map.body.contains("<svg class=\"map\"") && map.body.contains("<circle"));
     let _ = json!({});
 }
+
+/// The console's templates and assets are compiled into the binary: the image must build them.
+#[test]
+fn the_dockerfile_copies_the_console_sources() {
+    let dockerfile = std::fs::read_to_string("Dockerfile").expect("Dockerfile");
+    let ignored = std::fs::read_to_string(".dockerignore").expect(".dockerignore");
+    for dir in ["templates", "assets"] {
+        assert!(
+            dockerfile.contains(&format!("COPY {dir} ./{dir}")),
+            "the Dockerfile copies {dir}/"
+        );
+        assert!(
+            !ignored
+                .lines()
+                .any(|l| l.trim().trim_end_matches('/') == dir),
+            ".dockerignore leaves {dir}/ in the context"
+        );
+    }
+}
