@@ -96,6 +96,27 @@ const WORDS: &[(&str, &str, &str)] = &[
     ("nav.synergies", "Synergies", "Synergies"),
     ("nav.pipeline", "Suivi", "Pipeline"),
     ("nav.import", "Import", "Import"),
+    ("nav.actors", "Acteurs", "Actors"),
+    (
+        "actors.naf",
+        "Activité : code NAF ou début de code (ex. 16.10, 38), recherche en tapant",
+        "Activity: NAF code or prefix (e.g. 16.10, 38), searched as you type",
+    ),
+    (
+        "actors.q",
+        "Nom, adresse ou SIRET",
+        "Name, address or SIRET",
+    ),
+    (
+        "actors.none",
+        "Aucun acteur ne correspond.",
+        "No actor matches.",
+    ),
+    (
+        "actor.accepted",
+        "Codes déchets acceptés (besoins ; séparés par des virgules)",
+        "Accepted waste codes (needs; comma-separated)",
+    ),
     (
         "nav.territories",
         "Choisir un territoire",

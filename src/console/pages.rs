@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, import_limit: usize) {
         .route("/lang", web::get().to(switch_lang))
         .route("/territories/{code}", web::get().to(home))
         .route("/territories/{code}/map", web::get().to(map))
+        .route("/territories/{code}/actors", web::get().to(actors))
         .route("/territories/{code}/export", web::get().to(export))
         .route("/synergies", web::get().to(synergies))
         .route("/synergies/{id}", web::get().to(synergy))
@@ -1376,6 +1377,81 @@ async fn pipeline(req: HttpRequest, api: Api, query: web::Query<SynergyFilter>) 
 }
 
 // ---------------------------------------------------------------------------------------------
+// actors of a territory
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct ActorsQuery {
+    naf: Option<String>,
+    q: Option<String>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(default)]
+struct ActorsPage {
+    items: Vec<ActorView>,
+    next_cursor: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/actors.html")]
+struct ActorsListPage {
+    c: Chrome,
+    t: TerritoryView,
+    naf: String,
+    q: String,
+    items: Vec<ActorView>,
+    next: Option<String>,
+}
+
+/// The territory's actors (`GET /actors?territory=…`), filtered by NAF prefix (searched as you
+/// type) and words.
+async fn actors(
+    req: HttpRequest,
+    api: Api,
+    code: web::Path<String>,
+    query: web::Query<ActorsQuery>,
+) -> HttpResponse {
+    let c = signed_in!(req, api);
+    let e = enc(&code);
+    let naf = nonblank(&query.naf).unwrap_or_default().to_owned();
+    let q = nonblank(&query.q).unwrap_or_default().to_owned();
+    let mut path = format!("/actors?territory={e}&limit=50");
+    for (name, value) in [("naf", &naf), ("q", &q)] {
+        if !value.is_empty() {
+            path.push_str(&format!("&{name}={}", enc(value)));
+        }
+    }
+    if let Some(cursor) = nonblank(&query.cursor) {
+        path.push_str(&format!("&cursor={}", enc(cursor)));
+    }
+    let territory_path = format!("/territories/{e}");
+    let (t, page) = futures_util::join!(
+        c.read::<TerritoryView>(&api, &territory_path),
+        c.read::<ActorsPage>(&api, &path),
+    );
+    let t = try_page!(&req, c, t);
+    let page = try_page!(&req, c, page);
+    let next = page.next_cursor.map(|cursor| {
+        format!(
+            "/console/territories/{e}/actors?naf={}&q={}&cursor={}",
+            enc(&naf),
+            enc(&q),
+            enc(&cursor)
+        )
+    });
+    render(&ActorsListPage {
+        c: c.chrome(format!("{} — {}", t.name, c.lang.t("nav.actors")), &t.code),
+        t,
+        naf,
+        q,
+        items: page.items,
+        next,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
 // actor page and declaration form
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -1392,6 +1468,15 @@ pub struct ActorView {
     pub share_with_partners: bool,
     pub illustrative: bool,
     pub anonymous: bool,
+}
+
+impl ActorView {
+    pub fn place(&self) -> String {
+        match &self.commune_name {
+            Some(name) => format!("{name} ({})", self.commune_insee),
+            None => self.commune_insee.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -1434,6 +1519,8 @@ pub struct DeclareForm {
     pub category: String,
     pub label: String,
     pub ewc_code: String,
+    /// Needs: the EWC codes accepted, separated by commas or semicolons.
+    pub accepted_ewc: String,
     pub quantity: String,
     pub unit: String,
     pub period: String,
@@ -1484,11 +1571,12 @@ impl ActorPage {
 
     /// Messages for fields that have no input of their own.
     pub fn other_errors(&self) -> Vec<String> {
-        const FIELDS: [&str; 7] = [
+        const FIELDS: [&str; 8] = [
             "kind",
             "category",
             "label",
             "ewc_code",
+            "accepted_ewc",
             "quantity",
             "temperature_c",
             "description",
@@ -1497,7 +1585,9 @@ impl ActorPage {
             .iter()
             .filter(|(f, _)| {
                 !FIELDS.iter().any(|field| {
-                    f == field || f.strip_prefix(field).is_some_and(|r| r.starts_with('.'))
+                    f == field
+                        || f.strip_prefix(field)
+                            .is_some_and(|r| r.starts_with(['.', '[']))
                 })
             })
             .map(|(f, m)| format!("{f}: {m}"))
@@ -1612,6 +1702,16 @@ fn resource_body(form: &DeclareForm) -> serde_json::Value {
     let text = |v: &str| (!v.trim().is_empty()).then(|| Value::String(v.trim().to_owned()));
     if let Some(ewc) = text(&form.ewc_code) {
         body["ewc_code"] = ewc;
+    }
+    let accepted: Vec<Value> = form
+        .accepted_ewc
+        .split([',', ';'])
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| Value::String(c.to_owned()))
+        .collect();
+    if !accepted.is_empty() {
+        body["accepted_ewc"] = Value::Array(accepted);
     }
     if let Some(d) = text(&form.description) {
         body["description"] = d;

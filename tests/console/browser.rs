@@ -259,6 +259,23 @@ async fn a_facilitator_and_a_partner_use_the_console_in_a_browser() {
     browser
         .visit("/console/synergies?territory=21", "synergies")
         .await;
+    browser
+        .visit("/console/territories/21/actors", "actors")
+        .await;
+    // NAF search as you type.
+    browser
+        .find("#naf")
+        .await
+        .send_keys("sciage")
+        .await
+        .expect("type an activity");
+    browser
+        .client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#naf-list option[value='16.10A']"))
+        .await
+        .expect("NAF suggestions while typing");
     browser.visit("/console/import", "import").await;
 
     // Move the board's first detected synergy to "proposed", then read it back through the API.
@@ -376,6 +393,7 @@ async fn a_facilitator_and_a_partner_use_the_console_in_a_browser() {
             "partner-synergies-bourgogne",
         ),
         ("/console/pipeline?territory=21", "partner-pipeline"),
+        ("/console/territories/21/actors", "partner-actors"),
         (&*format!("/console/synergies/{id}"), "partner-synergy"),
     ] {
         pages.push((path.to_owned(), browser.visit(path, shot).await));

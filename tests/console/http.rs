@@ -138,6 +138,12 @@ async fn scopes_and_anonymisation_apply_as_in_the_api() {
     let list = f.get("/console/synergies?territory=21").await;
     assert_eq!(list.status, 200, "{}", list.body);
     assert!(list.body.contains(HIDDEN_NAME) && list.body.contains(OPEN_NAME));
+    let listed = f.get("/console/territories/21/actors").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert!(listed.body.contains(HIDDEN_NAME) && listed.body.contains(OPEN_NAME));
+    assert!(!listed.body.contains("Fonderie de Nevers"));
+    let by_naf = f.get("/console/territories/21/actors?naf=35").await;
+    assert!(by_naf.body.contains(OPEN_NAME) && !by_naf.body.contains(HIDDEN_NAME));
     let actor = f.get(&format!("/console/actors/{sawmill}")).await;
     assert_eq!(actor.status, 200);
     assert!(actor.body.contains(HIDDEN_SIRET));
@@ -163,6 +169,7 @@ async fn scopes_and_anonymisation_apply_as_in_the_api() {
         "/console/territories/21/map".to_owned(),
         "/console/synergies?territory=21".to_owned(),
         "/console/pipeline?territory=21".to_owned(),
+        "/console/territories/21/actors".to_owned(),
         "/console/territories/21/export?format=geojson".to_owned(),
         "/console/territories/21/export?format=graphml".to_owned(),
     ] {
