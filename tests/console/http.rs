@@ -499,6 +499,7 @@ async fn pages_on_the_demo_weigh_under_300_kb() {
         "/console/territories/21".to_owned(),
         "/console/territories/27-BOURGOGNE/map".to_owned(),
         "/console/territories/21/map".to_owned(),
+        "/console/territories/21/actors".to_owned(),
         "/console/synergies?territory=21".to_owned(),
         format!("/console/synergies/{synergy}"),
         "/console/pipeline?territory=27-BOURGOGNE".to_owned(),
