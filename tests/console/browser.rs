@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::{Value, json};
+use serde_json::json;
 use symbiose::auth::Role;
 
 use crate::helpers::{TestApp, spawn_app};
@@ -414,6 +414,5 @@ async fn a_facilitator_and_a_partner_use_the_console_in_a_browser() {
         pages.iter().any(|(_, s)| s.contains("anonyme")),
         "anonymised actors are labelled"
     );
-    let _: Value = json!(null);
     browser.client.close().await.expect("close the browser");
 }
