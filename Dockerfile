@@ -5,11 +5,14 @@ FROM rust:1.95-bookworm AS build
 RUN apt-get update && apt-get install -y --no-install-recommends libpq-dev && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Everything `cargo build` reads: the manifest, the build script, the sources, and what the
-# sources embed at compile time (migrations, knowledge/); benches/ because Cargo.toml declares it.
+# sources embed at compile time (migrations, knowledge/, the console's templates/ and assets/);
+# benches/ because Cargo.toml declares it.
 COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 COPY migrations ./migrations
 COPY knowledge ./knowledge
+COPY templates ./templates
+COPY assets ./assets
 COPY benches ./benches
 RUN cargo build --release --locked
 

@@ -115,6 +115,8 @@ impl Application {
         let cors_origins = self.settings.server.cors_origins.clone();
         // Built once, shared by the workers.
         let api_document = Arc::new(api::openapi::document(self.settings.auth.public_read));
+        // The facilitator console (`/console`, and `/` redirecting to it): pages built from the API.
+        let console = crate::console::Console::load(&self.settings)?;
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap_fn(|req, srv| {
@@ -167,6 +169,15 @@ impl Application {
                         .error_handler(|e, _| ApiError::field("path", e.to_string()).into()),
                 )
                 .configure(|cfg| api::routes(cfg, &api_document))
+                .configure(|cfg| {
+                    crate::console::routes(
+                        cfg,
+                        &console,
+                        state.clone(),
+                        api_document.clone(),
+                        json_limit,
+                    )
+                })
                 .default_service(web::to({
                     // A documented path asked with another method: 405 naming the allowed ones.
                     let document = api_document.clone();
