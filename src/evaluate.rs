@@ -483,7 +483,13 @@ pub fn fit(
     let grid_m = [0.0, 0.01, 0.03, 0.1, 0.3, 1.0];
     let grid_cap = [0.25, 0.5, 1.0, 2.0, 4.0, 1e9];
     let grid_w2 = [0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0, 1e9];
-    let coords: [(&str, Setter, &[f64]); 13] = [
+    let grid_i = [0.0, 0.05, 0.1, 0.25, 0.5, 1.0];
+    let coords: [(&str, Setter, &[f64]); 14] = [
+        (
+            "weights.intermediaries",
+            |p, v| p.weights.intermediaries = v,
+            &grid_i,
+        ),
         (
             "weights.per_case_cap",
             |p, v| p.weights.per_case_cap = v,
@@ -552,13 +558,14 @@ pub fn params_toml(p: &ModelParams) -> String {
     let w = p.weights;
     let a = p.alpha;
     format!(
-        "[weights]\ncase_base = {}\npark = {}\nepa_rei = {}\nprofile = {}\nprior_statistics = {}\nper_case_cap = {}\n\n[alpha]\nprovider = {}\nprovider_activity = {}\ncode = {}\nsubchapter = {}\nchapter = {}\nclass = {}\nparent_class = {}\nwithin_division = {}\n",
+        "[weights]\ncase_base = {}\npark = {}\nepa_rei = {}\nprofile = {}\nprior_statistics = {}\nper_case_cap = {}\nintermediaries = {}\n\n[alpha]\nprovider = {}\nprovider_activity = {}\ncode = {}\nsubchapter = {}\nchapter = {}\nclass = {}\nparent_class = {}\nwithin_division = {}\n",
         w.case_base,
         w.park,
         w.epa_rei,
         w.profile,
         w.prior_statistics,
         w.per_case_cap,
+        w.intermediaries,
         a.provider,
         a.provider_activity,
         a.code,

@@ -307,10 +307,16 @@ impl Knowledge {
                 basis: p.basis,
                 exchanges: p.exchanges,
             };
+            let rest = p.value_of_share(0.0);
+            // A group or class gets its own rule only when the evidence prefers it within the
+            // division: otherwise it would only spend the search's budget of rules on the same actors.
             for (key, share) in &p.finer {
-                rules.push(rule(*key, p.value_of_share(*share)));
+                let value = p.value_of_share(*share);
+                if value > rest * (1.0 + 1e-6) {
+                    rules.push(rule(*key, value));
+                }
             }
-            rules.push(rule(p.division, p.value_of_share(0.0)));
+            rules.push(rule(p.division, rest));
         }
         rules.sort_by(|a, b| b.value.total_cmp(&a.value).then_with(|| a.key.cmp(&b.key)));
         rules

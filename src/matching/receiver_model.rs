@@ -37,6 +37,9 @@ pub struct SourceWeights {
     /// Most weight one case (site) of the case base gives a division in one context: a case study
     /// that lists the same pathway many times is one piece of evidence, not many.
     pub per_case_cap: f64,
+    /// Multiplier of statistics and profiles naming waste collectors, treaters and recyclers
+    /// (divisions 38, 39) or waste wholesalers (46) as receivers: intermediaries rather than users.
+    pub intermediaries: f64,
 }
 
 /// Concentration `α` of each back-off level: how much evidence a context needs before it outweighs the
@@ -95,6 +98,7 @@ impl ModelParams {
             w.profile,
             w.prior_statistics,
             w.per_case_cap,
+            w.intermediaries,
             a.provider,
             a.provider_activity,
             a.code,
@@ -120,6 +124,14 @@ impl ModelParams {
             Source::Profile => self.weights.profile,
         }
     }
+}
+
+/// Waste collection, treatment and recycling (38), remediation (39), wholesale (46).
+fn is_intermediary(receiver: NaceKey) -> bool {
+    ["38", "39", "46"]
+        .iter()
+        .filter_map(|d| NaceKey::parse(d))
+        .any(|d| d.contains(receiver))
 }
 
 /// The most specific context in which a division has evidence: what the score rests on.
@@ -220,7 +232,10 @@ impl ReceiverModel {
         let mut tables: HashMap<Context, Dist> = HashMap::new();
         let mut per_case: HashMap<(u32, Context, NaceKey), f64> = HashMap::new();
         for o in evidence.observations.iter().filter(|o| keep(o)) {
-            let w = o.weight * params.weight(o.source);
+            let mut w = o.weight * params.weight(o.source);
+            if !o.source.is_exchange() && is_intermediary(o.receiver) {
+                w *= params.weights.intermediaries;
+            }
             if w <= 0.0 {
                 continue;
             }
@@ -434,6 +449,7 @@ mod tests {
                 profile: 1.0,
                 prior_statistics: 1.0,
                 per_case_cap: 1e9,
+                intermediaries: 1.0,
             },
             alpha: Concentrations {
                 provider: 1.0,
