@@ -253,6 +253,12 @@ impl Detection {
         self.rebuild_unless_built(pool, wanted)
     }
 
+    /// The detection of every write made so far, whatever `max_staleness_ms` allows: for a read that
+    /// must see its own write (a resource created a moment ago and its matches).
+    pub fn fresh(&self, pool: &db::DbPool) -> Result<Arc<Built>, DetectionError> {
+        self.rebuild_unless_built(pool, self.version.load(Ordering::SeqCst))
+    }
+
     /// Rebuilds unless a build of version `wanted` or later (one that sees every write made before
     /// the caller asked) was finished by another thread while this one waited for the lock: readers
     /// queued behind a rebuild share its result instead of each rebuilding in turn.

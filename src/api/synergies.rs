@@ -144,10 +144,20 @@ impl SynergyQuery {
 
 /// The current detection (rebuilt first when actors or resources changed).
 pub async fn current(state: &State) -> Result<Arc<Built>, ApiError> {
+    build(state, false).await
+}
+
+/// The current detection, or (`fresh`) one that sees every write made so far.
+async fn build(state: &State, fresh: bool) -> Result<Arc<Built>, ApiError> {
     let detection = state.detection.clone();
     let pool = state.pool.clone();
     actix_web::web::block(move || {
-        detection.current(&pool).map_err(|e| match e {
+        let built = if fresh {
+            detection.fresh(&pool)
+        } else {
+            detection.current(&pool)
+        };
+        built.map_err(|e| match e {
             crate::detection::DetectionError::Db(db) => db,
             other => db::DbError::Pool(other.to_string()),
         })
@@ -161,7 +171,19 @@ pub async fn current(state: &State) -> Result<Arc<Built>, ApiError> {
 /// non-consenting actor at its commune centroid (`auth::anonymise::anonymous_view`), so that no
 /// score, distance, impact, rank or pooling figure depends on where such an actor really is.
 pub async fn current_for(state: &State, caller: &Caller) -> Result<Arc<Built>, ApiError> {
-    let built = current(state).await?;
+    view_for(state, caller, current(state).await?).await
+}
+
+/// [`current_for`] from a build that sees every write made so far.
+async fn fresh_for(state: &State, caller: &Caller) -> Result<Arc<Built>, ApiError> {
+    view_for(state, caller, build(state, true).await?).await
+}
+
+async fn view_for(
+    state: &State,
+    caller: &Caller,
+    built: Arc<Built>,
+) -> Result<Arc<Built>, ApiError> {
     if !caller.anonymises() {
         return Ok(built);
     }
@@ -550,7 +572,12 @@ pub async fn resource_matches(
     let (scope, zone) = scope_of(&state, territory).await?;
     let not_found = || ApiError::NotFound(format!("resource `{id}`"));
     let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let built = current_for(&state, &caller).await?;
+    let mut built = current_for(&state, &caller).await?;
+    if !built.resources.contains_key(&wanted) {
+        // Stored (load_resource found it) but newer than the build a read may be served from under
+        // `max_staleness_ms`: wait for a build that sees it rather than contradict the 201.
+        built = fresh_for(&state, &caller).await?;
+    }
     if !built.resources.contains_key(&wanted) {
         return Err(not_found());
     }

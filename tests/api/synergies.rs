@@ -2387,4 +2387,21 @@ async fn with_a_staleness_limit_a_read_gets_the_previous_build_and_the_new_one_f
         actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(seen, HashSet::from([second_need]));
+
+    // A resource's matches never contradict its 201: a need created now has its matches at once,
+    // even with a recent build that does not know it yet.
+    let third = site(
+        &app,
+        "Chaufferie bois 3",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, -3.0, 0.0),
+    )
+    .await;
+    let third_need = resource(&app, &third, boiler_need(tonnes(100.0))).await;
+    let reply = app
+        .get(&format!("/api/v1/resources/{third_need}/matches"))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(!items(&reply).is_empty(), "{}", reply.text);
 }
