@@ -417,6 +417,47 @@ async fn keyless_readers_do_not_see_synergy_statuses() {
             keyless.text
         );
     }
+    // What is made of statuses and of what facilitators wrote needs a key: history, notes, KPIs
+    // (counted by status) and the AFME impact (implemented and proposed synergies). A partner key
+    // reads them.
+    for path in [
+        format!("/api/v1/synergies/{id}/history"),
+        format!("/api/v1/synergies/{id}/notes"),
+        "/api/v1/territories/21/kpis".to_owned(),
+        "/api/v1/territories/21/kpis?format=csv".to_owned(),
+        "/api/v1/territories/21/afme/impact".to_owned(),
+    ] {
+        let keyless = app.call(None, reqwest::Method::GET, &path, None).await;
+        assert_eq!(keyless.status, 401, "{path}: {}", keyless.text);
+        assert!(
+            keyless.content_type.starts_with("application/problem+json"),
+            "{path}: {}",
+            keyless.content_type
+        );
+        assert!(!keyless.text.contains("proposed"), "{}", keyless.text);
+        let with_key = app
+            .call(Some(&partner), reqwest::Method::GET, &path, None)
+            .await;
+        // The impact needs an account, which this territory lacks: 404, not 401.
+        let expected = if path.ends_with("/impact") { 404 } else { 200 };
+        assert_eq!(with_key.status, expected, "{path}: {}", with_key.text);
+    }
+    // The OpenAPI document says so: those operations need a key even with `auth.public_read`, the
+    // other reads take one optionally.
+    let doc = ok(&app, "/api/v1/openapi.json").await;
+    let security = |path: &str| doc.body["paths"][path]["get"]["security"].clone();
+    for path in [
+        "/api/v1/synergies/{id}/history",
+        "/api/v1/synergies/{id}/notes",
+        "/api/v1/territories/{code}/kpis",
+        "/api/v1/territories/{code}/afme/impact",
+    ] {
+        assert_eq!(security(path), json!([{"bearer": []}]), "{path}");
+    }
+    assert_eq!(
+        security("/api/v1/synergies/{id}"),
+        json!([{}, {"bearer": []}])
+    );
 }
 
 // -------------------------------------------------------------------------------------------------
