@@ -981,8 +981,7 @@ async fn a_scoped_key_lists_only_the_zones_inside_its_territories() {
     }
     let codes = |reply: Reply| -> Vec<String> {
         assert_eq!(reply.status, 200, "{}", reply.text);
-        let mut codes: Vec<String> = reply
-            .body
+        let mut codes: Vec<String> = reply.body["items"]
             .as_array()
             .map(|zones| {
                 zones

@@ -674,3 +674,60 @@ async fn pooling_groups_chains_and_hubs_name_their_actors_in_the_readers_languag
         );
     }
 }
+
+// -------------------------------------------------------------------------------------------------
+// 8. Cursors on every list: custom zones and hubs
+
+/// Every item of a paged list, following `next_cursor` from pages of `limit`.
+async fn follow(app: &TestApp, path: &str, limit: usize) -> Vec<Value> {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let first = format!("{path}{sep}limit={limit}");
+    let mut page = ok(app, &first).await;
+    let mut all = Vec::new();
+    loop {
+        let got = items(&page);
+        assert!(got.len() <= limit, "{}", page.text);
+        all.extend(got);
+        let Some(next) = page.body["next_cursor"].as_str().map(str::to_owned) else {
+            break;
+        };
+        page = ok(app, &format!("{first}&cursor={next}")).await;
+    }
+    all
+}
+
+#[actix_web::test]
+async fn zones_and_hubs_are_paged_with_cursors() {
+    let app = spawn_app().await;
+    for (code, commune) in [("Z-A", "21231"), ("Z-B", "21054"), ("Z-C", "58194")] {
+        let zone = json!({"code": code, "name": code, "communes": [commune]});
+        assert_eq!(app.post("/api/v1/territories", &zone).await.status, 201);
+    }
+    let first = ok(&app, "/api/v1/territories?limit=2").await;
+    assert_eq!(items(&first).len(), 2, "{}", first.text);
+    assert!(first.body["next_cursor"].is_string(), "{}", first.text);
+    let zones: Vec<Value> = follow(&app, "/api/v1/territories", 2).await;
+    let codes: Vec<&str> = zones.iter().filter_map(|z| z["code"].as_str()).collect();
+    assert_eq!(codes, ["Z-A", "Z-B", "Z-C"]);
+    let whole = ok(&app, "/api/v1/territories").await;
+    assert_eq!(whole.body["next_cursor"], Value::Null);
+    assert_eq!(items(&whole).len(), 3);
+
+    network(&app).await;
+    let hubs = follow(&app, "/api/v1/territories/21/hubs", 2).await;
+    assert!(hubs.len() >= 4, "{hubs:?}");
+    let ranks: Vec<u64> = hubs.iter().filter_map(|h| h["rank"].as_u64()).collect();
+    assert_eq!(ranks, (1..=hubs.len() as u64).collect::<Vec<_>>());
+    assert_eq!(
+        items(&ok(&app, "/api/v1/territories/21/hubs?limit=500").await),
+        hubs
+    );
+
+    for path in ["/api/v1/territories", "/api/v1/territories/21/hubs"] {
+        crate::helpers::assert_field_error(&app.get(&format!("{path}?limit=0")).await, "limit");
+        crate::helpers::assert_field_error(
+            &app.get(&format!("{path}?cursor=forged")).await,
+            "cursor",
+        );
+    }
+}
