@@ -153,6 +153,28 @@ pub struct SynergyQuery {
     pub cursor: Option<String>,
 }
 
+/// The parameters of the synergy lists as documented: those of `SynergyQuery` but `max_latent`,
+/// which lists refuse (they are computed once for everyone). Documentation only: the handlers read
+/// `SynergyQuery`, so a list asked for `max_latent` says why it cannot.
+#[derive(Debug, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SynergyListQuery {
+    /// Territory code at any level (`R27`, `21`, EPCI, commune, custom zone): synergies with a party in
+    /// it, scored with its AFME priority.
+    pub territory: Option<String>,
+    pub kind: Option<SynergyKind>,
+    pub min_score: Option<f64>,
+    /// Resource class prefix (`material/biomass`).
+    pub class: Option<String>,
+    /// `true`: only latent synergies; `false`: only declared ones.
+    pub latent: Option<bool>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
 impl SynergyQuery {
     fn page(&self) -> PageParams {
         PageParams {
@@ -549,7 +571,7 @@ fn ranked_page(
 }
 
 /// Ranked synergies of a territory (any level), or of every territory without `territory`.
-#[utoipa::path(tag = "synergies", params(SynergyQuery), responses((status = 200, body = Page<SynergyItem>), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
+#[utoipa::path(tag = "synergies", params(SynergyListQuery), responses((status = 200, body = Page<SynergyItem>), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
 #[get("/synergies")]
 pub async fn list_synergies(
     state: State,
@@ -684,7 +706,7 @@ pub(crate) async fn check_parties(
 }
 
 /// Synergies of one actor, as provider, receiver or pooling member.
-#[utoipa::path(tag = "synergies", params(SynergyQuery), responses((status = 200, body = Page<SynergyItem>), (status = 404, body = super::error::Problem)))]
+#[utoipa::path(tag = "synergies", params(SynergyListQuery), responses((status = 200, body = Page<SynergyItem>), (status = 404, body = super::error::Problem)))]
 #[get("/actors/{id}/synergies")]
 pub async fn actor_synergies(
     state: State,
@@ -1011,10 +1033,18 @@ pub struct GraphScoreQuery {
     pub limit: Option<usize>,
 }
 
+/// The parameters of the allocation as documented (it has no `limit`).
+#[derive(Debug, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AllocationQuery {
+    pub min_score: Option<f64>,
+}
+
 /// Optimal allocation of limited offer quantities among competing needs (min-cost flow: maximises
 /// Σ score × quantity), with the greedy value for comparison. Only the flows that receive a
 /// quantity are listed, rounded (quantities to 1e-3 of their unit, shares and scores to 1e-4).
-#[utoipa::path(tag = "graph", params(GraphScoreQuery), responses((status = 200, body = crate::matching::graph::Allocation), (status = 404, body = super::error::Problem)))]
+#[utoipa::path(tag = "graph", params(AllocationQuery), responses((status = 200, body = crate::matching::graph::Allocation), (status = 404, body = super::error::Problem)))]
 #[get("/territories/{code}/allocation")]
 pub async fn territory_allocation(
     state: State,
