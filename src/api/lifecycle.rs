@@ -36,7 +36,7 @@ use crate::domain::lifecycle::{
     FUNNEL, SynergyStatus, TransitionError, allowed_next, furthest_stage,
 };
 use crate::domain::validation::FieldError;
-use crate::reference::TerritoryRef;
+use crate::reference::{Lang, TerritoryRef};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     // `GET /synergies/{id}` is served by `synergies`; this resource only answers PATCH.
@@ -1185,7 +1185,9 @@ fn as_viewed(data: &mut LifecycleData, view: &Built) {
 /// implemented with its conversion rates, and what implemented synergies bring (tonnes
 /// exchanged and diverted, CO2e avoided, imports avoided; realised values where entered), in
 /// total, by AFME family and by year. `?format=csv` answers one CSV row per total, family and
-/// year.
+/// year, in the reader's convention (`Accept-Language`): French by default (`;`, decimal comma,
+/// UTF-8 BOM, French family labels), English on request (`,` and `.`); rates are shares rounded to
+/// 0.1 %, tonnes to 0.1 t.
 #[utoipa::path(
     get,
     path = "/api/v1/territories/{code}/kpis",
@@ -1202,6 +1204,7 @@ pub async fn territory_kpis(
     caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<KpiQuery>,
+    lang: Lang,
 ) -> Result<HttpResponse, ApiError> {
     caller.check_territory(&state, &code).await?;
     let csv = match query
@@ -1249,8 +1252,8 @@ pub async fn territory_kpis(
     if !csv {
         return Ok(HttpResponse::Ok().json(out));
     }
-    let text = kpis_csv(&out).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(HttpResponse::Ok()
+    let text = kpis_csv(&out, lang).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(super::afme::in_lang(lang)
         .content_type("text/csv; charset=utf-8")
         .insert_header((
             "Content-Disposition",
@@ -1259,10 +1262,12 @@ pub async fn territory_kpis(
         .body(text))
 }
 
-/// Columns of the KPI CSV.
-pub const KPI_COLUMNS: [&str; 26] = [
+/// Columns of the KPI CSV: `key` is the territory code, the family code or the year; `label` is
+/// the territory's name, the family's label in the reader's language, or the year.
+pub const KPI_COLUMNS: [&str; 27] = [
     "dimension",
     "key",
+    "label",
     "synergies",
     "detected",
     "proposed",
@@ -1289,34 +1294,56 @@ pub const KPI_COLUMNS: [&str; 26] = [
     "in_progress_imports_avoided_t",
 ];
 
-fn kpis_csv(out: &KpisOut) -> Result<String, ::csv::Error> {
-    let mut writer = ::csv::Writer::from_writer(Vec::new());
+/// Decimals of the KPI CSV: rates (shares, 0.1 % = 0.001) and tonnes (0.1 t).
+const RATE_DECIMALS: usize = 3;
+const TONNE_DECIMALS: usize = 1;
+
+/// The KPI CSV in the reader's convention (`Lang`): French (default) `;`, decimal comma and a
+/// BOM; English `,` and `.`; rates rounded to 0.1 %, tonnes to 0.1 t; families labelled.
+fn kpis_csv(out: &KpisOut, lang: Lang) -> Result<String, ::csv::Error> {
+    let mut buf = lang.csv_preamble().as_bytes().to_vec();
+    let mut writer = ::csv::WriterBuilder::new()
+        .delimiter(lang.csv_delimiter())
+        .from_writer(&mut buf);
     writer.write_record(KPI_COLUMNS)?;
-    let rows = std::iter::once(("total".to_string(), out.territory.code.clone(), &out.totals))
-        .chain(
-            out.by_family
-                .iter()
-                .map(|f| ("family".to_string(), f.family.as_str().to_owned(), &f.kpis)),
+    let rows = std::iter::once((
+        "total".to_string(),
+        out.territory.code.clone(),
+        out.territory.name.clone(),
+        &out.totals,
+    ))
+    .chain(out.by_family.iter().map(|f| {
+        (
+            "family".to_string(),
+            f.family.as_str().to_owned(),
+            crate::afme::labels::family_label(f.family, lang),
+            &f.kpis,
         )
-        .chain(
-            out.by_year
-                .iter()
-                .map(|y| ("year".to_string(), y.year.to_string(), &y.kpis)),
-        );
-    for (dimension, key, k) in rows {
+    }))
+    .chain(out.by_year.iter().map(|y| {
+        (
+            "year".to_string(),
+            y.year.to_string(),
+            y.year.to_string(),
+            &y.kpis,
+        )
+    }));
+    let tonnes = |v: f64| lang.number(v, TONNE_DECIMALS);
+    for (dimension, key, label, k) in rows {
         let c = &k.counts;
         let reached = |i: usize| k.funnel.get(i).map(|s| s.reached).unwrap_or(0).to_string();
         let rate = |i: usize| {
             k.funnel
                 .get(i)
                 .and_then(|s| s.rate)
-                .map(|r| r.to_string())
+                .map(|r| lang.number(r, RATE_DECIMALS))
                 .unwrap_or_default()
         };
         let (imp, prog) = (&k.implemented, &k.in_progress);
-        let record: [String; 26] = [
+        let record: [String; 27] = [
             dimension,
             key,
+            label,
             k.synergies.to_string(),
             c.detected.to_string(),
             c.proposed.to_string(),
@@ -1331,23 +1358,22 @@ fn kpis_csv(out: &KpisOut) -> Result<String, ::csv::Error> {
             rate(1),
             rate(2),
             rate(3),
-            imp.tonnes_exchanged_t.to_string(),
-            imp.tonnes_diverted_t.to_string(),
-            imp.co2e_avoided_t.to_string(),
-            imp.imports_avoided_t.to_string(),
+            tonnes(imp.tonnes_exchanged_t),
+            tonnes(imp.tonnes_diverted_t),
+            tonnes(imp.co2e_avoided_t),
+            tonnes(imp.imports_avoided_t),
             imp.with_realised_values.to_string(),
             prog.synergies.to_string(),
-            prog.tonnes_exchanged_t.to_string(),
-            prog.tonnes_diverted_t.to_string(),
-            prog.co2e_avoided_t.to_string(),
-            prog.imports_avoided_t.to_string(),
+            tonnes(prog.tonnes_exchanged_t),
+            tonnes(prog.tonnes_diverted_t),
+            tonnes(prog.co2e_avoided_t),
+            tonnes(prog.imports_avoided_t),
         ];
         writer.write_record(&record)?;
     }
-    let bytes = writer
-        .into_inner()
-        .map_err(|e| ::csv::Error::from(e.into_error()))?;
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    writer.flush()?;
+    drop(writer);
+    Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ use crate::detection::{Built, pooling_score};
 use crate::matching::graph::{ChainParams, GraphActor, GraphEdge, SynergyGraph};
 use crate::matching::pooling::PoolingGroup;
 use crate::matching::{AdhocQuery, Synergy};
+use crate::reference::Lang;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list_synergies)
@@ -63,6 +64,60 @@ pub struct PoolingOut {
     /// Lifecycle status; absent for keyless public readers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// What the members share, in the reader's language (`Accept-Language`): the need class's label,
+    /// or the EWC code's label.
+    pub label: String,
+    /// The resource class of the key (the need class, or the EWC code's class) in the reader's
+    /// language; `None` for an EWC code no class rule covers.
+    pub class_label: Option<String>,
+    /// The members with their names, in the order of `members` (anonymous labels for the actors a
+    /// partner or keyless reader may not see).
+    pub parties: Vec<ActorName>,
+    /// One sentence: who, how close, what, and what they could do together.
+    pub explanation_fr: String,
+    pub explanation_en: String,
+}
+
+/// An actor's id with its name beside it (the gate rewrites `name` to the anonymous label for the
+/// actors a partner or keyless reader may not see: `auth::anonymise`, `actor_id` beside `name`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ActorName {
+    pub actor_id: Uuid,
+    pub name: String,
+}
+
+/// What the service writes about a synergy in the reader's language: resource class and EWC labels.
+pub struct Labels<'a> {
+    pub state: &'a State,
+    pub lang: Lang,
+}
+
+impl Labels<'_> {
+    /// A resource class's label (`material/biomass/wood` → « Bois »); `None` for an unknown class.
+    pub fn class(&self, class: &str) -> Option<String> {
+        self.state
+            .detection
+            .taxonomy
+            .get(class)
+            .map(|c| self.lang.pick(&c.label_fr, &c.label_en).to_owned())
+    }
+
+    /// An EWC code's label in the reader's language.
+    fn ewc(&self, code: &str, lang: Lang) -> Option<String> {
+        self.state
+            .reference
+            .ewc
+            .get(code)
+            .map(|c| lang.pick(&c.label_fr, &c.label_en).to_owned())
+    }
+
+    fn class_in(&self, class: &str, lang: Lang) -> Option<String> {
+        self.state
+            .detection
+            .taxonomy
+            .get(class)
+            .map(|c| lang.pick(&c.label_fr, &c.label_en).to_owned())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -95,6 +150,28 @@ pub struct SynergyQuery {
     /// 10). Lists are computed once for everyone (3 latent receivers per offer): refused there.
     pub max_latent: Option<usize>,
     pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The parameters of the synergy lists as documented: those of `SynergyQuery` but `max_latent`,
+/// which lists refuse (they are computed once for everyone). Documentation only: the handlers read
+/// `SynergyQuery`, so a list asked for `max_latent` says why it cannot.
+#[derive(Debug, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct SynergyListQuery {
+    /// Territory code at any level (`R27`, `21`, EPCI, commune, custom zone): synergies with a party in
+    /// it, scored with its AFME priority.
+    pub territory: Option<String>,
+    pub kind: Option<SynergyKind>,
+    pub min_score: Option<f64>,
+    /// Resource class prefix (`material/biomass`).
+    pub class: Option<String>,
+    /// `true`: only latent synergies; `false`: only declared ones.
+    pub latent: Option<bool>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    /// Opaque cursor from a previous page's `next_cursor`.
     pub cursor: Option<String>,
 }
 
@@ -256,12 +333,135 @@ fn substitution_out(built: &Built, s: &Synergy, show_status: bool) -> Substituti
     }
 }
 
-fn pooling_out(built: &Built, g: &PoolingGroup, show_status: bool) -> PoolingOut {
+fn pooling_out(
+    built: &Built,
+    g: &PoolingGroup,
+    show_status: bool,
+    labels: &Labels<'_>,
+) -> PoolingOut {
+    use crate::matching::pooling::PoolingKeyKind;
+    let parties = g
+        .members
+        .iter()
+        .map(|m| ActorName {
+            actor_id: m.actor_id,
+            name: built
+                .actors
+                .get(&m.actor_id)
+                .map(|a| a.name.clone())
+                .unwrap_or_default(),
+        })
+        .collect();
+    let class = match g.key_kind {
+        PoolingKeyKind::NeedClass => Some(g.key.clone()),
+        PoolingKeyKind::OfferEwc => labels
+            .state
+            .detection
+            .taxonomy
+            .class_of_ewc(&g.key)
+            .map(|c| c.name.clone()),
+    };
+    let label_in = |lang: Lang| match g.key_kind {
+        PoolingKeyKind::NeedClass => labels.class_in(&g.key, lang),
+        PoolingKeyKind::OfferEwc => labels.ewc(&g.key, lang),
+    };
+    let label = label_in(labels.lang).unwrap_or_else(|| g.key.clone());
+    let (explanation_fr, explanation_en) = pooling_explanations(
+        g,
+        &label_in(Lang::Fr).unwrap_or_else(|| g.key.clone()),
+        &label_in(Lang::En).unwrap_or_else(|| g.key.clone()),
+    );
     PoolingOut {
         kind: "pooling".into(),
         score: pooling_score(g),
         status: show_status.then(|| built.status(&g.id)),
+        label,
+        class_label: class.as_deref().and_then(|c| labels.class(c)),
+        parties,
+        explanation_fr,
+        explanation_en,
         group: g.clone(),
+    }
+}
+
+/// « 5 entreprises à moins de 6 km les unes des autres déclarent un besoin de bois (1200 t/an au
+/// total) : achat groupé ou approvisionnement mutualisé possible. » and its English twin. The
+/// distance is an upper bound of the distance between two members (twice the radius around the
+/// centroid), so the sentence is true of every pair.
+fn pooling_explanations(g: &PoolingGroup, label_fr: &str, label_en: &str) -> (String, String) {
+    use crate::matching::pooling::PoolingKeyKind;
+    let n = g.members.len();
+    let km = (2.0 * g.radius_km).ceil().max(1.0);
+    let total = g
+        .total_yearly_quantity
+        .zip(g.base_unit)
+        .filter(|(q, _)| q.is_finite() && *q > 0.0);
+    let decimals = |q: f64| if q < 10.0 { 1 } else { 0 };
+    let total_fr = total
+        .map(|(q, u)| {
+            format!(
+                " ({} {}/an au total)",
+                Lang::Fr.number(q, decimals(q)),
+                u.as_str()
+            )
+        })
+        .unwrap_or_default();
+    let total_en = total
+        .map(|(q, u)| {
+            format!(
+                " ({} {}/year in total)",
+                Lang::En.number(q, decimals(q)),
+                u.as_str()
+            )
+        })
+        .unwrap_or_default();
+    let km_fr = Lang::Fr.number(km, 0);
+    match g.key_kind {
+        PoolingKeyKind::NeedClass => (
+            format!(
+                "{n} entreprises à moins de {km_fr} km les unes des autres déclarent un besoin {}{total_fr} : achat groupé ou approvisionnement mutualisé possible.",
+                de_fr(label_fr)
+            ),
+            format!(
+                "{n} companies less than {km_fr} km apart declare a need for {}{total_en}: joint purchasing or shared supply possible.",
+                lower_first(label_en)
+            ),
+        ),
+        PoolingKeyKind::OfferEwc => (
+            format!(
+                "{n} entreprises à moins de {km_fr} km les unes des autres produisent le déchet {} « {label_fr} »{total_fr} : collecte ou traitement mutualisé possible.",
+                g.key
+            ),
+            format!(
+                "{n} companies less than {km_fr} km apart produce the waste {} “{label_en}”{total_en}: shared collection or treatment possible.",
+                g.key
+            ),
+        ),
+    }
+}
+
+/// A label inside a sentence: its first letter in lower case, unless it starts an acronym (`CO2`).
+fn lower_first(label: &str) -> String {
+    let mut chars = label.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if first.is_uppercase() && !second.is_uppercase() => {
+            first.to_lowercase().chain(label.chars().skip(1)).collect()
+        }
+        _ => label.to_owned(),
+    }
+}
+
+/// « de bois », « d’eau chaude »: the French preposition with elision before a vowel or a mute h.
+fn de_fr(label: &str) -> String {
+    let text = lower_first(label);
+    let elides = text
+        .chars()
+        .next()
+        .is_some_and(|c| "aeiouyéèêàâîôûh".contains(c));
+    if elides {
+        format!("d’{text}")
+    } else {
+        format!("de {text}")
     }
 }
 
@@ -338,7 +538,7 @@ enum Ranked {
 
 /// A page of synergies (substitution and pooling) touching a territory, ranked by score.
 fn ranked_page(
-    state: &State,
+    labels: &Labels<'_>,
     caller: &Caller,
     built: &Built,
     query: &SynergyQuery,
@@ -346,6 +546,7 @@ fn ranked_page(
     keep_substitution: impl Fn(&Synergy) -> bool,
     keep_pooling: impl Fn(&PoolingGroup) -> bool,
 ) -> Result<Page<SynergyItem>, ApiError> {
+    let state = labels.state;
     if query.max_latent.is_some() {
         return Err(ApiError::field(
             "max_latent",
@@ -380,21 +581,25 @@ fn ranked_page(
                 &priority.apply(&built.synergies[i]),
                 show_status,
             ))),
-            Ranked::Pooling(i) => {
-                SynergyItem::Pooling(Box::new(pooling_out(built, &built.pooling[i], show_status)))
-            }
+            Ranked::Pooling(i) => SynergyItem::Pooling(Box::new(pooling_out(
+                built,
+                &built.pooling[i],
+                show_status,
+                labels,
+            ))),
         })
         .collect();
     Ok(Page { items, next_cursor })
 }
 
 /// Ranked synergies of a territory (any level), or of every territory without `territory`.
-#[utoipa::path(tag = "synergies", params(SynergyQuery), responses((status = 200, body = Page<SynergyItem>), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
+#[utoipa::path(tag = "synergies", params(SynergyListQuery), responses((status = 200, body = Page<SynergyItem>), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
 #[get("/synergies")]
 pub async fn list_synergies(
     state: State,
     caller: Caller,
     query: ValidQuery<SynergyQuery>,
+    lang: Lang,
 ) -> Result<HttpResponse, ApiError> {
     let mut query = query.0;
     query.check()?;
@@ -405,7 +610,10 @@ pub async fn list_synergies(
     let priority = Prioritiser::of_territory(&state, query.territory.as_deref()).await?;
     let built = current_for(&state, &caller).await?;
     let page = ranked_page(
-        &state,
+        &Labels {
+            state: &state,
+            lang,
+        },
         &caller,
         &built,
         &query,
@@ -420,7 +628,7 @@ pub async fn list_synergies(
                 .any(|m| in_scope(&built, &m.actor_id, &scope, zone.as_ref()))
         },
     )?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(super::afme::in_lang(lang).json(page))
 }
 
 /// Summary of a detection run.
@@ -451,6 +659,7 @@ pub async fn get_synergy(
     state: State,
     caller: Caller,
     id: web::Path<String>,
+    lang: Lang,
 ) -> Result<HttpResponse, ApiError> {
     let not_found = || ApiError::NotFound(format!("synergy `{id}`"));
     let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
@@ -467,10 +676,14 @@ pub async fn get_synergy(
     }
     if let Some(g) = built.pooling.iter().find(|g| g.id == wanted) {
         return Ok(
-            HttpResponse::Ok().json(SynergyItem::Pooling(Box::new(pooling_out(
+            super::afme::in_lang(lang).json(SynergyItem::Pooling(Box::new(pooling_out(
                 &built,
                 g,
                 shows_status(&caller),
+                &Labels {
+                    state: &state,
+                    lang,
+                },
             )))),
         );
     }
@@ -515,13 +728,14 @@ pub(crate) async fn check_parties(
 }
 
 /// Synergies of one actor, as provider, receiver or pooling member.
-#[utoipa::path(tag = "synergies", params(SynergyQuery), responses((status = 200, body = Page<SynergyItem>), (status = 404, body = super::error::Problem)))]
+#[utoipa::path(tag = "synergies", params(SynergyListQuery), responses((status = 200, body = Page<SynergyItem>), (status = 404, body = super::error::Problem)))]
 #[get("/actors/{id}/synergies")]
 pub async fn actor_synergies(
     state: State,
     caller: Caller,
     id: web::Path<String>,
     query: ValidQuery<SynergyQuery>,
+    lang: Lang,
 ) -> Result<HttpResponse, ApiError> {
     let query = query.0;
     query.check()?;
@@ -529,7 +743,10 @@ pub async fn actor_synergies(
     let actor_id = Uuid::parse_str(&actor.id).map_err(|e| ApiError::Internal(e.to_string()))?;
     let built = current_for(&state, &caller).await?;
     let page = ranked_page(
-        &state,
+        &Labels {
+            state: &state,
+            lang,
+        },
         &caller,
         &built,
         &query,
@@ -537,7 +754,7 @@ pub async fn actor_synergies(
         |s| s.provider_actor_id == actor_id || s.receiver_actor_id == actor_id,
         |g| g.members.iter().any(|m| m.actor_id == actor_id),
     )?;
-    Ok(HttpResponse::Ok().json(page))
+    Ok(super::afme::in_lang(lang).json(page))
 }
 
 /// Ranked receivers of an offer, or providers of a need (computed on the current snapshot); with
@@ -839,14 +1056,22 @@ pub async fn territory_graph(
 #[into_params(parameter_in = Query)]
 pub struct GraphScoreQuery {
     pub min_score: Option<f64>,
-    /// Chains: longest chain in hops (default 3, at most 6); hubs: how many (default 20).
+    /// Chains: longest chain in hops (default 3, at most 6).
     pub limit: Option<usize>,
+}
+
+/// The parameters of the allocation as documented (it has no `limit`).
+#[derive(Debug, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct AllocationQuery {
+    pub min_score: Option<f64>,
 }
 
 /// Optimal allocation of limited offer quantities among competing needs (min-cost flow: maximises
 /// Σ score × quantity), with the greedy value for comparison. Only the flows that receive a
 /// quantity are listed, rounded (quantities to 1e-3 of their unit, shares and scores to 1e-4).
-#[utoipa::path(tag = "graph", params(GraphScoreQuery), responses((status = 200, body = crate::matching::graph::Allocation), (status = 404, body = super::error::Problem)))]
+#[utoipa::path(tag = "graph", params(AllocationQuery), responses((status = 200, body = crate::matching::graph::Allocation), (status = 404, body = super::error::Problem)))]
 #[get("/territories/{code}/allocation")]
 pub async fn territory_allocation(
     state: State,
@@ -861,11 +1086,114 @@ pub async fn territory_allocation(
     Ok(HttpResponse::Ok().json(allocation))
 }
 
-/// Chains A → B → C and loops (strongly connected groups of actors).
+/// Chains A → B → C and loops (strongly connected groups of actors), with the actors' names and
+/// the resource classes of the links in the reader's language.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChainsOut {
-    pub chains: crate::matching::graph::ChainReport,
-    pub loops: Vec<crate::matching::graph::ActorLoop>,
+    pub chains: ChainReportOut,
+    pub loops: Vec<LoopOut>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainReportOut {
+    /// Sorted by `min_score` (desc), `mean_score` (desc), length (longer first), then actor ids.
+    pub chains: Vec<ChainOut>,
+    /// True when the search budget ran out: more chains may exist.
+    pub truncated: bool,
+}
+
+/// A cascade A → B → C: the actors in order (`actors`, and `parties` with their names) and its links.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ChainOut {
+    pub actors: Vec<Uuid>,
+    /// The actors of `actors` with their names (anonymous labels for the actors a partner or
+    /// keyless reader may not see).
+    pub parties: Vec<ActorName>,
+    pub hops: Vec<HopOut>,
+    /// The weakest link: a chain is as feasible as its weakest exchange.
+    pub min_score: f64,
+    pub mean_score: f64,
+}
+
+/// One link of a chain: who gives to whom, and what (the class of its best synergy).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HopOut {
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub hop: crate::matching::graph::ChainHop,
+    pub from: ActorName,
+    pub to: ActorName,
+    /// Resource class of the link's best synergy.
+    pub class: String,
+    /// Its label in the reader's language (`Accept-Language`).
+    pub class_label: Option<String>,
+}
+
+/// A loop of actors, with their names.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LoopOut {
+    #[serde(flatten)]
+    #[schema(inline)]
+    pub actor_loop: crate::matching::graph::ActorLoop,
+    /// The members with their names, in the order of `members`.
+    pub parties: Vec<ActorName>,
+}
+
+/// Names and class labels for the graph analyses. The graph was anonymised for partners and keyless
+/// readers when it was built (`territory_graph_of`), so its names are already what they may read.
+struct GraphNames<'a> {
+    names: std::collections::HashMap<Uuid, String>,
+    classes: std::collections::HashMap<Uuid, String>,
+    labels: Labels<'a>,
+}
+
+impl<'a> GraphNames<'a> {
+    fn of(graph: &SynergyGraph, labels: Labels<'a>) -> Self {
+        let g = graph.graph();
+        GraphNames {
+            names: g.node_weights().map(|a| (a.id, a.name.clone())).collect(),
+            classes: g
+                .edge_weights()
+                .map(|e| (e.synergy_id, e.class.clone()))
+                .collect(),
+            labels,
+        }
+    }
+
+    fn actor(&self, id: Uuid) -> ActorName {
+        ActorName {
+            actor_id: id,
+            name: self.names.get(&id).cloned().unwrap_or_default(),
+        }
+    }
+
+    fn chain(&self, c: crate::matching::graph::Chain) -> ChainOut {
+        ChainOut {
+            parties: c.actors.iter().map(|&id| self.actor(id)).collect(),
+            hops: c
+                .hops
+                .into_iter()
+                .map(|hop| {
+                    let class = hop
+                        .synergy_ids
+                        .first()
+                        .and_then(|id| self.classes.get(id))
+                        .cloned()
+                        .unwrap_or_default();
+                    HopOut {
+                        from: self.actor(hop.from_actor),
+                        to: self.actor(hop.to_actor),
+                        class_label: self.labels.class(&class),
+                        class,
+                        hop,
+                    }
+                })
+                .collect(),
+            actors: c.actors,
+            min_score: c.min_score,
+            mean_score: c.mean_score,
+        }
+    }
 }
 
 /// Chains of synergies through the territory and loops of actors.
@@ -876,6 +1204,7 @@ pub async fn territory_chains(
     caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<GraphScoreQuery>,
+    lang: Lang,
 ) -> Result<HttpResponse, ApiError> {
     let min_score = query.0.min_score.unwrap_or(0.0);
     let params = ChainParams {
@@ -888,24 +1217,62 @@ pub async fn territory_chains(
         ..ChainParams::default()
     };
     let graph = territory_graph_of(&state, &caller, &code, Some(min_score)).await?;
-    let out = web::block(move || ChainsOut {
-        chains: graph.chains(&params),
-        loops: graph.loops(min_score),
+    let (report, loops, graph) = web::block(move || {
+        let report = graph.chains(&params);
+        let loops = graph.loops(min_score);
+        (report, loops, graph)
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(HttpResponse::Ok().json(out))
+    let names = GraphNames::of(
+        &graph,
+        Labels {
+            state: &state,
+            lang,
+        },
+    );
+    let out = ChainsOut {
+        chains: ChainReportOut {
+            chains: report.chains.into_iter().map(|c| names.chain(c)).collect(),
+            truncated: report.truncated,
+        },
+        loops: loops
+            .into_iter()
+            .map(|l| LoopOut {
+                parties: l.members.iter().map(|&id| names.actor(id)).collect(),
+                actor_loop: l,
+            })
+            .collect(),
+    };
+    Ok(super::afme::in_lang(lang).json(out))
 }
 
-/// Actors through which the most and best synergies pass.
-#[utoipa::path(tag = "graph", params(GraphScoreQuery), responses((status = 200, body = Vec<crate::matching::graph::Hub>), (status = 404, body = super::error::Problem)))]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct HubQuery {
+    pub min_score: Option<f64>,
+    /// Page size, 1–500 (default 50).
+    pub limit: Option<i64>,
+    /// Opaque cursor from a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+/// Actors through which the most and best synergies pass, ranked (`rank`), a page at a time.
+#[utoipa::path(tag = "graph", params(HubQuery), responses((status = 200, body = Page<crate::matching::graph::Hub>), (status = 404, body = super::error::Problem), (status = 422, body = super::error::Problem)))]
 #[get("/territories/{code}/hubs")]
 pub async fn territory_hubs(
     state: State,
     caller: Caller,
     code: web::Path<String>,
-    query: ValidQuery<GraphScoreQuery>,
+    query: ValidQuery<HubQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let graph = territory_graph_of(&state, &caller, &code, query.0.min_score).await?;
-    Ok(HttpResponse::Ok().json(graph.hubs(query.0.limit.unwrap_or(20).clamp(1, 1000))))
+    let query = query.0;
+    let page = PageParams {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    super::check_limit(page.limit)?;
+    let graph = territory_graph_of(&state, &caller, &code, query.min_score).await?;
+    let hubs = graph.hubs(usize::MAX);
+    Ok(HttpResponse::Ok().json(page_slice(&state, &hubs, &page)?))
 }

@@ -171,10 +171,15 @@ pub struct ZoneInput {
     pub departements: Vec<String>,
 }
 
-/// Custom zones.
-#[utoipa::path(tag = "territories", responses((status = 200, body = Vec<TerritoryRef>)))]
+/// Custom zones, by code, a page at a time (`limit`, `cursor`).
+#[utoipa::path(tag = "territories", params(PageParams), responses((status = 200, body = super::Page<TerritoryRef>), (status = 422, body = super::error::Problem)))]
 #[get("/territories")]
-pub async fn list_zones(state: State, caller: Caller) -> Result<HttpResponse, ApiError> {
+pub async fn list_zones(
+    state: State,
+    caller: Caller,
+    page: ValidQuery<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    super::check_limit(page.0.limit)?;
     // A scoped key sees the zones lying wholly in its territories, those it may open.
     let coverage = caller.coverage(&state).await?;
     let zones = db::run(&state.pool, |conn| {
@@ -192,7 +197,7 @@ pub async fn list_zones(state: State, caller: Caller) -> Result<HttpResponse, Ap
         .filter(|(_, communes)| coverage.covers_all(&state.reference, communes))
         .map(|(z, c)| zone_ref(&state, z, c))
         .collect();
-    Ok(HttpResponse::Ok().json(refs))
+    Ok(HttpResponse::Ok().json(page_slice(&state, &refs, &page.0)?))
 }
 
 /// Create a custom zone.

@@ -22,6 +22,9 @@ use crate::db::{self, keys::AuditRow};
 pub enum Right {
     /// Any key; no key when `auth.public_read` is on.
     Read,
+    /// Any key, never none: reads of what facilitators wrote (a synergy's history and notes), which
+    /// keyless readers do not get even with `auth.public_read`.
+    KeyedRead,
     /// A facilitator or admin key.
     Write,
     /// Any key (partners manage their own webhooks).
@@ -30,9 +33,20 @@ pub enum Right {
     Admin,
 }
 
+/// The routes whose reads need a key (`Right::KeyedRead`): what facilitators wrote and decided about
+/// synergies — a synergy's history and notes, and the reports made of statuses (the KPIs count
+/// synergies by status, the AFME impact lists implemented and proposed ones), which keyless readers
+/// do not see (`api::synergies::shows_status`).
+const KEYED_READS: [&str; 4] = [
+    "/api/v1/synergies/{id}/history",
+    "/api/v1/synergies/{id}/notes",
+    "/api/v1/territories/{code}/kpis",
+    "/api/v1/territories/{code}/afme/impact",
+];
+
 /// The right a route needs, from the method and the route's *pattern* (`/api/v1/keys/{id}`) as actix
 /// matched it. Reads are GET/HEAD, plus the POSTs that compute without storing (ad-hoc match,
-/// reconciliation).
+/// reconciliation); the reads of `KEYED_READS` need a key.
 pub fn required_right(method: &Method, path: &str) -> Right {
     let path = path.trim_end_matches('/');
     let under = |prefix: &str| {
@@ -49,7 +63,10 @@ pub fn required_right(method: &Method, path: &str) -> Right {
     }
     let computes_only =
         *method == Method::POST && (path == "/api/v1/match" || path.ends_with("/afme/reconcile"));
-    if matches!(*method, Method::GET | Method::HEAD) || computes_only {
+    let read = matches!(*method, Method::GET | Method::HEAD);
+    if read && KEYED_READS.contains(&path) {
+        Right::KeyedRead
+    } else if read || computes_only {
         Right::Read
     } else {
         Right::Write
@@ -105,7 +122,7 @@ fn admit(
     match (right, principal) {
         (Right::Read, None) if public_read => Ok(Caller::Public),
         (_, None) => Err(missing()),
-        (Right::Read | Right::Subscribe, Some(p)) => Ok(Caller::Key(p)),
+        (Right::Read | Right::KeyedRead | Right::Subscribe, Some(p)) => Ok(Caller::Key(p)),
         (Right::Write, Some(p)) if p.role != Role::Partner => Ok(Caller::Key(p)),
         (Right::Write, Some(_)) => Err(ApiError::Forbidden(
             "partner keys read only: writes need a facilitator or admin key".into(),
@@ -278,7 +295,27 @@ mod tests {
         assert_eq!(r(Method::GET, "/api/v1/keys"), Right::Admin);
         assert_eq!(r(Method::DELETE, "/api/v1/keys/abc"), Right::Admin);
         assert_eq!(r(Method::DELETE, "/api/v1/keys/{id}"), Right::Admin);
-        assert_eq!(r(Method::GET, "/api/v1/synergies/{id}/notes"), Right::Read);
+        assert_eq!(
+            r(Method::GET, "/api/v1/synergies/{id}/notes"),
+            Right::KeyedRead
+        );
+        assert_eq!(
+            r(Method::GET, "/api/v1/synergies/{id}/history/"),
+            Right::KeyedRead
+        );
+        assert_eq!(r(Method::GET, "/api/v1/synergies/{id}"), Right::Read);
+        assert_eq!(
+            r(Method::GET, "/api/v1/territories/{code}/kpis"),
+            Right::KeyedRead
+        );
+        assert_eq!(
+            r(Method::GET, "/api/v1/territories/{code}/afme/impact"),
+            Right::KeyedRead
+        );
+        assert_eq!(
+            r(Method::GET, "/api/v1/territories/{code}/afme"),
+            Right::Read
+        );
         assert_eq!(
             r(Method::POST, "/api/v1/synergies/{id}/notes"),
             Right::Write
@@ -315,6 +352,8 @@ mod tests {
         assert_eq!(status(Right::Read, None, false), 401);
         assert_eq!(status(Right::Read, None, true), 200);
         assert_eq!(status(Right::Write, None, true), 401);
+        assert_eq!(status(Right::KeyedRead, None, true), 401);
+        assert_eq!(status(Right::KeyedRead, Some(Role::Partner), false), 200);
         assert_eq!(status(Right::Subscribe, None, true), 401);
         assert_eq!(status(Right::Read, Some(Role::Partner), false), 200);
         assert_eq!(status(Right::Write, Some(Role::Partner), false), 403);

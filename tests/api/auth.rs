@@ -729,6 +729,11 @@ async fn partners_and_public_readers_see_non_consenting_actors_anonymised_everyw
         }
         for (role, key, anonymised) in readers {
             let reply = app.call(key, method.clone(), path, body.as_ref()).await;
+            if key.is_none() && path.contains("/kpis") {
+                // KPIs count synergies by status, which keyless readers do not see.
+                assert_eq!(reply.status, 401, "{role} {method} {path}: {}", reply.text);
+                continue;
+            }
             assert_eq!(reply.status, 200, "{role} {method} {path}: {}", reply.text);
             for secret in secrets {
                 let shown_to_admin = full.text.contains(secret);
@@ -976,8 +981,7 @@ async fn a_scoped_key_lists_only_the_zones_inside_its_territories() {
     }
     let codes = |reply: Reply| -> Vec<String> {
         assert_eq!(reply.status, 200, "{}", reply.text);
-        let mut codes: Vec<String> = reply
-            .body
+        let mut codes: Vec<String> = reply.body["items"]
             .as_array()
             .map(|zones| {
                 zones

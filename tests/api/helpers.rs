@@ -216,6 +216,16 @@ impl TestApp {
         self.send(self.client.get(self.url(path))).await
     }
 
+    /// A GET with the admin key and an `Accept-Language` header.
+    pub async fn get_lang(&self, path: &str, accept_language: &str) -> Reply {
+        self.send(
+            self.client
+                .get(self.url(path))
+                .header("accept-language", accept_language),
+        )
+        .await
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
         self.send(self.client.post(self.url(path)).json(body)).await
     }

@@ -1009,24 +1009,23 @@ async fn kpis_count_statuses_the_funnel_and_realised_tonnes() {
     assert_eq!(k["totals"]["counts"]["detected"], 1);
     assert_funnel(&k["totals"], [4, 3, 2, 1], 4);
 
-    // The CSV export: a header and one row per total, family and year, with the same numbers.
-    let csv = app.get("/api/v1/territories/21/kpis?format=csv").await;
+    // The CSV export in English: a header and one row per total, family and year, with the same
+    // numbers, `,` and `.`, no BOM.
+    let csv = app
+        .get_lang("/api/v1/territories/21/kpis?format=csv", "en-GB,en;q=0.9")
+        .await;
     assert_eq!(csv.status, 200, "{}", csv.text);
     assert!(
         csv.content_type.starts_with("text/csv"),
         "{}",
         csv.content_type
     );
-    let mut reader = csv::Reader::from_reader(csv.text.as_bytes());
-    let header: Vec<String> = reader
-        .headers()
-        .expect("a header")
-        .iter()
-        .map(str::to_owned)
-        .collect();
+    assert!(!csv.text.starts_with('\u{feff}'), "no BOM in English");
+    let (header, rows) = kpi_csv_rows(&csv.text, b',');
     for column in [
         "dimension",
         "key",
+        "label",
         "synergies",
         "implemented",
         "rejected",
@@ -1037,16 +1036,6 @@ async fn kpis_count_statuses_the_funnel_and_realised_tonnes() {
     ] {
         assert!(header.iter().any(|h| h == column), "{column} in {header:?}");
     }
-    let rows: Vec<HashMap<String, String>> = reader
-        .records()
-        .map(|r| {
-            header
-                .iter()
-                .cloned()
-                .zip(r.expect("a record").iter().map(str::to_owned))
-                .collect()
-        })
-        .collect();
     let dims: BTreeSet<(String, String)> = rows
         .iter()
         .map(|r| (r["dimension"].clone(), r["key"].clone()))
@@ -1057,13 +1046,21 @@ async fn kpis_count_statuses_the_funnel_and_realised_tonnes() {
         BTreeSet::from([
             ("total".to_owned(), "21".to_owned()),
             ("family".to_owned(), "agricultural_food".to_owned()),
-            ("year".to_owned(), year),
+            ("year".to_owned(), year.clone()),
         ])
     );
+    let family = |rows: &[HashMap<String, String>]| {
+        rows.iter()
+            .find(|r| r["dimension"] == "family")
+            .map(|r| r["label"].clone())
+            .expect("a family row")
+    };
+    assert_eq!(family(&rows), "Agricultural and food products");
     let total = rows
         .iter()
         .find(|r| r["dimension"] == "total")
-        .expect("a total row");
+        .expect("a total row")
+        .clone();
     let cell = |name: &str| {
         total[name]
             .parse::<f64>()
@@ -1072,13 +1069,44 @@ async fn kpis_count_statuses_the_funnel_and_realised_tonnes() {
     assert_eq!(cell("synergies"), 4.0);
     assert_eq!(cell("implemented"), 1.0);
     assert_eq!(cell("rejected"), 1.0);
-    approx(cell("rate_implemented"), 1.0 / 4.0, "csv rate");
+    // 1 / 4, written as a share rounded to 0.1 %.
+    assert_eq!(total["rate_implemented"], "0.25");
     approx(
         cell("implemented_tonnes_diverted_t"),
         300.0,
         "csv diversion",
     );
     approx(cell("implemented_imports_avoided_t"), 400.0, "csv imports");
+    for (name, value) in &total {
+        if name.ends_with("_t") || name.starts_with("rate_") {
+            let decimals = value.split('.').nth(1).map_or(0, str::len);
+            let most = if name.starts_with("rate_") { 3 } else { 1 };
+            assert!(decimals <= most, "{name} = {value}: rounded");
+        }
+    }
+
+    // In French (the default, and on request): `;`, decimal comma, a BOM, French family labels.
+    let fr = app.get("/api/v1/territories/21/kpis?format=csv").await;
+    assert_eq!(fr.status, 200, "{}", fr.text);
+    assert!(fr.text.starts_with('\u{feff}'), "BOM: {:?}", &fr.text[..10]);
+    let explicit = app
+        .get_lang("/api/v1/territories/21/kpis?format=csv", "fr-FR")
+        .await;
+    assert_eq!(explicit.text, fr.text);
+    let (fr_header, fr_rows) = kpi_csv_rows(fr.text.trim_start_matches('\u{feff}'), b';');
+    assert_eq!(fr_header, header, "same columns in both languages");
+    assert_eq!(family(&fr_rows), "Produits agricoles et alimentaires");
+    let fr_total = fr_rows
+        .iter()
+        .find(|r| r["dimension"] == "total")
+        .expect("a total row");
+    assert_eq!(fr_total["rate_implemented"], "0,25");
+    assert_eq!(fr_total["synergies"], "4");
+    for (name, value) in fr_total {
+        assert!(!value.contains('.'), "{name} = {value}: decimal comma");
+        let english = total[name].replace('.', ",");
+        assert_eq!(value, &english, "{name}: same figure in both languages");
+    }
 
     assert_field_error(
         &app.get("/api/v1/territories/21/kpis?format=xml").await,
@@ -1092,6 +1120,35 @@ async fn kpis_count_statuses_the_funnel_and_realised_tonnes() {
     let finistere = ok(&app, "/api/v1/territories/29/kpis").await.body;
     assert_eq!(finistere["totals"]["synergies"], 1);
     assert_eq!(finistere["totals"]["counts"]["implemented"], 1);
+}
+
+/// The header and rows of a KPI CSV read with `delimiter`.
+fn kpi_csv_rows(text: &str, delimiter: u8) -> (Vec<String>, Vec<HashMap<String, String>>) {
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .expect("a header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        header.len() > 20,
+        "read with {:?}: {header:?}",
+        delimiter as char
+    );
+    let rows = reader
+        .records()
+        .map(|r| {
+            header
+                .iter()
+                .cloned()
+                .zip(r.expect("a record").iter().map(str::to_owned))
+                .collect()
+        })
+        .collect();
+    (header, rows)
 }
 
 // -------------------------------------------------------------------------------------------------

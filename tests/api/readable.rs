@@ -417,6 +417,47 @@ async fn keyless_readers_do_not_see_synergy_statuses() {
             keyless.text
         );
     }
+    // What is made of statuses and of what facilitators wrote needs a key: history, notes, KPIs
+    // (counted by status) and the AFME impact (implemented and proposed synergies). A partner key
+    // reads them.
+    for path in [
+        format!("/api/v1/synergies/{id}/history"),
+        format!("/api/v1/synergies/{id}/notes"),
+        "/api/v1/territories/21/kpis".to_owned(),
+        "/api/v1/territories/21/kpis?format=csv".to_owned(),
+        "/api/v1/territories/21/afme/impact".to_owned(),
+    ] {
+        let keyless = app.call(None, reqwest::Method::GET, &path, None).await;
+        assert_eq!(keyless.status, 401, "{path}: {}", keyless.text);
+        assert!(
+            keyless.content_type.starts_with("application/problem+json"),
+            "{path}: {}",
+            keyless.content_type
+        );
+        assert!(!keyless.text.contains("proposed"), "{}", keyless.text);
+        let with_key = app
+            .call(Some(&partner), reqwest::Method::GET, &path, None)
+            .await;
+        // The impact needs an account, which this territory lacks: 404, not 401.
+        let expected = if path.ends_with("/impact") { 404 } else { 200 };
+        assert_eq!(with_key.status, expected, "{path}: {}", with_key.text);
+    }
+    // The OpenAPI document says so: those operations need a key even with `auth.public_read`, the
+    // other reads take one optionally.
+    let doc = ok(&app, "/api/v1/openapi.json").await;
+    let security = |path: &str| doc.body["paths"][path]["get"]["security"].clone();
+    for path in [
+        "/api/v1/synergies/{id}/history",
+        "/api/v1/synergies/{id}/notes",
+        "/api/v1/territories/{code}/kpis",
+        "/api/v1/territories/{code}/afme/impact",
+    ] {
+        assert_eq!(security(path), json!([{"bearer": []}]), "{path}");
+    }
+    assert_eq!(
+        security("/api/v1/synergies/{id}"),
+        json!([{}, {"bearer": []}])
+    );
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -443,6 +484,250 @@ async fn the_afme_import_operation_links_its_format_document() {
         assert!(
             file.contains(&format!("| `{column}` |")),
             "{column} documented"
+        );
+    }
+}
+
+// -------------------------------------------------------------------------------------------------
+// 7. Readable graph answers: names beside ids, class labels in the reader's language, pooling
+//    explanations
+
+/// A sawmill (A) → a panel maker that takes wood and gives sawdust (B) → boilers (C, D); B, C and D
+/// need wood within a few km of each other (a pooling group). D did not consent to be shown.
+struct Network {
+    sawmill: String,
+    panels: String,
+    hidden: String,
+}
+
+const HIDDEN_NAME: &str = "Chaufferie Secrète Dupont";
+
+async fn network(app: &TestApp) -> Network {
+    let (sawmill, _) = sawmill(app, "Scierie Amont", 0.0, 500.0).await;
+    let (panels, _) = boiler(app, "Panneaux Milieu", 2.0, 400.0).await;
+    app.create_resource(
+        &panels,
+        json!({"kind": "offer", "category": "material", "label": "Sciure de ponçage",
+               "ewc_code": "03 01 05", "quantity": tonnes(300.0)}),
+    )
+    .await;
+    boiler(app, "Chaufferie Aval", 4.0, 250.0).await;
+    let (lat, lng) = near(app, DIJON, 3.0, 2.0);
+    let hidden = app
+        .create_actor(
+            json!({"name": HIDDEN_NAME, "naf_code": "35.30Z", "commune_insee": DIJON,
+                             "lat": lat, "lng": lng, "share_with_partners": false}),
+        )
+        .await;
+    app.create_resource(
+        &hidden,
+        json!({"kind": "need", "category": "material", "class": "material/biomass/wood",
+               "label": "Combustible bois", "accepted_ewc": ["03 01 05"], "quantity": tonnes(150.0)}),
+    )
+    .await;
+    Network {
+        sawmill,
+        panels,
+        hidden,
+    }
+}
+
+fn names_of(parties: &Value) -> Vec<(String, String)> {
+    parties
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| {
+            (
+                p["actor_id"].as_str().unwrap_or_default().to_owned(),
+                p["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[actix_web::test]
+async fn pooling_groups_chains_and_hubs_name_their_actors_in_the_readers_language() {
+    let app = spawn_app().await;
+    let n = network(&app).await;
+    let pooling = "/api/v1/synergies?territory=21&kind=pooling";
+
+    // French (the default): the class label, the members' names, one sentence.
+    let fr = ok(&app, pooling).await;
+    let groups = items(&fr);
+    let wood = groups
+        .iter()
+        .find(|g| g["key"] == "material/biomass/wood")
+        .unwrap_or_else(|| panic!("a wood pooling group: {}", fr.text));
+    assert_eq!(wood["label"], "Bois", "{wood}");
+    assert_eq!(wood["class_label"], "Bois", "{wood}");
+    let members: Vec<String> = wood["members"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|m| m["actor_id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let parties = names_of(&wood["parties"]);
+    assert_eq!(
+        parties.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(),
+        members,
+        "parties follow members"
+    );
+    let names: Vec<&str> = parties.iter().map(|(_, name)| name.as_str()).collect();
+    for name in ["Panneaux Milieu", "Chaufferie Aval", HIDDEN_NAME] {
+        assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    let sentence = wood["explanation_fr"].as_str().unwrap_or_default();
+    assert!(
+        sentence.starts_with(&format!("{} entreprises à moins de ", members.len()))
+            && sentence.contains("km les unes des autres déclarent un besoin de bois")
+            && sentence.contains(" t/an au total")
+            && sentence.ends_with(": achat groupé ou approvisionnement mutualisé possible."),
+        "{sentence}"
+    );
+    let english = wood["explanation_en"].as_str().unwrap_or_default();
+    assert!(
+        english.contains("companies less than") && english.contains("declare a need for wood"),
+        "{english}"
+    );
+    // The same group in English, and one synergy read alone.
+    let en = get_lang(&app, pooling, "en").await;
+    let wood_en = items(&en)
+        .into_iter()
+        .find(|g| g["id"] == wood["id"])
+        .expect("the same group");
+    assert_eq!(wood_en["label"], "Wood");
+    assert_eq!(wood_en["explanation_fr"], wood["explanation_fr"]);
+    let id = wood["id"].as_str().unwrap_or_default();
+    let alone = get_lang(&app, &format!("/api/v1/synergies/{id}"), "en").await;
+    assert_eq!(alone.body["class_label"], "Wood", "{}", alone.text);
+    assert_eq!(names_of(&alone.body["parties"]), parties);
+
+    // Chains: A → B → C with names on every link and the class label of what passes.
+    let chains = get_lang(&app, "/api/v1/territories/21/chains", "en").await;
+    let list = chains.body["chains"]["chains"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let chain = list
+        .iter()
+        .find(|c| c["actors"][0] == n.sawmill.as_str() && c["actors"][1] == n.panels.as_str())
+        .unwrap_or_else(|| panic!("a chain sawmill → panels → …: {}", chains.text));
+    let chain_names = names_of(&chain["parties"]);
+    assert_eq!(chain_names[0].1, "Scierie Amont");
+    assert_eq!(chain_names[1].1, "Panneaux Milieu");
+    assert_eq!(
+        chain_names.len(),
+        chain["actors"].as_array().map_or(0, Vec::len)
+    );
+    let hop = &chain["hops"][0];
+    assert_eq!(hop["from"]["name"], "Scierie Amont", "{hop}");
+    assert_eq!(hop["to"]["name"], "Panneaux Milieu", "{hop}");
+    assert_eq!(hop["from_actor"], n.sawmill.as_str());
+    assert_eq!(hop["class_label"], "Wood", "{hop}");
+    let fr_chains = ok(&app, "/api/v1/territories/21/chains").await;
+    assert!(
+        fr_chains.text.contains("\"class_label\":\"Bois\""),
+        "{}",
+        fr_chains.text
+    );
+
+    // Hubs carry names too.
+    let hubs = ok(&app, "/api/v1/territories/21/hubs").await;
+    let hub = items(&hubs)
+        .into_iter()
+        .find(|h| h["actor_id"] == n.panels.as_str())
+        .unwrap_or_else(|| panic!("the panel maker is a hub: {}", hubs.text));
+    assert_eq!(hub["name"], "Panneaux Milieu");
+
+    // A partner reads the same answers with the hidden actor's label, never its name.
+    let partner = app.key("portail", Role::Partner, &[]);
+    for path in [
+        pooling.to_owned(),
+        format!("/api/v1/synergies/{id}"),
+        "/api/v1/territories/21/chains".to_owned(),
+        "/api/v1/territories/21/hubs".to_owned(),
+        format!("/api/v1/actors/{}/synergies", n.panels),
+    ] {
+        let reply = app
+            .call(Some(&partner), reqwest::Method::GET, &path, None)
+            .await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text);
+        for secret in ["Secrète", "Secrete", "Dupont", n.hidden.as_str()] {
+            assert!(
+                !reply.text.contains(secret),
+                "{path} shows {secret}: {}",
+                reply.text
+            );
+        }
+        if !path.contains("/hubs") {
+            assert!(
+                reply.text.contains("Établissement anonyme"),
+                "{path}: {}",
+                reply.text
+            );
+        }
+        assert!(
+            reply.text.contains("Panneaux Milieu"),
+            "{path}: {}",
+            reply.text
+        );
+    }
+}
+
+// -------------------------------------------------------------------------------------------------
+// 8. Cursors on every list: custom zones and hubs
+
+/// Every item of a paged list, following `next_cursor` from pages of `limit`.
+async fn follow(app: &TestApp, path: &str, limit: usize) -> Vec<Value> {
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let first = format!("{path}{sep}limit={limit}");
+    let mut page = ok(app, &first).await;
+    let mut all = Vec::new();
+    loop {
+        let got = items(&page);
+        assert!(got.len() <= limit, "{}", page.text);
+        all.extend(got);
+        let Some(next) = page.body["next_cursor"].as_str().map(str::to_owned) else {
+            break;
+        };
+        page = ok(app, &format!("{first}&cursor={next}")).await;
+    }
+    all
+}
+
+#[actix_web::test]
+async fn zones_and_hubs_are_paged_with_cursors() {
+    let app = spawn_app().await;
+    for (code, commune) in [("Z-A", "21231"), ("Z-B", "21054"), ("Z-C", "58194")] {
+        let zone = json!({"code": code, "name": code, "communes": [commune]});
+        assert_eq!(app.post("/api/v1/territories", &zone).await.status, 201);
+    }
+    let first = ok(&app, "/api/v1/territories?limit=2").await;
+    assert_eq!(items(&first).len(), 2, "{}", first.text);
+    assert!(first.body["next_cursor"].is_string(), "{}", first.text);
+    let zones: Vec<Value> = follow(&app, "/api/v1/territories", 2).await;
+    let codes: Vec<&str> = zones.iter().filter_map(|z| z["code"].as_str()).collect();
+    assert_eq!(codes, ["Z-A", "Z-B", "Z-C"]);
+    let whole = ok(&app, "/api/v1/territories").await;
+    assert_eq!(whole.body["next_cursor"], Value::Null);
+    assert_eq!(items(&whole).len(), 3);
+
+    network(&app).await;
+    let hubs = follow(&app, "/api/v1/territories/21/hubs", 2).await;
+    assert!(hubs.len() >= 4, "{hubs:?}");
+    let ranks: Vec<u64> = hubs.iter().filter_map(|h| h["rank"].as_u64()).collect();
+    assert_eq!(ranks, (1..=hubs.len() as u64).collect::<Vec<_>>());
+    assert_eq!(
+        items(&ok(&app, "/api/v1/territories/21/hubs?limit=500").await),
+        hubs
+    );
+
+    for path in ["/api/v1/territories", "/api/v1/territories/21/hubs"] {
+        crate::helpers::assert_field_error(&app.get(&format!("{path}?limit=0")).await, "limit");
+        crate::helpers::assert_field_error(
+            &app.get(&format!("{path}?cursor=forged")).await,
+            "cursor",
         );
     }
 }

@@ -1876,7 +1876,7 @@ async fn graph_exports_parse_and_link_the_actors() {
     // Hubs and chains answer for the territory.
     let hubs = ok(&app, "/api/v1/territories/21/hubs").await;
     assert!(
-        hubs.body
+        hubs.body["items"]
             .as_array()
             .is_some_and(|h| h.iter().any(|h| h["actor_id"] == sawmill.id.as_str())),
         "{}",

@@ -240,7 +240,8 @@ async fn a_custom_zone_from_departements() {
     );
 
     let listed = get_ok(&app, "/api/v1/territories").await;
-    let listed = listed.body.as_array().cloned().unwrap_or_default();
+    assert_eq!(listed.body["next_cursor"], Value::Null);
+    let listed = listed.body["items"].as_array().cloned().unwrap_or_default();
     assert_eq!(codes_of(&listed), vec!["27-BOURGOGNE"]);
 }
 
@@ -385,7 +386,11 @@ async fn zone_rules_conflicts_and_deletion() {
         assert_field_error(&app.post("/api/v1/territories", &body).await, field);
     }
     let none = get_ok(&app, "/api/v1/territories").await;
-    assert_eq!(none.body, json!([]), "refused zones are not stored");
+    assert_eq!(
+        none.body,
+        json!({"items": [], "next_cursor": null}),
+        "refused zones are not stored"
+    );
 
     let zone = json!({"code": "27-BOURGOGNE", "name": "Bourgogne", "departements": ["21", "58", "71", "89"]});
     assert_eq!(app.post("/api/v1/territories", &zone).await.status, 201);

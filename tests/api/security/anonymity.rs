@@ -331,20 +331,28 @@ async fn notes_history_and_webhook_copies_are_redacted() {
         .map(str::to_owned)
         .collect::<Vec<_>>()
     };
-    for key in [Some(partner.as_str()), None] {
-        for path in [
-            format!("/api/v1/synergies/{id}/notes"),
-            format!("/api/v1/synergies/{id}/history"),
-        ] {
-            let reply = app.call(key, Method::GET, &path, None).await;
-            assert_eq!(reply.status, 200, "{}", reply.text);
-            assert!(leaks(&reply.text).is_empty(), "{path}: {}", reply.text);
-            assert!(
-                reply.text.contains("Établissement anonyme"),
-                "{}",
-                reply.text
-            );
-        }
+    for path in [
+        format!("/api/v1/synergies/{id}/notes"),
+        format!("/api/v1/synergies/{id}/history"),
+    ] {
+        let reply = app.call(Some(&partner), Method::GET, &path, None).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert!(leaks(&reply.text).is_empty(), "{path}: {}", reply.text);
+        assert!(
+            reply.text.contains("Établissement anonyme"),
+            "{}",
+            reply.text
+        );
+        // Keyless readers (`auth.public_read`) get neither notes nor history, not even redacted.
+        let keyless = app.call(None, Method::GET, &path, None).await;
+        assert_eq!(keyless.status, 401, "{path}: {}", keyless.text);
+        assert!(
+            keyless.content_type.starts_with("application/problem+json"),
+            "{}",
+            keyless.content_type
+        );
+        assert!(leaks(&keyless.text).is_empty(), "{path}: {}", keyless.text);
+        assert!(!keyless.text.contains("Établissement"), "{}", keyless.text);
     }
     // The facilitator reads what was written.
     let full = app.get(&format!("/api/v1/synergies/{id}/notes")).await;

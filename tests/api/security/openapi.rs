@@ -299,3 +299,190 @@ async fn a_documented_path_with_another_method_is_405() {
     // Unknown paths stay 404.
     assert_eq!(app.delete("/api/v1/nothing/here").await.status, 404);
 }
+
+/// A value for a parameter the service should accept, by name and schema (strings by what they
+/// mean; enumerations: their first value); `None` for a cursor, which only the API can make.
+fn valid_sample(doc: &Value, name: &str, schema: &Value) -> Option<String> {
+    if let Some(values) = enum_values(doc, schema) {
+        return values.first().cloned();
+    }
+    let text = match (name, schema["type"].as_str()) {
+        ("cursor", _) => return None,
+        (_, Some("integer")) => match name {
+            "year" => "2015",
+            "max_latent" => "5",
+            _ => "3",
+        },
+        (_, Some("number")) => "0.5",
+        (_, Some("boolean")) => "true",
+        ("territory", _) => "21",
+        ("naf", _) => "16",
+        ("q", _) => "bois",
+        ("ewc", _) => "03",
+        ("class", _) => "material",
+        ("actor" | "key_id", _) => "6f1c2a4e-93b7-4d20-8c41-2e7a9d3f0b15",
+        ("format", _) => "json",
+        ("state", _) => "pending",
+        _ => "x",
+    };
+    Some(text.to_owned())
+}
+
+/// The values of an enumerated schema, inline or behind a `$ref`.
+fn enum_values(doc: &Value, schema: &Value) -> Option<Vec<String>> {
+    let schema = match schema["$ref"].as_str() {
+        Some(target) => doc.pointer(target.strip_prefix('#')?)?,
+        None => schema,
+    };
+    let values: Vec<String> = schema["enum"]
+        .as_array()?
+        .iter()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect();
+    (!values.is_empty()).then_some(values)
+}
+
+/// A value the handler's extractor must refuse, naming the parameter, when it reads the parameter
+/// under that name with that type: typed parameters and cursors only (any text is a string).
+fn invalid_sample(doc: &Value, name: &str, schema: &Value) -> Option<&'static str> {
+    if name == "cursor" {
+        return Some("forged");
+    }
+    if enum_values(doc, schema).is_some() {
+        return Some("zz-no-such-value");
+    }
+    match schema["type"].as_str() {
+        Some("integer" | "number") => Some("not-a-number"),
+        Some("boolean") => Some("perhaps"),
+        _ => None,
+    }
+}
+
+/// Whether a problem document is about `name` (a field error, or a serde message naming it).
+fn names_parameter(reply: &crate::helpers::Reply, name: &str) -> bool {
+    reply.body["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|e| {
+            e["field"] == name
+                || e["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(&format!("`{name}`")))
+        })
+}
+
+/// The document against the handlers (issue 12): every documented path reaches a route (its path
+/// parameters are the route's), every declared query parameter is accepted by the operation's
+/// extractors, and each typed one is read under its name (a value of the wrong type is a 422 naming
+/// it). The requests use an admin key, territory `21` and unknown ids: extractors run before the
+/// handler looks anything up, so a 404 is an accepted request.
+#[actix_web::test]
+async fn declared_parameters_are_the_handlers_parameters() {
+    let app = spawn_app().await;
+    let doc = document(&app).await;
+    // An actor offering sawdust and one needing wood next to it: a synergy, so that the handlers
+    // that look their entity up before reading a cursor get that far.
+    let sawmill = app.create_actor(actor_body("Scierie")).await;
+    let offer = app
+        .create_resource(
+            &sawmill,
+            json!({"kind": "offer", "category": "material", "label": "Sciure", "ewc_code": "03 01 05",
+                   "quantity": {"value": 100, "unit": "t", "period": "year"}}),
+        )
+        .await;
+    let boiler = app.create_actor(actor_body("Chaufferie")).await;
+    app.create_resource(
+        &boiler,
+        json!({"kind": "need", "category": "material", "class": "material/biomass/wood",
+               "label": "Bois", "accepted_ewc": ["03 01 05"],
+               "quantity": {"value": 100, "unit": "t", "period": "year"}}),
+    )
+    .await;
+    let synergies = app.get("/api/v1/synergies?kind=substitution").await;
+    let synergy = synergies.body["items"][0]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a synergy: {}", synergies.text))
+        .to_owned();
+    let offer = offer["id"].as_str().expect("resource id").to_owned();
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for (path, method, op) in operations(&doc) {
+        if method != "get" || !path.starts_with("/api/") {
+            continue;
+        }
+        let id = if path.starts_with("/api/v1/actors/") {
+            sawmill.as_str()
+        } else if path.starts_with("/api/v1/resources/") {
+            offer.as_str()
+        } else if path.starts_with("/api/v1/synergies/") {
+            synergy.as_str()
+        } else {
+            "00000000-0000-4000-8000-000000000000"
+        };
+        let concrete: String = path
+            .split('/')
+            .map(|segment| match segment {
+                "{code}" => "21",
+                s if s.starts_with('{') => id,
+                s => s,
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let plain = app.get(&concrete).await;
+        if plain.status == 405 || plain.text.contains("route not found") {
+            wrong.push(format!(
+                "GET {path}: no route ({}) for {concrete}",
+                plain.status
+            ));
+            continue;
+        }
+        if plain.status == 400 || (plain.status == 422 && !plain.body["errors"].is_array()) {
+            wrong.push(format!(
+                "GET {path}: {} without parameters: {}",
+                plain.status, plain.text
+            ));
+        }
+        for p in op["parameters"].as_array().into_iter().flatten() {
+            if p["in"] != "query" {
+                continue;
+            }
+            let name = p["name"].as_str().unwrap_or_default();
+            let schema = &p["schema"];
+            if let Some(value) = valid_sample(&doc, name, schema) {
+                let url = format!("{concrete}?{name}={}", urlencoding(&value));
+                let reply = app.get(&url).await;
+                checked += 1;
+                if reply.status == 400 || (reply.status == 422 && names_parameter(&reply, name)) {
+                    wrong.push(format!(
+                        "GET {path}: `{name}={value}` refused: {}",
+                        reply.text
+                    ));
+                }
+            }
+            if let Some(bad) = invalid_sample(&doc, name, schema) {
+                let reply = app.get(&format!("{concrete}?{name}={bad}")).await;
+                checked += 1;
+                if reply.status != 422 || !names_parameter(&reply, name) {
+                    wrong.push(format!(
+                        "GET {path}: `{name}={bad}` is not read as `{name}` ({}): {}",
+                        reply.status, reply.text
+                    ));
+                }
+            }
+        }
+    }
+    assert!(checked > 100, "only {checked} parameter checks");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+fn urlencoding(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
