@@ -612,9 +612,14 @@ async fn search_territories(c: &Ctx, api: &InnerApi, q: &str) -> Vec<TerritoryVi
         .filter_map(|t| serde_json::to_value(t).ok())
         .filter_map(|v| serde_json::from_value(v).ok())
         .collect();
-    if let Ok(zones) = c.read::<Vec<TerritoryView>>(api, "/territories").await {
+    // Custom zones (the first 500; the API pages them).
+    if let Ok(zones) = c
+        .read::<Items<TerritoryView>>(api, "/territories?limit=500")
+        .await
+    {
         out.extend(
             zones
+                .items
                 .into_iter()
                 .filter(|z| fold(&z.name).contains(&wanted) || fold(&z.code).contains(&wanted)),
         );

@@ -543,3 +543,20 @@ fn the_dockerfile_copies_the_console_sources() {
         );
     }
 }
+
+#[actix_web::test]
+async fn the_territory_search_finds_custom_zones() {
+    let app = spawn_app().await;
+    let zone = serde_json::json!({"code": "27-BOURGOGNE", "name": "Bourgogne (zone)", "departements": ["21", "58", "71", "89"]});
+    assert_eq!(app.post("/api/v1/territories", &zone).await.status, 201);
+    let facilitator = app.key("Animatrice", Role::Facilitator, &[]);
+    let mut f = Console::new(&app);
+    f.sign_in(&facilitator).await;
+    let page = f.get("/console?q=bourgogne").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("/console/territories/27-BOURGOGNE"),
+        "{}",
+        page.body
+    );
+}
