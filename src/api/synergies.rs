@@ -1071,19 +1071,77 @@ pub struct AllocationQuery {
 /// Optimal allocation of limited offer quantities among competing needs (min-cost flow: maximises
 /// Σ score × quantity), with the greedy value for comparison. Only the flows that receive a
 /// quantity are listed, rounded (quantities to 1e-3 of their unit, shares and scores to 1e-4).
-#[utoipa::path(tag = "graph", params(AllocationQuery), responses((status = 200, body = crate::matching::graph::Allocation), (status = 404, body = super::error::Problem)))]
+#[utoipa::path(tag = "graph", params(AllocationQuery), responses((status = 200, body = AllocationOut), (status = 404, body = super::error::Problem)))]
 #[get("/territories/{code}/allocation")]
 pub async fn territory_allocation(
     state: State,
     caller: Caller,
     code: web::Path<String>,
     query: ValidQuery<GraphScoreQuery>,
+    lang: Lang,
 ) -> Result<HttpResponse, ApiError> {
     let graph = territory_graph_of(&state, &caller, &code, query.0.min_score).await?;
-    let allocation = web::block(move || graph.allocate().readable())
+    let (allocation, graph) = web::block(move || (graph.allocate().readable(), graph))
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(HttpResponse::Ok().json(allocation))
+    let names = GraphNames::of(
+        &graph,
+        Labels {
+            state: &state,
+            lang,
+        },
+    );
+    let flow = |f: crate::matching::graph::SynergyAllocation| {
+        let (from, to) = names
+            .parties
+            .get(&f.synergy_id)
+            .copied()
+            .unwrap_or_default();
+        let class = names
+            .classes
+            .get(&f.synergy_id)
+            .cloned()
+            .unwrap_or_default();
+        AllocatedFlowOut {
+            provider: names.actor(from),
+            receiver: names.actor(to),
+            class_label: names.labels.class(&class),
+            class,
+            flow: f,
+        }
+    };
+    Ok(HttpResponse::Ok().json(AllocationOut {
+        per_synergy: allocation.per_synergy.into_iter().map(flow).collect(),
+        excluded: allocation.excluded,
+        by_unit: allocation.by_unit,
+        total_value: allocation.total_value,
+        total_allocated_by_unit: allocation.total_allocated_by_unit,
+        greedy_value: allocation.greedy_value,
+    }))
+}
+
+/// The allocation with the parties' names and the class label of each flow (reader's language).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AllocationOut {
+    /// The flows that receive a quantity, by value (descending).
+    pub per_synergy: Vec<AllocatedFlowOut>,
+    pub excluded: Vec<crate::matching::graph::ExcludedSynergy>,
+    pub by_unit: Vec<crate::matching::graph::UnitAllocation>,
+    pub total_value: f64,
+    pub total_allocated_by_unit: std::collections::BTreeMap<String, f64>,
+    pub greedy_value: f64,
+}
+
+/// One allocated flow: who gives, who takes, what.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AllocatedFlowOut {
+    #[serde(flatten)]
+    pub flow: crate::matching::graph::SynergyAllocation,
+    pub provider: ActorName,
+    pub receiver: ActorName,
+    pub class: String,
+    /// The class's label in the reader's language.
+    pub class_label: Option<String>,
 }
 
 /// Chains A → B → C and loops (strongly connected groups of actors), with the actors' names and
@@ -1144,6 +1202,8 @@ pub struct LoopOut {
 struct GraphNames<'a> {
     names: std::collections::HashMap<Uuid, String>,
     classes: std::collections::HashMap<Uuid, String>,
+    /// Provider and receiver actor of each synergy.
+    parties: std::collections::HashMap<Uuid, (Uuid, Uuid)>,
     labels: Labels<'a>,
 }
 
@@ -1155,6 +1215,10 @@ impl<'a> GraphNames<'a> {
             classes: g
                 .edge_weights()
                 .map(|e| (e.synergy_id, e.class.clone()))
+                .collect(),
+            parties: g
+                .edge_weights()
+                .map(|e| (e.synergy_id, (e.from_actor, e.to_actor)))
                 .collect(),
             labels,
         }

@@ -1320,6 +1320,26 @@ async fn allocation_beats_greedy_on_a_constructed_instance() {
             .is_some_and(|v| v.len() == 2 && v.iter().all(|p| num(p, "allocated") > 0.0)),
         "only the two non-zero flows: {alloc:#}"
     );
+    // Each flow names its parties and the class, in the reader's language.
+    let flow_ay = alloc["per_synergy"]
+        .as_array()
+        .and_then(|v| v.iter().find(|p| p["synergy_id"] == ay["id"]))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(flow_ay["provider"]["name"], "Scierie A", "{flow_ay:#}");
+    assert_eq!(flow_ay["receiver"]["name"], "Chaufferie Y");
+    assert_eq!(flow_ay["class"], "material/biomass/wood");
+    let french = str_of(&flow_ay, "class_label").to_owned();
+    let english = app
+        .get_lang("/api/v1/territories/21/allocation", "en")
+        .await;
+    let english_label = english.body["per_synergy"]
+        .as_array()
+        .and_then(|v| v.iter().find(|p| p["synergy_id"] == ay["id"]))
+        .map(|p| str_of(p, "class_label").to_owned())
+        .unwrap_or_default();
+    assert!(!french.is_empty() && !english_label.is_empty());
+    assert_ne!(french, english_label, "FR and EN labels");
     // values are rounded to 1e-3 in the answer
     let rounded = |got: f64, want: f64, what: &str| {
         assert!((got - want).abs() <= 5e-4 + 1e-9, "{what}: {got} vs {want}");
