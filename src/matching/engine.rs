@@ -1101,11 +1101,18 @@ fn explain(
                 "an activity that often takes resources of this category".to_owned(),
             ),
         };
+        // The probability is that of the rule's activity: the division, or the group or class the
+        // evidence names within it.
+        let key = a.rule.map(|r| r.key.to_string()).unwrap_or_default();
+        let (scope_fr, scope_en) = match a.rule.map(|r| r.key.len()) {
+            Some(2) => (format!("la division {key} :"), format!("division {key}:")),
+            _ => (format!("l’activité {key} :"), format!("activity {key}:")),
+        };
         let mut fr = format!(
-            "{subject_fr} : pourrait intéresser {who} (activité {naf}, {kfr} ; probabilité estimée {pct_fr}) à {dfr}"
+            "{subject_fr} : pourrait intéresser {who} (activité {naf}, {kfr} ; probabilité estimée pour {scope_fr} {pct_fr}) à {dfr}"
         );
         let mut en = format!(
-            "{subject_en} could interest {who} (activity {naf}, {ken}; estimated probability {pct:.0} %) at {den}"
+            "{subject_en} could interest {who} (activity {naf}, {ken}; estimated probability for {scope_en} {pct:.0} %) at {den}"
         );
         if offer.res.hazardous {
             fr.push_str(

@@ -163,7 +163,8 @@ enum Context {
 #[derive(Debug, Clone, Default)]
 struct Cell {
     weight: f64,
-    /// Weight of documented exchanges (case base, parks) among `weight`.
+    /// Documented exchanges (case base, parks) counted in this cell, each once (shared among its
+    /// codes and receivers).
     exchanges: f64,
     /// Weight by receiving group or class within the division (evidence more precise than the division).
     finer: BTreeMap<NaceKey, f64>,
@@ -181,7 +182,7 @@ pub struct Prediction {
     pub division: NaceKey,
     pub probability: f64,
     pub basis: Basis,
-    /// Documented exchanges (weighted) at `basis`.
+    /// Documented exchanges at `basis`, each counted once.
     pub exchanges: f64,
     /// Groups and classes of the division documented at `basis`, with their share of its evidence.
     pub finer: Vec<(NaceKey, f64)>,
@@ -265,7 +266,9 @@ impl ReceiverModel {
                 let cell = dist.cells.entry(o.receiver.division()).or_default();
                 cell.weight += w;
                 if o.source.is_exchange() {
-                    cell.exchanges += w;
+                    // How many documented exchanges (not their weight in the model), for the
+                    // explanation.
+                    cell.exchanges += o.weight;
                 }
                 if o.receiver.len() > 2 {
                     *cell.finer.entry(o.receiver).or_default() += w;
