@@ -482,7 +482,7 @@ pub fn fit(
     type Setter = fn(&mut ModelParams, f64);
     let grid_m = [0.0, 0.01, 0.03, 0.1, 0.3, 1.0];
     let grid_cap = [0.25, 0.5, 1.0, 2.0, 4.0, 1e9];
-    let grid_w2 = [0.1, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 64.0, 1e9];
+    let grid_w2 = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0];
     let grid_i = [0.0, 0.05, 0.1, 0.25, 0.5, 1.0];
     let coords: [(&str, Setter, &[f64]); 14] = [
         (
@@ -519,8 +519,8 @@ pub fn fit(
             &grid_a,
         ),
         (
-            "alpha.within_division",
-            |p, v| p.alpha.within_division = v,
+            "alpha.class_boost",
+            |p, v| p.alpha.class_boost = v,
             &grid_w2,
         ),
     ];
@@ -558,7 +558,7 @@ pub fn params_toml(p: &ModelParams) -> String {
     let w = p.weights;
     let a = p.alpha;
     format!(
-        "[weights]\ncase_base = {}\npark = {}\nepa_rei = {}\nprofile = {}\nprior_statistics = {}\nper_case_cap = {}\nintermediaries = {}\n\n[alpha]\nprovider = {}\nprovider_activity = {}\ncode = {}\nsubchapter = {}\nchapter = {}\nclass = {}\nparent_class = {}\nwithin_division = {}\n",
+        "[weights]\ncase_base = {}\npark = {}\nepa_rei = {}\nprofile = {}\nprior_statistics = {}\nper_case_cap = {}\nintermediaries = {}\n\n[alpha]\nprovider = {}\nprovider_activity = {}\ncode = {}\nsubchapter = {}\nchapter = {}\nclass = {}\nparent_class = {}\nclass_boost = {}\n",
         w.case_base,
         w.park,
         w.epa_rei,
@@ -573,7 +573,7 @@ pub fn params_toml(p: &ModelParams) -> String {
         a.chapter,
         a.class,
         a.parent_class,
-        a.within_division
+        a.class_boost
     )
 }
 

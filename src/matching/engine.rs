@@ -415,9 +415,15 @@ impl<'a> Ctx<'a> {
             searches.nearest(tree, radius, pool, None, &mut scratch.needs);
         }
         let actor_cap = limits.max_receiver_actors;
-        for rule in rules.iter().take(limits.max_receiver_rules) {
-            if scratch.actors.len() >= actor_cap {
+        // The budget counts divisions: the rules of the groups and classes a division's evidence names
+        // come on top (they find its documented activities first, not other divisions).
+        let mut divisions = 0;
+        for rule in rules {
+            if scratch.actors.len() >= actor_cap || divisions >= limits.max_receiver_rules {
                 break;
+            }
+            if rule.key.len() == 2 {
+                divisions += 1;
             }
             if let Some(tree) = snap.actors_by_nace.get(&rule.key) {
                 let (pool, skip) = (limits.receiver_pool, offer.actor_index);
@@ -1069,7 +1075,7 @@ fn explain(
     let (dfr, den) = (km_fr(a.distance_km), km_en(a.distance_km));
     let Some(need) = need else {
         let naf = receiver.naf_code.as_deref().unwrap_or("?");
-        let pct = a.fit.value * 100.0;
+        let pct = a.rule.map_or(a.fit.value, |r| r.probability) * 100.0;
         let pct_fr = format!("{pct:.0} %");
         let n = a.rule.map_or(0.0, |r| r.exchanges).round();
         let (kfr, ken) = match a.rule.map(|r| (r.level, r.basis)) {
@@ -1101,13 +1107,15 @@ fn explain(
                 "an activity that often takes resources of this category".to_owned(),
             ),
         };
-        // The probability is that of the rule's activity: the division, or the group or class the
-        // evidence names within it.
-        let key = a.rule.map(|r| r.key.to_string()).unwrap_or_default();
-        let (scope_fr, scope_en) = match a.rule.map(|r| r.key.len()) {
-            Some(2) => (format!("la division {key} :"), format!("division {key}:")),
-            _ => (format!("l’activité {key} :"), format!("activity {key}:")),
-        };
+        // The probability is the division's (the fit may be raised for a documented class within it).
+        let division = a
+            .rule
+            .map(|r| r.key.division().to_string())
+            .unwrap_or_default();
+        let (scope_fr, scope_en) = (
+            format!("la division {division} :"),
+            format!("division {division}:"),
+        );
         let mut fr = format!(
             "{subject_fr} : pourrait intéresser {who} (activité {naf}, {kfr} ; probabilité estimée pour {scope_fr} {pct_fr}) à {dfr}"
         );

@@ -239,10 +239,14 @@ impl SectorProfiles {
 pub struct ReceiverRule {
     pub key: NaceKey,
     pub level: FitLevel,
+    /// The fit of a latent synergy: the division's probability, raised for the group or class its
+    /// evidence names (`class_boost`), at most 1.
     pub value: f64,
+    /// The model's probability that the key's division takes the resource.
+    pub probability: f64,
     /// What the probability rests on (the most specific context with evidence for the division).
     pub basis: Basis,
-    /// Documented exchanges at that context (weighted; 0 when only profiles or statistics).
+    /// Documented exchanges at that context, each counted once (0 when only profiles or statistics).
     pub exchanges: f64,
 }
 
@@ -304,6 +308,7 @@ impl Knowledge {
                 key,
                 level,
                 value: value.min(1.0),
+                probability: p.probability,
                 basis: p.basis,
                 exchanges: p.exchanges,
             };

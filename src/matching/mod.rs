@@ -93,7 +93,8 @@ pub struct SearchLimits {
     pub max_results: usize,
     /// Nearest points read from each spatial index of resources.
     pub neighbour_pool: usize,
-    /// Receiver rules (pathways and profiles, best first) explored for latent and pathway candidates.
+    /// Receiving divisions (best first, with the groups and classes their evidence names) explored
+    /// for latent candidates.
     pub max_receiver_rules: usize,
     /// Nearest actors read per receiver rule.
     pub receiver_pool: usize,

@@ -56,9 +56,10 @@ pub struct Concentrations {
     pub chapter: f64,
     pub class: f64,
     pub parent_class: f64,
-    /// Within a division, how much evidence it takes before the groups and classes it names are
-    /// preferred to the division's other activities (large: every activity of the division alike).
-    pub within_division: f64,
+    /// Boost of the groups and classes the evidence names within a division: an activity whose class
+    /// holds a share `s` of the division's evidence scores `P(division) × (1 + class_boost × s)`; the
+    /// division's other activities keep `P(division)` (0: every activity of the division alike).
+    pub class_boost: f64,
 }
 
 /// The model's parameters (`knowledge/receiver_model.toml`).
@@ -106,7 +107,7 @@ impl ModelParams {
             a.chapter,
             a.class,
             a.parent_class,
-            a.within_division,
+            a.class_boost,
         ];
         if all.iter().any(|v| !v.is_finite() || *v < 0.0) {
             return Err(MatchingError::InvalidSettings(
@@ -186,15 +187,13 @@ pub struct Prediction {
     pub exchanges: f64,
     /// Groups and classes of the division documented at `basis`, with their share of its evidence.
     pub finer: Vec<(NaceKey, f64)>,
-    /// The division's evidence weight at `basis`.
-    pub weight: f64,
-    /// `within_division` of the parameters.
-    pub within: f64,
+    /// `class_boost` of the parameters.
+    pub class_boost: f64,
 }
 
 impl Prediction {
-    /// Probability for an activity of the division: the division's share of the groups and classes
-    /// the evidence names, smoothed towards the division's probability (`within_division`).
+    /// Score of an activity of the division: the division's probability, raised for the groups and
+    /// classes the evidence names by their share of it (`class_boost`), never lowered.
     pub fn value_for(&self, activity: Option<NaceKey>) -> f64 {
         let share = activity.map_or(0.0, |a| {
             self.finer
@@ -208,10 +207,7 @@ impl Prediction {
 
     /// [`Self::value_for`] given the share of the activity's group or class.
     pub fn value_of_share(&self, share: f64) -> f64 {
-        if self.finer.is_empty() {
-            return self.probability;
-        }
-        self.probability * (share * self.weight + self.within) / (self.weight + self.within)
+        self.probability * (1.0 + self.class_boost * share)
     }
 }
 
@@ -400,8 +396,7 @@ impl ReceiverModel {
                     .iter()
                     .map(|(k, w)| (*k, w / cell.weight))
                     .collect(),
-                weight: cell.weight,
-                within: a.within_division,
+                class_boost: a.class_boost,
             })
             .collect();
         out.sort_by(|x, y| {
@@ -462,7 +457,7 @@ mod tests {
                 chapter: 1.0,
                 class: 1.0,
                 parent_class: 1.0,
-                within_division: 1e9,
+                class_boost: 0.0,
             },
         }
     }

@@ -985,9 +985,15 @@ async fn a_cement_works_without_a_declared_need_is_a_latent_receiver_ranked_belo
         latent["fit_level"], "pathway",
         "fly ash → cement is documented"
     );
-    // The latent fit is the receiver model's probability: continuous, in (0, 1).
+    // The latent fit comes from the receiver model (the division's probability, raised for the class
+    // the evidence names, at most 1); the sentence gives the division's probability.
     let p = num(&latent["components"], "resource_fit");
-    assert!(p > 0.2 && p < 1.0, "{p}");
+    assert!(p > 0.2 && p <= 1.0, "{p}");
+    assert!(
+        str_of(latent, "explanation_fr").contains("probabilité estimée pour"),
+        "{}",
+        latent["explanation_fr"]
+    );
     approx(
         num(latent, "distance_km"),
         num(explicit, "distance_km"),
