@@ -21,6 +21,7 @@ use super::impact::ImpactFactors;
 use super::receiver_model::{Basis, ModelParams, ReceiverModel};
 use super::taxonomy::{ClassId, EwcCode, Taxonomy, csv_rows};
 use super::{MatchingError, Result};
+use crate::domain::resource::Category;
 
 const PROFILES_CSV: &str = include_str!("../../knowledge/sector_profiles.csv");
 
@@ -297,6 +298,14 @@ impl Knowledge {
         class: ClassId,
         provider: Option<NaceKey>,
     ) -> Vec<ReceiverRule> {
+        // Services and equipment are shared (pooling), not taken in: an activity that "receives" a
+        // collection service or a forklift is no receiver of a substitution.
+        if matches!(
+            tax.class(class).category,
+            Category::Service | Category::Equipment
+        ) {
+            return Vec::new();
+        }
         let mut rules = Vec::new();
         for p in self.model.predict(tax, code, class, provider) {
             let level = match p.basis {
@@ -406,6 +415,9 @@ mod tests {
             .map(|r| r.value)
             .sum();
         assert!((divisions - 1.0).abs() < 1e-6, "{divisions}");
+        // Services are shared, never taken in: no latent receiver.
+        let collection = t.id("service/collection").expect("service class");
+        assert!(k.receiver_rules(&t, None, collection, None).is_empty());
         // Hazardous codes get receivers too (fuel oil → power).
         let fuel = t.id("energy/fuel/liquid").expect("fuel");
         let rules = k.receiver_rules(&t, EwcCode::parse("130701"), fuel, None);
