@@ -479,57 +479,32 @@ pub fn fit(
     let mut best = start;
     let (mut best_objective, mut best_report) = score(best)?;
     log(&format!("start: {best_objective:.4}"));
-    type Setter = fn(&mut ModelParams, f64);
     let grid_m = [0.0, 0.01, 0.03, 0.1, 0.3, 1.0];
     let grid_cap = [0.25, 0.5, 1.0, 2.0, 4.0, 1e9];
     let grid_w2 = [0.0, 0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0];
     let grid_i = [0.0, 0.05, 0.1, 0.25, 0.5, 1.0];
-    let coords: [(&str, Setter, &[f64]); 14] = [
-        (
-            "weights.intermediaries",
-            |p, v| p.weights.intermediaries = v,
-            &grid_i,
-        ),
-        (
-            "weights.per_case_cap",
-            |p, v| p.weights.per_case_cap = v,
-            &grid_cap,
-        ),
-        (
-            "weights.prior_statistics",
-            |p, v| p.weights.prior_statistics = v,
-            &grid_m,
-        ),
-        ("weights.park", |p, v| p.weights.park = v, &grid_w),
-        ("weights.epa_rei", |p, v| p.weights.epa_rei = v, &grid_w),
-        ("weights.profile", |p, v| p.weights.profile = v, &grid_w),
-        ("alpha.provider", |p, v| p.alpha.provider = v, &grid_a),
-        (
-            "alpha.provider_activity",
-            |p, v| p.alpha.provider_activity = v,
-            &grid_a,
-        ),
-        ("alpha.code", |p, v| p.alpha.code = v, &grid_a),
-        ("alpha.subchapter", |p, v| p.alpha.subchapter = v, &grid_a),
-        ("alpha.chapter", |p, v| p.alpha.chapter = v, &grid_a),
-        ("alpha.class", |p, v| p.alpha.class = v, &grid_a),
-        (
-            "alpha.parent_class",
-            |p, v| p.alpha.parent_class = v,
-            &grid_a,
-        ),
-        (
-            "alpha.class_boost",
-            |p, v| p.alpha.class_boost = v,
-            &grid_w2,
-        ),
+    let coords: [(&str, &[f64]); 14] = [
+        ("weights.intermediaries", &grid_i),
+        ("weights.per_case_cap", &grid_cap),
+        ("weights.prior_statistics", &grid_m),
+        ("weights.park", &grid_w),
+        ("weights.epa_rei", &grid_w),
+        ("weights.profile", &grid_w),
+        ("alpha.provider", &grid_a),
+        ("alpha.provider_activity", &grid_a),
+        ("alpha.code", &grid_a),
+        ("alpha.subchapter", &grid_a),
+        ("alpha.chapter", &grid_a),
+        ("alpha.class", &grid_a),
+        ("alpha.parent_class", &grid_a),
+        ("alpha.class_boost", &grid_w2),
     ];
     for pass in 1..=4 {
         let mut improved = false;
-        for (name, set, grid) in &coords {
+        for (name, grid) in &coords {
             for v in grid.iter() {
                 let mut p = best;
-                set(&mut p, *v);
+                p.set(name, *v);
                 if p == best {
                     continue;
                 }
@@ -555,26 +530,18 @@ pub fn fit(
 
 /// The parameters in the format of `knowledge/receiver_model.toml`.
 pub fn params_toml(p: &ModelParams) -> String {
-    let w = p.weights;
-    let a = p.alpha;
-    format!(
-        "[weights]\ncase_base = {}\npark = {}\nepa_rei = {}\nprofile = {}\nprior_statistics = {}\nper_case_cap = {}\nintermediaries = {}\n\n[alpha]\nprovider = {}\nprovider_activity = {}\ncode = {}\nsubchapter = {}\nchapter = {}\nclass = {}\nparent_class = {}\nclass_boost = {}\n",
-        w.case_base,
-        w.park,
-        w.epa_rei,
-        w.profile,
-        w.prior_statistics,
-        w.per_case_cap,
-        w.intermediaries,
-        a.provider,
-        a.provider_activity,
-        a.code,
-        a.subchapter,
-        a.chapter,
-        a.class,
-        a.parent_class,
-        a.class_boost
-    )
+    let mut out = String::new();
+    let mut section = "";
+    for (key, value) in p.entries() {
+        let (sec, name) = key.split_once('.').unwrap_or(("", key));
+        if sec != section {
+            let gap = if section.is_empty() { "" } else { "\n" };
+            let _ = writeln!(out, "{gap}[{sec}]");
+            section = sec;
+        }
+        let _ = writeln!(out, "{name} = {value}");
+    }
+    out
 }
 
 fn line(out: &mut String, label: &str, r: &Row) {
@@ -644,6 +611,18 @@ mod tests {
         assert_eq!(rank_of_truth(&[Some(0.5), Some(0.5), Some(0.9)]), 2.5);
         // Not returned, with 2 returned out of 4: ranks 3 and 4 share 3.5.
         assert_eq!(rank_of_truth(&[None, Some(0.5), Some(0.9), None]), 3.5);
+    }
+
+    #[test]
+    fn printed_parameters_read_back_the_same() {
+        let p = ModelParams::builtin().expect("parameters");
+        let text = params_toml(&p);
+        let back: ModelParams = config::Config::builder()
+            .add_source(config::File::from_str(&text, config::FileFormat::Toml))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .expect("printed parameters parse");
+        assert_eq!(back, p, "{text}");
     }
 
     /// The cross-validation through the engine: the model must beat the popularity baseline on every

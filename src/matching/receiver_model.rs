@@ -62,6 +62,25 @@ pub struct Concentrations {
     pub class_boost: f64,
 }
 
+/// The names of [`ModelParams`]' fields, `section.name`, in file order.
+pub const PARAMETERS: [&str; 15] = [
+    "weights.case_base",
+    "weights.park",
+    "weights.epa_rei",
+    "weights.profile",
+    "weights.prior_statistics",
+    "weights.per_case_cap",
+    "weights.intermediaries",
+    "alpha.provider",
+    "alpha.provider_activity",
+    "alpha.code",
+    "alpha.subchapter",
+    "alpha.chapter",
+    "alpha.class",
+    "alpha.parent_class",
+    "alpha.class_boost",
+];
+
 /// The model's parameters (`knowledge/receiver_model.toml`).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -89,27 +108,48 @@ impl ModelParams {
         Ok(p)
     }
 
+    /// Every parameter as (`section.name`, value), in the order of `knowledge/receiver_model.toml`.
+    pub fn entries(&self) -> Vec<(&'static str, f64)> {
+        let mut copy = *self;
+        PARAMETERS
+            .iter()
+            .filter_map(|name| copy.slot(name).map(|v| (*name, *v)))
+            .collect()
+    }
+
+    /// Sets one parameter by its `section.name`; false when there is none of that name.
+    pub fn set(&mut self, name: &str, value: f64) -> bool {
+        self.slot(name).map(|v| *v = value).is_some()
+    }
+
+    fn slot(&mut self, name: &str) -> Option<&mut f64> {
+        let (w, a) = (&mut self.weights, &mut self.alpha);
+        Some(match name {
+            "weights.case_base" => &mut w.case_base,
+            "weights.park" => &mut w.park,
+            "weights.epa_rei" => &mut w.epa_rei,
+            "weights.profile" => &mut w.profile,
+            "weights.prior_statistics" => &mut w.prior_statistics,
+            "weights.per_case_cap" => &mut w.per_case_cap,
+            "weights.intermediaries" => &mut w.intermediaries,
+            "alpha.provider" => &mut a.provider,
+            "alpha.provider_activity" => &mut a.provider_activity,
+            "alpha.code" => &mut a.code,
+            "alpha.subchapter" => &mut a.subchapter,
+            "alpha.chapter" => &mut a.chapter,
+            "alpha.class" => &mut a.class,
+            "alpha.parent_class" => &mut a.parent_class,
+            "alpha.class_boost" => &mut a.class_boost,
+            _ => return None,
+        })
+    }
+
     pub fn validate(&self) -> Result<()> {
-        let w = self.weights;
-        let a = self.alpha;
-        let all = [
-            w.case_base,
-            w.park,
-            w.epa_rei,
-            w.profile,
-            w.prior_statistics,
-            w.per_case_cap,
-            w.intermediaries,
-            a.provider,
-            a.provider_activity,
-            a.code,
-            a.subchapter,
-            a.chapter,
-            a.class,
-            a.parent_class,
-            a.class_boost,
-        ];
-        if all.iter().any(|v| !v.is_finite() || *v < 0.0) {
+        if self
+            .entries()
+            .iter()
+            .any(|(_, v)| !v.is_finite() || *v < 0.0)
+        {
             return Err(MatchingError::InvalidSettings(
                 "receiver model: weights and concentrations must be finite and non-negative".into(),
             ));
@@ -509,5 +549,10 @@ mod tests {
     fn builtin_parameters_load() {
         let p = ModelParams::builtin().expect("params");
         assert!(p.weights.case_base > 0.0);
+        // Every named parameter reads and writes its own field.
+        assert_eq!(p.entries().len(), PARAMETERS.len());
+        let mut q = p;
+        assert!(q.set("alpha.code", 7.5) && q.alpha.code == 7.5);
+        assert!(!q.set("alpha.nothing", 1.0));
     }
 }
