@@ -217,14 +217,16 @@ const PARTY_FIELDS: [(&str, Option<&str>); 7] = [
     ("target", None),
 ];
 
-/// Fields that identify or locate an actor, emptied in its anonymous view.
-pub const PERSONAL_FIELDS: [&str; 6] = [
+/// Fields emptied (null) in an actor's anonymous view: those that identify or locate it, and when it
+/// last changed (that would say it moved or was renamed).
+pub const PERSONAL_FIELDS: [&str; 7] = [
     "siret",
     "address",
     "contact",
     "contact_name",
     "contact_email",
     "contact_phone",
+    "updated_at",
 ];
 
 /// Distance bands shown instead of exact distances, km.
@@ -411,10 +413,6 @@ impl Anonymiser {
                 }
             }
             set_position(object, &h);
-            // When it last changed would say that it moved or was renamed.
-            if object.contains_key("updated_at") {
-                object.insert("updated_at".into(), Value::Null);
-            }
             object.insert("anonymous".into(), Value::Bool(true));
         }
         // A GeoJSON feature: move the geometry of hidden actors to their centroid.
