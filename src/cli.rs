@@ -87,6 +87,8 @@ pub fn load_demo(app: &Application) -> anyhow::Result<()> {
     let plan = crate::demo::build(&app.reference, state.classifier.as_ref())?;
     match db::import::apply(&mut conn, &plan, true, &|row| view(&state, row)) {
         Ok(report) => {
+            // A server of this process already built its detection: the next read rebuilds.
+            app.detection.touch();
             tracing::info!(
                 actors = report.actors_created,
                 resources = report.resources_created,

@@ -82,6 +82,10 @@ pub struct Built {
     /// `Detection::record_status` so a status change does not need a rebuild; shared with
     /// [`Built::moved`] views, which show the same statuses.
     pub statuses: Arc<std::sync::RwLock<HashMap<String, String>>>,
+    /// Synergy id → place in `synergies` or `pooling`.
+    pub index: SynergyIndex,
+    /// When this server first detected each synergy (kept from build to build while it stays).
+    pub first_seen: FirstSeen,
     pub summary: DetectionSummary,
     /// The view of readers who may not see where non-consenting actors are
     /// (`auth::anonymise::anonymous_view`), computed on first use and kept with this build.
@@ -96,6 +100,40 @@ impl Built {
             .get(&id.to_string())
             .cloned()
             .unwrap_or_else(|| "detected".into())
+    }
+
+    /// The substitution synergy `id` of this build.
+    pub fn synergy(&self, id: Uuid) -> Option<&Synergy> {
+        match self.index.get(&id)? {
+            Slot::Substitution(i) => self.synergies.get(i as usize),
+            Slot::Pooling(_) => None,
+        }
+    }
+
+    /// The pooling group `id` of this build.
+    pub fn group(&self, id: Uuid) -> Option<&PoolingGroup> {
+        match self.index.get(&id)? {
+            Slot::Pooling(i) => self.pooling.get(i as usize),
+            Slot::Substitution(_) => None,
+        }
+    }
+
+    /// The stored form of synergy `id` of this build, as its first decision stores it.
+    pub fn stored_form(&self, id: &str) -> Option<SynergyRow> {
+        let slot = self.index.get(&Uuid::parse_str(id).ok()?)?;
+        let seen = self.first_seen.of(slot)?;
+        let mut row = match slot {
+            Slot::Substitution(i) => {
+                let s = self.synergies.get(i as usize)?;
+                substitution_row(s, fingerprint(s), seen)
+            }
+            Slot::Pooling(i) => {
+                let g = self.pooling.get(i as usize)?;
+                pooling_row(g, fingerprint(g), seen)
+            }
+        };
+        row.last_detected_at = crate::db::now();
+        Some(row)
     }
 
     /// The same detection with every actor at `position(actor)`: snapshot, synergies and pooling
@@ -131,6 +169,8 @@ impl Built {
         let pooling =
             find_pooling_groups(&pooling_input(&self.resources, &actors), &detection.pooling)
                 .map_err(|e| DetectionError::Pooling(e.to_string()))?;
+        let index = SynergyIndex::new(&synergies, &pooling);
+        let first_seen = FirstSeen::carried(Some(self), &synergies, &pooling, crate::db::now());
         Ok(Built {
             version: self.version,
             built_at: self.built_at,
@@ -140,6 +180,8 @@ impl Built {
             actors,
             resources: self.resources.clone(),
             statuses: self.statuses.clone(),
+            index,
+            first_seen,
             summary: self.summary,
             anonymous: std::sync::OnceLock::new(),
         })
@@ -371,36 +413,57 @@ impl Detection {
             .map_err(|e| DetectionError::Pooling(e.to_string()))?;
         let pooled_ms = started.elapsed().as_millis() as u64;
         let now = crate::db::now();
-        let detected: Vec<db::synergies::Detected> = synergies
-            .iter()
-            .map(|s| (s.id, fingerprint(s)))
-            .chain(pooling.iter().map(|g| (g.id, fingerprint(g))))
-            .map(|(id, fingerprint)| db::synergies::Detected {
-                id: id.to_string(),
-                fingerprint,
-            })
-            .collect();
-        let fingerprinted_ms = started.elapsed().as_millis() as u64;
-        let persisted = db::synergies::persist_detection(conn, &detected, |i| {
-            let fingerprint = detected[i].fingerprint;
-            match synergies.get(i) {
-                Some(s) => substitution_row(s, fingerprint, now),
-                None => pooling_row(&pooling[i - synergies.len()], fingerprint, now),
-            }
+        let index = SynergyIndex::new(&synergies, &pooling);
+        let previous = self.current.load_full();
+        let first_seen = FirstSeen::carried(previous.as_deref(), &synergies, &pooling, now);
+        let row_of = |slot: Slot| {
+            let mut row = match slot {
+                Slot::Substitution(i) => {
+                    let s = &synergies[i as usize];
+                    substitution_row(s, fingerprint(s), now)
+                }
+                Slot::Pooling(i) => {
+                    let g = &pooling[i as usize];
+                    pooling_row(g, fingerprint(g), now)
+                }
+            };
+            row.first_detected_at = first_seen.of(slot).unwrap_or(now);
+            row
+        };
+        // Only the stored decisions are read and written: candidates stay in memory.
+        let decisions = db::synergies::sync_decisions(conn, |id| {
+            Uuid::parse_str(id)
+                .ok()
+                .and_then(|id| index.get(&id))
+                .map(row_of)
         })?;
-        let summary = persisted.summary;
+        let summary = compare(previous.as_deref(), &synergies, &pooling, &index);
+        if let Some(previous) = &previous {
+            // What entered since the previous build, unless stored (those that come back after
+            // they were retired are announced by `sync_decisions`). A server's first build has
+            // nothing to compare with: it announces nothing.
+            let entered: Vec<SynergyRow> = index
+                .iter()
+                .filter(|(id, _)| {
+                    previous.index.get(id).is_none()
+                        && !decisions.statuses.contains_key(&id.to_string())
+                })
+                .map(|(_, slot)| row_of(slot))
+                .collect();
+            db::synergies::announce_detected(conn, &entered)?;
+        }
         tracing::info!(
             version,
             loaded_ms,
             detected_ms,
             pooled_ms,
-            fingerprinted_ms,
             total_ms = started.elapsed().as_millis() as u64,
             synergies = synergies.len(),
             pooling = pooling.len(),
             inserted = summary.inserted,
             updated = summary.updated,
             retired = summary.retired,
+            decisions = decisions.statuses.len(),
             "detection rebuilt"
         );
         Ok(Built {
@@ -411,11 +474,131 @@ impl Detection {
             pooling,
             actors,
             resources,
-            statuses: Arc::new(std::sync::RwLock::new(persisted.statuses)),
+            statuses: Arc::new(std::sync::RwLock::new(decisions.statuses)),
+            index,
+            first_seen,
             summary,
             anonymous: std::sync::OnceLock::new(),
         })
     }
+}
+
+/// Where a synergy sits in a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Substitution(u32),
+    Pooling(u32),
+}
+
+/// Synergy id → its place in a build: one synergy is found without a scan.
+#[derive(Debug, Default)]
+pub struct SynergyIndex(HashMap<Uuid, Slot>);
+
+impl SynergyIndex {
+    pub fn new(synergies: &[Synergy], pooling: &[PoolingGroup]) -> SynergyIndex {
+        let mut map = HashMap::with_capacity(synergies.len() + pooling.len());
+        // Positions fit in u32: a build of more than 4 billion synergies is out of reach anyway.
+        for (i, s) in synergies.iter().enumerate() {
+            map.insert(s.id, Slot::Substitution(i as u32));
+        }
+        for (i, g) in pooling.iter().enumerate() {
+            map.insert(g.id, Slot::Pooling(i as u32));
+        }
+        SynergyIndex(map)
+    }
+
+    pub fn get(&self, id: &Uuid) -> Option<Slot> {
+        self.0.get(id).copied()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Uuid, Slot)> {
+        self.0.iter().map(|(id, slot)| (id, *slot))
+    }
+}
+
+/// When each synergy of a build was first detected, aligned with `synergies` and `pooling` (a
+/// vector, not a map: 8 bytes a synergy).
+#[derive(Debug, Default)]
+pub struct FirstSeen {
+    synergies: Vec<chrono::NaiveDateTime>,
+    pooling: Vec<chrono::NaiveDateTime>,
+}
+
+impl FirstSeen {
+    /// Each synergy's time in `previous` when it was there, else `now`.
+    fn carried(
+        previous: Option<&Built>,
+        synergies: &[Synergy],
+        pooling: &[PoolingGroup],
+        now: chrono::NaiveDateTime,
+    ) -> FirstSeen {
+        let seen = |id: &Uuid| {
+            previous
+                .and_then(|p| p.first_seen.of(p.index.get(id)?))
+                .unwrap_or(now)
+        };
+        FirstSeen {
+            synergies: synergies.iter().map(|s| seen(&s.id)).collect(),
+            pooling: pooling.iter().map(|g| seen(&g.id)).collect(),
+        }
+    }
+
+    pub fn of(&self, slot: Slot) -> Option<chrono::NaiveDateTime> {
+        match slot {
+            Slot::Substitution(i) => self.synergies.get(i as usize).copied(),
+            Slot::Pooling(i) => self.pooling.get(i as usize).copied(),
+        }
+    }
+}
+
+/// What a build changed against the previous one: the figures a reader sees (score, quantity,
+/// distance) compared bit for bit.
+fn compare(
+    previous: Option<&Built>,
+    synergies: &[Synergy],
+    pooling: &[PoolingGroup],
+    index: &SynergyIndex,
+) -> DetectionSummary {
+    let total = synergies.len() + pooling.len();
+    let Some(previous) = previous else {
+        return DetectionSummary {
+            inserted: total,
+            ..DetectionSummary::default()
+        };
+    };
+    let figures =
+        |built_synergies: &[Synergy], built_pooling: &[PoolingGroup], slot: Slot| match slot {
+            Slot::Substitution(i) => {
+                let s = &built_synergies[i as usize];
+                (s.score, s.quantity, s.distance_km)
+            }
+            Slot::Pooling(i) => {
+                let g = &built_pooling[i as usize];
+                (pooling_score(g), g.total_yearly_quantity, g.radius_km)
+            }
+        };
+    let bits = |(a, b, c): (f64, Option<f64>, f64)| (a.to_bits(), b.map(f64::to_bits), c.to_bits());
+    let mut summary = DetectionSummary::default();
+    for (id, slot) in index.iter() {
+        match previous.index.get(id) {
+            None => summary.inserted += 1,
+            Some(before) => {
+                let now = bits(figures(synergies, pooling, slot));
+                let then = bits(figures(&previous.synergies, &previous.pooling, before));
+                if now == then {
+                    summary.unchanged += 1;
+                } else {
+                    summary.updated += 1;
+                }
+            }
+        }
+    }
+    summary.retired = previous
+        .index
+        .iter()
+        .filter(|(id, _)| index.get(id).is_none())
+        .count();
+    summary
 }
 
 /// Whether an actor's update changes anything the detection reads (name, activity, place, consent):

@@ -197,6 +197,16 @@ impl Application {
         if workers > 0 {
             server = server.workers(workers);
         }
+        // The first full build, before the first request: the baseline against which later builds
+        // announce the synergies that enter (`synergy.detected`).
+        let started = std::time::Instant::now();
+        self.detection
+            .current(&self.pool)
+            .map_err(|e| anyhow::anyhow!("the first detection failed: {e}"))?;
+        tracing::info!(
+            ms = started.elapsed().as_millis() as u64,
+            "first detection built"
+        );
         if self.settings.webhooks.worker {
             self.start_webhooks()?;
         }

@@ -563,13 +563,19 @@ pub async fn patch_synergy(
 ) -> Result<HttpResponse, actix_web::Error> {
     let id = synergy_id(&id)?;
     let update = parse_patch(body.0, changed_by(&req, &caller)?, crate::db::now())?;
-    // The detection is persisted first, so every synergy it shows can be changed.
+    // A synergy of the current detection is stored on its first decision.
     let built = super::synergies::current(&state).await?;
     check_parties(&state, &caller, &built, &id).await?;
     let changes_status = update.status.is_some();
     let owned = id.clone();
+    let candidate = built.stored_form(&id);
     let result = db::run(&state.pool, move |conn| {
-        Ok(db::lifecycle::apply(conn, &owned, &update))
+        Ok(db::lifecycle::apply(
+            conn,
+            &owned,
+            candidate.as_ref(),
+            &update,
+        ))
     })
     .await
     .map_err(ApiError::from)?;
@@ -655,8 +661,9 @@ pub async fn synergy_history(
     .await
     {
         Ok(rows) => rows,
-        // A synergy of the anonymous view that the exact sites do not give: never stored.
-        Err(db::DbError::NotFound) if anonymised => Vec::new(),
+        // Nobody decided anything about it yet (or, for an anonymous view, the exact sites do not
+        // give it): nothing stored.
+        Err(db::DbError::NotFound) if anonymised || in_view(&built, &id) => Vec::new(),
         Err(db::DbError::NotFound) => return Err(not_found(&id)),
         Err(other) => return Err(other.into()),
     };
@@ -701,8 +708,9 @@ pub async fn synergy_notes(
     let owned = id.clone();
     let rows = match db::run(&state.pool, move |conn| db::lifecycle::notes(conn, &owned)).await {
         Ok(rows) => rows,
-        // A synergy of the anonymous view that the exact sites do not give: never stored.
-        Err(db::DbError::NotFound) if anonymised => Vec::new(),
+        // Nobody decided anything about it yet (or, for an anonymous view, the exact sites do not
+        // give it): nothing stored.
+        Err(db::DbError::NotFound) if anonymised || in_view(&built, &id) => Vec::new(),
         Err(db::DbError::NotFound) => return Err(not_found(&id)),
         Err(other) => return Err(other.into()),
     };
@@ -749,8 +757,9 @@ pub async fn add_note(
     check_parties(&state, &caller, &built, &id).await?;
     let owned = id.clone();
     let at = crate::db::now();
+    let candidate = built.stored_form(&id);
     let note = db::run(&state.pool, move |conn| {
-        db::lifecycle::add_note(conn, &owned, &author, &text, at)
+        db::lifecycle::add_note(conn, &owned, candidate.as_ref(), &author, &text, at)
     })
     .await
     .map_err(|e| match e {
@@ -1116,8 +1125,12 @@ fn check_code(code: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The territory, the stored synergies with a party in it and what each brings. Partners and
-/// public readers count the synergies of their anonymous view (see [`as_viewed`]).
+/// The territory, its synergies (a party in it) and what each brings: those of the current
+/// detection with what people decided about them, and, for facilitators, the stored ones a
+/// facilitator moved past `detected` that are no longer detected (an implemented synergy whose
+/// resource was later deleted still counts). Partners and public readers count the synergies of
+/// their anonymous view only, with the view's figures (computed from hidden actors' commune
+/// centroids): the exact sites decide which stored synergies exist.
 async fn territory_synergies(
     state: &State,
     caller: &Caller,
@@ -1126,45 +1139,52 @@ async fn territory_synergies(
 ) -> Result<(TerritoryRef, Vec<Counted>), ApiError> {
     let (territory, _) = super::territories::resolve(state, code).await?;
     let (scope, zone) = super::synergies::scope_of(state, Some(code)).await?;
-    // The current detection is persisted before the stored synergies are read.
-    super::synergies::current(state).await?;
+    let view = super::synergies::current_for(state, caller).await?;
     let mut data = db::run(&state.pool, db::lifecycle::lifecycle_data).await?;
-    let inside: HashSet<String> = if caller.anonymises() {
-        let view = super::synergies::current_for(state, caller).await?;
-        as_viewed(&mut data, &view);
-        view.actors
-            .values()
-            .filter(|a| a.in_scope(&scope, zone.as_ref()))
-            .map(|a| a.id.to_string())
-            .collect()
-    } else {
-        data.actors
-            .values()
-            .filter(|a| actor_info(a).is_some_and(|info| info.in_scope(&scope, zone.as_ref())))
-            .map(|a| a.id.clone())
-            .collect()
-    };
+    let mut inside: HashSet<String> = view
+        .actors
+        .values()
+        .filter(|a| a.in_scope(&scope, zone.as_ref()))
+        .map(|a| a.id.to_string())
+        .collect();
+    if !caller.anonymises() {
+        inside.extend(
+            data.actors
+                .values()
+                .filter(|a| actor_info(a).is_some_and(|info| info.in_scope(&scope, zone.as_ref())))
+                .map(|a| a.id.clone()),
+        );
+    }
+    with_detection(&mut data, &view, &inside, !caller.anonymises());
     Ok((territory, counted(data, &inside, report)?))
 }
 
-/// The synergies as a reader of an anonymous view knows them: those of the view, each with what
-/// people decided about it (status, history, realised values) when it is stored, and the view's
-/// figures (score, distance, quantity, impact), computed from hidden actors' commune centroids.
-/// Stored synergies outside the view are left out: the exact sites decide that they exist.
-fn as_viewed(data: &mut LifecycleData, view: &Built) {
+/// Joins the stored decisions to a detection: each synergy of `view` with a party in `inside`,
+/// with what people decided about it (status, history, realised values) when it is stored, and the
+/// view's figures (score, distance, quantity, impact). Stored synergies the view does not have are
+/// kept only with `keep_retired`. Only the territory's synergies are turned into rows.
+fn with_detection(
+    data: &mut LifecycleData,
+    view: &Built,
+    inside: &HashSet<String>,
+    keep_retired: bool,
+) {
     let now = crate::db::now();
     let mut stored: HashMap<String, SynergyRow> = data
         .synergies
         .drain(..)
         .map(|row| (row.id.clone(), row))
         .collect();
-    data.synergies = view
+    let has = |id: &Uuid| inside.contains(&id.to_string());
+    let mut rows: Vec<SynergyRow> = view
         .synergies
         .iter()
+        .filter(|s| has(&s.provider_actor_id) || has(&s.receiver_actor_id))
         .map(|s| crate::detection::substitution_row(s, 0, now))
         .chain(
             view.pooling
                 .iter()
+                .filter(|g| g.members.iter().any(|m| has(&m.actor_id)))
                 .map(|g| crate::detection::pooling_row(g, 0, now)),
         )
         .map(|seen| match stored.remove(&seen.id) {
@@ -1178,7 +1198,15 @@ fn as_viewed(data: &mut LifecycleData, view: &Built) {
             None => seen,
         })
         .collect();
-    data.synergies.sort_by(|a, b| a.id.cmp(&b.id));
+    if keep_retired {
+        rows.extend(stored.into_values().filter(|row| {
+            view.index
+                .get(&Uuid::parse_str(&row.id).unwrap_or_default())
+                .is_none()
+        }));
+    }
+    rows.sort_by(|a, b| a.id.cmp(&b.id));
+    data.synergies = rows;
 }
 
 /// Lifecycle KPIs of a territory: synergies by status, the funnel detected → proposed → in_study →

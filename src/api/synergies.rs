@@ -644,7 +644,8 @@ pub struct DetectionOut {
 #[post("/synergies/detect")]
 pub async fn detect_now(state: State) -> Result<HttpResponse, ApiError> {
     state.detection.touch();
-    let built = current(&state).await?;
+    // Now, whatever `max_staleness_ms` allows: the caller asked for this run.
+    let built = build(&state, true).await?;
     Ok(HttpResponse::Ok().json(DetectionOut {
         substitution: built.synergies.len(),
         pooling: built.pooling.len(),
@@ -665,7 +666,7 @@ pub async fn get_synergy(
     let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let built = current_for(&state, &caller).await?;
     check_parties(&state, &caller, &built, wanted).await?;
-    if let Some(s) = built.synergies.iter().find(|s| s.id == wanted) {
+    if let Some(s) = built.synergy(wanted) {
         return Ok(
             HttpResponse::Ok().json(SynergyItem::Substitution(Box::new(substitution_out(
                 &built,
@@ -674,7 +675,7 @@ pub async fn get_synergy(
             )))),
         );
     }
-    if let Some(g) = built.pooling.iter().find(|g| g.id == wanted) {
+    if let Some(g) = built.group(wanted) {
         return Ok(
             super::afme::in_lang(lang).json(SynergyItem::Pooling(Box::new(pooling_out(
                 &built,
@@ -692,13 +693,11 @@ pub async fn get_synergy(
 
 /// The actors of a synergy (its two parties, or a pooling group's members).
 pub(crate) fn parties(built: &Built, id: Uuid) -> Vec<Uuid> {
-    if let Some(s) = built.synergies.iter().find(|s| s.id == id) {
+    if let Some(s) = built.synergy(id) {
         return vec![s.provider_actor_id, s.receiver_actor_id];
     }
     built
-        .pooling
-        .iter()
-        .find(|g| g.id == id)
+        .group(id)
         .map(|g| g.members.iter().map(|m| m.actor_id).collect())
         .unwrap_or_default()
 }

@@ -94,18 +94,52 @@ fn exists(conn: &mut DbConnection, id: &str) -> Result<bool, DbError> {
     Ok(diesel::select(diesel::dsl::exists(synergies::table.find(id))).get_result(conn)?)
 }
 
+/// Stores a detected synergy on its first decision (`candidate`, its form in the current
+/// detection) unless it is stored already; false when there is nothing to store it from. Inside the
+/// decision's transaction: two first decisions at once store it once (the second insert does
+/// nothing) and then queue on the row lock.
+fn materialise(
+    conn: &mut DbConnection,
+    id: &str,
+    candidate: Option<&SynergyRow>,
+) -> Result<bool, diesel::result::Error> {
+    if diesel::select(diesel::dsl::exists(synergies::table.find(id))).get_result(conn)? {
+        return Ok(true);
+    }
+    let Some(row) = candidate.filter(|row| row.id == id) else {
+        return Ok(false);
+    };
+    match conn {
+        DbConnection::Sqlite(c) => diesel::insert_into(synergies::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        DbConnection::Postgresql(c) => diesel::insert_into(synergies::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    Ok(true)
+}
+
 pub fn status_of(row: &SynergyRow) -> Result<SynergyStatus, LifecycleError> {
     SynergyStatus::parse(&row.status)
         .ok_or_else(|| LifecycleError::UnknownStatus(row.status.clone()))
 }
 
-/// Applies a status change, realised values and a note to synergy `id`: all or nothing.
+/// Applies a status change, realised values and a note to synergy `id`: all or nothing. A synergy
+/// not stored yet is stored from `candidate` (its form in the current detection) in the same
+/// transaction.
 pub fn apply(
     conn: &mut DbConnection,
     id: &str,
+    candidate: Option<&SynergyRow>,
     update: &LifecycleUpdate,
 ) -> Result<Updated, LifecycleError> {
     super::transaction(conn, |conn| {
+        if !materialise(conn, id, candidate)? {
+            return Err(LifecycleError::NotFound);
+        }
         // Take the write lock before reading the status (see the module comment).
         let locked = diesel::update(synergies::table.find(id))
             .set(synergies::status.eq(synergies::status))
@@ -194,7 +228,8 @@ pub fn get(conn: &mut DbConnection, id: &str) -> Result<SynergyRow, DbError> {
     load(conn, id)?.ok_or(DbError::NotFound)
 }
 
-/// Status changes of a synergy, oldest first. `NotFound` for an unknown synergy.
+/// Status changes of a synergy, oldest first. `NotFound` for a synergy never stored (nobody decided
+/// anything about it).
 pub fn history(conn: &mut DbConnection, id: &str) -> Result<Vec<SynergyHistoryRow>, DbError> {
     if !exists(conn, id)? {
         return Err(DbError::NotFound);
@@ -206,7 +241,7 @@ pub fn history(conn: &mut DbConnection, id: &str) -> Result<Vec<SynergyHistoryRo
         .load(conn)?)
 }
 
-/// Notes of a synergy, oldest first. `NotFound` for an unknown synergy.
+/// Notes of a synergy, oldest first. `NotFound` for a synergy never stored.
 pub fn notes(conn: &mut DbConnection, id: &str) -> Result<Vec<SynergyNoteRow>, DbError> {
     if !exists(conn, id)? {
         return Err(DbError::NotFound);
@@ -218,16 +253,18 @@ pub fn notes(conn: &mut DbConnection, id: &str) -> Result<Vec<SynergyNoteRow>, D
         .load(conn)?)
 }
 
-/// Adds a note to a synergy. `NotFound` for an unknown synergy.
+/// Adds a note to a synergy, storing it first from `candidate` when needed. `NotFound` for a
+/// synergy neither stored nor detected.
 pub fn add_note(
     conn: &mut DbConnection,
     id: &str,
+    candidate: Option<&SynergyRow>,
     author: &str,
     text: &str,
     at: NaiveDateTime,
 ) -> Result<SynergyNoteRow, DbError> {
     super::transaction(conn, |conn| {
-        if !exists(conn, id)? {
+        if !materialise(conn, id, candidate)? {
             return Err(DbError::NotFound);
         }
         let note = SynergyNoteRow {

@@ -1,4 +1,7 @@
-//! Detected synergies: persisted with stable ids so that statuses survive re-detection.
+//! What people decided about synergies. Candidates live in memory (`detection::Built`) and are
+//! recomputed at will; a synergy gets a row here on its first decision (status change, note,
+//! realised values: `db::lifecycle`), and from then on re-detection keeps that row in step (figures,
+//! active/retired), never its status or history.
 
 use std::collections::HashMap;
 
@@ -8,54 +11,48 @@ use super::models::SynergyRow;
 use super::schema::synergies;
 use super::{DbConnection, DbError};
 
-/// What a detection run changed.
+/// What a detection run changed, against the previous build of this server.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct DetectionSummary {
+    /// Synergies the previous build did not have (all of them on a server's first build).
     pub inserted: usize,
-    /// Known synergies whose score, quantities or explanation changed, or that came back.
+    /// Synergies whose score, quantity or distance changed.
     pub updated: usize,
-    /// Known synergies detected again as they were (not rewritten).
+    /// Synergies detected again as they were.
     pub unchanged: usize,
+    /// Synergies of the previous build no longer detected.
     pub retired: usize,
 }
 
-/// One synergy of a detection run, as persistence first sees it: its id and the fingerprint of its
-/// state. The full row (with its JSON detail) is only built when it must be written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Detected {
-    pub id: String,
-    pub fingerprint: i64,
-}
-
-/// What a detection run stored, and the status of every synergy it detected.
+/// The stored decisions after a detection: the status of each, and what the run did to them.
 #[derive(Debug, Default)]
-pub struct Persisted {
-    pub summary: DetectionSummary,
-    /// Synergy id → status (`detected` for new ones); exactly the active synergies after the run.
+pub struct Decisions {
+    /// Synergy id → status, for every stored synergy (active or retired).
     pub statuses: HashMap<String, String>,
+    /// Stored synergies detected again after they were retired (announced as `synergy.detected`).
+    pub revived: usize,
+    /// Stored synergies no longer detected, marked retired by this run.
+    pub retired: usize,
 }
 
 /// What persistence reads back of a stored synergy: active, fingerprint, status, first detection.
 type Known = (bool, i64, String, chrono::NaiveDateTime);
 
-/// Rows written per transaction: a first detection of a whole territory writes thousands, and one
-/// long transaction would hold SQLite's write lock past other writers' busy timeout.
+/// Rows written per transaction: short transactions never hold SQLite's write lock past other
+/// writers' busy timeout.
 const WRITE_CHUNK: usize = 400;
 
-/// Stores the current detection: new synergies are inserted, known ones whose fingerprint changed (or
-/// that come back) are updated — their status is kept —, active ones no longer detected are retired.
-/// New synergies and those that come back are published as `synergy.detected`.
-/// Only ids, fingerprints and statuses are read back, and `row(i)` builds the full row of
-/// `detected[i]` only for rows to write, so a re-detection after one new resource reads little and
-/// writes a handful of rows; `last_detected_at` is the time of the detection that last changed the
-/// row. Writes go in transactions of at most [`WRITE_CHUNK`] rows (each new synergy with its
-/// `synergy.detected` event): an interrupted run leaves a consistent subset, completed by the next.
-pub fn persist_detection(
+/// Keeps the stored decisions in step with a detection. `detected(id)` gives the stored form of
+/// synergy `id` (with the fingerprint of its state) when the detection has it. A stored synergy
+/// whose figures changed, or that comes back after it was retired, is rewritten (its status,
+/// reason, history and realised values are never touched; one that comes back is announced as
+/// `synergy.detected` with the status it kept); an active one no longer detected is retired. Reads
+/// and writes only the stored decisions, never the candidates.
+pub fn sync_decisions(
     conn: &mut DbConnection,
-    detected: &[Detected],
-    row: impl Fn(usize) -> SynergyRow,
-) -> Result<Persisted, DbError> {
-    let mut known: HashMap<String, Known> = synergies::table
+    detected: impl Fn(&str) -> Option<SynergyRow>,
+) -> Result<Decisions, DbError> {
+    let known: Vec<(String, Known)> = synergies::table
         .select((
             synergies::id,
             (
@@ -65,29 +62,25 @@ pub fn persist_detection(
                 synergies::first_detected_at,
             ),
         ))
-        .load::<(String, Known)>(conn)?
-        .into_iter()
-        .collect();
-    let mut summary = DetectionSummary::default();
-    let mut statuses = HashMap::with_capacity(detected.len());
-    let (mut changed, mut fresh) = (Vec::new(), Vec::new());
-    for (i, d) in detected.iter().enumerate() {
-        match known.remove(&d.id) {
-            Some((active, fingerprint, status, first_detected_at)) => {
-                if !active || fingerprint != d.fingerprint {
-                    let mut changed_row = row(i);
-                    // As stored, for the event of a synergy that comes back.
-                    changed_row.status.clone_from(&status);
-                    changed_row.first_detected_at = first_detected_at;
-                    changed.push((changed_row, !active));
-                }
-                statuses.insert(d.id.clone(), status);
+        .load(conn)?;
+    let mut decisions = Decisions {
+        statuses: HashMap::with_capacity(known.len()),
+        ..Decisions::default()
+    };
+    let (mut changed, mut retired) = (Vec::new(), Vec::new());
+    for (id, (active, fingerprint, status, first_detected_at)) in known {
+        match detected(&id) {
+            Some(mut row) if !active || row.fingerprint != fingerprint => {
+                // As stored, for the event of a synergy that comes back.
+                row.status.clone_from(&status);
+                row.first_detected_at = first_detected_at;
+                changed.push((row, !active));
             }
-            None => {
-                fresh.push(row(i));
-                statuses.insert(d.id.clone(), "detected".to_owned());
-            }
+            Some(_) => {}
+            None if active => retired.push(id.clone()),
+            None => {}
         }
+        decisions.statuses.insert(id, status);
     }
     for chunk in changed.chunks(WRITE_CHUNK) {
         super::transaction(conn, |conn| {
@@ -108,7 +101,6 @@ pub fn persist_detection(
                     ))
                     .execute(conn)?;
             }
-            // A synergy that comes back after it was retired is announced again.
             crate::webhooks::publish_all(
                 conn,
                 chunk
@@ -120,18 +112,35 @@ pub fn persist_detection(
             Ok::<_, DbError>(())
         })?;
     }
-    summary.updated = changed.len();
-    summary.unchanged = detected.len() - changed.len() - fresh.len();
-    for chunk in fresh.chunks(WRITE_CHUNK) {
+    decisions.revived = changed.iter().filter(|(_, revived)| *revived).count();
+    let now = crate::db::now();
+    for chunk in retired.chunks(WRITE_CHUNK) {
         super::transaction(conn, |conn| {
-            match conn {
-                DbConnection::Sqlite(c) => diesel::insert_into(synergies::table)
-                    .values(chunk)
-                    .execute(c)?,
-                DbConnection::Postgresql(c) => diesel::insert_into(synergies::table)
-                    .values(chunk)
-                    .execute(c)?,
-            };
+            diesel::update(synergies::table.filter(synergies::id.eq_any(chunk)))
+                .set((
+                    synergies::active.eq(false),
+                    synergies::retired_at.eq(Some(now)),
+                ))
+                .execute(conn)?;
+            Ok::<_, DbError>(())
+        })?;
+    }
+    decisions.retired = retired.len();
+    Ok(decisions)
+}
+
+/// Announces synergies that entered the detection (`synergy.detected`), in transactions of at most
+/// [`WRITE_CHUNK`] events, when some subscription listens to them.
+pub fn announce_detected(conn: &mut DbConnection, rows: &[SynergyRow]) -> Result<(), DbError> {
+    if rows.is_empty()
+        || !super::webhooks::subscribed_event_lists(conn)?
+            .iter()
+            .any(|list| list.contains("\"synergy.detected\""))
+    {
+        return Ok(());
+    }
+    for chunk in rows.chunks(WRITE_CHUNK) {
+        super::transaction(conn, |conn| {
             crate::webhooks::publish_all(
                 conn,
                 chunk
@@ -141,29 +150,10 @@ pub fn persist_detection(
             )
         })?;
     }
-    summary.inserted = fresh.len();
-    // What is left of `known` was not detected this time.
-    let retired: Vec<&str> = known
-        .iter()
-        .filter(|(_, (active, ..))| *active)
-        .map(|(id, _)| id.as_str())
-        .collect();
-    let now = crate::db::now();
-    for chunk in retired.chunks(WRITE_CHUNK) {
-        super::transaction(conn, |conn| {
-            diesel::update(synergies::table.filter(synergies::id.eq_any(chunk.to_vec())))
-                .set((
-                    synergies::active.eq(false),
-                    synergies::retired_at.eq(Some(now)),
-                ))
-                .execute(conn)?;
-            Ok::<_, DbError>(())
-        })?;
-    }
-    summary.retired = retired.len();
-    Ok(Persisted { summary, statuses })
+    Ok(())
 }
 
+/// The stored synergy: one somebody decided something about (retired ones included).
 pub fn get(conn: &mut DbConnection, id: &str) -> Result<SynergyRow, DbError> {
     synergies::table
         .find(id)
@@ -171,4 +161,9 @@ pub fn get(conn: &mut DbConnection, id: &str) -> Result<SynergyRow, DbError> {
         .first(conn)
         .optional()?
         .ok_or(DbError::NotFound)
+}
+
+/// How many synergies are stored (those somebody decided something about).
+pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
+    Ok(synergies::table.count().get_result(conn)?)
 }

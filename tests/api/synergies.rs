@@ -1099,6 +1099,76 @@ async fn a_digester_nearby_is_a_latent_receiver_of_manure() {
 // 7. Stable ids and retirement
 // ---------------------------------------------------------------------------------------------------
 
+/// The database keeps decisions, not candidates: a detection stores nothing; a synergy nobody
+/// decided anything about has an empty history and no notes (200, not 404); its first note stores
+/// it, and its status then survives re-detection.
+#[actix_web::test]
+async fn detection_stores_nothing_until_a_first_decision() {
+    let app = spawn_app().await;
+    let sawmill = site(
+        &app,
+        "Scierie",
+        "16.10A",
+        DIJON,
+        near(&app, DIJON, 0.0, 0.0),
+    )
+    .await;
+    let boiler = site(
+        &app,
+        "Chaufferie",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 4.0, 0.0),
+    )
+    .await;
+    resource(&app, &sawmill, sawdust(500.0)).await;
+    resource(&app, &boiler, boiler_need(tonnes(300.0))).await;
+    let run = app.post("/api/v1/synergies/detect", &json!({})).await;
+    assert_eq!(run.status, 200, "{}", run.text);
+    let listed = all_items(&app, "/api/v1/synergies").await;
+    assert!(!listed.is_empty(), "the declared pair: {listed:#?}");
+    let stored = || {
+        let mut conn = app.app.pool.get().expect("a connection");
+        symbiose::db::synergies::count(&mut conn).expect("count")
+    };
+    assert_eq!(stored(), 0, "candidates are not stored");
+    let id = str_of(&listed[0], "id").to_owned();
+    for path in ["history", "notes"] {
+        let reply = ok(&app, &format!("/api/v1/synergies/{id}/{path}")).await;
+        assert_eq!(reply.body["items"], json!([]), "{path}: {}", reply.text);
+    }
+    let unknown = Uuid::new_v4();
+    assert_eq!(
+        app.get(&format!("/api/v1/synergies/{unknown}/history"))
+            .await
+            .status,
+        404
+    );
+    let note = app
+        .post(
+            &format!("/api/v1/synergies/{id}/notes"),
+            &json!({"text": "appeler la chaufferie"}),
+        )
+        .await;
+    assert_eq!(note.status, 201, "{}", note.text);
+    assert_eq!(stored(), 1, "stored on its first decision");
+    patch_ok(
+        &app,
+        &format!("/api/v1/synergies/{id}"),
+        json!({"status": "proposed"}),
+    )
+    .await;
+    assert_eq!(stored(), 1);
+    let run = app.post("/api/v1/synergies/detect", &json!({})).await;
+    assert_eq!(run.status, 200, "{}", run.text);
+    assert_eq!(run.body["summary"]["inserted"], 0, "{}", run.text);
+    let got = ok(&app, &format!("/api/v1/synergies/{id}")).await;
+    assert_eq!(got.body["status"], "proposed", "{}", got.text);
+    let notes = ok(&app, &format!("/api/v1/synergies/{id}/notes")).await;
+    assert_eq!(notes.body["items"][0]["text"], "appeler la chaufferie");
+    assert_eq!(stored(), 1, "re-detection stores no candidate");
+}
+
 #[actix_web::test]
 async fn a_pair_keeps_its_id_across_detections_and_edits_and_is_retired_with_its_need() {
     let app = spawn_app().await;
@@ -1168,10 +1238,34 @@ async fn a_pair_keeps_its_id_across_detections_and_edits_and_is_retired_with_its
         new_score < first_score,
         "score updated: {first_score} → {new_score}"
     );
+    // Candidates are not stored; the first decision stores the synergy, and re-detection keeps
+    // the stored figures in step.
     {
         let mut conn = app.app.pool.get().expect("a connection");
-        let row = symbiose::db::synergies::get(&mut conn, &id).expect("stored synergy");
+        assert!(matches!(
+            symbiose::db::synergies::get(&mut conn, &id),
+            Err(symbiose::db::DbError::NotFound)
+        ));
+    }
+    patch_ok(
+        &app,
+        &format!("/api/v1/synergies/{id}"),
+        json!({"note": "à présenter aux deux sites"}),
+    )
+    .await;
+    patch_ok(
+        &app,
+        &format!("/api/v1/resources/{offer}"),
+        json!({"quantity": tonnes(40.0)}),
+    )
+    .await;
+    let got = ok(&app, &format!("/api/v1/synergies/{id}")).await;
+    let new_score = num(&got.body, "score");
+    {
+        let mut conn = app.app.pool.get().expect("a connection");
+        let row = symbiose::db::synergies::get(&mut conn, &id).expect("stored on its note");
         assert!(row.active);
+        assert_eq!(row.status, "detected");
         approx(row.score, new_score, "stored score updated");
         assert_eq!(row.offer_id.as_deref(), Some(offer.as_str()));
         assert_eq!(row.need_id.as_deref(), Some(need.as_str()));
@@ -2384,7 +2478,16 @@ async fn with_a_staleness_limit_a_read_gets_the_previous_build_and_the_new_one_f
             .filter_map(|s| s["need_id"].as_str().map(str::to_owned))
             .collect()
     };
-    // No build yet: the first read builds and waits for it.
+    // The server's start built the empty detection; a run asked for builds at once, whatever the
+    // staleness limit allows.
+    let run = app.post("/api/v1/synergies/detect", &json!({})).await;
+    assert_eq!(run.status, 200, "{}", run.text);
+    assert_eq!(
+        run.body["summary"]["inserted"],
+        run.body["substitution"].as_u64().unwrap_or(0) + run.body["pooling"].as_u64().unwrap_or(0),
+        "everything is new against the start's empty build: {}",
+        run.text
+    );
     assert_eq!(
         need_ids(&all_items(&app, &path).await),
         HashSet::from([first_need.clone()])
