@@ -193,8 +193,11 @@ fn pooling_input(
     resources: &HashMap<Uuid, ResourceInfo>,
     actors: &HashMap<Uuid, ActorInfo>,
 ) -> Vec<PoolingResource> {
-    resources
-        .values()
+    // In id order: groups must not depend on a hash map's order.
+    let mut ordered: Vec<&ResourceInfo> = resources.values().collect();
+    ordered.sort_by_key(|r| r.id);
+    ordered
+        .into_iter()
         .filter_map(|r| {
             let a = actors.get(&r.actor_id)?;
             Some(PoolingResource {
@@ -393,8 +396,13 @@ impl Detection {
                 actors.entry(info.id).or_insert(info);
             }
         }
-        let snap_actors: Vec<SnapActor> = actors
-            .values()
+        // In id order, as the resources: the same data gives the same snapshot, hence the same
+        // synergies and groups, whatever order the database returned the rows in.
+        snap_resources.sort_by_key(|r| r.id);
+        let mut ordered: Vec<&ActorInfo> = actors.values().collect();
+        ordered.sort_by_key(|a| a.id);
+        let snap_actors: Vec<SnapActor> = ordered
+            .into_iter()
             .map(|a| SnapActor {
                 id: a.id,
                 name: a.name.clone(),

@@ -126,6 +126,54 @@ impl From<DbError> for ApplyError {
     }
 }
 
+/// Namespace of the ids an import gives (UUID v5).
+const IMPORT_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x5b7e_1c0d_93a4_4f62_8d1e_0b6a_2c49_e871);
+
+/// The ids of the plan's actors, derived from what identifies each (reference, name, SIRET,
+/// activity, commune) and its place in the file, so that the same file imported into two fresh
+/// databases gives the same ids — hence the same synergy ids, scores and groups. An id already
+/// taken (the same file imported again) is derived once more, until free.
+fn imported_actor_ids(
+    conn: &mut DbConnection,
+    plan: &crate::import::ImportPlan,
+) -> Result<Vec<uuid::Uuid>, DbError> {
+    let mut ids: Vec<uuid::Uuid> = plan
+        .actors
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let key = [
+                a.actor_ref.as_str(),
+                a.actor.name.as_str(),
+                a.actor.siret.as_deref().unwrap_or(""),
+                a.actor.naf_code.as_str(),
+                a.actor.commune_insee.as_str(),
+                &i.to_string(),
+            ]
+            .join("\u{1f}");
+            uuid::Uuid::new_v5(&IMPORT_NAMESPACE, key.as_bytes())
+        })
+        .collect();
+    let mut pending: Vec<usize> = (0..ids.len()).collect();
+    while !pending.is_empty() {
+        let wanted: Vec<String> = pending.iter().map(|&i| ids[i].to_string()).collect();
+        let mut taken = std::collections::HashSet::new();
+        for chunk in wanted.chunks(CHUNK) {
+            let hits: Vec<String> = actors::table
+                .filter(actors::id.eq_any(chunk))
+                .select(actors::id)
+                .load(conn)?;
+            taken.extend(hits);
+        }
+        pending.retain(|&i| taken.contains(&ids[i].to_string()));
+        for &i in &pending {
+            ids[i] = uuid::Uuid::new_v5(&ids[i], b"again");
+        }
+    }
+    Ok(ids)
+}
+
 /// Stores a validated import plan in one transaction, after checking SIRETs against the database;
 /// `view` renders the `resource.created` events (see [`store`]).
 pub fn apply(
@@ -157,11 +205,15 @@ pub fn apply(
     let mut actor_rows = Vec::with_capacity(plan.actors.len());
     let mut resource_rows = Vec::with_capacity(plan.resource_count());
     let mut ids = Vec::with_capacity(plan.actors.len());
-    for imported in &plan.actors {
-        let actor_id = uuid::Uuid::new_v4().to_string();
+    let actor_ids = imported_actor_ids(conn, plan)?;
+    for (imported, actor_uuid) in plan.actors.iter().zip(actor_ids) {
+        let actor_id = actor_uuid.to_string();
         let mut resources = Vec::with_capacity(imported.resources.len());
-        for (line, r) in &imported.resources {
-            let resource_id = uuid::Uuid::new_v4().to_string();
+        for (ordinal, (line, r)) in imported.resources.iter().enumerate() {
+            // The actor's id is new, so ids derived from it are too.
+            let resource_id =
+                uuid::Uuid::new_v5(&actor_uuid, format!("resource {ordinal}").as_bytes())
+                    .to_string();
             resources.push(ImportedResourceId {
                 line: *line,
                 resource_id: resource_id.clone(),

@@ -553,3 +553,121 @@ async fn the_json_body_limit_answers_413() {
     let reply = app.post_csv("/api/v1/import", csv).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
 }
+
+/// A file whose actors share offers and needs of a few kinds over nearby communes: substitutions,
+/// latent receivers and pooling groups.
+fn symbiosis_file() -> String {
+    let communes = ["21231", "21054", "21425", "21154", "21617"];
+    let lines = [
+        ("16.10A", "offer", "material", "Sciure", "03 01 05", "400"),
+        (
+            "35.30Z",
+            "need",
+            "material",
+            "Bois pour chaudière",
+            "03 01 05",
+            "300",
+        ),
+        (
+            "22.22Z",
+            "offer",
+            "material",
+            "Chutes de film",
+            "07 02 13",
+            "50",
+        ),
+        (
+            "10.51A",
+            "offer",
+            "material",
+            "Lactosérum",
+            "02 05 01",
+            "900",
+        ),
+        (
+            "25.11Z",
+            "offer",
+            "material",
+            "Chutes d'acier",
+            "12 01 01",
+            "120",
+        ),
+    ];
+    let mut csv = format!("{HEADER}\n");
+    for i in 0..30u64 {
+        let (naf, kind, category, label, ewc, quantity) = lines[i as usize % lines.len()];
+        let commune = communes[i as usize % communes.len()];
+        for extra in 0..2 {
+            writeln!(
+                csv,
+                "a{i},Site {i},{},{naf},{commune},{kind},{category},{label} {extra},{ewc},{quantity},t,year",
+                siret(i)
+            )
+            .expect("write to a string");
+        }
+    }
+    csv
+}
+
+/// What a detection shows, for comparing two databases: ids and scores of every synergy and group.
+async fn detection_of(app: &TestApp) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = all_items(app, "/api/v1/synergies")
+        .await
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap_or_default().to_owned(),
+                s["kind"].as_str().unwrap_or_default().to_owned(),
+                format!("{:.12}", s["score"].as_f64().unwrap_or(f64::NAN)),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The same file imported into two fresh databases gives the same actor and resource ids, hence
+/// identical synergy ids, scores and pooling groups; imported again into one of them, it gives new
+/// ids (no clash) and a second set of actors.
+#[actix_web::test]
+async fn the_same_file_in_two_fresh_databases_gives_identical_synergies() {
+    let (first, second) = (spawn_app().await, spawn_app().await);
+    let csv = symbiosis_file();
+    let ids = |reply: &Reply| reply.body["actors"].clone();
+    let a = first.post_csv("/api/v1/import", csv.clone()).await;
+    assert_eq!(a.status, 201, "{}", a.text);
+    let b = second.post_csv("/api/v1/import", csv.clone()).await;
+    assert_eq!(b.status, 201, "{}", b.text);
+    assert_eq!(ids(&a), ids(&b), "same actor and resource ids");
+    let (seen_a, seen_b) = (detection_of(&first).await, detection_of(&second).await);
+    assert!(
+        seen_a.iter().any(|s| s.1 == "substitution") && seen_a.iter().any(|s| s.1 == "pooling"),
+        "the file gives substitutions and groups: {seen_a:?}"
+    );
+    assert_eq!(seen_a, seen_b);
+
+    // The SIRETs are taken now: the same rows without them import again under new ids.
+    let without_siret: String = csv
+        .lines()
+        .map(|line| {
+            let mut cells: Vec<&str> = line.split(',').collect();
+            if cells.len() > 2 && cells[2] != "siret" {
+                cells[2] = "";
+            }
+            cells.join(",")
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let first_again = first
+        .post_csv("/api/v1/import", without_siret.clone())
+        .await;
+    assert_eq!(first_again.status, 201, "{}", first_again.text);
+    let again = first.post_csv("/api/v1/import", without_siret).await;
+    assert_eq!(
+        again.status, 201,
+        "a second import of the same rows: {}",
+        again.text
+    );
+    assert_ne!(ids(&first_again), ids(&again), "new ids, no clash");
+    assert_eq!(all_items(&first, "/api/v1/actors").await.len(), 90);
+}
