@@ -113,6 +113,11 @@ pub struct AuthSettings {
     /// Most clients (addresses, and keys) the rate limiter tracks at once; beyond, after dropping
     /// idle ones, new clients are refused (503) rather than letting memory grow.
     pub rate_limit_max_clients: usize,
+    /// Networks of the reverse proxies in front of the servers (CIDR, e.g. `172.16.0.0/12`): for a
+    /// request from one of them, the client address (for rate limits) is the last address of
+    /// `X-Forwarded-For` that is not a trusted proxy. Empty: the connection's peer is the client,
+    /// and `X-Forwarded-For` is ignored (anyone can write it).
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for AuthSettings {
@@ -125,6 +130,7 @@ impl Default for AuthSettings {
             address_rate_limit_per_second: 100,
             address_rate_limit_burst: 200,
             rate_limit_max_clients: 100_000,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -333,6 +339,14 @@ impl Settings {
                 "auth.address_rate_limit_per_second",
                 "the rate and the burst must both be at least 1",
             );
+        }
+        for (i, network) in self.auth.trusted_proxies.iter().enumerate() {
+            if network.trim().parse::<ipnet::IpNet>().is_err() {
+                return fail(
+                    &format!("auth.trusted_proxies[{i}]"),
+                    "must be a network in CIDR notation, such as 172.16.0.0/12",
+                );
+            }
         }
         if self.auth.rate_limit_max_clients == 0 {
             return fail("auth.rate_limit_max_clients", "must be at least 1");

@@ -23,6 +23,10 @@ use crate::reference::Reference;
 /// refused by its HTTP/1 parser, with a bare 431, before any of our code runs.)
 const MAX_URI_BYTES: usize = 16 * 1024;
 
+/// How often a server looks at the database's change counters: what another server writes is seen
+/// here within this time (plus one rebuild).
+const CHANGE_POLL_MS: u64 = 200;
+
 /// Everything the service needs before it serves: the migrated pool and the reference data.
 pub struct Application {
     pub settings: Settings,
@@ -31,6 +35,8 @@ pub struct Application {
     pub detection: Arc<Detection>,
     /// The webhook delivery worker, once `serve` started it (stopped when dropped).
     webhook_worker: std::sync::Mutex<Option<crate::webhooks::WorkerHandle>>,
+    /// Follows what other servers write to the database, once `serve` started it.
+    change_follower: std::sync::Mutex<Option<crate::detection::ChangeFollower>>,
 }
 
 impl Application {
@@ -86,6 +92,7 @@ impl Application {
             reference,
             detection: Arc::new(detection),
             webhook_worker: std::sync::Mutex::new(None),
+            change_follower: std::sync::Mutex::new(None),
         })
     }
 
@@ -207,6 +214,13 @@ impl Application {
             ms = started.elapsed().as_millis() as u64,
             "first detection built"
         );
+        let follower = self
+            .detection
+            .follow_changes(&self.pool, std::time::Duration::from_millis(CHANGE_POLL_MS))?;
+        *self
+            .change_follower
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(follower);
         if self.settings.webhooks.worker {
             self.start_webhooks()?;
         }

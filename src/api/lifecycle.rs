@@ -1155,7 +1155,14 @@ async fn territory_synergies(
                 .map(|a| a.id.clone()),
         );
     }
-    with_detection(&mut data, &view, &inside, !caller.anonymises());
+    let candidates = super::synergies::territory_candidates(state, &view, &scope, zone.as_ref());
+    with_detection(
+        &mut data,
+        &view,
+        candidates.as_ref(),
+        &inside,
+        !caller.anonymises(),
+    );
     Ok((territory, counted(data, &inside, report)?))
 }
 
@@ -1166,6 +1173,7 @@ async fn territory_synergies(
 fn with_detection(
     data: &mut LifecycleData,
     view: &Built,
+    candidates: Option<&crate::detection::Positions>,
     inside: &HashSet<String>,
     keep_retired: bool,
 ) {
@@ -1176,14 +1184,30 @@ fn with_detection(
         .map(|row| (row.id.clone(), row))
         .collect();
     let has = |id: &Uuid| inside.contains(&id.to_string());
-    let mut rows: Vec<SynergyRow> = view
-        .synergies
-        .iter()
+    // The territory's synergies from the build's index (every one for the whole country).
+    let substitutions: Vec<&crate::matching::Synergy> = match candidates {
+        Some(p) => p
+            .synergies
+            .iter()
+            .filter_map(|&i| view.synergies.get(i as usize))
+            .collect(),
+        None => view.synergies.iter().collect(),
+    };
+    let groups: Vec<&crate::matching::pooling::PoolingGroup> = match candidates {
+        Some(p) => p
+            .pooling
+            .iter()
+            .filter_map(|&i| view.pooling.get(i as usize))
+            .collect(),
+        None => view.pooling.iter().collect(),
+    };
+    let mut rows: Vec<SynergyRow> = substitutions
+        .into_iter()
         .filter(|s| has(&s.provider_actor_id) || has(&s.receiver_actor_id))
         .map(|s| crate::detection::substitution_row(s, 0, now))
         .chain(
-            view.pooling
-                .iter()
+            groups
+                .into_iter()
                 .filter(|g| g.members.iter().any(|m| has(&m.actor_id)))
                 .map(|g| crate::detection::pooling_row(g, 0, now)),
         )

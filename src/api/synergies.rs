@@ -15,7 +15,7 @@ use super::{Page, PageParams, State, page_slice};
 use crate::auth::Caller;
 use crate::auth::anonymise::{ActorFacts, Anonymiser, anonymous_view};
 use crate::db::{self, TerritoryScope};
-use crate::detection::{Built, pooling_score};
+use crate::detection::{Built, Positions, pooling_score};
 use crate::matching::graph::{ChainParams, GraphActor, GraphEdge, SynergyGraph};
 use crate::matching::pooling::PoolingGroup;
 use crate::matching::{AdhocQuery, Synergy};
@@ -295,6 +295,41 @@ pub(crate) async fn scope_of(
     Ok((scope, communes))
 }
 
+/// The synergies a territory list looks at: those with a party in the territory's départements
+/// (the build's index), `None` for the whole country.
+pub(crate) fn territory_candidates(
+    state: &State,
+    built: &Built,
+    scope: &TerritoryScope,
+    zone: Option<&HashSet<String>>,
+) -> Option<Positions> {
+    use crate::reference::geo::TerritoryKind;
+    let geo = &state.reference.geo;
+    let departements = match scope {
+        TerritoryScope::All => return None,
+        TerritoryScope::Region(code) => geo.departements_of(TerritoryKind::Region, code),
+        TerritoryScope::Departement(code) => vec![code.clone()],
+        TerritoryScope::Epci(code) => geo.departements_of(TerritoryKind::Epci, code),
+        TerritoryScope::Commune(code) => geo.departements_of(TerritoryKind::Commune, code),
+        TerritoryScope::Zone(_) => {
+            let mut out: Vec<String> = zone
+                .into_iter()
+                .flatten()
+                .filter_map(|c| geo.commune(c))
+                .map(|c| c.departement.clone())
+                .collect();
+            out.sort();
+            out.dedup();
+            out
+        }
+    };
+    Some(
+        built
+            .territories
+            .of_departements(departements.iter().map(String::as_str)),
+    )
+}
+
 fn in_scope(
     built: &Built,
     actor: &Uuid,
@@ -543,6 +578,7 @@ fn ranked_page(
     built: &Built,
     query: &SynergyQuery,
     priority: &Prioritiser,
+    candidates: Option<&Positions>,
     keep_substitution: impl Fn(&Synergy) -> bool,
     keep_pooling: impl Fn(&PoolingGroup) -> bool,
 ) -> Result<Page<SynergyItem>, ApiError> {
@@ -553,19 +589,24 @@ fn ranked_page(
             "only for one resource's matches (/resources/{id}/matches, /match): lists keep 3 latent receivers per offer",
         ));
     }
-    let mut ranked: Vec<(f64, Uuid, Ranked)> = built
-        .synergies
-        .iter()
-        .enumerate()
+    // The territory's or actor's synergies from the build's index, else every one.
+    let substitutions: Box<dyn Iterator<Item = usize>> = match candidates {
+        Some(p) => Box::new(p.synergies.iter().map(|&i| i as usize)),
+        None => Box::new(0..built.synergies.len()),
+    };
+    let groups: Box<dyn Iterator<Item = usize>> = match candidates {
+        Some(p) => Box::new(p.pooling.iter().map(|&i| i as usize)),
+        None => Box::new(0..built.pooling.len()),
+    };
+    let mut ranked: Vec<(f64, Uuid, Ranked)> = substitutions
+        .filter_map(|i| Some((i, built.synergies.get(i)?)))
         .filter(|(_, s)| keep_substitution(s))
         .map(|(i, s)| (i, s, priority.score(s)))
         .filter(|(_, s, score)| query.keeps_substitution(s, *score))
         .map(|(i, s, score)| (score, s.id, Ranked::Substitution(i)))
         .chain(
-            built
-                .pooling
-                .iter()
-                .enumerate()
+            groups
+                .filter_map(|i| Some((i, built.pooling.get(i)?)))
                 .filter(|(_, g)| query.keeps_pooling(g) && keep_pooling(g))
                 .map(|(i, g)| (pooling_score(g), g.id, Ranked::Pooling(i))),
         )
@@ -609,6 +650,7 @@ pub async fn list_synergies(
     let (scope, zone) = scope_of(&state, query.territory.as_deref()).await?;
     let priority = Prioritiser::of_territory(&state, query.territory.as_deref()).await?;
     let built = current_for(&state, &caller).await?;
+    let candidates = territory_candidates(&state, &built, &scope, zone.as_ref());
     let page = ranked_page(
         &Labels {
             state: &state,
@@ -618,6 +660,7 @@ pub async fn list_synergies(
         &built,
         &query,
         &priority,
+        candidates.as_ref(),
         |s| {
             in_scope(&built, &s.provider_actor_id, &scope, zone.as_ref())
                 || in_scope(&built, &s.receiver_actor_id, &scope, zone.as_ref())
@@ -750,6 +793,7 @@ pub async fn actor_synergies(
         &built,
         &query,
         &Prioritiser::neutral(&state),
+        Some(&built.territories.of_actor(&actor_id)),
         |s| s.provider_actor_id == actor_id || s.receiver_actor_id == actor_id,
         |g| g.members.iter().any(|m| m.actor_id == actor_id),
     )?;
@@ -792,6 +836,12 @@ pub async fn resource_matches(
     if !built.resources.contains_key(&wanted) {
         // Stored (load_resource found it) but newer than the build a read may be served from under
         // `max_staleness_ms`: wait for a build that sees it rather than contradict the 201.
+        built = fresh_for(&state, &caller).await?;
+    }
+    if !built.resources.contains_key(&wanted) {
+        // Still unknown: another server or process wrote it, and this one's change follower has
+        // not told the detection yet. Rebuild now rather than answer 404 for a stored resource.
+        state.detection.touch();
         built = fresh_for(&state, &caller).await?;
     }
     if !built.resources.contains_key(&wanted) {

@@ -152,6 +152,8 @@ pub struct RateLimiter {
     /// Key hashes the lookup accepted, and when it last did.
     known: Mutex<HashMap<String, Instant>>,
     max_tracked: usize,
+    /// `auth.trusted_proxies`, parsed (the settings were checked).
+    proxies: Vec<ipnet::IpNet>,
 }
 
 impl RateLimiter {
@@ -173,16 +175,21 @@ impl RateLimiter {
             ),
             known: Mutex::new(HashMap::new()),
             max_tracked: max.max(1),
+            proxies: settings
+                .trusted_proxies
+                .iter()
+                .filter_map(|n| n.trim().parse().ok())
+                .collect(),
         }
     }
 
     /// Stage 1, before the key lookup: charges the client's address unless the request carries a
     /// key the lookup accepted within the last minute. `Err` is the 429/503 to send.
     pub fn check_address(&self, req: &ServiceRequest) -> Result<Admission, Limited> {
-        let address = client_of(
-            req.peer_addr()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip()),
-        );
+        let peer = req
+            .peer_addr()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+        let address = client_of(self.client_behind_proxies(req, peer));
         let bearer = bearer_hash(req);
         let mut admission = Admission {
             address,
@@ -193,6 +200,35 @@ impl RateLimiter {
             self.charge_address(&mut admission)?;
         }
         Ok(admission)
+    }
+
+    /// The client's address: the peer, unless the peer is a trusted proxy; then the last address of
+    /// `X-Forwarded-For` (each proxy appends the one it saw) that is not a trusted proxy. A header
+    /// that does not parse leaves the proxy as the client: it is charged, not the forger's choice.
+    fn client_behind_proxies(&self, req: &ServiceRequest, peer: IpAddr) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.proxies.iter().any(|n| n.contains(ip));
+        if !trusted(&peer) {
+            return peer;
+        }
+        let mut hops = Vec::new();
+        for value in req.headers().get_all("x-forwarded-for") {
+            let Ok(text) = value.to_str() else {
+                return peer;
+            };
+            for hop in text.split(',') {
+                match hop.trim().parse::<IpAddr>() {
+                    Ok(ip) => hops.push(ip),
+                    Err(_) => return peer,
+                }
+            }
+        }
+        // From the nearest hop back, past the trusted proxies.
+        hops.iter()
+            .rev()
+            .find(|ip| !trusted(ip))
+            .or(hops.first())
+            .copied()
+            .unwrap_or(peer)
     }
 
     /// Stage 2, after the lookup: `key_id` is the key it accepted, `None` when there is no valid
@@ -392,6 +428,35 @@ mod tests {
             address_rate_limit_burst: address_burst,
             ..AuthSettings::default()
         })
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_forwarded_client_is_charged_and_a_forger_is_not_believed() {
+        let limiter = RateLimiter::new(&AuthSettings {
+            trusted_proxies: vec!["10.0.0.0/8".into()],
+            ..AuthSettings::default()
+        });
+        let forwarded = |peer: &str, header: Option<&str>| {
+            let mut req = actix_web::test::TestRequest::default()
+                .peer_addr(std::net::SocketAddr::new(ip(peer), 4000));
+            if let Some(value) = header {
+                req = req.insert_header(("x-forwarded-for", value));
+            }
+            let req = req.to_srv_request();
+            limiter.client_behind_proxies(&req, ip(peer))
+        };
+        // Through the proxy: the client it saw, past the proxies of the chain.
+        assert_eq!(forwarded("10.0.0.5", Some("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(
+            forwarded("10.0.0.5", Some("198.51.100.1, 192.0.2.7, 10.0.0.9")),
+            ip("192.0.2.7"),
+            "a client-supplied first hop is not believed"
+        );
+        // Straight to the server: the header is the client's own words, ignored.
+        assert_eq!(forwarded("192.0.2.8", Some("203.0.113.1")), ip("192.0.2.8"));
+        // A header that does not parse: the proxy pays.
+        assert_eq!(forwarded("10.0.0.5", Some("nonsense")), ip("10.0.0.5"));
+        assert_eq!(forwarded("10.0.0.5", None), ip("10.0.0.5"));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod actors;
 pub mod afme;
+pub mod changes;
 pub mod import;
 pub mod keys;
 pub mod lifecycle;

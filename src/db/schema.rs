@@ -212,6 +212,13 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    change_versions (kind) {
+        kind -> Text,
+        version -> BigInt,
+    }
+}
+
 diesel::joinable!(resources -> actors (actor_id));
 diesel::joinable!(zone_communes -> zones (zone_code));
 diesel::joinable!(synergy_history -> synergies (synergy_id));

@@ -163,6 +163,15 @@ pub fn get(conn: &mut DbConnection, id: &str) -> Result<SynergyRow, DbError> {
         .ok_or(DbError::NotFound)
 }
 
+/// Synergy id → status of every stored synergy.
+pub fn statuses(conn: &mut DbConnection) -> Result<HashMap<String, String>, DbError> {
+    Ok(synergies::table
+        .select((synergies::id, synergies::status))
+        .load::<(String, String)>(conn)?
+        .into_iter()
+        .collect())
+}
+
 /// How many synergies are stored (those somebody decided something about).
 pub fn count(conn: &mut DbConnection) -> Result<i64, DbError> {
     Ok(synergies::table.count().get_result(conn)?)

@@ -392,6 +392,36 @@ impl Geography {
         }
     }
 
+    /// The départements a territory of the hierarchy lies in (none for the country, a custom zone or
+    /// an unknown code): the territory lists narrow their search to these.
+    pub fn departements_of(&self, kind: TerritoryKind, code: &str) -> Vec<String> {
+        let of_communes = |codes: &[String]| {
+            let mut out: Vec<String> = codes
+                .iter()
+                .filter_map(|c| self.commune(c))
+                .map(|c| c.departement.clone())
+                .collect();
+            out.sort();
+            out.dedup();
+            out
+        };
+        match kind {
+            TerritoryKind::Region => self
+                .regions
+                .get(code.trim_start_matches('R'))
+                .map(|r| r.children.clone())
+                .unwrap_or_default(),
+            TerritoryKind::Departement => vec![code.to_owned()],
+            TerritoryKind::Epci => self
+                .epcis
+                .get(code)
+                .map(|a| of_communes(&a.children))
+                .unwrap_or_default(),
+            TerritoryKind::Commune => of_communes(&[code.to_owned()]),
+            TerritoryKind::Country | TerritoryKind::Zone => Vec::new(),
+        }
+    }
+
     /// INSEE codes of the communes of the given départements (for custom zones defined by département).
     pub fn communes_of_departement(&self, dep: &str) -> Vec<String> {
         self.departements

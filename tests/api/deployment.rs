@@ -69,7 +69,18 @@ fn docker_compose_matches_production_settings() {
         format!("postgres://{user}@db:5432/{name}")
     );
     let port = production.server.port;
-    let ports: Vec<&str> = app["ports"]
+    // Two replicas (at least) behind the proxy, which alone publishes the port and forwards to the
+    // replicas' configured port.
+    assert!(
+        app["deploy"]["replicas"].as_u64().is_some_and(|n| n >= 2),
+        "the app runs as several replicas"
+    );
+    assert!(
+        app["ports"].is_null(),
+        "replicas publish no host port (they would clash)"
+    );
+    let proxy = &services["proxy"];
+    let ports: Vec<&str> = proxy["ports"]
         .as_sequence()
         .into_iter()
         .flatten()
@@ -77,7 +88,20 @@ fn docker_compose_matches_production_settings() {
         .collect();
     assert!(
         ports.iter().any(|p| p.ends_with(&format!(":{port}"))),
-        "compose publishes the configured port {port}"
+        "the proxy publishes the configured port {port}"
+    );
+    let conf_source = proxy["volumes"][0]["source"]
+        .as_str()
+        .expect("the proxy mounts its configuration");
+    let conf = std::fs::read_to_string(conf_source).expect("the proxy configuration exists");
+    assert!(
+        conf.contains(&format!("server app:{port};")),
+        "the proxy forwards to the replicas' port {port}"
+    );
+    assert!(conf.contains("X-Forwarded-For $proxy_add_x_forwarded_for"));
+    assert!(
+        !production.auth.trusted_proxies.is_empty(),
+        "production believes the proxy's X-Forwarded-For for rate limits"
     );
 }
 

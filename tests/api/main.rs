@@ -10,6 +10,7 @@ mod import;
 mod lifecycle;
 mod priority;
 mod readable;
+mod replicas;
 mod resources;
 mod security;
 mod synergies;

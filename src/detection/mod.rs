@@ -13,6 +13,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwapOption;
+
+mod index;
+pub use index::{FirstSeen, Positions, Slot, SynergyIndex, TerritoryIndex};
 use uuid::Uuid;
 
 use crate::db::models::{ActorRow, ResourceRow, SynergyRow};
@@ -84,8 +87,15 @@ pub struct Built {
     pub statuses: Arc<std::sync::RwLock<HashMap<String, String>>>,
     /// Synergy id → place in `synergies` or `pooling`.
     pub index: SynergyIndex,
+    /// The synergies of each département and actor.
+    pub territories: TerritoryIndex,
     /// When this server first detected each synergy (kept from build to build while it stays).
     pub first_seen: FirstSeen,
+    /// The database's `data` change counter when this build read its rows (`db::changes`): a
+    /// larger one means another server or process wrote since.
+    pub data_version: i64,
+    /// The `decisions` counter the statuses were last read at (reloaded by `follow_changes`).
+    pub decisions_version: Arc<std::sync::atomic::AtomicI64>,
     pub summary: DetectionSummary,
     /// The view of readers who may not see where non-consenting actors are
     /// (`auth::anonymise::anonymous_view`), computed on first use and kept with this build.
@@ -170,6 +180,7 @@ impl Built {
             find_pooling_groups(&pooling_input(&self.resources, &actors), &detection.pooling)
                 .map_err(|e| DetectionError::Pooling(e.to_string()))?;
         let index = SynergyIndex::new(&synergies, &pooling);
+        let territories = TerritoryIndex::new(&synergies, &pooling, &actors);
         let first_seen = FirstSeen::carried(Some(self), &synergies, &pooling, crate::db::now());
         Ok(Built {
             version: self.version,
@@ -181,7 +192,10 @@ impl Built {
             resources: self.resources.clone(),
             statuses: self.statuses.clone(),
             index,
+            territories,
             first_seen,
+            data_version: self.data_version,
+            decisions_version: self.decisions_version.clone(),
             summary: self.summary,
             anonymous: std::sync::OnceLock::new(),
         })
@@ -280,6 +294,55 @@ impl Detection {
         self.version.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Follows the database's change counters every `interval`, so that what other servers (or
+    /// the CLI) write is seen here: new actors or resources make the next read rebuild; changed
+    /// decisions reload the statuses of the current build (cheap: the stored decisions only). Runs
+    /// on its own thread until the handle is dropped.
+    pub fn follow_changes(
+        self: &Arc<Self>,
+        pool: &db::DbPool,
+        interval: std::time::Duration,
+    ) -> std::io::Result<ChangeFollower> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (detection, pool, stopped) = (self.clone(), pool.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("change-follower".into())
+            .spawn(move || {
+                let mut touched_at = i64::MIN;
+                while !stopped.load(Ordering::SeqCst) {
+                    std::thread::sleep(interval);
+                    if let Err(error) = detection.catch_up(&pool, &mut touched_at) {
+                        tracing::debug!(%error, "change follower: database not reachable");
+                    }
+                }
+            })?;
+        Ok(ChangeFollower { stop })
+    }
+
+    /// One look at the change counters (see [`Detection::follow_changes`]).
+    fn catch_up(&self, pool: &db::DbPool, touched_at: &mut i64) -> Result<(), DbError> {
+        let Some(built) = self.current.load_full() else {
+            return Ok(());
+        };
+        let mut conn = pool.get()?;
+        let versions = db::changes::versions(&mut conn)?;
+        if versions.data > built.data_version && versions.data > *touched_at {
+            *touched_at = versions.data;
+            self.touch();
+        }
+        if versions.decisions > built.decisions_version.load(Ordering::SeqCst) {
+            let statuses = db::synergies::statuses(&mut conn)?;
+            *built
+                .statuses
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = statuses;
+            built
+                .decisions_version
+                .fetch_max(versions.decisions, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
     /// The current build, rebuilt first if data changed. Blocking: call from a blocking thread.
     ///
     /// With `matching.max_staleness_ms`, a build at most that old answers at once even when data
@@ -358,6 +421,8 @@ impl Detection {
 
     fn build(&self, conn: &mut DbConnection, version: u64) -> Result<Built, DetectionError> {
         let started = std::time::Instant::now();
+        // Before the rows: a write landing meanwhile leaves the counter ahead of this build.
+        let versions = db::changes::versions(conn)?;
         let rows = db::resources::all_with_actors(conn)?;
         let mut actors: HashMap<Uuid, ActorInfo> = HashMap::new();
         let mut resources: HashMap<Uuid, ResourceInfo> = HashMap::with_capacity(rows.len());
@@ -422,6 +487,7 @@ impl Detection {
         let pooled_ms = started.elapsed().as_millis() as u64;
         let now = crate::db::now();
         let index = SynergyIndex::new(&synergies, &pooling);
+        let territories = TerritoryIndex::new(&synergies, &pooling, &actors);
         let previous = self.current.load_full();
         let first_seen = FirstSeen::carried(previous.as_deref(), &synergies, &pooling, now);
         let row_of = |slot: Slot| {
@@ -484,78 +550,24 @@ impl Detection {
             resources,
             statuses: Arc::new(std::sync::RwLock::new(decisions.statuses)),
             index,
+            territories,
             first_seen,
+            data_version: versions.data,
+            decisions_version: Arc::new(std::sync::atomic::AtomicI64::new(versions.decisions)),
             summary,
             anonymous: std::sync::OnceLock::new(),
         })
     }
 }
 
-/// Where a synergy sits in a build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Slot {
-    Substitution(u32),
-    Pooling(u32),
+/// Stops the change follower when dropped.
+pub struct ChangeFollower {
+    stop: Arc<AtomicBool>,
 }
 
-/// Synergy id → its place in a build: one synergy is found without a scan.
-#[derive(Debug, Default)]
-pub struct SynergyIndex(HashMap<Uuid, Slot>);
-
-impl SynergyIndex {
-    pub fn new(synergies: &[Synergy], pooling: &[PoolingGroup]) -> SynergyIndex {
-        let mut map = HashMap::with_capacity(synergies.len() + pooling.len());
-        // Positions fit in u32: a build of more than 4 billion synergies is out of reach anyway.
-        for (i, s) in synergies.iter().enumerate() {
-            map.insert(s.id, Slot::Substitution(i as u32));
-        }
-        for (i, g) in pooling.iter().enumerate() {
-            map.insert(g.id, Slot::Pooling(i as u32));
-        }
-        SynergyIndex(map)
-    }
-
-    pub fn get(&self, id: &Uuid) -> Option<Slot> {
-        self.0.get(id).copied()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&Uuid, Slot)> {
-        self.0.iter().map(|(id, slot)| (id, *slot))
-    }
-}
-
-/// When each synergy of a build was first detected, aligned with `synergies` and `pooling` (a
-/// vector, not a map: 8 bytes a synergy).
-#[derive(Debug, Default)]
-pub struct FirstSeen {
-    synergies: Vec<chrono::NaiveDateTime>,
-    pooling: Vec<chrono::NaiveDateTime>,
-}
-
-impl FirstSeen {
-    /// Each synergy's time in `previous` when it was there, else `now`.
-    fn carried(
-        previous: Option<&Built>,
-        synergies: &[Synergy],
-        pooling: &[PoolingGroup],
-        now: chrono::NaiveDateTime,
-    ) -> FirstSeen {
-        let seen = |id: &Uuid| {
-            previous
-                .and_then(|p| p.first_seen.of(p.index.get(id)?))
-                .unwrap_or(now)
-        };
-        FirstSeen {
-            synergies: synergies.iter().map(|s| seen(&s.id)).collect(),
-            pooling: pooling.iter().map(|g| seen(&g.id)).collect(),
-        }
-    }
-
-    pub fn of(&self, slot: Slot) -> Option<chrono::NaiveDateTime> {
-        match slot {
-            Slot::Substitution(i) => self.synergies.get(i as usize).copied(),
-            Slot::Pooling(i) => self.pooling.get(i as usize).copied(),
-        }
+impl Drop for ChangeFollower {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 }
 

@@ -1,0 +1,13 @@
+DROP TRIGGER actors_inserted;
+DROP TRIGGER actors_updated;
+DROP TRIGGER actors_deleted;
+DROP TRIGGER resources_inserted;
+DROP TRIGGER resources_updated;
+DROP TRIGGER resources_deleted;
+DROP TRIGGER synergies_inserted;
+DROP TRIGGER synergies_updated;
+DROP TRIGGER synergies_deleted;
+DROP TRIGGER api_keys_inserted;
+DROP TRIGGER api_keys_updated;
+DROP TRIGGER api_keys_deleted;
+DROP TABLE change_versions;

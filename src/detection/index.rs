@@ -1,0 +1,170 @@
+//! Lookups kept with each build: a synergy by id, when each was first detected, and which
+//! synergies touch each département and actor (for territory and actor lists).
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use super::{ActorInfo, Built};
+use crate::matching::Synergy;
+use crate::matching::pooling::PoolingGroup;
+
+/// Where a synergy sits in a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Slot {
+    Substitution(u32),
+    Pooling(u32),
+}
+
+/// Synergy id → its place in a build: one synergy is found without a scan.
+#[derive(Debug, Default)]
+pub struct SynergyIndex(HashMap<Uuid, Slot>);
+
+impl SynergyIndex {
+    pub fn new(synergies: &[Synergy], pooling: &[PoolingGroup]) -> SynergyIndex {
+        let mut map = HashMap::with_capacity(synergies.len() + pooling.len());
+        // Positions fit in u32: a build of more than 4 billion synergies is out of reach anyway.
+        for (i, s) in synergies.iter().enumerate() {
+            map.insert(s.id, Slot::Substitution(i as u32));
+        }
+        for (i, g) in pooling.iter().enumerate() {
+            map.insert(g.id, Slot::Pooling(i as u32));
+        }
+        SynergyIndex(map)
+    }
+
+    pub fn get(&self, id: &Uuid) -> Option<Slot> {
+        self.0.get(id).copied()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&Uuid, Slot)> {
+        self.0.iter().map(|(id, slot)| (id, *slot))
+    }
+}
+
+/// When each synergy of a build was first detected, aligned with `synergies` and `pooling` (a
+/// vector, not a map: 8 bytes a synergy).
+#[derive(Debug, Default)]
+pub struct FirstSeen {
+    synergies: Vec<chrono::NaiveDateTime>,
+    pooling: Vec<chrono::NaiveDateTime>,
+}
+
+impl FirstSeen {
+    /// Each synergy's time in `previous` when it was there, else `now`.
+    pub(super) fn carried(
+        previous: Option<&Built>,
+        synergies: &[Synergy],
+        pooling: &[PoolingGroup],
+        now: chrono::NaiveDateTime,
+    ) -> FirstSeen {
+        let seen = |id: &Uuid| {
+            previous
+                .and_then(|p| p.first_seen.of(p.index.get(id)?))
+                .unwrap_or(now)
+        };
+        FirstSeen {
+            synergies: synergies.iter().map(|s| seen(&s.id)).collect(),
+            pooling: pooling.iter().map(|g| seen(&g.id)).collect(),
+        }
+    }
+
+    pub fn of(&self, slot: Slot) -> Option<chrono::NaiveDateTime> {
+        match slot {
+            Slot::Substitution(i) => self.synergies.get(i as usize).copied(),
+            Slot::Pooling(i) => self.pooling.get(i as usize).copied(),
+        }
+    }
+}
+
+/// Which synergies touch each département and each actor, built with the detection: territory and
+/// actor lists rank the synergies of their territory or actor, not every synergy of the build.
+/// Positions (4 bytes each) into `synergies` and `pooling`; a synergy is listed under each party.
+#[derive(Debug, Default)]
+pub struct TerritoryIndex {
+    by_departement: HashMap<String, Positions>,
+    by_actor: HashMap<Uuid, Positions>,
+}
+
+/// Positions of substitution synergies and pooling groups, ascending, without repeats.
+#[derive(Debug, Default, Clone)]
+pub struct Positions {
+    pub synergies: Vec<u32>,
+    pub pooling: Vec<u32>,
+}
+
+impl Positions {
+    fn sort(&mut self) {
+        self.synergies.sort_unstable();
+        self.synergies.dedup();
+        self.pooling.sort_unstable();
+        self.pooling.dedup();
+    }
+}
+
+impl TerritoryIndex {
+    pub fn new(
+        synergies: &[Synergy],
+        pooling: &[PoolingGroup],
+        actors: &HashMap<Uuid, ActorInfo>,
+    ) -> TerritoryIndex {
+        let mut index = TerritoryIndex::default();
+        // Positions fit in u32 (see `SynergyIndex::new`).
+        for (i, s) in synergies.iter().enumerate() {
+            for party in [s.provider_actor_id, s.receiver_actor_id] {
+                index.add(actors, party, |p| p.synergies.push(i as u32));
+            }
+        }
+        for (i, g) in pooling.iter().enumerate() {
+            for m in &g.members {
+                index.add(actors, m.actor_id, |p| p.pooling.push(i as u32));
+            }
+        }
+        for positions in index
+            .by_departement
+            .values_mut()
+            .chain(index.by_actor.values_mut())
+        {
+            positions.sort();
+        }
+        index
+    }
+
+    fn add(
+        &mut self,
+        actors: &HashMap<Uuid, ActorInfo>,
+        actor: Uuid,
+        push: impl Fn(&mut Positions),
+    ) {
+        push(self.by_actor.entry(actor).or_default());
+        if let Some(a) = actors.get(&actor) {
+            push(
+                self.by_departement
+                    .entry(a.departement.clone())
+                    .or_default(),
+            );
+        }
+    }
+
+    /// The synergies with a party in one of `departements` (a superset of a territory's when the
+    /// territory is smaller than its départements: callers keep their exact filter).
+    pub fn of_departements<'a>(
+        &self,
+        departements: impl IntoIterator<Item = &'a str>,
+    ) -> Positions {
+        let mut out = Positions::default();
+        for d in departements {
+            if let Some(p) = self.by_departement.get(d) {
+                out.synergies.extend_from_slice(&p.synergies);
+                out.pooling.extend_from_slice(&p.pooling);
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// The synergies of one actor.
+    pub fn of_actor(&self, actor: &Uuid) -> Positions {
+        self.by_actor.get(actor).cloned().unwrap_or_default()
+    }
+}

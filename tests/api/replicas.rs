@@ -1,0 +1,135 @@
+//! Several servers on one database (PostgreSQL in `.ci/run`'s second pass, one SQLite file in the
+//! first): what is written through one is seen by the other within a second — new resources in its
+//! matches, statuses, revoked keys — through the database's change counters (`db::changes`).
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app, spawn_from};
+
+const DIJON: &str = "21231";
+
+/// Polls `check` every 20 ms until it gives a value; fails past `limit`. Returns the value and the
+/// time it took.
+async fn within<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> (T, Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return (value, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what}: not seen within {limit:?}"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn actor(app: &TestApp, name: &str, naf: &str, east_km: f64) -> String {
+    let dijon = app.app.reference.geo.commune(DIJON).expect("Dijon");
+    app.create_actor(
+        json!({"name": name, "naf_code": naf, "commune_insee": DIJON,
+                            "lat": dijon.lat, "lng": dijon.lng + east_km / 76.0}),
+    )
+    .await
+}
+
+fn ids(reply: &Value) -> Vec<String> {
+    reply["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["offer_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[actix_web::test]
+async fn two_servers_on_one_database_see_each_others_writes_within_a_second() {
+    let first = spawn_app().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let second = spawn_from(first.app.settings.clone(), dir).await;
+    // Both ready before the writes: the second server's build knows nothing of them.
+    let boiler = actor(&first, "Chaufferie", "35.30Z", 3.0).await;
+    let need = first
+        .create_resource(
+            &boiler,
+            json!({"kind": "need", "category": "material", "class": "material/biomass/wood",
+                   "label": "Bois pour chaudière", "accepted_ewc": ["03 01 05"],
+                   "quantity": {"value": 300.0, "unit": "t", "period": "year"}}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("need id")
+        .to_owned();
+    let seen = second
+        .get(&format!("/api/v1/resources/{need}/matches"))
+        .await;
+    assert_eq!(seen.status, 200, "{}", seen.text);
+
+    // A resource created through the first server is in the second one's matches within 1 s.
+    let sawmill = actor(&first, "Scierie", "16.10A", 0.0).await;
+    let offer = first
+        .create_resource(
+            &sawmill,
+            json!({"kind": "offer", "category": "material", "label": "Sciure", "ewc_code": "03 01 05",
+                   "quantity": {"value": 500.0, "unit": "t", "period": "year"}}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("offer id")
+        .to_owned();
+    let path = format!("/api/v1/resources/{need}/matches");
+    let (synergy, took) = within(Duration::from_secs(1), "the new offer", || async {
+        let reply = second.get(&path).await;
+        ids(&reply.body).contains(&offer).then(|| {
+            reply.body["items"][0]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+    })
+    .await;
+    eprintln!("offer seen by the second server after {took:?}");
+
+    // A status changed through the second server is seen by the first.
+    let r = second
+        .patch(
+            &format!("/api/v1/synergies/{synergy}"),
+            &json!({"status": "proposed"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let synergy_path = format!("/api/v1/synergies/{synergy}");
+    let (_, took) = within(Duration::from_secs(1), "the status", || async {
+        (first.get(&synergy_path).await.body["status"] == "proposed").then_some(())
+    })
+    .await;
+    eprintln!("status seen by the first server after {took:?}");
+
+    // A key revoked through the first server is refused by the second at once.
+    let created = first
+        .post(
+            "/api/v1/keys",
+            &json!({"name": "portail", "role": "facilitator", "territories": []}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let (key_id, secret) = (
+        created.body["id"].as_str().expect("key id").to_owned(),
+        created.body["key"].as_str().expect("secret").to_owned(),
+    );
+    let read = |app: &TestApp| {
+        app.client
+            .get(app.url("/api/v1/actors"))
+            .bearer_auth(secret.clone())
+    };
+    assert_eq!(second.send(read(&second)).await.status, 200);
+    let r = first.delete(&format!("/api/v1/keys/{key_id}")).await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+    assert_eq!(second.send(read(&second)).await.status, 401);
+}
