@@ -571,6 +571,14 @@ enum Ranked {
     Pooling(usize),
 }
 
+/// Which synergies a list ranks: positions from the build's index (`None`: all), then the exact
+/// filters of substitutions and pooling groups.
+struct Selection<'a, S, P> {
+    candidates: Option<&'a Positions>,
+    substitution: S,
+    pooling: P,
+}
+
 /// A page of synergies (substitution and pooling) touching a territory, ranked by score.
 fn ranked_page(
     labels: &Labels<'_>,
@@ -578,10 +586,13 @@ fn ranked_page(
     built: &Built,
     query: &SynergyQuery,
     priority: &Prioritiser,
-    candidates: Option<&Positions>,
-    keep_substitution: impl Fn(&Synergy) -> bool,
-    keep_pooling: impl Fn(&PoolingGroup) -> bool,
+    selection: Selection<impl Fn(&Synergy) -> bool, impl Fn(&PoolingGroup) -> bool>,
 ) -> Result<Page<SynergyItem>, ApiError> {
+    let Selection {
+        candidates,
+        substitution: keep_substitution,
+        pooling: keep_pooling,
+    } = selection;
     let state = labels.state;
     if query.max_latent.is_some() {
         return Err(ApiError::field(
@@ -660,15 +671,17 @@ pub async fn list_synergies(
         &built,
         &query,
         &priority,
-        candidates.as_ref(),
-        |s| {
-            in_scope(&built, &s.provider_actor_id, &scope, zone.as_ref())
-                || in_scope(&built, &s.receiver_actor_id, &scope, zone.as_ref())
-        },
-        |g| {
-            g.members
-                .iter()
-                .any(|m| in_scope(&built, &m.actor_id, &scope, zone.as_ref()))
+        Selection {
+            candidates: candidates.as_ref(),
+            substitution: |s: &Synergy| {
+                in_scope(&built, &s.provider_actor_id, &scope, zone.as_ref())
+                    || in_scope(&built, &s.receiver_actor_id, &scope, zone.as_ref())
+            },
+            pooling: |g: &PoolingGroup| {
+                g.members
+                    .iter()
+                    .any(|m| in_scope(&built, &m.actor_id, &scope, zone.as_ref()))
+            },
         },
     )?;
     Ok(super::afme::in_lang(lang).json(page))
@@ -793,9 +806,13 @@ pub async fn actor_synergies(
         &built,
         &query,
         &Prioritiser::neutral(&state),
-        Some(&built.territories.of_actor(&actor_id)),
-        |s| s.provider_actor_id == actor_id || s.receiver_actor_id == actor_id,
-        |g| g.members.iter().any(|m| m.actor_id == actor_id),
+        Selection {
+            candidates: Some(&built.territories.of_actor(&actor_id)),
+            substitution: |s: &Synergy| {
+                s.provider_actor_id == actor_id || s.receiver_actor_id == actor_id
+            },
+            pooling: |g: &PoolingGroup| g.members.iter().any(|m| m.actor_id == actor_id),
+        },
     )?;
     Ok(super::afme::in_lang(lang).json(page))
 }
