@@ -5,8 +5,9 @@
 //! - **case base**: documented industrial-symbiosis exchanges (MAESTRI,
 //!   `../shared/reference/cases/maestri_exchanges_part_a.csv`, read at run time): provider and receiver
 //!   NACE, EWC code(s), case (site) number — the unit of cross-validation;
-//! - **eco-industrial parks**: `knowledge/evidence_eip_exchanges.csv`, 231 further exchanges of 11 parks
-//!   (R package EIPs, GPL), each coded by hand to NACE and EWC code or class with a rationale;
+//! - **eco-industrial parks**: `knowledge/evidence_eip_exchanges.csv`, 302 further exchanges of 10 parks
+//!   (R package EIPs, GPL), each coded by hand to NACE and EWC code or class with a rationale; the rows
+//!   of a park that is a site of the case base name its case (left out with it);
 //! - **US EPA REI 2012**: `knowledge/evidence_epa_rei.csv`, the tonnes of each recycled commodity taken in
 //!   by each receiving NACE division — a sector-level prior;
 //! - **sector input profiles**: the `input` rows of `knowledge/sector_profiles.csv` and
