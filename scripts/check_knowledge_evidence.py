@@ -35,7 +35,11 @@ REI_PATH = os.path.join(ROOT, "knowledge", "evidence_epa_rei.csv")
 INPUTS_PATH = os.path.join(ROOT, "knowledge", "sector_inputs.csv")
 
 EIP_COLS = ["eip", "supplier", "accepter", "transaction", "kind", "supplier_nace",
-            "receiver_nace", "ewc_code", "class", "rationale", "source"]
+            "receiver_nace", "ewc_code", "class", "rationale", "source", "same_site_case"]
+# Parks of the same site and literature as a case of the case base (SOURCE.md of the EIPs package):
+# their rows name that case, so that cross-validation leaves them out with it.
+SAME_SITE_CASES = {"Chamusca": "3", "FinnishForest": "2", "Guitang": "10", "Norrkoping": "27",
+                   "Ulsan": "8"}
 REI_COLS = ["recycled_commodity_code", "recycled_commodity", "receiver_nace_division", "tonnes",
             "ewc_codes", "classes", "rationale", "source"]
 INPUTS_COLS = ["naf", "label_en", "label_fr", "ewc_codes", "classes", "source"]
@@ -153,7 +157,7 @@ def check_eip(low, nace, classes):
     header, rows = read_csv(fname)
     if not check_header(fname, header, EIP_COLS):
         return
-    required = [c for c in EIP_COLS if c != "ewc_code"]
+    required = [c for c in EIP_COLS if c not in ("ewc_code", "same_site_case")]
     n = hazardous = with_ewc = 0
     kinds = Counter()
     eips = Counter()
@@ -161,6 +165,9 @@ def check_eip(low, nace, classes):
         n += 1
         kinds[d["kind"]] += 1
         eips[d["eip"]] += 1
+        if d["same_site_case"] != SAME_SITE_CASES.get(d["eip"], ""):
+            problem(fname, line, "park %r must name same_site_case %r, not %r" % (
+                d["eip"], SAME_SITE_CASES.get(d["eip"], ""), d["same_site_case"]))
         if d["kind"] not in ("by_product", "product", "utility"):
             problem(fname, line, "kind %r not in by_product/product/utility" % d["kind"])
         for col in ("supplier_nace", "receiver_nace"):

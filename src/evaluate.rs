@@ -455,6 +455,11 @@ pub fn evaluate(
     Ok(report)
 }
 
+/// Least gain of the objective for `--fit` to take a step, a little less than one exchange moving from
+/// rank 2 to rank 1 for one of the two stand-ins (0.0014). Smaller gains are a rank or two among 179
+/// exchanges, within the noise of the case base (a step of 0.0004 had dropped a whole source, EPA REI).
+const MIN_GAIN: f64 = 1e-3;
+
 /// Coordinate descent over the parameters on the model-only ranking; returns the best found.
 pub fn fit(
     reference: &Reference,
@@ -509,7 +514,7 @@ pub fn fit(
                     continue;
                 }
                 let (objective, r) = score(p)?;
-                if objective > best_objective + 1e-9 {
+                if objective > best_objective + MIN_GAIN {
                     best = p;
                     best_objective = objective;
                     best_report = r;
@@ -626,7 +631,8 @@ mod tests {
     }
 
     /// The cross-validation through the engine: the model must beat the popularity baseline on every
-    /// measure, and no chapter of hazardous waste may be left without an answer.
+    /// measure, keep the figures of issue 14, and leave no chapter of hazardous waste without an
+    /// answer.
     #[test]
     fn the_model_beats_popularity_in_leave_one_case_out() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference");
@@ -641,6 +647,13 @@ mod tests {
         assert!(m.n >= 170, "{m:?}");
         assert!(
             m.hit1 > p.hit1 && m.hit3 > p.hit3 && m.mrr > p.mrr,
+            "{}",
+            render(&report)
+        );
+        // The figures of docs/QUALITY.md (0.570 / 0.816 / 0.704), less about two exchanges' worth:
+        // a change of the model or of the evidence that loses more fails here.
+        assert!(
+            m.hit1 >= 0.56 && m.hit3 >= 0.80 && m.mrr >= 0.695,
             "{}",
             render(&report)
         );

@@ -5,8 +5,9 @@
 //! - **case base**: documented industrial-symbiosis exchanges (MAESTRI,
 //!   `../shared/reference/cases/maestri_exchanges_part_a.csv`, read at run time): provider and receiver
 //!   NACE, EWC code(s), case (site) number — the unit of cross-validation;
-//! - **eco-industrial parks**: `knowledge/evidence_eip_exchanges.csv`, 231 further exchanges of 11 parks
-//!   (R package EIPs, GPL), each coded by hand to NACE and EWC code or class with a rationale;
+//! - **eco-industrial parks**: `knowledge/evidence_eip_exchanges.csv`, 302 further exchanges of 10 parks
+//!   (R package EIPs, GPL), each coded by hand to NACE and EWC code or class with a rationale; the rows
+//!   of a park that is a site of the case base name its case (left out with it);
 //! - **US EPA REI 2012**: `knowledge/evidence_epa_rei.csv`, the tonnes of each recycled commodity taken in
 //!   by each receiving NACE division — a sector-level prior;
 //! - **sector input profiles**: the `input` rows of `knowledge/sector_profiles.csv` and
@@ -191,6 +192,9 @@ impl EvidenceBase {
             receiver_nace: String,
             ewc_code: String,
             class: String,
+            /// The case-base case of the same site and literature: left out with it in
+            /// cross-validation, and counted with it under `weights.per_case_cap`.
+            same_site_case: String,
         }
         let src = "evidence_eip_exchanges.csv";
         for (line, row) in csv_rows::<Row>(src, reader)? {
@@ -208,6 +212,13 @@ impl EvidenceBase {
             let class = tax
                 .id(row.class.trim())
                 .ok_or_else(|| bad(format!("unknown class `{}`", row.class)))?;
+            let case = match row.same_site_case.trim() {
+                "" => None,
+                c => Some(
+                    c.parse::<u32>()
+                        .map_err(|_| bad(format!("bad case number `{c}`")))?,
+                ),
+            };
             self.observations.push(Observation {
                 receiver,
                 code,
@@ -215,7 +226,7 @@ impl EvidenceBase {
                 provider: NaceKey::parse(&row.supplier_nace),
                 weight: 1.0,
                 source: Source::Park,
-                case: None,
+                case,
             });
         }
         Ok(())
@@ -375,5 +386,50 @@ impl EvidenceBase {
         cases.sort_unstable();
         cases.dedup();
         cases
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tax() -> Taxonomy {
+        Taxonomy::builtin().expect("taxonomy")
+    }
+
+    const HEADER: &str = "eip,supplier,accepter,transaction,kind,supplier_nace,receiver_nace,ewc_code,class,rationale,source,same_site_case\n";
+
+    /// A park of the same site as a case of the case base carries that case, so that leaving the case
+    /// out of the cross-validation leaves the park's rows out too.
+    #[test]
+    fn same_site_park_rows_go_with_their_case() {
+        let t = tax();
+        let csv = format!(
+            "{HEADER}P,A,B,Ash,by_product,17.11,20.15,100103,material/mineral/ash,r,s,3\n\
+             Q,A,B,Ash,by_product,17.11,20.15,100103,material/mineral/ash,r,s,\n"
+        );
+        let mut base = EvidenceBase::default();
+        base.add_parks(csv.as_bytes(), &t).expect("parks");
+        let cases: Vec<Option<u32>> = base.observations.iter().map(|o| o.case).collect();
+        assert_eq!(cases, vec![Some(3), None]);
+        let bad = format!("{HEADER}P,A,B,Ash,by_product,17.11,20.15,,material/mineral/ash,r,s,x\n");
+        assert!(
+            EvidenceBase::default()
+                .add_parks(bad.as_bytes(), &t)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn embedded_same_site_parks_name_a_case() {
+        let base = EvidenceBase::builtin(&tax()).expect("evidence");
+        let tagged: Vec<u32> = base
+            .observations
+            .iter()
+            .filter(|o| o.source == Source::Park)
+            .filter_map(|o| o.case)
+            .collect();
+        assert!(tagged.len() >= 60, "{}", tagged.len());
+        assert!(tagged.iter().all(|c| [2, 3, 8, 10, 27].contains(c)));
     }
 }
