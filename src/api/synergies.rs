@@ -835,7 +835,7 @@ pub async fn resource_matches(
             "a resource's matches are substitutions; pooling groups are listed by /synergies?kind=pooling",
         ));
     }
-    super::resources::load_resource(&state, &caller, &id).await?;
+    let row = super::resources::load_resource(&state, &caller, &id).await?;
     // Scores carry the territorial priority of `territory` when one is named (neutral otherwise).
     let territory = query
         .territory
@@ -850,26 +850,36 @@ pub async fn resource_matches(
     let not_found = || ApiError::NotFound(format!("resource `{id}`"));
     let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
     let mut built = current_for(&state, &caller).await?;
+    // Stored (load_resource found it) but newer than the build a read may be served from (under
+    // `max_staleness_ms`, or written through another server): never contradict the 201.
+    let mut unbuilt = None;
     if !built.resources.contains_key(&wanted) {
-        // Stored (load_resource found it) but newer than the build a read may be served from under
-        // `max_staleness_ms`: wait for a build that sees it rather than contradict the 201.
-        built = fresh_for(&state, &caller).await?;
+        if caller.anonymises() {
+            // The anonymous view places hidden actors at their commune: wait for a build.
+            state.detection.touch();
+            built = fresh_for(&state, &caller).await?;
+        } else {
+            // Matched at once against the build's snapshot, as the next build will match it (same
+            // ids, same rules); that build follows in the background.
+            let actor = super::actors::load_actor(&state, &caller, &row.actor_id).await?;
+            unbuilt = Some(stored_query(&row, &actor).ok_or_else(not_found)?);
+        }
     }
-    if !built.resources.contains_key(&wanted) {
-        // Still unknown: another server or process wrote it, and this one's change follower has
-        // not told the detection yet. Rebuild now rather than answer 404 for a stored resource.
-        state.detection.touch();
-        built = fresh_for(&state, &caller).await?;
+    let found = match &unbuilt {
+        Some(adhoc) => crate::matching::match_adhoc(
+            &built.snapshot,
+            adhoc,
+            &query.settings(&state),
+            &crate::matching::NeutralPriority,
+        ),
+        None if built.resources.contains_key(&wanted) => crate::matching::matches_for_resource(
+            &built.snapshot,
+            wanted,
+            &query.settings(&state),
+            &crate::matching::NeutralPriority,
+        ),
+        None => return Err(not_found()),
     }
-    if !built.resources.contains_key(&wanted) {
-        return Err(not_found());
-    }
-    let found = crate::matching::matches_for_resource(
-        &built.snapshot,
-        wanted,
-        &query.settings(&state),
-        &crate::matching::NeutralPriority,
-    )
     .map_err(|e| match e {
         crate::matching::MatchingError::UnknownResource(_) => not_found(),
         other => ApiError::Internal(other.to_string()),
@@ -890,9 +900,57 @@ pub async fn resource_matches(
     let show_status = shows_status(&caller);
     let items: Vec<SubstitutionOut> = ranked
         .iter()
-        .map(|s| substitution_out(&built, s, show_status))
+        .map(|s| {
+            let mut out = substitution_out(&built, s, show_status);
+            if let Some(own) = unbuilt.as_ref().and_then(|q| q.stored.as_ref()) {
+                // The build does not know the resource (nor, perhaps, its actor) yet.
+                if own_side(s, &s.provider_actor_id, wanted) {
+                    out.provider_name.clone_from(&own.actor_name);
+                    out.offer_label = Some(row.label.clone());
+                } else {
+                    out.receiver_name.clone_from(&own.actor_name);
+                    out.need_label = Some(row.label.clone());
+                }
+            }
+            out
+        })
         .collect();
     Ok(HttpResponse::Ok().json(page_slice(&state, &items, &query.page())?))
+}
+
+/// A stored resource as an ad-hoc query speaking for it (its ids, its actor's place and activity).
+fn stored_query(
+    row: &db::models::ResourceRow,
+    actor: &db::models::ActorRow,
+) -> Option<crate::matching::AdhocQuery> {
+    Some(crate::matching::AdhocQuery {
+        kind: crate::domain::resource::ResourceKind::parse(&row.kind)?,
+        ewc_code: row.ewc_code.clone(),
+        class: Some(row.class.clone()),
+        accepted_ewc: serde_json::from_str(&row.accepted_ewc).unwrap_or_default(),
+        hazardous: Some(row.hazardous),
+        label: Some(row.label.clone()),
+        quantity: None,
+        unit: None,
+        period: None,
+        yearly_quantity: row.yearly_quantity,
+        base_unit: row
+            .base_unit
+            .as_deref()
+            .and_then(crate::domain::resource::BaseUnit::parse),
+        lat: actor.lat,
+        lng: actor.lng,
+        max_distance_km: row.max_distance_km,
+        temperature_c: row.temperature_c,
+        months: u16::try_from(row.months).ok(),
+        naf_code: Some(actor.naf_code.clone()),
+        stored: Some(crate::matching::StoredParty {
+            resource_id: Uuid::parse_str(&row.id).ok()?,
+            actor_id: Uuid::parse_str(&actor.id).ok()?,
+            actor_name: actor.name.clone(),
+            commune: actor.commune_insee.clone(),
+        }),
+    })
 }
 
 /// "What can I do with this here?": ranked candidates for a resource described in the request,

@@ -188,6 +188,20 @@ pub struct AdhocQuery {
     /// Activity of the asker (NAF), which lets pathways and profiles find providers for a need.
     #[serde(default)]
     pub naf_code: Option<String>,
+    /// Set by the service (never read from a request) for a stored resource that the current build
+    /// does not know yet: its ids and its actor's, so that the synergies carry the ids the next
+    /// full build gives them and the actor's other resources are not its own partners.
+    #[serde(skip)]
+    pub stored: Option<StoredParty>,
+}
+
+/// Who an ad-hoc query speaks for when it is a stored resource (see [`AdhocQuery::stored`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoredParty {
+    pub resource_id: Uuid,
+    pub actor_id: Uuid,
+    pub actor_name: String,
+    pub commune: String,
 }
 
 /// One side of a pair: a resource and its actor (in the snapshot or built for an ad-hoc query).
@@ -936,8 +950,9 @@ impl AdhocQuery {
             .label
             .clone()
             .unwrap_or_else(|| tax.class(class).label_fr.clone());
+        let stored = self.stored.clone().unwrap_or_default();
         let res = IndexedResource {
-            id: Uuid::nil(),
+            id: stored.resource_id,
             actor: u32::MAX,
             kind: self.kind,
             class,
@@ -952,13 +967,13 @@ impl AdhocQuery {
             label,
         };
         let actor = IndexedActor::new(
-            Uuid::nil(),
-            // No name: the sentences then speak of "your resource".
-            String::new(),
+            stored.actor_id,
+            // No name for a plain query: the sentences then speak of "your resource".
+            stored.actor_name,
             self.naf_code.clone(),
             self.lat,
             self.lng,
-            String::new(),
+            stored.commune,
         );
         let rules = match self.kind {
             ResourceKind::Offer => {
@@ -980,16 +995,22 @@ pub fn match_adhoc(
     priority: &dyn TerritorialPriority,
 ) -> Result<Vec<Synergy>> {
     settings.validate()?;
-    let (res, actor, rules) = query.to_resource(snap)?;
+    let (res, built_actor, rules) = query.to_resource(snap)?;
     let ctx = Ctx {
         snap,
         settings,
         priority,
     };
+    // A stored resource of an actor the snapshot knows speaks as that actor (never its own partner).
+    let actor_index = query
+        .stored
+        .as_ref()
+        .and_then(|s| snap.actor_index(s.actor_id));
+    let actor = actor_index.map_or(&built_actor, |i| snap.actor(i));
     let party = Party {
         res: &res,
-        actor: &actor,
-        actor_index: None,
+        actor,
+        actor_index,
         priority: ctx.priority(&res),
     };
     let mut scratch = Scratch::default();
@@ -1023,7 +1044,7 @@ pub fn match_adhoc(
                 .map(|(o, a)| {
                     let offer = snap.resource(*o);
                     let op = ctx.party_of(offer);
-                    ctx.synergy(op, Some(party), &actor, a)
+                    ctx.synergy(op, Some(party), actor, a)
                 })
                 .collect()
         }

@@ -35,8 +35,8 @@ use uuid::Uuid;
 
 pub use compat::{Fit, FitLevel, Rejection};
 pub use engine::{
-    AdhocQuery, Candidate, CandidateSet, Synergy, detect, detect_all, latent_synergy_id,
-    match_adhoc, matches_for_resource, synergy_id, synergy_of,
+    AdhocQuery, Candidate, CandidateSet, StoredParty, Synergy, detect, detect_all,
+    latent_synergy_id, match_adhoc, matches_for_resource, synergy_id, synergy_of,
 };
 pub use impact::{Impact, ImpactFactor, ImpactFactors};
 pub use knowledge::{Knowledge, NaceKey, SectorProfile, SectorProfiles};

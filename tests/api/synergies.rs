@@ -2533,4 +2533,26 @@ async fn with_a_staleness_limit_a_read_gets_the_previous_build_and_the_new_one_f
         .await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert!(!items(&reply).is_empty(), "{}", reply.text);
+    // Matched at once against the recent build, as the full build then matches it: same synergy
+    // ids, scores, names and labels.
+    let seen = |reply: &Reply| -> Vec<(String, String, String, String)> {
+        items(reply)
+            .iter()
+            .map(|s| {
+                (
+                    str_of(s, "id").to_owned(),
+                    format!("{:.9}", num(s, "score")),
+                    str_of(s, "receiver_name").to_owned(),
+                    str_of(s, "need_label").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let run = app.post("/api/v1/synergies/detect", &json!({})).await;
+    assert_eq!(run.status, 200, "{}", run.text);
+    let rebuilt = app
+        .get(&format!("/api/v1/resources/{third_need}/matches"))
+        .await;
+    assert_eq!(seen(&reply), seen(&rebuilt));
+    assert_eq!(seen(&reply)[0].2, "Chaufferie bois 3");
 }
