@@ -1824,6 +1824,7 @@ mod tests {
             temperature_c: None,
             months: None,
             naf_code: None,
+            stored: None,
         };
         let found = match_adhoc(&snap, &q, &settings, &NeutralPriority).expect("adhoc");
         assert_eq!(receivers(&found, &snap)[0], "Cimenterie");
