@@ -291,7 +291,7 @@ fn actor_rows(
             &actor.commune,
             &format!("{:.6}", actor.lat),
             &format!("{:.6}", actor.lng),
-            if i % 3 == 0 { "false" } else { "true" },
+            if i.is_multiple_of(3) { "false" } else { "true" },
             r.kind.as_str(),
             class.category.as_str(),
             &r.class,
@@ -1139,7 +1139,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
