@@ -6,6 +6,7 @@
 pub mod afme;
 pub mod api;
 pub mod auth;
+pub mod bench_service;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -63,6 +63,35 @@ enum Command {
         #[arg(long)]
         any_subclass: bool,
     },
+    /// Measure the service end to end at national scale: generate RESOURCES resources over the
+    /// real communes, start `serve` as a child on a fresh database (SQLite in a temp dir, or a
+    /// throwaway PostgreSQL database), and time through HTTP the import, the first detection,
+    /// reads, incremental writes; report peak RSS and database size. The server always stops.
+    BenchService {
+        #[arg(long, default_value_t = 10_000)]
+        resources: usize,
+        /// Incremental writes: create a resource, then read its matches.
+        #[arg(long, default_value_t = 1000)]
+        writes: usize,
+        /// Stop the writes after this many seconds, whatever their count.
+        #[arg(long, default_value_t = 300)]
+        write_budget_secs: u64,
+        /// Reads of a resource's matches, and of a resource.
+        #[arg(long, default_value_t = 1000)]
+        reads: usize,
+        /// Reads of the territory's synergy list.
+        #[arg(long, default_value_t = 200)]
+        list_reads: usize,
+        /// A PostgreSQL server (`postgres://user@host:port/db`): a throwaway database is created
+        /// there and dropped at the end. Default: SQLite in a temporary directory.
+        #[arg(long)]
+        database_url: Option<String>,
+        #[arg(long, default_value_t = symbiose::bench_service::SEED)]
+        seed: u64,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage API keys: create (prints the key once), list, revoke.
     Keys {
         #[command(subcommand)]
@@ -118,7 +147,35 @@ fn main() -> ExitCode {
         }
     };
     symbiose::telemetry::init(&settings.log);
-    match run(cli.command, settings) {
+    let result = match cli.command {
+        Command::BenchService {
+            resources,
+            writes,
+            write_budget_secs,
+            reads,
+            list_reads,
+            database_url,
+            seed,
+            json,
+        } => bench_service(
+            symbiose::bench_service::BenchPlan {
+                resources,
+                writes,
+                write_budget: Duration::from_secs(write_budget_secs),
+                reads,
+                list_reads,
+                database_url,
+                server_bin: PathBuf::new(),
+                config_dir: cli.config_dir,
+                reference_dir: settings.reference.dir.clone(),
+                import_limit_bytes: settings.server.import_limit_bytes,
+                seed,
+            },
+            json,
+        ),
+        command => run(command, settings),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("symbiose: {e:#}");
@@ -199,7 +256,10 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             symbiose::cli::load_demo(&app)?;
             Ok(())
         }
-        Command::Loadcheck { .. } | Command::Health { .. } | Command::Evaluate { .. } => Ok(()),
+        Command::Loadcheck { .. }
+        | Command::Health { .. }
+        | Command::Evaluate { .. }
+        | Command::BenchService { .. } => Ok(()),
         Command::Keys { action } => symbiose::cli::keys(&app, action.into()),
         Command::Serve { demo } => {
             if demo || demo_setting {
@@ -214,6 +274,18 @@ fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             })
         }
     }
+}
+
+/// `symbiose bench-service`: the server it starts is this binary.
+fn bench_service(mut plan: symbiose::bench_service::BenchPlan, json: bool) -> anyhow::Result<()> {
+    plan.server_bin = std::env::current_exe()?;
+    let report = actix_web::rt::System::new().block_on(symbiose::bench_service::run(plan))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", symbiose::bench_service::render(&report));
+    }
+    Ok(())
 }
 
 /// `symbiose evaluate [--fit]`: reads the case base from the reference directory, needs no database.
