@@ -224,6 +224,21 @@ pub async fn current(state: &State) -> Result<Arc<Built>, ApiError> {
     build(state, false).await
 }
 
+/// The last build at once, and whether it sees every write ([`crate::detection::Detection::latest`]).
+async fn latest(state: &State) -> Result<(Arc<Built>, bool), ApiError> {
+    let detection = state.detection.clone();
+    let pool = state.pool.clone();
+    actix_web::web::block(move || {
+        detection.latest(&pool).map_err(|e| match e {
+            crate::detection::DetectionError::Db(db) => db,
+            other => db::DbError::Pool(other.to_string()),
+        })
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(ApiError::from)
+}
+
 /// The current detection, or (`fresh`) one that sees every write made so far.
 async fn build(state: &State, fresh: bool) -> Result<Arc<Built>, ApiError> {
     let detection = state.detection.clone();
@@ -849,22 +864,34 @@ pub async fn resource_matches(
     let (scope, zone) = scope_of(&state, territory).await?;
     let not_found = || ApiError::NotFound(format!("resource `{id}`"));
     let wanted = Uuid::parse_str(&id).map_err(|_| not_found())?;
-    let mut built = current_for(&state, &caller).await?;
-    // Stored (load_resource found it) but newer than the build a read may be served from (under
-    // `max_staleness_ms`, or written through another server): never contradict the 201.
+    // The resource as stored is matched against the last build at once when that build does not
+    // see every write (a resource just created or changed, here or through another server): as an
+    // ad-hoc query speaking for it, which gives what the next build will give it (same ids, same
+    // rules). That build runs in the background: a write costs its writer no full rebuild.
     let mut unbuilt = None;
-    if !built.resources.contains_key(&wanted) {
-        if caller.anonymises() {
-            // The anonymous view places hidden actors at their commune: wait for a build.
+    let built = if caller.anonymises() {
+        // The anonymous view places hidden actors at their commune: read a build that has it.
+        let mut built = current_for(&state, &caller).await?;
+        if !built.resources.contains_key(&wanted) {
             state.detection.touch();
             built = fresh_for(&state, &caller).await?;
+        }
+        built
+    } else {
+        // With `max_staleness_ms = 0` every read sees every write: the build is brought up to date
+        // first, and only a resource written through another server (not yet followed) is matched
+        // as stored.
+        let (built, up_to_date) = if state.detection.settings.max_staleness_ms == 0 {
+            (current(&state).await?, true)
         } else {
-            // Matched at once against the build's snapshot, as the next build will match it (same
-            // ids, same rules); that build follows in the background.
+            latest(&state).await?
+        };
+        if !up_to_date || !built.resources.contains_key(&wanted) {
             let actor = super::actors::load_actor(&state, &caller, &row.actor_id).await?;
             unbuilt = Some(stored_query(&row, &actor).ok_or_else(not_found)?);
         }
-    }
+        built
+    };
     let found = match &unbuilt {
         Some(adhoc) => crate::matching::match_adhoc(
             &built.snapshot,

@@ -361,6 +361,24 @@ impl Detection {
         self.rebuild_unless_built(pool, wanted)
     }
 
+    /// The last build at once, and whether it sees every write made so far; when it does not, a
+    /// rebuild starts in the background. Blocks only before the very first build. For reads that can
+    /// complete a stale build themselves (a resource's matches: `api::synergies`).
+    pub fn latest(
+        self: &Arc<Self>,
+        pool: &db::DbPool,
+    ) -> Result<(Arc<Built>, bool), DetectionError> {
+        let wanted = self.version.load(Ordering::SeqCst);
+        match self.current.load_full() {
+            Some(built) if built.version >= wanted => Ok((built, true)),
+            Some(built) => {
+                self.refresh_in_background(pool, wanted);
+                Ok((built, false))
+            }
+            None => Ok((self.rebuild_unless_built(pool, wanted)?, true)),
+        }
+    }
+
     /// The detection of every write made so far, whatever `max_staleness_ms` allows: for a read that
     /// must see its own write (a resource created a moment ago and its matches).
     pub fn fresh(&self, pool: &db::DbPool) -> Result<Arc<Built>, DetectionError> {

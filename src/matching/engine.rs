@@ -1001,12 +1001,13 @@ pub fn match_adhoc(
         settings,
         priority,
     };
-    // A stored resource of an actor the snapshot knows speaks as that actor (never its own partner).
+    // A stored resource of an actor the snapshot knows is never matched with that actor's other
+    // resources; the actor is taken as stored now (it may have moved since the snapshot).
     let actor_index = query
         .stored
         .as_ref()
         .and_then(|s| snap.actor_index(s.actor_id));
-    let actor = actor_index.map_or(&built_actor, |i| snap.actor(i));
+    let actor = &built_actor;
     let party = Party {
         res: &res,
         actor,
