@@ -30,8 +30,8 @@ use crate::db;
 use crate::db::lifecycle::{
     LifecycleData, LifecycleError, LifecycleUpdate, RealisedValues, StatusChange,
 };
-use crate::db::models::{ActorRow, SynergyHistoryRow, SynergyNoteRow, SynergyRow};
-use crate::detection::{ActorInfo, Built};
+use crate::db::models::{SynergyHistoryRow, SynergyNoteRow, SynergyRow};
+use crate::detection::Built;
 use crate::domain::lifecycle::{
     FUNNEL, SynergyStatus, TransitionError, allowed_next, furthest_stage,
 };
@@ -877,21 +877,6 @@ struct Counted {
     effects: Effects,
 }
 
-fn actor_info(a: &ActorRow) -> Option<ActorInfo> {
-    Some(ActorInfo {
-        id: Uuid::parse_str(&a.id).ok()?,
-        name: a.name.clone(),
-        naf_code: a.naf_code.clone(),
-        commune: a.commune_insee.clone(),
-        departement: a.departement.clone(),
-        region: a.region.clone(),
-        epci: a.epci.clone(),
-        lat: a.lat,
-        lng: a.lng,
-        share_with_partners: a.share_with_partners,
-    })
-}
-
 /// The synergies with a party in the territory (the scope rule of the synergy lists), with what
 /// each brings.
 fn counted(
@@ -1151,7 +1136,10 @@ async fn territory_synergies(
         inside.extend(
             data.actors
                 .values()
-                .filter(|a| actor_info(a).is_some_and(|info| info.in_scope(&scope, zone.as_ref())))
+                .filter(|a| {
+                    crate::detection::actor_info(a)
+                        .is_some_and(|info| info.in_scope(&scope, zone.as_ref()))
+                })
                 .map(|a| a.id.clone()),
         );
     }

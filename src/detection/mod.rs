@@ -645,7 +645,8 @@ pub fn affects_detection(before: &ActorRow, after: &ActorRow) -> bool {
     actor_info(before) != actor_info(after)
 }
 
-fn actor_info(a: &ActorRow) -> Option<ActorInfo> {
+/// What the detection reads of a stored actor (`None` for an id that is not a UUID).
+pub fn actor_info(a: &ActorRow) -> Option<ActorInfo> {
     Some(ActorInfo {
         id: Uuid::parse_str(&a.id).ok()?,
         name: a.name.clone(),
