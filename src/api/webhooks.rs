@@ -62,7 +62,7 @@ pub struct WebhookInput {
     /// Where to POST deliveries: `http` or `https`, on a host the service allows.
     pub url: String,
     /// Event types: `resource.created`, `resource.updated`, `resource.deleted`,
-    /// `synergy.detected`, `synergy.status_changed`.
+    /// `synergy.detected`, `synergy.retired`, `synergy.status_changed`.
     pub events: Vec<String>,
 }
 

@@ -129,25 +129,29 @@ pub fn sync_decisions(
     Ok(decisions)
 }
 
-/// Announces synergies that entered the detection (`synergy.detected`), in transactions of at most
-/// [`WRITE_CHUNK`] events, when some subscription listens to them.
-pub fn announce_detected(conn: &mut DbConnection, rows: &[SynergyRow]) -> Result<(), DbError> {
+/// Announces synergies that entered the detection (`synergy.detected`) or left it
+/// (`synergy.retired`), in transactions of at most [`WRITE_CHUNK`] events, when some subscription
+/// listens to that type.
+pub fn announce(
+    conn: &mut DbConnection,
+    kind: crate::webhooks::EventType,
+    rows: &[SynergyRow],
+) -> Result<(), DbError> {
+    let wanted = format!("\"{}\"", kind.as_str());
     if rows.is_empty()
         || !super::webhooks::subscribed_event_lists(conn)?
             .iter()
-            .any(|list| list.contains("\"synergy.detected\""))
+            .any(|list| list.contains(&wanted))
     {
         return Ok(());
     }
+    let event = match kind {
+        crate::webhooks::EventType::SynergyRetired => crate::webhooks::events::synergy_retired,
+        _ => crate::webhooks::events::synergy_detected,
+    };
     for chunk in rows.chunks(WRITE_CHUNK) {
         super::transaction(conn, |conn| {
-            crate::webhooks::publish_all(
-                conn,
-                chunk
-                    .iter()
-                    .map(crate::webhooks::events::synergy_detected)
-                    .collect(),
-            )
+            crate::webhooks::publish_all(conn, chunk.iter().map(event).collect())
         })?;
     }
     Ok(())

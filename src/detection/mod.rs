@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwapOption;
 
+use crate::webhooks::EventType;
+
 mod index;
 pub use index::{FirstSeen, Positions, Slot, SynergyIndex, TerritoryIndex};
 use uuid::Uuid;
@@ -542,7 +544,20 @@ impl Detection {
                 })
                 .map(|(_, slot)| row_of(slot))
                 .collect();
-            db::synergies::announce_detected(conn, &entered)?;
+            db::synergies::announce(conn, EventType::SynergyDetected, &entered)?;
+            // What left since the previous build, as that build last showed it.
+            let left: Vec<SynergyRow> = previous
+                .index
+                .iter()
+                .filter(|(id, _)| index.get(id).is_none())
+                .filter_map(|(id, _)| {
+                    let mut row = previous.stored_form(&id.to_string())?;
+                    row.active = false;
+                    row.status = previous.status(id);
+                    Some(row)
+                })
+                .collect();
+            db::synergies::announce(conn, EventType::SynergyRetired, &left)?;
         }
         tracing::info!(
             version,

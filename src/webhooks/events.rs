@@ -50,6 +50,18 @@ pub fn synergy_detected(row: &SynergyRow) -> Event {
     )
 }
 
+/// `synergy.retired`: `{"synergy": {…, "active": false}}`, the synergy as last detected, for one the
+/// detection no longer finds (a resource changed or left, a better partner took its place).
+pub fn synergy_retired(row: &SynergyRow) -> Event {
+    let mut synergy = synergy_summary(row);
+    synergy["active"] = json!(false);
+    Event::new(
+        EventType::SynergyRetired,
+        json!({ "synergy": synergy }),
+        crate::db::lifecycle::parties(row),
+    )
+}
+
 /// `synergy.status_changed`: `{"synergy": {…}, "change": {from, to, reason, comment, changed_by,
 /// changed_at}}`; `row` is the synergy before the change, `change` the history entry written.
 pub fn status_changed(row: &SynergyRow, change: &SynergyHistoryRow) -> Event {

@@ -117,9 +117,13 @@ pub fn fan_out(
                     ));
                     // That the exact sites give a synergy says something of them: partners
                     // learn of synergies with a hidden party from their view (`GET /synergies`).
-                    if event.event_type == super::EventType::SynergyDetected.as_str()
-                        && anonymiser.names_hidden_party(&data)
-                    {
+                    let announces = [
+                        super::EventType::SynergyDetected,
+                        super::EventType::SynergyRetired,
+                    ]
+                    .iter()
+                    .any(|t| t.as_str() == event.event_type);
+                    if announces && anonymiser.names_hidden_party(&data) {
                         continue;
                     }
                     // Stored figures come from exact sites, unlike the anonymous view's.

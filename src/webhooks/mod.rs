@@ -38,6 +38,8 @@ pub enum EventType {
     ResourceDeleted,
     #[serde(rename = "synergy.detected")]
     SynergyDetected,
+    #[serde(rename = "synergy.retired")]
+    SynergyRetired,
     #[serde(rename = "synergy.status_changed")]
     SynergyStatusChanged,
     /// Sent by `POST /webhooks/{id}/test` to that subscription only; cannot be subscribed to.
@@ -47,11 +49,12 @@ pub enum EventType {
 
 impl EventType {
     /// The types a subscription may list.
-    pub const SUBSCRIBABLE: [EventType; 5] = [
+    pub const SUBSCRIBABLE: [EventType; 6] = [
         EventType::ResourceCreated,
         EventType::ResourceUpdated,
         EventType::ResourceDeleted,
         EventType::SynergyDetected,
+        EventType::SynergyRetired,
         EventType::SynergyStatusChanged,
     ];
 
@@ -61,6 +64,7 @@ impl EventType {
             EventType::ResourceUpdated => "resource.updated",
             EventType::ResourceDeleted => "resource.deleted",
             EventType::SynergyDetected => "synergy.detected",
+            EventType::SynergyRetired => "synergy.retired",
             EventType::SynergyStatusChanged => "synergy.status_changed",
             EventType::Ping => "ping",
         }

@@ -1,5 +1,5 @@
 //! The delivery worker: a tokio task that, every `webhooks.poll_interval_ms`,
-//! 1. refreshes the synergy detection when a subscription wants `synergy.detected` (detection is
+//! 1. refreshes the synergy detection when a subscription wants `synergy.detected` or `synergy.retired` (detection is
 //!    otherwise lazy: it runs on the next read of synergies);
 //! 2. fans out recorded events into the outbox ([`super::fanout`]);
 //! 3. delivers, for each active subscription with pending rows (several at once), its head — the
@@ -204,13 +204,16 @@ impl Worker {
         }
     }
 
-    /// Runs the detection when someone listens to `synergy.detected` and data changed since.
+    /// Runs the detection when someone listens to `synergy.detected` or `synergy.retired` and data
+    /// changed since.
     async fn refresh_detection(&self) -> Result<(), String> {
         let wanted = db::run(&self.pool, |conn| Ok(store::subscribed_event_lists(conn)?))
             .await
             .map_err(|e| e.to_string())?
             .iter()
-            .any(|list| list.contains("\"synergy.detected\""));
+            .any(|list| {
+                list.contains("\"synergy.detected\"") || list.contains("\"synergy.retired\"")
+            });
         if !wanted {
             return Ok(());
         }

@@ -939,7 +939,11 @@ async fn synergy_detection_and_status_changes_are_delivered() {
         &app,
         &app.admin_key,
         &url,
-        &["synergy.detected", "synergy.status_changed"],
+        &[
+            "synergy.detected",
+            "synergy.status_changed",
+            "synergy.retired",
+        ],
     )
     .await;
     receiver.set_secret(&secret);
@@ -1029,6 +1033,15 @@ async fn synergy_detection_and_status_changes_are_delivered() {
         "retired: {}",
         listed.text
     );
+    let retired = eventually("synergy.retired", || async {
+        receiver.acked().into_iter().find(|r| {
+            r.event_type == "synergy.retired" && r.body["data"]["synergy"]["id"] == synergy.as_str()
+        })
+    })
+    .await;
+    assert_eq!(retired.body["data"]["synergy"]["active"], false);
+    assert_eq!(retired.body["data"]["synergy"]["status"], "proposed");
+    assert!(retired.sequence > changed.sequence);
     // …and when the limit goes, it comes back under its id, announced again with the kept status.
     let r = app
         .patch(
