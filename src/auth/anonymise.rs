@@ -517,7 +517,7 @@ impl Anonymiser {
                     if !before.is_some_and(char::is_alphanumeric)
                         && !after.is_some_and(char::is_alphanumeric)
                     {
-                        found.push((from, to, &h.label));
+                        found.push((from, closing_brackets(text, from, to), &h.label));
                     }
                 }
             }
@@ -625,6 +625,25 @@ pub fn fold(text: &str) -> (String, Vec<(usize, usize)>) {
         }
     }
     (folded, spans)
+}
+
+/// The end of a match extended over the closing brackets that balance the ones it opened: folding
+/// drops punctuation, so "Laiterie (exemple)" matches up to its last letter and would leave ")".
+fn closing_brackets(text: &str, from: usize, to: usize) -> usize {
+    let matched = &text[from..to];
+    let mut open = matched.matches(['(', '[']).count();
+    open = open.saturating_sub(matched.matches([')', ']']).count());
+    let mut end = to;
+    while open > 0 {
+        match text[end..].chars().next() {
+            Some(c @ (')' | ']')) => {
+                end += c.len_utf8();
+                open -= 1;
+            }
+            _ => break,
+        }
+    }
+    end
 }
 
 /// What identifies an actor in free text, folded: its name, SIRET and SIREN, address and contact.
@@ -799,6 +818,20 @@ mod tests {
         ] {
             assert_eq!(anon.redact(text), expected, "{text}");
         }
+        // A name with brackets goes whole, its closing bracket included.
+        let mut bracketed = anon.clone();
+        if let Some(h) = bracketed.hidden.get_mut(&Uuid::from_u128(7)) {
+            h.needles = needles_of("Laiterie de l'Auxois (exemple)", &[]);
+        }
+        assert_eq!(
+            bracketed.redact("Vu la Laiterie de l’Auxois (exemple), hier"),
+            format!("Vu la {label}, hier")
+        );
+        assert_eq!(
+            bracketed.redact("(laiterie de l'auxois exemple)"),
+            format!("({label})"),
+            "a bracket the name did not open stays"
+        );
         // Inside a longer word or number it is another thing.
         for text in ["Fonderie Dupontel", "7328293201", "Refonderie Dupont"] {
             assert_eq!(anon.redact(text), text);
