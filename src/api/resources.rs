@@ -275,15 +275,26 @@ pub async fn load_resource(
     caller: &Caller,
     id: &str,
 ) -> Result<ResourceRow, ApiError> {
+    Ok(load_resource_with_actor(state, caller, id).await?.0)
+}
+
+/// [`load_resource`] with the resource's actor, read in the same query (one round trip).
+pub async fn load_resource_with_actor(
+    state: &State,
+    caller: &Caller,
+    id: &str,
+) -> Result<(ResourceRow, crate::db::models::ActorRow), ApiError> {
     let owned = id.to_owned();
-    let row = db::run(&state.pool, move |conn| db::resources::get(conn, &owned))
-        .await
-        .map_err(|e| match e {
-            db::DbError::NotFound => ApiError::NotFound(format!("resource `{id}`")),
-            other => other.into(),
-        })?;
-    load_actor(state, caller, &row.actor_id).await?;
-    Ok(row)
+    let (row, actor) = db::run(&state.pool, move |conn| {
+        db::resources::get_with_actor(conn, &owned)
+    })
+    .await
+    .map_err(|e| match e {
+        db::DbError::NotFound => ApiError::NotFound(format!("resource `{id}`")),
+        other => other.into(),
+    })?;
+    caller.check_commune(state, &actor.commune_insee).await?;
+    Ok((row, actor))
 }
 
 /// One resource.

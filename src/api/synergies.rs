@@ -850,7 +850,7 @@ pub async fn resource_matches(
             "a resource's matches are substitutions; pooling groups are listed by /synergies?kind=pooling",
         ));
     }
-    let row = super::resources::load_resource(&state, &caller, &id).await?;
+    let (row, actor) = super::resources::load_resource_with_actor(&state, &caller, &id).await?;
     // Scores carry the territorial priority of `territory` when one is named (neutral otherwise).
     let territory = query
         .territory
@@ -887,7 +887,6 @@ pub async fn resource_matches(
             latest(&state).await?
         };
         if !up_to_date || !built.resources.contains_key(&wanted) {
-            let actor = super::actors::load_actor(&state, &caller, &row.actor_id).await?;
             unbuilt = Some(stored_query(&row, &actor).ok_or_else(not_found)?);
         }
         built

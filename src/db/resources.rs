@@ -38,6 +38,20 @@ pub fn get(conn: &mut DbConnection, id: &str) -> Result<ResourceRow, DbError> {
         .ok_or(DbError::NotFound)
 }
 
+/// A resource with its actor, in one query.
+pub fn get_with_actor(
+    conn: &mut DbConnection,
+    id: &str,
+) -> Result<(ResourceRow, ActorRow), DbError> {
+    resources::table
+        .find(id)
+        .inner_join(actors::table)
+        .select((ResourceRow::as_select(), ActorRow::as_select()))
+        .first(conn)
+        .optional()?
+        .ok_or(DbError::NotFound)
+}
+
 pub fn update(conn: &mut DbConnection, row: &ResourceRow) -> Result<(), DbError> {
     let n = diesel::update(resources::table.find(&row.id))
         .set(row)
