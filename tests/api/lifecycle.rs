@@ -564,6 +564,12 @@ async fn concurrent_changes_from_the_same_status_cannot_both_pass() {
     });
     let replies = futures_util::future::join_all(requests).await;
     let statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+    let unexpected: Vec<&str> = replies
+        .iter()
+        .filter(|r| r.status != 200 && r.status != 409)
+        .map(|r| r.text.as_str())
+        .collect();
+    assert!(unexpected.is_empty(), "{statuses:?}: {unexpected:?}");
     assert_eq!(
         statuses.iter().filter(|s| **s == 200).count(),
         1,

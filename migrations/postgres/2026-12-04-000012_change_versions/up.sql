@@ -20,7 +20,11 @@ CREATE TRIGGER actors_changed AFTER INSERT OR UPDATE OR DELETE ON actors
     FOR EACH STATEMENT EXECUTE FUNCTION bump_change_version('data');
 CREATE TRIGGER resources_changed AFTER INSERT OR UPDATE OR DELETE ON resources
     FOR EACH STATEMENT EXECUTE FUNCTION bump_change_version('data');
+-- Stored decisions bump per row, not per statement: a first decision's `INSERT … ON CONFLICT DO
+-- NOTHING` that inserts nothing must not take the counter's lock before the synergy row's (the row,
+-- then the counter, in every transaction: no deadlock between concurrent first decisions). Decisions
+-- are few, so a row trigger costs little.
 CREATE TRIGGER synergies_changed AFTER INSERT OR UPDATE OR DELETE ON synergies
-    FOR EACH STATEMENT EXECUTE FUNCTION bump_change_version('decisions');
+    FOR EACH ROW EXECUTE FUNCTION bump_change_version('decisions');
 CREATE TRIGGER api_keys_changed AFTER INSERT OR UPDATE OR DELETE ON api_keys
     FOR EACH STATEMENT EXECUTE FUNCTION bump_change_version('keys');
