@@ -1172,14 +1172,11 @@ fn with_detection(
         .map(|row| (row.id.clone(), row))
         .collect();
     let has = |id: &Uuid| inside.contains(&id.to_string());
-    // The territory's synergies from the build's index (every one for the whole country).
-    let substitutions: Vec<&crate::matching::Synergy> = match candidates {
-        Some(p) => p
-            .synergies
-            .iter()
-            .filter_map(|&i| view.synergies.get(i as usize))
-            .collect(),
-        None => view.synergies.iter().collect(),
+    // The territory's synergies from the build's index (every one for the whole country), each
+    // materialised once it is known to touch the territory.
+    let substitutions: Vec<u32> = match candidates {
+        Some(p) => p.synergies.clone(),
+        None => (0..view.synergies.len() as u32).collect(),
     };
     let groups: Vec<&crate::matching::pooling::PoolingGroup> = match candidates {
         Some(p) => p
@@ -1191,8 +1188,12 @@ fn with_detection(
     };
     let mut rows: Vec<SynergyRow> = substitutions
         .into_iter()
-        .filter(|s| has(&s.provider_actor_id) || has(&s.receiver_actor_id))
-        .map(|s| crate::detection::substitution_row(s, 0, now))
+        .filter(|&i| {
+            view.brief(i)
+                .is_some_and(|s| has(&s.provider_actor_id) || has(&s.receiver_actor_id))
+        })
+        .filter_map(|i| view.synergy_at(i))
+        .map(|s| crate::detection::substitution_row(&s, 0, now))
         .chain(
             groups
                 .into_iter()

@@ -15,7 +15,7 @@ use super::{Page, PageParams, State, page_slice};
 use crate::auth::Caller;
 use crate::auth::anonymise::{ActorFacts, Anonymiser, anonymous_view};
 use crate::db::{self, TerritoryScope};
-use crate::detection::{Built, Positions, pooling_score};
+use crate::detection::{Brief, Built, Positions, Slot, pooling_score};
 use crate::matching::graph::{ChainParams, GraphActor, GraphEdge, SynergyGraph};
 use crate::matching::pooling::PoolingGroup;
 use crate::matching::{AdhocQuery, Synergy};
@@ -205,10 +205,14 @@ impl SynergyQuery {
     /// Whether a substitution synergy passes the filters, `score` being its score in this list
     /// (with the territory's priority applied).
     fn keeps_substitution(&self, s: &Synergy, score: f64) -> bool {
+        self.keeps(&s.class, s.latent, score)
+    }
+
+    fn keeps(&self, class: &str, latent: bool, score: f64) -> bool {
         self.kind != Some(SynergyKind::Pooling)
             && self.min_score.is_none_or(|m| score >= m)
-            && self.class.as_deref().is_none_or(|c| s.class.starts_with(c))
-            && self.latent.is_none_or(|l| s.latent == l)
+            && self.class.as_deref().is_none_or(|c| class.starts_with(c))
+            && self.latent.is_none_or(|l| latent == l)
     }
 
     fn keeps_pooling(&self, g: &PoolingGroup) -> bool {
@@ -551,28 +555,46 @@ impl Prioritiser {
             .family_for_resource(&s.class, s.ewc_code.as_deref())
     }
 
-    /// The synergy's components with the territory's priority (unchanged without an account).
-    fn components(&self, s: &Synergy) -> crate::matching::ScoreComponents {
-        let mut components = s.components;
-        if let Some(report) = &self.report {
-            components.territorial_priority = report.priority(Self::family(s));
+    /// `score` of a synergy of `class` and `ewc_code` whose territorial priority was `was`, with
+    /// the territory's priority instead: the score is a weighted mean, so only that term moves.
+    /// Lists rank detected synergies by this value without materialising them, and show it.
+    fn prioritised(&self, score: f64, was: f64, class: &str, ewc_code: Option<&str>) -> f64 {
+        let Some(report) = &self.report else {
+            return score;
+        };
+        let family =
+            crate::afme::families::FamilyTable::builtin().family_for_resource(class, ewc_code);
+        let total: f64 = self.weights.as_array().iter().sum();
+        if total <= 0.0 {
+            return score;
         }
-        components
+        let moved = self.weights.territorial_priority
+            * (crate::matching::score::clamp01(report.priority(family))
+                - crate::matching::score::clamp01(was))
+            / total;
+        crate::matching::score::clamp01(score + moved)
     }
 
-    /// The synergy's score with the territory's priority.
-    pub fn score(&self, s: &Synergy) -> f64 {
-        match self.report {
-            Some(_) => self.components(s).score(&self.weights),
-            None => s.score,
-        }
+    /// The score of a detected synergy with the territory's priority (`brief` of a build whose
+    /// territorial priority is neutral).
+    fn score(&self, brief: &crate::detection::Brief<'_>) -> f64 {
+        use crate::matching::TerritorialPriority as _;
+        let mut buf = [0u8; 6];
+        let neutral = crate::matching::NeutralPriority.priority(brief.class, None);
+        self.prioritised(brief.score, neutral, brief.class, brief.ewc(&mut buf))
     }
 
+    /// The synergy with the territory's priority in its components and score.
     pub fn apply(&self, s: &Synergy) -> Synergy {
         let mut out = s.clone();
-        if self.report.is_some() {
-            out.components = self.components(s);
-            out.score = out.components.score(&self.weights);
+        if let Some(report) = &self.report {
+            out.score = self.prioritised(
+                s.score,
+                s.components.territorial_priority,
+                &s.class,
+                s.ewc_code.as_deref(),
+            );
+            out.components.territorial_priority = report.priority(Self::family(s));
         }
         out
     }
@@ -582,7 +604,7 @@ impl Prioritiser {
 /// list. Lists rank these light entries and build the full items of the requested page only.
 #[derive(Debug, Clone, Copy)]
 enum Ranked {
-    Substitution(usize),
+    Substitution(u32),
     Pooling(usize),
 }
 
@@ -601,7 +623,7 @@ fn ranked_page(
     built: &Built,
     query: &SynergyQuery,
     priority: &Prioritiser,
-    selection: Selection<impl Fn(&Synergy) -> bool, impl Fn(&PoolingGroup) -> bool>,
+    selection: Selection<impl Fn(&Brief<'_>) -> bool, impl Fn(&PoolingGroup) -> bool>,
 ) -> Result<Page<SynergyItem>, ApiError> {
     let Selection {
         candidates,
@@ -616,19 +638,19 @@ fn ranked_page(
         ));
     }
     // The territory's or actor's synergies from the build's index, else every one.
-    let substitutions: Box<dyn Iterator<Item = usize>> = match candidates {
-        Some(p) => Box::new(p.synergies.iter().map(|&i| i as usize)),
-        None => Box::new(0..built.synergies.len()),
+    let substitutions: Box<dyn Iterator<Item = u32>> = match candidates {
+        Some(p) => Box::new(p.synergies.iter().copied()),
+        None => Box::new(0..built.synergies.len() as u32),
     };
     let groups: Box<dyn Iterator<Item = usize>> = match candidates {
         Some(p) => Box::new(p.pooling.iter().map(|&i| i as usize)),
         None => Box::new(0..built.pooling.len()),
     };
     let mut ranked: Vec<(f64, Uuid, Ranked)> = substitutions
-        .filter_map(|i| Some((i, built.synergies.get(i)?)))
+        .filter_map(|i| Some((i, built.brief(i)?)))
         .filter(|(_, s)| keep_substitution(s))
-        .map(|(i, s)| (i, s, priority.score(s)))
-        .filter(|(_, s, score)| query.keeps_substitution(s, *score))
+        .map(|(i, s)| (i, s, priority.score(&s)))
+        .filter(|(_, s, score)| query.keeps(s.class, s.latent, *score))
         .map(|(i, s, score)| (score, s.id, Ranked::Substitution(i)))
         .chain(
             groups
@@ -640,22 +662,21 @@ fn ranked_page(
     ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     let (range, next_cursor) = super::page_bounds(state, ranked.len(), &query.page())?;
     let show_status = shows_status(caller);
-    let items = ranked[range]
-        .iter()
-        .map(|(_, _, entry)| match *entry {
-            Ranked::Substitution(i) => SynergyItem::Substitution(Box::new(substitution_out(
-                built,
-                &priority.apply(&built.synergies[i]),
-                show_status,
-            ))),
-            Ranked::Pooling(i) => SynergyItem::Pooling(Box::new(pooling_out(
-                built,
-                &built.pooling[i],
-                show_status,
-                labels,
-            ))),
-        })
-        .collect();
+    let items =
+        ranked[range]
+            .iter()
+            .filter_map(|(_, _, entry)| match *entry {
+                Ranked::Substitution(i) => Some(SynergyItem::Substitution(Box::new(
+                    substitution_out(built, &priority.apply(&built.synergy_at(i)?), show_status),
+                ))),
+                Ranked::Pooling(i) => Some(SynergyItem::Pooling(Box::new(pooling_out(
+                    built,
+                    built.pooling.get(i)?,
+                    show_status,
+                    labels,
+                )))),
+            })
+            .collect();
     Ok(Page { items, next_cursor })
 }
 
@@ -688,7 +709,7 @@ pub async fn list_synergies(
         &priority,
         Selection {
             candidates: candidates.as_ref(),
-            substitution: |s: &Synergy| {
+            substitution: |s: &Brief<'_>| {
                 in_scope(&built, &s.provider_actor_id, &scope, zone.as_ref())
                     || in_scope(&built, &s.receiver_actor_id, &scope, zone.as_ref())
             },
@@ -741,7 +762,7 @@ pub async fn get_synergy(
         return Ok(
             HttpResponse::Ok().json(SynergyItem::Substitution(Box::new(substitution_out(
                 &built,
-                s,
+                &s,
                 shows_status(&caller),
             )))),
         );
@@ -764,7 +785,9 @@ pub async fn get_synergy(
 
 /// The actors of a synergy (its two parties, or a pooling group's members).
 pub(crate) fn parties(built: &Built, id: Uuid) -> Vec<Uuid> {
-    if let Some(s) = built.synergy(id) {
+    if let Some(Slot::Substitution(i)) = built.index.get(&id)
+        && let Some(s) = built.brief(i)
+    {
         return vec![s.provider_actor_id, s.receiver_actor_id];
     }
     built
@@ -823,7 +846,7 @@ pub async fn actor_synergies(
         &Prioritiser::neutral(&state),
         Selection {
             candidates: Some(&built.territories.of_actor(&actor_id)),
-            substitution: |s: &Synergy| {
+            substitution: |s: &Brief<'_>| {
                 s.provider_actor_id == actor_id || s.receiver_actor_id == actor_id
             },
             pooling: |g: &PoolingGroup| g.members.iter().any(|m| m.actor_id == actor_id),
@@ -1084,14 +1107,20 @@ async fn territory_graph_of(
     caller.check_territory(state, code).await?;
     let (scope, zone) = scope_of(state, Some(code)).await?;
     let built = current_for(state, caller).await?;
-    let edges: Vec<GraphEdge> = built
-        .synergies
-        .iter()
-        .filter(|s| min_score.is_none_or(|m| s.score >= m))
-        .filter(|s| {
+    // The territory's synergies from the build's index, materialised once selected.
+    let positions = territory_candidates(state, &built, &scope, zone.as_ref());
+    let selected: Box<dyn Iterator<Item = u32>> = match &positions {
+        Some(p) => Box::new(p.synergies.iter().copied()),
+        None => Box::new(0..built.synergies.len() as u32),
+    };
+    let edges: Vec<GraphEdge> = selected
+        .filter_map(|i| Some((i, built.brief(i)?)))
+        .filter(|(_, s)| min_score.is_none_or(|m| s.score >= m))
+        .filter(|(_, s)| {
             in_scope(&built, &s.provider_actor_id, &scope, zone.as_ref())
                 || in_scope(&built, &s.receiver_actor_id, &scope, zone.as_ref())
         })
+        .filter_map(|(i, _)| built.synergy_at(i))
         .map(|s| GraphEdge {
             synergy_id: s.id,
             offer_id: s.offer_id,

@@ -129,6 +129,18 @@ pub fn sync_decisions(
     Ok(decisions)
 }
 
+/// Whether a webhook subscription asks for `kind` (a build materialises what it would announce
+/// only then).
+pub fn subscribed(
+    conn: &mut DbConnection,
+    kind: crate::webhooks::EventType,
+) -> Result<bool, DbError> {
+    let wanted = format!("\"{}\"", kind.as_str());
+    Ok(super::webhooks::subscribed_event_lists(conn)?
+        .iter()
+        .any(|list| list.contains(&wanted)))
+}
+
 /// Announces synergies that entered the detection (`synergy.detected`) or left it
 /// (`synergy.retired`), in transactions of at most [`WRITE_CHUNK`] events, when some subscription
 /// listens to that type.
@@ -137,12 +149,7 @@ pub fn announce(
     kind: crate::webhooks::EventType,
     rows: &[SynergyRow],
 ) -> Result<(), DbError> {
-    let wanted = format!("\"{}\"", kind.as_str());
-    if rows.is_empty()
-        || !super::webhooks::subscribed_event_lists(conn)?
-            .iter()
-            .any(|list| list.contains(&wanted))
-    {
+    if rows.is_empty() || !subscribed(conn, kind)? {
         return Ok(());
     }
     let event = match kind {

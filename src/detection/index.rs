@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
+use super::substitutions::Substitutions;
 use super::{ActorInfo, Built};
-use crate::matching::Synergy;
+use crate::matching::Snapshot;
 use crate::matching::pooling::PoolingGroup;
 
 /// Where a synergy sits in a build.
@@ -16,29 +17,46 @@ pub enum Slot {
     Pooling(u32),
 }
 
-/// Synergy id → its place in a build: one synergy is found without a scan.
+/// Synergy id → its place in a build: one synergy is found without a scan. Substitutions are
+/// (id, position) pairs sorted by id (20 bytes a synergy, a hash map took about twice that).
 #[derive(Debug, Default)]
-pub struct SynergyIndex(HashMap<Uuid, Slot>);
+pub struct SynergyIndex {
+    substitutions: Vec<(Uuid, u32)>,
+    pooling: HashMap<Uuid, u32>,
+}
 
 impl SynergyIndex {
-    pub fn new(synergies: &[Synergy], pooling: &[PoolingGroup]) -> SynergyIndex {
-        let mut map = HashMap::with_capacity(synergies.len() + pooling.len());
+    pub fn new(synergies: &Substitutions, pooling: &[PoolingGroup]) -> SynergyIndex {
         // Positions fit in u32: a build of more than 4 billion synergies is out of reach anyway.
-        for (i, s) in synergies.iter().enumerate() {
-            map.insert(s.id, Slot::Substitution(i as u32));
+        let mut substitutions: Vec<(Uuid, u32)> = synergies
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.id, i as u32))
+            .collect();
+        substitutions.sort_unstable_by_key(|(id, _)| *id);
+        let pooling = pooling
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (g.id, i as u32))
+            .collect();
+        SynergyIndex {
+            substitutions,
+            pooling,
         }
-        for (i, g) in pooling.iter().enumerate() {
-            map.insert(g.id, Slot::Pooling(i as u32));
-        }
-        SynergyIndex(map)
     }
 
     pub fn get(&self, id: &Uuid) -> Option<Slot> {
-        self.0.get(id).copied()
+        match self.substitutions.binary_search_by_key(id, |(id, _)| *id) {
+            Ok(i) => Some(Slot::Substitution(self.substitutions[i].1)),
+            Err(_) => self.pooling.get(id).map(|&i| Slot::Pooling(i)),
+        }
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&Uuid, Slot)> {
-        self.0.iter().map(|(id, slot)| (id, *slot))
+        self.substitutions
+            .iter()
+            .map(|(id, i)| (id, Slot::Substitution(*i)))
+            .chain(self.pooling.iter().map(|(id, i)| (id, Slot::Pooling(*i))))
     }
 }
 
@@ -54,7 +72,7 @@ impl FirstSeen {
     /// Each synergy's time in `previous` when it was there, else `now`.
     pub(super) fn carried(
         previous: Option<&Built>,
-        synergies: &[Synergy],
+        synergies: &Substitutions,
         pooling: &[PoolingGroup],
         now: chrono::NaiveDateTime,
     ) -> FirstSeen {
@@ -64,7 +82,7 @@ impl FirstSeen {
                 .unwrap_or(now)
         };
         FirstSeen {
-            synergies: synergies.iter().map(|s| seen(&s.id)).collect(),
+            synergies: synergies.iter().map(|d| seen(&d.id)).collect(),
             pooling: pooling.iter().map(|g| seen(&g.id)).collect(),
         }
     }
@@ -104,14 +122,16 @@ impl Positions {
 
 impl TerritoryIndex {
     pub fn new(
-        synergies: &[Synergy],
+        snapshot: &Snapshot,
+        synergies: &Substitutions,
         pooling: &[PoolingGroup],
         actors: &HashMap<Uuid, ActorInfo>,
     ) -> TerritoryIndex {
         let mut index = TerritoryIndex::default();
         // Positions fit in u32 (see `SynergyIndex::new`).
-        for (i, s) in synergies.iter().enumerate() {
-            for party in [s.provider_actor_id, s.receiver_actor_id] {
+        for (i, d) in synergies.iter().enumerate() {
+            let brief = d.brief(snapshot);
+            for party in [brief.provider_actor_id, brief.receiver_actor_id] {
                 index.add(actors, party, |p| p.synergies.push(i as u32));
             }
         }

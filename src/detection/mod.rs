@@ -17,7 +17,9 @@ use arc_swap::ArcSwapOption;
 use crate::webhooks::EventType;
 
 mod index;
+mod substitutions;
 pub use index::{FirstSeen, Positions, Slot, SynergyIndex, TerritoryIndex};
+pub use substitutions::{Brief, Detected, Substitutions};
 use uuid::Uuid;
 
 use crate::db::models::{ActorRow, ResourceRow, SynergyRow};
@@ -26,8 +28,8 @@ use crate::db::{self, DbConnection, DbError, TerritoryScope};
 use crate::domain::resource::{BaseUnit, Category, Classifier, ResourceKind};
 use crate::matching::pooling::{PoolingGroup, PoolingParams, PoolingResource, find_pooling_groups};
 use crate::matching::{
-    Knowledge, MatchingSettings, NeutralPriority, ScoreComponents, ScoringWeights, SnapActor,
-    SnapResource, Snapshot, Synergy, Taxonomy,
+    Knowledge, MatchingSettings, ScoreComponents, ScoringWeights, SnapActor, SnapResource,
+    Snapshot, Synergy, Taxonomy,
 };
 
 /// Where an actor is, for territory filters and display.
@@ -78,8 +80,10 @@ pub struct Built {
     /// When this build finished.
     pub built_at: std::time::Instant,
     pub snapshot: Snapshot,
-    /// Substitution synergies, best first.
-    pub synergies: Vec<Synergy>,
+    /// The settings the snapshot was matched with, to materialise its synergies.
+    pub settings: MatchingSettings,
+    /// Substitution synergies, best first, compact: [`Built::synergy`] materialises one.
+    pub synergies: Substitutions,
     pub pooling: Vec<PoolingGroup>,
     pub actors: HashMap<Uuid, ActorInfo>,
     pub resources: HashMap<Uuid, ResourceInfo>,
@@ -114,12 +118,24 @@ impl Built {
             .unwrap_or_else(|| "detected".into())
     }
 
-    /// The substitution synergy `id` of this build.
-    pub fn synergy(&self, id: Uuid) -> Option<&Synergy> {
+    /// The substitution synergy `id` of this build, materialised.
+    pub fn synergy(&self, id: Uuid) -> Option<Synergy> {
         match self.index.get(&id)? {
-            Slot::Substitution(i) => self.synergies.get(i as usize),
+            Slot::Substitution(i) => self.synergy_at(i),
             Slot::Pooling(_) => None,
         }
+    }
+
+    /// The substitution synergy at `position` in [`Built::synergies`], materialised.
+    pub fn synergy_at(&self, position: u32) -> Option<Synergy> {
+        self.synergies
+            .get(position)?
+            .materialise(&self.snapshot, &self.settings)
+    }
+
+    /// What lists read of the substitution synergy at `position`, without materialising it.
+    pub fn brief(&self, position: u32) -> Option<Brief<'_>> {
+        Some(self.synergies.get(position)?.brief(&self.snapshot))
     }
 
     /// The pooling group `id` of this build.
@@ -136,8 +152,8 @@ impl Built {
         let seen = self.first_seen.of(slot)?;
         let mut row = match slot {
             Slot::Substitution(i) => {
-                let s = self.synergies.get(i as usize)?;
-                substitution_row(s, fingerprint(s), seen)
+                let s = self.synergy_at(i)?;
+                substitution_row(&s, fingerprint(&s), seen)
             }
             Slot::Pooling(i) => {
                 let g = self.pooling.get(i as usize)?;
@@ -176,18 +192,18 @@ impl Built {
                 .get(&a.id)
                 .map_or((a.lat, a.lng), |info| (info.lat, info.lng))
         });
-        let synergies =
-            crate::matching::detect_all(&snapshot, &detection.settings, &NeutralPriority)?;
+        let synergies = Substitutions::detect(&snapshot, &detection.settings)?;
         let pooling =
             find_pooling_groups(&pooling_input(&self.resources, &actors), &detection.pooling)
                 .map_err(|e| DetectionError::Pooling(e.to_string()))?;
         let index = SynergyIndex::new(&synergies, &pooling);
-        let territories = TerritoryIndex::new(&synergies, &pooling, &actors);
+        let territories = TerritoryIndex::new(&snapshot, &synergies, &pooling, &actors);
         let first_seen = FirstSeen::carried(Some(self), &synergies, &pooling, crate::db::now());
         Ok(Built {
             version: self.version,
             built_at: self.built_at,
             snapshot,
+            settings: self.settings.clone(),
             synergies,
             pooling,
             actors,
@@ -500,64 +516,68 @@ impl Detection {
         let loaded_ms = started.elapsed().as_millis() as u64;
         let snapshot =
             Snapshot::build(snap_actors, snap_resources, &self.taxonomy, &self.knowledge);
-        let synergies = crate::matching::detect_all(&snapshot, &self.settings, &NeutralPriority)?;
+        let synergies = Substitutions::detect(&snapshot, &self.settings)?;
         let detected_ms = started.elapsed().as_millis() as u64;
         let pooling = find_pooling_groups(&pooling_input(&resources, &actors), &self.pooling)
             .map_err(|e| DetectionError::Pooling(e.to_string()))?;
         let pooled_ms = started.elapsed().as_millis() as u64;
         let now = crate::db::now();
         let index = SynergyIndex::new(&synergies, &pooling);
-        let territories = TerritoryIndex::new(&synergies, &pooling, &actors);
+        let territories = TerritoryIndex::new(&snapshot, &synergies, &pooling, &actors);
         let previous = self.current.load_full();
         let first_seen = FirstSeen::carried(previous.as_deref(), &synergies, &pooling, now);
         let row_of = |slot: Slot| {
             let mut row = match slot {
                 Slot::Substitution(i) => {
-                    let s = &synergies[i as usize];
-                    substitution_row(s, fingerprint(s), now)
+                    let s = synergies.get(i)?.materialise(&snapshot, &self.settings)?;
+                    substitution_row(&s, fingerprint(&s), now)
                 }
                 Slot::Pooling(i) => {
-                    let g = &pooling[i as usize];
+                    let g = pooling.get(i as usize)?;
                     pooling_row(g, fingerprint(g), now)
                 }
             };
             row.first_detected_at = first_seen.of(slot).unwrap_or(now);
-            row
+            Some(row)
         };
         // Only the stored decisions are read and written: candidates stay in memory.
         let decisions = db::synergies::sync_decisions(conn, |id| {
             Uuid::parse_str(id)
                 .ok()
                 .and_then(|id| index.get(&id))
-                .map(row_of)
+                .and_then(row_of)
         })?;
         let summary = compare(previous.as_deref(), &synergies, &pooling, &index);
         if let Some(previous) = &previous {
             // What entered since the previous build, unless stored (those that come back after
             // they were retired are announced by `sync_decisions`). A server's first build has
-            // nothing to compare with: it announces nothing.
-            let entered: Vec<SynergyRow> = index
-                .iter()
-                .filter(|(id, _)| {
-                    previous.index.get(id).is_none()
-                        && !decisions.statuses.contains_key(&id.to_string())
-                })
-                .map(|(_, slot)| row_of(slot))
-                .collect();
-            db::synergies::announce(conn, EventType::SynergyDetected, &entered)?;
+            // nothing to compare with: it announces nothing. Materialised only for subscribers.
+            if db::synergies::subscribed(conn, EventType::SynergyDetected)? {
+                let entered: Vec<SynergyRow> = index
+                    .iter()
+                    .filter(|(id, _)| {
+                        previous.index.get(id).is_none()
+                            && !decisions.statuses.contains_key(&id.to_string())
+                    })
+                    .filter_map(|(_, slot)| row_of(slot))
+                    .collect();
+                db::synergies::announce(conn, EventType::SynergyDetected, &entered)?;
+            }
             // What left since the previous build, as that build last showed it.
-            let left: Vec<SynergyRow> = previous
-                .index
-                .iter()
-                .filter(|(id, _)| index.get(id).is_none())
-                .filter_map(|(id, _)| {
-                    let mut row = previous.stored_form(&id.to_string())?;
-                    row.active = false;
-                    row.status = previous.status(id);
-                    Some(row)
-                })
-                .collect();
-            db::synergies::announce(conn, EventType::SynergyRetired, &left)?;
+            if db::synergies::subscribed(conn, EventType::SynergyRetired)? {
+                let left: Vec<SynergyRow> = previous
+                    .index
+                    .iter()
+                    .filter(|(id, _)| index.get(id).is_none())
+                    .filter_map(|(id, _)| {
+                        let mut row = previous.stored_form(&id.to_string())?;
+                        row.active = false;
+                        row.status = previous.status(id);
+                        Some(row)
+                    })
+                    .collect();
+                db::synergies::announce(conn, EventType::SynergyRetired, &left)?;
+            }
         }
         tracing::info!(
             version,
@@ -577,6 +597,7 @@ impl Detection {
             version,
             built_at: std::time::Instant::now(),
             snapshot,
+            settings: self.settings.clone(),
             synergies,
             pooling,
             actors,
@@ -604,11 +625,11 @@ impl Drop for ChangeFollower {
     }
 }
 
-/// What a build changed against the previous one: the figures a reader sees (score, quantity,
-/// distance) compared bit for bit.
+/// What a build changed against the previous one: the figures a reader sees (score, distance, and
+/// a pooling group's quantity) compared bit for bit.
 fn compare(
     previous: Option<&Built>,
-    synergies: &[Synergy],
+    synergies: &Substitutions,
     pooling: &[PoolingGroup],
     index: &SynergyIndex,
 ) -> DetectionSummary {
@@ -620,17 +641,17 @@ fn compare(
         };
     };
     let figures =
-        |built_synergies: &[Synergy], built_pooling: &[PoolingGroup], slot: Slot| match slot {
-            Slot::Substitution(i) => {
-                let s = &built_synergies[i as usize];
-                (s.score, s.quantity, s.distance_km)
-            }
-            Slot::Pooling(i) => {
-                let g = &built_pooling[i as usize];
-                (pooling_score(g), g.total_yearly_quantity, g.radius_km)
-            }
+        |built_synergies: &Substitutions, built_pooling: &[PoolingGroup], slot: Slot| match slot {
+            Slot::Substitution(i) => built_synergies
+                .get(i)
+                .map(|d| (d.candidate.score, None, f64::from(d.candidate.distance_km))),
+            Slot::Pooling(i) => built_pooling
+                .get(i as usize)
+                .map(|g| (pooling_score(g), g.total_yearly_quantity, g.radius_km)),
         };
-    let bits = |(a, b, c): (f64, Option<f64>, f64)| (a.to_bits(), b.map(f64::to_bits), c.to_bits());
+    let bits = |figures: Option<(f64, Option<f64>, f64)>| {
+        figures.map(|(a, b, c)| (a.to_bits(), b.map(f64::to_bits), c.to_bits()))
+    };
     let mut summary = DetectionSummary::default();
     for (id, slot) in index.iter() {
         match previous.index.get(id) {

@@ -54,14 +54,15 @@ pub fn latent_synergy_id(offer_id: Uuid, receiver_actor_id: Uuid) -> Uuid {
     Uuid::new_v5(&SYNERGY_NAMESPACE, &name)
 }
 
-/// Compact candidate of a full detection (24 bytes), indexes into the snapshot.
+/// Compact candidate of a full detection (32 bytes), indexes into the snapshot. The score is the
+/// materialised synergy's, bit for bit, so a build can rank candidates without materialising them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Candidate {
     /// Offer's index in [`Snapshot::resources`].
     pub offer: u32,
     /// Need's index in [`Snapshot::resources`], or the receiving actor's index when `latent`.
     pub target: u32,
-    pub score: f32,
+    pub score: f64,
     pub distance_km: f32,
     pub fit_value: f32,
     pub fit: FitLevel,
@@ -704,7 +705,7 @@ fn candidate(offer: u32, target: u32, latent: bool, a: &Assessment) -> Candidate
     Candidate {
         offer,
         target,
-        score: a.score as f32,
+        score: a.score,
         distance_km: a.distance_km as f32,
         fit_value: a.fit.value as f32,
         fit: a.fit.level,

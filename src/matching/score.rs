@@ -47,7 +47,7 @@ impl Default for ScoringWeights {
 }
 
 impl ScoringWeights {
-    fn as_array(&self) -> [f64; 8] {
+    pub(crate) fn as_array(&self) -> [f64; 8] {
         [
             self.resource_fit,
             self.quantity_coverage,
