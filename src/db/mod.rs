@@ -7,6 +7,7 @@ pub mod afme;
 pub mod changes;
 pub mod import;
 pub mod keys;
+pub mod leases;
 pub mod lifecycle;
 pub mod models;
 pub mod resources;

@@ -219,6 +219,14 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    leases (name) {
+        name -> Text,
+        holder -> Text,
+        expires_at_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(resources -> actors (actor_id));
 diesel::joinable!(zone_communes -> zones (zone_code));
 diesel::joinable!(synergy_history -> synergies (synergy_id));

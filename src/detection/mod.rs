@@ -86,7 +86,8 @@ pub struct Built {
     pub synergies: Substitutions,
     pub pooling: Vec<PoolingGroup>,
     pub actors: HashMap<Uuid, ActorInfo>,
-    pub resources: HashMap<Uuid, ResourceInfo>,
+    /// Shared with the build's anonymous view, which moves actors, not resources.
+    pub resources: Arc<HashMap<Uuid, ResourceInfo>>,
     /// Status of each stored synergy (set by facilitators; `detected` by default). Kept current by
     /// `Detection::record_status` so a status change does not need a rebuild; shared with
     /// [`Built::moved`] views, which show the same statuses.
@@ -258,7 +259,13 @@ pub struct Detection {
     building: Mutex<()>,
     /// A background rebuild is running (`current` started it for a reader it answered stale).
     refreshing: AtomicBool,
+    /// This server among the replicas on one database, for the leases of `db::leases`.
+    server_id: String,
 }
+
+/// How long the announcer's lease lasts unrenewed: a stopped server's webhook announcements pass to
+/// another replica within this time (the change follower renews it every tick).
+const ANNOUNCER_LEASE: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DetectionError {
@@ -293,6 +300,7 @@ impl Detection {
             current: ArcSwapOption::empty(),
             building: Mutex::new(()),
             refreshing: AtomicBool::new(false),
+            server_id: Uuid::new_v4().to_string(),
         })
     }
 
@@ -343,6 +351,13 @@ impl Detection {
             return Ok(());
         };
         let mut conn = pool.get()?;
+        // Renewed every tick, so the announcer stays one server while it runs.
+        db::leases::hold(
+            &mut conn,
+            db::leases::ANNOUNCER,
+            &self.server_id,
+            ANNOUNCER_LEASE,
+        )?;
         let versions = db::changes::versions(&mut conn)?;
         if versions.data > built.data_version && versions.data > *touched_at {
             *touched_at = versions.data;
@@ -548,7 +563,15 @@ impl Detection {
                 .and_then(row_of)
         })?;
         let summary = compare(previous.as_deref(), &synergies, &pooling, &index);
-        if let Some(previous) = &previous {
+        // Every replica detects; the one holding the announcer's lease announces.
+        let announcer = previous.is_some()
+            && db::leases::hold(
+                conn,
+                db::leases::ANNOUNCER,
+                &self.server_id,
+                ANNOUNCER_LEASE,
+            )?;
+        if let Some(previous) = previous.as_ref().filter(|_| announcer) {
             // What entered since the previous build, unless stored (those that come back after
             // they were retired are announced by `sync_decisions`). A server's first build has
             // nothing to compare with: it announces nothing. Materialised only for subscribers.
@@ -601,7 +624,7 @@ impl Detection {
             synergies,
             pooling,
             actors,
-            resources,
+            resources: Arc::new(resources),
             statuses: Arc::new(std::sync::RwLock::new(decisions.statuses)),
             index,
             territories,

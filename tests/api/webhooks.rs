@@ -1148,3 +1148,86 @@ async fn deleting_an_actor_reports_each_of_its_resources_deleted() {
     actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.acked().len(), 2);
 }
+
+/// Every replica on one database detects; only the one holding the announcer's lease
+/// (`db::leases`) announces: a synergy that enters the detection is delivered once, not once per
+/// server that rebuilt.
+#[actix_web::test]
+async fn two_replicas_announce_a_new_synergy_once() {
+    let first = spawn_app().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let second = spawn_from(first.app.settings.clone(), dir).await;
+    let receiver = Receiver::new();
+    let url = receiver.start(TcpListener::bind("127.0.0.1:0").expect("bind"));
+    let (_, secret) = subscribe(&first, &first.admin_key, &url, &["synergy.detected"]).await;
+    receiver.set_secret(&secret);
+    // Both servers have a build from before the writes, to compare the next one with.
+    for app in [&first, &second] {
+        let r = app.get("/api/v1/synergies?limit=1").await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let dijon = first.app.reference.geo.commune(DIJON).expect("Dijon");
+    let sawmill = first
+        .create_actor(
+            json!({"name": "Scierie", "naf_code": "16.10A", "commune_insee": DIJON,
+                             "lat": dijon.lat, "lng": dijon.lng}),
+        )
+        .await;
+    let boiler = first
+        .create_actor(
+            json!({"name": "Chaufferie", "naf_code": "35.30Z", "commune_insee": DIJON,
+                             "lat": dijon.lat + 0.01, "lng": dijon.lng}),
+        )
+        .await;
+    let offer = first.create_resource(&sawmill, sawdust("Sciure")).await["id"]
+        .as_str()
+        .expect("offer")
+        .to_owned();
+    let need = first
+        .create_resource(
+            &boiler,
+            json!({"kind": "need", "category": "material", "class": "material/biomass/wood",
+                   "label": "Bois pour chaudière", "accepted_ewc": ["03 01 05"],
+                   "quantity": {"value": 80.0, "unit": "t", "period": "year"}}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("need")
+        .to_owned();
+    // Both servers rebuild with the new pair (each compares with its build from before).
+    let path = "/api/v1/synergies?limit=50";
+    for app in [&first, &second] {
+        eventually("the new synergy in both servers' lists", || async {
+            let r = app.get(&path).await;
+            r.body["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s["offer_id"] == offer.as_str() && s["need_id"] == need.as_str())
+                .then_some(())
+        })
+        .await;
+    }
+    let announced = || {
+        receiver
+            .acked()
+            .into_iter()
+            .filter(|r| {
+                r.event_type == "synergy.detected"
+                    && r.body["data"]["synergy"]["offer_id"] == offer.as_str()
+                    && r.body["data"]["synergy"]["need_id"] == need.as_str()
+            })
+            .count()
+    };
+    eventually("synergy.detected", || async {
+        (announced() > 0).then_some(())
+    })
+    .await;
+    // Time for a second announcement to be made and delivered, were there one.
+    actix_web::rt::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        announced(),
+        1,
+        "one delivery per synergy, whatever the replicas"
+    );
+}
