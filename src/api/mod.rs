@@ -199,12 +199,9 @@ pub fn page_slice<T: Clone + ToSchema>(
     })
 }
 
-/// The slice of `len` ranked items a page covers, and the cursor of the next page (offset cursors).
-pub fn page_bounds(
-    state: &AppState,
-    len: usize,
-    params: &PageParams,
-) -> Result<(std::ops::Range<usize>, Option<String>), ApiError> {
+/// The offset and the limit a page asks for (offset cursors): a list that ranks lazily needs the
+/// first `offset + limit + 1` items only.
+pub fn page_window(state: &AppState, params: &PageParams) -> Result<(usize, usize), ApiError> {
     let limit = check_limit(params.limit)? as usize;
     let offset = match &params.cursor {
         None => 0,
@@ -212,6 +209,16 @@ pub fn page_bounds(
             .parse::<usize>()
             .map_err(|_| ApiError::field("cursor", "is not a cursor this API returned"))?,
     };
+    Ok((offset, limit))
+}
+
+/// The slice of `len` ranked items a page covers, and the cursor of the next page (offset cursors).
+pub fn page_bounds(
+    state: &AppState,
+    len: usize,
+    params: &PageParams,
+) -> Result<(std::ops::Range<usize>, Option<String>), ApiError> {
+    let (offset, limit) = page_window(state, params)?;
     let end = offset.saturating_add(limit).min(len);
     let next_cursor = (end < len).then(|| encode_cursor(state, &end.to_string()));
     Ok((offset.min(end)..end, next_cursor))

@@ -549,6 +549,11 @@ impl Prioritiser {
         })
     }
 
+    /// Whether scores are the build's own (no territorial account to weigh them).
+    fn is_neutral(&self) -> bool {
+        self.report.is_none()
+    }
+
     /// The AFME family of a synergy's resource: from its class, else from its EWC code.
     pub fn family(s: &Synergy) -> crate::afme::model::Family {
         crate::afme::families::FamilyTable::builtin()
@@ -646,20 +651,47 @@ fn ranked_page(
         Some(p) => Box::new(p.pooling.iter().map(|&i| i as usize)),
         None => Box::new(0..built.pooling.len()),
     };
-    let mut ranked: Vec<(f64, Uuid, Ranked)> = substitutions
+    let substitutions = substitutions
         .filter_map(|i| Some((i, built.brief(i)?)))
         .filter(|(_, s)| keep_substitution(s))
         .map(|(i, s)| (i, s, priority.score(&s)))
         .filter(|(_, s, score)| query.keeps(s.class, s.latent, *score))
-        .map(|(i, s, score)| (score, s.id, Ranked::Substitution(i)))
-        .chain(
-            groups
-                .filter_map(|i| Some((i, built.pooling.get(i)?)))
-                .filter(|(_, g)| query.keeps_pooling(g) && keep_pooling(g))
-                .map(|(i, g)| (pooling_score(g), g.id, Ranked::Pooling(i))),
-        )
+        .map(|(i, s, score)| (score, s.id, Ranked::Substitution(i)));
+    let mut groups: Vec<(f64, Uuid, Ranked)> = groups
+        .filter_map(|i| Some((i, built.pooling.get(i)?)))
+        .filter(|(_, g)| query.keeps_pooling(g) && keep_pooling(g))
+        .map(|(i, g)| (pooling_score(g), g.id, Ranked::Pooling(i)))
         .collect();
-    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let order = |a: &(f64, Uuid, Ranked), b: &(f64, Uuid, Ranked)| {
+        b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1))
+    };
+    groups.sort_by(order);
+    let ranked: Vec<(f64, Uuid, Ranked)> = if priority.is_neutral() {
+        // The build keeps substitutions best first (score, then id: this order), and the index
+        // gives positions in ascending order: merged with the few groups, the first items are the
+        // page's, and a list reads O(page) synergies, not its territory's all.
+        let (offset, limit) = super::page_window(state, &query.page())?;
+        let wanted = offset.saturating_add(limit).saturating_add(1);
+        let mut substitutions = substitutions.peekable();
+        let mut groups = groups.into_iter().peekable();
+        let mut out = Vec::with_capacity(wanted.min(1_024));
+        while out.len() < wanted {
+            let next = match (substitutions.peek(), groups.peek()) {
+                (Some(s), Some(g)) if order(g, s).is_lt() => groups.next(),
+                (Some(_), _) => substitutions.next(),
+                (None, _) => groups.next(),
+            };
+            match next {
+                Some(item) => out.push(item),
+                None => break,
+            }
+        }
+        out
+    } else {
+        let mut all: Vec<(f64, Uuid, Ranked)> = substitutions.chain(groups).collect();
+        all.sort_by(order);
+        all
+    };
     let (range, next_cursor) = super::page_bounds(state, ranked.len(), &query.page())?;
     let show_status = shows_status(caller);
     let items =
