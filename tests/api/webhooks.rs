@@ -1198,7 +1198,7 @@ async fn two_replicas_announce_a_new_synergy_once() {
     let path = "/api/v1/synergies?limit=50";
     for app in [&first, &second] {
         eventually("the new synergy in both servers' lists", || async {
-            let r = app.get(&path).await;
+            let r = app.get(path).await;
             r.body["items"]
                 .as_array()
                 .into_iter()
