@@ -55,6 +55,8 @@ pub struct BenchPlan {
     /// several imports below it, never within an actor.
     pub import_limit_bytes: usize,
     pub seed: u64,
+    /// Where to keep the server's log; `None`: in the temporary directory, removed at the end.
+    pub server_log: Option<PathBuf>,
 }
 
 /// p50 / p99 / max of one kind of request, in milliseconds.
@@ -521,7 +523,10 @@ fn child_command(plan: &BenchPlan, database_url: &str, port: u16, log: &Path) ->
         .env("SYMBIOSE__AUTH__RATE_LIMIT_PER_SECOND", "1000000")
         .env("SYMBIOSE__AUTH__RATE_LIMIT_BURST", "1000000")
         // Warnings, and the detection's own timings (`detection rebuilt … total_ms`).
-        .env("SYMBIOSE__LOG__FILTER", "warn,symbiose::detection=info")
+        .env(
+            "SYMBIOSE__LOG__FILTER",
+            "warn,symbiose::detection=info,symbiose::db::import=info",
+        )
         .env("SYMBIOSE__LOG__FORMAT", "pretty")
         .env_remove("RUST_LOG")
         .stdin(Stdio::null());
@@ -864,7 +869,10 @@ async fn measure(
     start: Instant,
 ) -> anyhow::Result<BenchReport> {
     let port = free_port()?;
-    let log = dir.join("server.log");
+    let log = plan
+        .server_log
+        .clone()
+        .unwrap_or_else(|| dir.join("server.log"));
     let key = create_key(plan, database_url, port, &log)?;
     let t = Instant::now();
     let mut server = Server::start(plan, database_url, port, &log)?;

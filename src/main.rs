@@ -91,6 +91,9 @@ enum Command {
         /// Print the report as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Keep the server's log in this file (its timings: `import stored`, `detection rebuilt`).
+        #[arg(long)]
+        server_log: Option<PathBuf>,
     },
     /// Manage API keys: create (prints the key once), list, revoke.
     Keys {
@@ -157,6 +160,7 @@ fn main() -> ExitCode {
             database_url,
             seed,
             json,
+            server_log,
         } => bench_service(
             symbiose::bench_service::BenchPlan {
                 resources,
@@ -170,6 +174,7 @@ fn main() -> ExitCode {
                 reference_dir: settings.reference.dir.clone(),
                 import_limit_bytes: settings.server.import_limit_bytes,
                 seed,
+                server_log,
             },
             json,
         ),

@@ -22,6 +22,7 @@ fn bench_service_reports_every_figure() {
         // Small, so that the import is sent as several files.
         import_limit_bytes: 10_000,
         seed: SEED,
+        server_log: None,
     };
     let report = actix_web::rt::System::new()
         .block_on(run(plan))

@@ -55,6 +55,7 @@ pub async fn import_csv(
     let work = web::block(
         move || -> Result<Result<ImportReport, ImportErrors>, ApiError> {
             let state = work_state;
+            let started = std::time::Instant::now();
             let plan = match crate::import::plan(
                 BodyReader::new(receiver),
                 &state.reference,
@@ -63,6 +64,12 @@ pub async fn import_csv(
                 Ok(plan) => plan,
                 Err(errors) => return Ok(Err(errors)),
             };
+            tracing::info!(
+                target: "symbiose::db::import",
+                rows = plan.rows,
+                read_and_validated_ms = started.elapsed().as_millis() as u64,
+                "import validated"
+            );
             // A scoped key imports actors of its own territories only: the whole file or nothing.
             let outside: Vec<String> = plan
                 .actors

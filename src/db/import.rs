@@ -182,6 +182,7 @@ pub fn apply(
     illustrative: bool,
     view: ResourceView<'_>,
 ) -> Result<ImportReport, ApplyError> {
+    let started = std::time::Instant::now();
     let now = crate::db::now();
     let sirets: Vec<String> = plan
         .actors
@@ -240,7 +241,15 @@ pub fn apply(
             now,
         ));
     }
+    let prepared_ms = started.elapsed().as_millis() as u64;
     store(conn, &actor_rows, &resource_rows, view)?;
+    tracing::info!(
+        actors = actor_rows.len(),
+        resources = resource_rows.len(),
+        prepared_ms,
+        total_ms = started.elapsed().as_millis() as u64,
+        "import stored"
+    );
     Ok(ImportReport {
         rows: plan.rows,
         actors_created: actor_rows.len(),

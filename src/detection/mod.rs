@@ -531,6 +531,7 @@ impl Detection {
         let loaded_ms = started.elapsed().as_millis() as u64;
         let snapshot =
             Snapshot::build(snap_actors, snap_resources, &self.taxonomy, &self.knowledge);
+        let snapshot_ms = started.elapsed().as_millis() as u64;
         let synergies = Substitutions::detect(&snapshot, &self.settings)?;
         let detected_ms = started.elapsed().as_millis() as u64;
         let pooling = find_pooling_groups(&pooling_input(&resources, &actors), &self.pooling)
@@ -541,6 +542,7 @@ impl Detection {
         let territories = TerritoryIndex::new(&snapshot, &synergies, &pooling, &actors);
         let previous = self.current.load_full();
         let first_seen = FirstSeen::carried(previous.as_deref(), &synergies, &pooling, now);
+        let indexed_ms = started.elapsed().as_millis() as u64;
         let row_of = |slot: Slot| {
             let mut row = match slot {
                 Slot::Substitution(i) => {
@@ -605,8 +607,10 @@ impl Detection {
         tracing::info!(
             version,
             loaded_ms,
+            snapshot_ms,
             detected_ms,
             pooled_ms,
+            indexed_ms,
             total_ms = started.elapsed().as_millis() as u64,
             synergies = synergies.len(),
             pooling = pooling.len(),
