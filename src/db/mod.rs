@@ -129,8 +129,14 @@ impl ManageConnection for DbManager {
                     .map_err(diesel::r2d2::Error::ConnectionError)?;
                 // WAL is a property of the file, set once by `connect` before the pool opens: setting
                 // it here would make the pool's connections contend for the lock it takes.
+                // A 32 MiB page cache (SQLite's default is 2 MiB): at a million resources a bulk
+                // import updates ten indexes at random places, and the default cache made it
+                // re-read the same pages from the file for every few rows. Temporary data in
+                // memory: each multi-row insert of a transaction keeps a statement journal, which
+                // SQLite otherwise writes to a temporary file (a third of an import's time).
                 conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+                    "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+                     PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY;",
                     self.busy_timeout_ms
                 ))
                 .map_err(diesel::r2d2::Error::QueryError)?;
