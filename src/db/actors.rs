@@ -243,3 +243,24 @@ pub fn non_consenting(
     }
     Ok(rows)
 }
+
+/// What the detection reads of an actor (`detection::ActorInfo`), without the columns it does not.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = actors)]
+pub struct ActorInput {
+    pub id: String,
+    pub name: String,
+    pub naf_code: String,
+    pub commune_insee: String,
+    pub departement: String,
+    pub region: String,
+    pub epci: Option<String>,
+    pub lat: f64,
+    pub lng: f64,
+    pub share_with_partners: bool,
+}
+
+/// Every actor as the detection reads it, in storage order.
+pub fn detection_input(conn: &mut DbConnection) -> Result<Vec<ActorInput>, DbError> {
+    Ok(actors::table.select(ActorInput::as_select()).load(conn)?)
+}

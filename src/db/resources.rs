@@ -123,11 +123,28 @@ pub fn list(
         .load(conn)?)
 }
 
-/// Every resource with its actor: the input of the matching snapshot.
-pub fn all_with_actors(conn: &mut DbConnection) -> Result<Vec<(ResourceRow, ActorRow)>, DbError> {
+/// What the detection reads of a resource (`detection::build`), without the columns it does not.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = resources)]
+pub struct ResourceInput {
+    pub id: String,
+    pub actor_id: String,
+    pub kind: String,
+    pub class: String,
+    pub label: String,
+    pub ewc_code: Option<String>,
+    pub hazardous: bool,
+    pub accepted_ewc: String,
+    pub yearly_quantity: Option<f64>,
+    pub base_unit: Option<String>,
+    pub months: i32,
+    pub temperature_c: Option<f64>,
+    pub max_distance_km: Option<f64>,
+}
+
+/// Every resource as the detection reads it, in storage order (the detection sorts by id).
+pub fn detection_input(conn: &mut DbConnection) -> Result<Vec<ResourceInput>, DbError> {
     Ok(resources::table
-        .inner_join(actors::table)
-        .select((ResourceRow::as_select(), ActorRow::as_select()))
-        .order(resources::id.asc())
+        .select(ResourceInput::as_select())
         .load(conn)?)
 }

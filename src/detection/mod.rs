@@ -22,7 +22,7 @@ pub use index::{FirstSeen, Positions, Slot, SynergyIndex, TerritoryIndex};
 pub use substitutions::{Brief, Detected, Substitutions};
 use uuid::Uuid;
 
-use crate::db::models::{ActorRow, ResourceRow, SynergyRow};
+use crate::db::models::{ActorRow, SynergyRow};
 use crate::db::synergies::DetectionSummary;
 use crate::db::{self, DbConnection, DbError, TerritoryScope};
 use crate::domain::resource::{BaseUnit, Category, Classifier, ResourceKind};
@@ -474,17 +474,29 @@ impl Detection {
         let started = std::time::Instant::now();
         // Before the rows: a write landing meanwhile leaves the counter ahead of this build.
         let versions = db::changes::versions(conn)?;
-        let rows = db::resources::all_with_actors(conn)?;
-        let mut actors: HashMap<Uuid, ActorInfo> = HashMap::new();
-        let mut resources: HashMap<Uuid, ResourceInfo> = HashMap::with_capacity(rows.len());
-        let mut snap_resources = Vec::with_capacity(rows.len());
-        for (r, a) in &rows {
-            let (Some(actor), Some(resource)) = (actor_info(a), resource_info(r)) else {
+        // Two lean reads (only the columns the detection uses), no join: every actor once.
+        let actor_rows = db::actors::detection_input(conn)?;
+        let resource_rows = db::resources::detection_input(conn)?;
+        let mut actors: HashMap<Uuid, ActorInfo> = HashMap::with_capacity(actor_rows.len());
+        // Actors without resources can still be latent receivers.
+        for a in actor_rows {
+            if let Some(info) = actor_input_info(a) {
+                actors.insert(info.id, info);
+            }
+        }
+        let mut resources: HashMap<Uuid, ResourceInfo> =
+            HashMap::with_capacity(resource_rows.len());
+        let mut snap_resources = Vec::with_capacity(resource_rows.len());
+        for r in resource_rows {
+            let Some(resource) = resource_input_info(&r) else {
                 continue;
             };
+            if !actors.contains_key(&resource.actor_id) {
+                continue;
+            }
             snap_resources.push(SnapResource {
                 id: resource.id,
-                actor_id: actor.id,
+                actor_id: resource.actor_id,
                 kind: resource.kind,
                 class: resource.class.clone(),
                 ewc_code: resource.ewc_code.clone(),
@@ -495,22 +507,9 @@ impl Detection {
                 months: u16::try_from(r.months).unwrap_or(crate::domain::resource::ALL_MONTHS),
                 temperature_c: r.temperature_c,
                 max_distance_km: r.max_distance_km,
-                label: resource.label.clone(),
+                label: r.label,
             });
-            actors.entry(actor.id).or_insert(actor);
             resources.insert(resource.id, resource);
-        }
-        // Actors without resources can still be latent receivers.
-        for a in db::actors::list(
-            conn,
-            &db::actors::ActorFilter {
-                limit: i64::MAX,
-                ..Default::default()
-            },
-        )? {
-            if let Some(info) = actor_info(&a) {
-                actors.entry(info.id).or_insert(info);
-            }
         }
         // In id order, as the resources: the same data gives the same snapshot, hence the same
         // synergies and groups, whatever order the database returned the rows in.
@@ -724,7 +723,23 @@ pub fn actor_info(a: &ActorRow) -> Option<ActorInfo> {
     })
 }
 
-fn resource_info(r: &ResourceRow) -> Option<ResourceInfo> {
+/// What the detection reads of an actor from its lean row (as [`actor_info`]).
+fn actor_input_info(a: db::actors::ActorInput) -> Option<ActorInfo> {
+    Some(ActorInfo {
+        id: Uuid::parse_str(&a.id).ok()?,
+        name: a.name,
+        naf_code: a.naf_code,
+        commune: a.commune_insee,
+        departement: a.departement,
+        region: a.region,
+        epci: a.epci,
+        lat: a.lat,
+        lng: a.lng,
+        share_with_partners: a.share_with_partners,
+    })
+}
+
+fn resource_input_info(r: &db::resources::ResourceInput) -> Option<ResourceInfo> {
     Some(ResourceInfo {
         id: Uuid::parse_str(&r.id).ok()?,
         actor_id: Uuid::parse_str(&r.actor_id).ok()?,
