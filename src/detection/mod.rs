@@ -335,10 +335,22 @@ impl Detection {
             .name("change-follower".into())
             .spawn(move || {
                 let mut touched_at = i64::MIN;
+                let mut last_checkpoint = std::time::Instant::now();
                 while !stopped.load(Ordering::SeqCst) {
                     std::thread::sleep(interval);
                     if let Err(error) = detection.catch_up(&pool, &mut touched_at) {
                         tracing::debug!(%error, "change follower: database not reachable");
+                    }
+                    // Off the writers' path (`db::checkpoint`), about once a second.
+                    if last_checkpoint.elapsed() >= std::time::Duration::from_secs(1) {
+                        last_checkpoint = std::time::Instant::now();
+                        if let Err(error) = pool
+                            .get()
+                            .map_err(DbError::from)
+                            .and_then(|mut c| db::checkpoint(&mut c))
+                        {
+                            tracing::debug!(%error, "change follower: checkpoint failed");
+                        }
                     }
                 }
             })?;
@@ -450,6 +462,7 @@ impl Detection {
         let spawned = std::thread::Builder::new()
             .name("detection-refresh".into())
             .spawn(move || {
+                yield_to_requests();
                 if let Err(error) = detection.rebuild_unless_built(&pool, wanted) {
                     // The next reader past the staleness limit rebuilds, and reports the error.
                     tracing::warn!(%error, "background detection rebuild failed");
@@ -637,6 +650,21 @@ impl Detection {
             summary,
             anonymous: std::sync::OnceLock::new(),
         })
+    }
+}
+
+/// Lowers the calling thread's CPU priority (nice 10; the engine's worker threads it starts inherit
+/// it): a background rebuild then takes the cores requests leave idle, so a stream of writes — each
+/// starting one — does not slow the requests themselves. Linux only; elsewhere a no-op.
+fn yield_to_requests() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority only reads its arguments; on Linux, PRIO_PROCESS with id 0 is the
+        // calling thread alone.
+        let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
+        if done != 0 {
+            tracing::debug!("could not lower the background rebuild's priority");
+        }
     }
 }
 
