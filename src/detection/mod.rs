@@ -267,6 +267,9 @@ pub struct Detection {
 /// another replica within this time (the change follower renews it every tick).
 const ANNOUNCER_LEASE: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Synergies materialised and announced at a time.
+const ANNOUNCE_CHUNK: usize = 4_096;
+
 #[derive(Debug, thiserror::Error)]
 pub enum DetectionError {
     #[error(transparent)]
@@ -589,31 +592,42 @@ impl Detection {
             // What entered since the previous build, unless stored (those that come back after
             // they were retired are announced by `sync_decisions`). A server's first build has
             // nothing to compare with: it announces nothing. Materialised only for subscribers.
+            // Materialised a chunk at a time: after a national import millions enter at once.
             if db::synergies::subscribed(conn, EventType::SynergyDetected)? {
-                let entered: Vec<SynergyRow> = index
+                let entered: Vec<Slot> = index
                     .iter()
                     .filter(|(id, _)| {
                         previous.index.get(id).is_none()
                             && !decisions.statuses.contains_key(&id.to_string())
                     })
-                    .filter_map(|(_, slot)| row_of(slot))
+                    .map(|(_, slot)| slot)
                     .collect();
-                db::synergies::announce(conn, EventType::SynergyDetected, &entered)?;
+                for chunk in entered.chunks(ANNOUNCE_CHUNK) {
+                    let rows: Vec<SynergyRow> =
+                        chunk.iter().filter_map(|&slot| row_of(slot)).collect();
+                    db::synergies::announce(conn, EventType::SynergyDetected, &rows)?;
+                }
             }
             // What left since the previous build, as that build last showed it.
             if db::synergies::subscribed(conn, EventType::SynergyRetired)? {
-                let left: Vec<SynergyRow> = previous
+                let left: Vec<&Uuid> = previous
                     .index
                     .iter()
                     .filter(|(id, _)| index.get(id).is_none())
-                    .filter_map(|(id, _)| {
-                        let mut row = previous.stored_form(&id.to_string())?;
-                        row.active = false;
-                        row.status = previous.status(id);
-                        Some(row)
-                    })
+                    .map(|(id, _)| id)
                     .collect();
-                db::synergies::announce(conn, EventType::SynergyRetired, &left)?;
+                for chunk in left.chunks(ANNOUNCE_CHUNK) {
+                    let rows: Vec<SynergyRow> = chunk
+                        .iter()
+                        .filter_map(|id| {
+                            let mut row = previous.stored_form(&id.to_string())?;
+                            row.active = false;
+                            row.status = previous.status(id);
+                            Some(row)
+                        })
+                        .collect();
+                    db::synergies::announce(conn, EventType::SynergyRetired, &rows)?;
+                }
             }
         }
         tracing::info!(
