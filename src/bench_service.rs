@@ -135,6 +135,9 @@ pub struct BenchReport {
     pub matches_mean_items: f64,
     pub territory: String,
     pub territory_list: Latency,
+    /// `GET /territories/{territory}/kpis` (at most 20 reads: it reads every synergy of the
+    /// territory).
+    pub territory_kpis: Latency,
     pub resource_get: Latency,
     pub writes: WriteFigures,
     /// VmHWM of the server after the first detection, and at the end.
@@ -1049,6 +1052,21 @@ async fn phases(
         ),
     );
 
+    // A territory's lifecycle KPIs (the console's home).
+    let path = format!("/api/v1/territories/{territory}/kpis");
+    let mut times = Vec::with_capacity(plan.list_reads.min(20));
+    for _ in 0..plan.list_reads.min(20) {
+        times.push(api.get(&path, &format!("GET {path}")).await?.ms);
+    }
+    let territory_kpis = Latency::of(times);
+    progress(
+        start,
+        format_args!(
+            "territory {territory} KPIs: p50 {:.1} ms, p99 {:.1} ms",
+            territory_kpis.p50_ms, territory_kpis.p99_ms
+        ),
+    );
+
     // A plain resource.
     let mut times = Vec::with_capacity(plan.reads);
     for _ in 0..plan.reads {
@@ -1131,6 +1149,7 @@ async fn phases(
         matches_mean_items,
         territory,
         territory_list,
+        territory_kpis,
         resource_get,
         writes,
         server_peak_rss_mib_after_detection: rss_after_detection,
@@ -1210,6 +1229,13 @@ pub fn render(r: &BenchReport) -> String {
                 r.territory, r.territory_list.count
             ),
             ms(&r.territory_list),
+        ),
+        (
+            format!(
+                "`GET /territories/{}/kpis`, p50 / p99 ({} reads)",
+                r.territory, r.territory_kpis.count
+            ),
+            ms(&r.territory_kpis),
         ),
         (
             format!(

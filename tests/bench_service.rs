@@ -37,6 +37,7 @@ fn bench_service_reports_every_figure() {
     assert_eq!(report.matches.count, 20);
     assert_eq!(report.resource_get.count, 20);
     assert_eq!(report.territory_list.count, 5);
+    assert_eq!(report.territory_kpis.count, 5);
     assert_eq!(report.writes.done, 3);
     assert_eq!(report.writes.create_then_matches.count, 3);
     assert!(report.server_peak_rss_mib > 0.0);
