@@ -1193,7 +1193,11 @@ fn with_detection(
                 .is_some_and(|s| has(&s.provider_actor_id) || has(&s.receiver_actor_id))
         })
         .filter_map(|i| view.synergy_at(i))
-        .map(|s| crate::detection::substitution_row(&s, 0, now))
+        .map(|s| {
+            // The reports read the impact of a detail only (`StoredDetail`).
+            let detail = serde_json::json!({ "impact": s.impact }).to_string();
+            crate::detection::substitution_row_with(&s, detail, 0, now)
+        })
         .chain(
             groups
                 .into_iter()

@@ -816,6 +816,23 @@ fn fingerprint<T: serde::Serialize>(value: &T) -> i64 {
 /// The stored form of a substitution synergy (also how the lifecycle reports see a synergy of an
 /// anonymous view).
 pub fn substitution_row(s: &Synergy, fingerprint: i64, now: chrono::NaiveDateTime) -> SynergyRow {
+    substitution_row_with(
+        s,
+        serde_json::to_string(s).unwrap_or_default(),
+        fingerprint,
+        now,
+    )
+}
+
+/// [`substitution_row`] with `detail` given: the lifecycle reports need only the impact of each
+/// synergy of a territory, and serialising every synergy whole (texts included) was most of a
+/// KPI request.
+pub fn substitution_row_with(
+    s: &Synergy,
+    detail: String,
+    fingerprint: i64,
+    now: chrono::NaiveDateTime,
+) -> SynergyRow {
     SynergyRow {
         id: s.id.to_string(),
         kind: "substitution".into(),
@@ -830,7 +847,7 @@ pub fn substitution_row(s: &Synergy, fingerprint: i64, now: chrono::NaiveDateTim
         distance_km: Some(s.distance_km),
         quantity: s.quantity,
         base_unit: s.base_unit.map(|b| b.as_str().to_owned()),
-        detail: serde_json::to_string(s).unwrap_or_default(),
+        detail,
         status: "detected".into(),
         active: true,
         first_detected_at: now,
