@@ -245,6 +245,52 @@ fn sawdust(label: &str) -> Value {
            "quantity": {"value": 100.0, "unit": "t", "period": "year"}})
 }
 
+/// A sawmill offering sawdust and a wood boiler 1 km away needing it: one declared synergy.
+struct Pair {
+    sawmill: String,
+    boiler: String,
+    offer: String,
+    need: String,
+}
+
+async fn sawdust_pair(app: &TestApp) -> Pair {
+    let dijon = app.app.reference.geo.commune(DIJON).expect("Dijon");
+    let (lat, lng) = (dijon.lat, dijon.lng);
+    let sawmill = app
+        .create_actor(
+            json!({"name": "Scierie", "naf_code": "16.10A", "commune_insee": DIJON,
+                             "lat": lat, "lng": lng}),
+        )
+        .await;
+    let boiler = app
+        .create_actor(
+            json!({"name": "Chaufferie", "naf_code": "35.30Z", "commune_insee": DIJON,
+                             "lat": lat + 0.01, "lng": lng}),
+        )
+        .await;
+    let offer = app.create_resource(&sawmill, sawdust("Sciure")).await["id"]
+        .as_str()
+        .expect("offer")
+        .to_owned();
+    let need = app
+        .create_resource(
+            &boiler,
+            json!({"kind": "need", "category": "material", "class": "material/biomass/wood",
+                   "label": "Bois pour chaudière", "accepted_ewc": ["03 01 05"],
+                   "quantity": {"value": 80.0, "unit": "t", "period": "year"}}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("need")
+        .to_owned();
+    Pair {
+        sawmill,
+        boiler,
+        offer,
+        need,
+    }
+}
+
 /// Creates `n` resources on `actor`; returns their ids in creation order.
 async fn resources(app: &TestApp, actor: &str, n: usize) -> Vec<String> {
     let mut ids = Vec::with_capacity(n);
@@ -947,35 +993,12 @@ async fn synergy_detection_and_status_changes_are_delivered() {
     )
     .await;
     receiver.set_secret(&secret);
-    let dijon = app.app.reference.geo.commune(DIJON).expect("Dijon");
-    let (lat, lng) = (dijon.lat, dijon.lng);
-    let sawmill = app
-        .create_actor(
-            json!({"name": "Scierie", "naf_code": "16.10A", "commune_insee": DIJON,
-                             "lat": lat, "lng": lng}),
-        )
-        .await;
-    let boiler = app
-        .create_actor(
-            json!({"name": "Chaufferie", "naf_code": "35.30Z", "commune_insee": DIJON,
-                             "lat": lat + 0.01, "lng": lng}),
-        )
-        .await;
-    let offer = app.create_resource(&sawmill, sawdust("Sciure")).await["id"]
-        .as_str()
-        .expect("offer")
-        .to_owned();
-    let need = app
-        .create_resource(
-            &boiler,
-            json!({"kind": "need", "category": "material", "class": "material/biomass/wood",
-                   "label": "Bois pour chaudière", "accepted_ewc": ["03 01 05"],
-                   "quantity": {"value": 80.0, "unit": "t", "period": "year"}}),
-        )
-        .await["id"]
-        .as_str()
-        .expect("need")
-        .to_owned();
+    let Pair {
+        sawmill,
+        boiler,
+        offer,
+        need,
+    } = sawdust_pair(&app).await;
     // Nobody reads synergies: the worker runs the detection for its subscribers.
     let detected = eventually("synergy.detected", || async {
         receiver.acked().into_iter().find(|r| {
@@ -1166,34 +1189,7 @@ async fn two_replicas_announce_a_new_synergy_once() {
         let r = app.get("/api/v1/synergies?limit=1").await;
         assert_eq!(r.status, 200, "{}", r.text);
     }
-    let dijon = first.app.reference.geo.commune(DIJON).expect("Dijon");
-    let sawmill = first
-        .create_actor(
-            json!({"name": "Scierie", "naf_code": "16.10A", "commune_insee": DIJON,
-                             "lat": dijon.lat, "lng": dijon.lng}),
-        )
-        .await;
-    let boiler = first
-        .create_actor(
-            json!({"name": "Chaufferie", "naf_code": "35.30Z", "commune_insee": DIJON,
-                             "lat": dijon.lat + 0.01, "lng": dijon.lng}),
-        )
-        .await;
-    let offer = first.create_resource(&sawmill, sawdust("Sciure")).await["id"]
-        .as_str()
-        .expect("offer")
-        .to_owned();
-    let need = first
-        .create_resource(
-            &boiler,
-            json!({"kind": "need", "category": "material", "class": "material/biomass/wood",
-                   "label": "Bois pour chaudière", "accepted_ewc": ["03 01 05"],
-                   "quantity": {"value": 80.0, "unit": "t", "period": "year"}}),
-        )
-        .await["id"]
-        .as_str()
-        .expect("need")
-        .to_owned();
+    let Pair { offer, need, .. } = sawdust_pair(&first).await;
     // Both servers rebuild with the new pair (each compares with its build from before).
     let path = "/api/v1/synergies?limit=50";
     for app in [&first, &second] {
