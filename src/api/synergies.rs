@@ -867,6 +867,18 @@ pub async fn actor_synergies(
     let actor = super::actors::load_actor(&state, &caller, &id).await?;
     let actor_id = Uuid::parse_str(&actor.id).map_err(|e| ApiError::Internal(e.to_string()))?;
     let built = current_for(&state, &caller).await?;
+    // The actor's own list sees its writes: when the build does not have the actor's resources as
+    // stored (one created or deleted a moment ago, within `max_staleness_ms`), it waits for one
+    // that does.
+    let stored = db::run(&state.pool, move |c| {
+        db::resources::ids_of_actor(c, &actor.id)
+    })
+    .await?;
+    let built = if knows_resources_of(&built, actor_id, &stored) {
+        built
+    } else {
+        fresh_for(&state, &caller).await?
+    };
     let page = ranked_page(
         &Labels {
             state: &state,
@@ -885,6 +897,26 @@ pub async fn actor_synergies(
         },
     )?;
     Ok(super::afme::in_lang(lang).json(page))
+}
+
+/// Whether `built` has exactly the resources `stored` of `actor`.
+fn knows_resources_of(built: &Built, actor: Uuid, stored: &[String]) -> bool {
+    let snapshot = &built.snapshot;
+    let known: HashSet<Uuid> = snapshot
+        .actor_index(actor)
+        .map(|i| {
+            snapshot
+                .resources_of_actor(i)
+                .iter()
+                .map(|&r| snapshot.resource(r).id)
+                .collect()
+        })
+        .unwrap_or_default();
+    let stored: HashSet<Uuid> = stored
+        .iter()
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect();
+    known == stored
 }
 
 /// Ranked receivers of an offer, or providers of a need (computed on the current snapshot); with
