@@ -142,9 +142,24 @@ pub struct ResourceInput {
     pub max_distance_km: Option<f64>,
 }
 
-/// Every resource as the detection reads it, in storage order (the detection sorts by id).
-pub fn detection_input(conn: &mut DbConnection) -> Result<Vec<ResourceInput>, DbError> {
-    Ok(resources::table
+/// How many resources are stored (a capacity for [`each_detection_input`]'s caller).
+pub fn count(conn: &mut DbConnection) -> Result<usize, DbError> {
+    let n: i64 = resources::table.count().get_result(conn)?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// Every resource as the detection reads it, in storage order (the detection sorts by id), handed
+/// to `each` row by row: the rows are read once, and collecting them first held ~250 MB more at a
+/// million resources.
+pub fn each_detection_input(
+    conn: &mut DbConnection,
+    mut each: impl FnMut(ResourceInput),
+) -> Result<(), DbError> {
+    let rows = resources::table
         .select(ResourceInput::as_select())
-        .load(conn)?)
+        .load_iter::<ResourceInput, diesel::connection::DefaultLoadingMode>(conn)?;
+    for row in rows {
+        each(row?);
+    }
+    Ok(())
 }

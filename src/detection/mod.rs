@@ -494,7 +494,6 @@ impl Detection {
         let versions = db::changes::versions(conn)?;
         // Two lean reads (only the columns the detection uses), no join: every actor once.
         let actor_rows = db::actors::detection_input(conn)?;
-        let resource_rows = db::resources::detection_input(conn)?;
         let mut actors: HashMap<Uuid, ActorInfo> = HashMap::with_capacity(actor_rows.len());
         // Actors without resources can still be latent receivers.
         for a in actor_rows {
@@ -502,15 +501,15 @@ impl Detection {
                 actors.insert(info.id, info);
             }
         }
-        let mut resources: HashMap<Uuid, ResourceInfo> =
-            HashMap::with_capacity(resource_rows.len());
-        let mut snap_resources = Vec::with_capacity(resource_rows.len());
-        for r in resource_rows {
+        let expected = db::resources::count(conn)?;
+        let mut resources: HashMap<Uuid, ResourceInfo> = HashMap::with_capacity(expected);
+        let mut snap_resources = Vec::with_capacity(expected);
+        db::resources::each_detection_input(conn, |r| {
             let Some(resource) = resource_input_info(&r) else {
-                continue;
+                return;
             };
             if !actors.contains_key(&resource.actor_id) {
-                continue;
+                return;
             }
             snap_resources.push(SnapResource {
                 id: resource.id,
@@ -528,7 +527,7 @@ impl Detection {
                 label: r.label,
             });
             resources.insert(resource.id, resource);
-        }
+        })?;
         // In id order, as the resources: the same data gives the same snapshot, hence the same
         // synergies and groups, whatever order the database returned the rows in.
         snap_resources.sort_by_key(|r| r.id);
