@@ -265,8 +265,9 @@ pub struct Detection {
     server_id: String,
 }
 
-/// How long the announcer's lease lasts unrenewed: a stopped server's webhook announcements pass to
-/// another replica within this time (the change follower renews it every tick).
+/// How long the announcer's lease lasts unrenewed: a server that dies without releasing it hands its
+/// webhook announcements to another replica within this time (the change follower renews it every
+/// tick, and releases it when the server stops).
 const ANNOUNCER_LEASE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Synergies materialised and announced at a time.
@@ -357,6 +358,13 @@ impl Detection {
                             tracing::debug!(%error, "change follower: checkpoint failed");
                         }
                     }
+                }
+                // A server that stops hands the announcer's lease over at once (one that dies
+                // hands it over when the lease expires).
+                if let Err(error) = pool.get().map_err(DbError::from).and_then(|mut c| {
+                    db::leases::release(&mut c, db::leases::ANNOUNCER, &detection.server_id)
+                }) {
+                    tracing::debug!(%error, "change follower: could not release the lease");
                 }
             })?;
         Ok(ChangeFollower { stop })
