@@ -138,6 +138,10 @@ pub struct BenchReport {
     /// `GET /territories/{territory}/kpis` (at most 20 reads: it reads every synergy of the
     /// territory).
     pub territory_kpis: Latency,
+    /// The territory's list read with a partner key: the first read after a build computes the
+    /// build's anonymous view (hidden actors at their commune centroid), then reads reuse it.
+    pub partner_first_list_ms: f64,
+    pub partner_list: Latency,
     pub resource_get: Latency,
     pub writes: WriteFigures,
     /// VmHWM of the server after the first detection, and at the end.
@@ -652,16 +656,10 @@ fn create_key(
     database_url: &str,
     port: u16,
     log: &Path,
+    role: &str,
 ) -> anyhow::Result<String> {
     let output = child_command(plan, database_url, port, log)
-        .args([
-            "keys",
-            "create",
-            "--role",
-            "facilitator",
-            "--name",
-            "bench-service",
-        ])
+        .args(["keys", "create", "--role", role, "--name", "bench-service"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
@@ -876,10 +874,12 @@ async fn measure(
         .server_log
         .clone()
         .unwrap_or_else(|| dir.join("server.log"));
-    let key = create_key(plan, database_url, port, &log)?;
+    let key = create_key(plan, database_url, port, &log, "facilitator")?;
+    let partner_key = create_key(plan, database_url, port, &log, "partner")?;
     let t = Instant::now();
     let mut server = Server::start(plan, database_url, port, &log)?;
     let api = Api::new(port, &key)?;
+    let partner = Api::new(port, &partner_key)?;
     wait_ready(&api, &mut server).await?;
     let server_start_seconds = t.elapsed().as_secs_f64();
     progress(
@@ -889,7 +889,7 @@ async fn measure(
             server.pid()
         ),
     );
-    let outcome = phases(plan, &api, &mut server, data, files, start).await;
+    let outcome = phases(plan, &api, &partner, &mut server, data, files, start).await;
     let outcome = match outcome {
         Ok(mut report) => {
             report.server_start_seconds = server_start_seconds;
@@ -931,6 +931,7 @@ async fn measure(
 async fn phases(
     plan: &BenchPlan,
     api: &Api,
+    partner: &Api,
     server: &mut Server,
     data: &Dataset,
     files: &[PathBuf],
@@ -1052,6 +1053,22 @@ async fn phases(
         ),
     );
 
+    // The same list for a partner: the first read computes the build's anonymous view.
+    let what = format!("GET {path} (partner)");
+    let partner_first_list_ms = partner.get(&path, &what).await?.ms;
+    let mut times = Vec::with_capacity(plan.list_reads);
+    for _ in 0..plan.list_reads {
+        times.push(partner.get(&path, &what).await?.ms);
+    }
+    let partner_list = Latency::of(times);
+    progress(
+        start,
+        format_args!(
+            "territory {territory} list as a partner: first {partner_first_list_ms:.0} ms, then p50 {:.2} ms, p99 {:.2} ms",
+            partner_list.p50_ms, partner_list.p99_ms
+        ),
+    );
+
     // A territory's lifecycle KPIs (the console's home).
     let path = format!("/api/v1/territories/{territory}/kpis");
     let mut times = Vec::with_capacity(plan.list_reads.min(20));
@@ -1150,6 +1167,8 @@ async fn phases(
         territory,
         territory_list,
         territory_kpis,
+        partner_first_list_ms,
+        partner_list,
         resource_get,
         writes,
         server_peak_rss_mib_after_detection: rss_after_detection,
@@ -1229,6 +1248,18 @@ pub fn render(r: &BenchReport) -> String {
                 r.territory, r.territory_list.count
             ),
             ms(&r.territory_list),
+        ),
+        (
+            "  the same list with a partner key: first read after a build (its anonymous view)"
+                .into(),
+            format!("{:.0} ms", r.partner_first_list_ms),
+        ),
+        (
+            format!(
+                "  the same list with a partner key, p50 / p99 ({} further reads)",
+                r.partner_list.count
+            ),
+            ms(&r.partner_list),
         ),
         (
             format!(

@@ -38,6 +38,8 @@ fn bench_service_reports_every_figure() {
     assert_eq!(report.resource_get.count, 20);
     assert_eq!(report.territory_list.count, 5);
     assert_eq!(report.territory_kpis.count, 5);
+    assert_eq!(report.partner_list.count, 5);
+    assert!(report.partner_first_list_ms > 0.0);
     assert_eq!(report.writes.done, 3);
     assert_eq!(report.writes.create_then_matches.count, 3);
     assert!(report.server_peak_rss_mib > 0.0);
@@ -49,6 +51,7 @@ fn bench_service_reports_every_figure() {
         "incremental write",
         "/matches",
         "/synergies?territory=",
+        "with a partner key",
         "peak RSS",
         "database size",
     ] {

@@ -1192,7 +1192,7 @@ fn with_detection(
             view.brief(i)
                 .is_some_and(|s| has(&s.provider_actor_id) || has(&s.receiver_actor_id))
         })
-        .filter_map(|i| view.synergy_at(i))
+        .filter_map(|i| view.figures_at(i))
         .map(|s| {
             // The reports read the impact of a detail only (`StoredDetail`).
             let detail = serde_json::json!({ "impact": s.impact }).to_string();

@@ -1184,7 +1184,7 @@ async fn territory_graph_of(
             in_scope(&built, &s.provider_actor_id, &scope, zone.as_ref())
                 || in_scope(&built, &s.receiver_actor_id, &scope, zone.as_ref())
         })
-        .filter_map(|(i, _)| built.synergy_at(i))
+        .filter_map(|(i, _)| built.figures_at(i))
         .map(|s| GraphEdge {
             synergy_id: s.id,
             offer_id: s.offer_id,

@@ -136,6 +136,14 @@ impl Built {
             .materialise(&self.snapshot, &self.settings)
     }
 
+    /// The substitution synergy at `position` without its explanations: for reports that read
+    /// the figures of many synergies (score, distance, quantity, impact).
+    pub fn figures_at(&self, position: u32) -> Option<Synergy> {
+        self.synergies
+            .get(position)?
+            .figures(&self.snapshot, &self.settings)
+    }
+
     /// What lists read of the substitution synergy at `position`, without materialising it.
     pub fn brief(&self, position: u32) -> Option<Brief<'_>> {
         Some(self.synergies.get(position)?.brief(&self.snapshot))

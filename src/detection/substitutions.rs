@@ -95,6 +95,11 @@ impl Detected {
     pub fn materialise(&self, snapshot: &Snapshot, settings: &MatchingSettings) -> Option<Synergy> {
         crate::matching::synergy_of(snapshot, &self.candidate, settings, &NeutralPriority)
     }
+
+    /// [`Detected::materialise`] without the explanations (empty texts): its figures only.
+    pub fn figures(&self, snapshot: &Snapshot, settings: &MatchingSettings) -> Option<Synergy> {
+        crate::matching::figures_of(snapshot, &self.candidate, settings, &NeutralPriority)
+    }
 }
 
 impl Brief<'_> {
@@ -146,6 +151,23 @@ mod tests {
             let mut buf = [0u8; 6];
             assert_eq!(brief.ewc(&mut buf), s.ewc_code.as_deref());
             assert_eq!(d.materialise(&snapshot, &settings).as_ref(), Some(s));
+            let figures = d.figures(&snapshot, &settings).expect("figures");
+            assert_eq!(
+                (
+                    figures.explanation_fr.as_str(),
+                    figures.explanation_en.as_str()
+                ),
+                ("", "")
+            );
+            let told = Synergy {
+                explanation_fr: s.explanation_fr.clone(),
+                explanation_en: s.explanation_en.clone(),
+                ..figures
+            };
+            assert_eq!(
+                &told, s,
+                "figures and the full synergy differ but for the texts"
+            );
         }
     }
 }

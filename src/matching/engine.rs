@@ -567,6 +567,19 @@ impl<'a> Ctx<'a> {
         receiver: &IndexedActor,
         a: &Assessment,
     ) -> Synergy {
+        self.synergy_told(offer, need, receiver, a, true)
+    }
+
+    /// [`Ctx::synergy`], with its two explanations written only when `told` (they are most of
+    /// the cost of a synergy: reports that read its figures leave them empty).
+    fn synergy_told(
+        &self,
+        offer: Party,
+        need: Option<Party>,
+        receiver: &IndexedActor,
+        a: &Assessment,
+        told: bool,
+    ) -> Synergy {
         let snap = self.snap;
         let tax = &snap.taxonomy;
         let latent = need.is_none();
@@ -589,7 +602,11 @@ impl<'a> Ctx<'a> {
             }
             _ => None,
         };
-        let (explanation_fr, explanation_en) = explain(tax, offer, need, receiver, a);
+        let (explanation_fr, explanation_en) = if told {
+            explain(tax, offer, need, receiver, a)
+        } else {
+            (String::new(), String::new())
+        };
         Synergy {
             id,
             offer_id: offer.res.id,
@@ -614,8 +631,8 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Re-evaluates a candidate of the snapshot into a wire synergy.
-    fn materialise(&self, c: &Candidate) -> Option<Synergy> {
+    /// Re-evaluates a candidate of the snapshot into a wire synergy (its texts only when `told`).
+    fn materialise(&self, c: &Candidate, told: bool) -> Option<Synergy> {
         let snap = self.snap;
         let offer_res = snap.resource(c.offer);
         let offer = self.party_of(offer_res);
@@ -623,12 +640,12 @@ impl<'a> Ctx<'a> {
         if c.latent {
             let receiver = snap.actor(c.target);
             let a = self.assess_latent(offer, rules, receiver)?;
-            Some(self.synergy(offer, None, receiver, &a))
+            Some(self.synergy_told(offer, None, receiver, &a, told))
         } else {
             let n = snap.resource(c.target);
             let need = self.party_of(n);
             let a = self.assess_pair(offer, need).ok()?;
-            Some(self.synergy(offer, Some(need), need.actor, &a))
+            Some(self.synergy_told(offer, Some(need), need.actor, &a, told))
         }
     }
 }
@@ -805,7 +822,23 @@ pub fn synergy_of(
         settings,
         priority,
     }
-    .materialise(candidate)
+    .materialise(candidate, true)
+}
+
+/// [`synergy_of`] without the two explanations (empty texts), for reports that read the figures
+/// only (score, distance, quantity, impact): writing the sentences is most of a synergy's cost.
+pub fn figures_of(
+    snap: &Snapshot,
+    candidate: &Candidate,
+    settings: &MatchingSettings,
+    priority: &dyn TerritorialPriority,
+) -> Option<Synergy> {
+    Ctx {
+        snap,
+        settings,
+        priority,
+    }
+    .materialise(candidate, false)
 }
 
 /// Every candidate synergy of the snapshot, sorted by score (descending) then id.
@@ -822,7 +855,7 @@ pub fn detect_all(
     };
     let mut out: Vec<Synergy> = candidates
         .iter()
-        .filter_map(|c| ctx.materialise(c))
+        .filter_map(|c| ctx.materialise(c, true))
         .collect();
     sort_synergies(&mut out);
     Ok(out)
@@ -853,7 +886,10 @@ pub fn matches_for_resource(
         ResourceKind::Offer => {
             ctx.offer_candidates(party, index, snap.rules_of(index), &mut scratch, limits);
             let found = std::mem::take(&mut scratch.found);
-            found.iter().filter_map(|c| ctx.materialise(c)).collect()
+            found
+                .iter()
+                .filter_map(|c| ctx.materialise(c, true))
+                .collect()
         }
         ResourceKind::Need => {
             let mut found = ctx.need_providers(party, &mut scratch, limits);
