@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use rayon::prelude::*;
 use uuid::Uuid;
 
 use super::substitutions::Substitutions;
@@ -29,11 +30,12 @@ impl SynergyIndex {
     pub fn new(synergies: &Substitutions, pooling: &[PoolingGroup]) -> SynergyIndex {
         // Positions fit in u32: a build of more than 4 billion synergies is out of reach anyway.
         let mut substitutions: Vec<(Uuid, u32)> = synergies
-            .iter()
+            .as_slice()
+            .par_iter()
             .enumerate()
             .map(|(i, d)| (d.id, i as u32))
             .collect();
-        substitutions.sort_unstable_by_key(|(id, _)| *id);
+        substitutions.par_sort_unstable_by_key(|(id, _)| *id);
         let pooling = pooling
             .iter()
             .enumerate()
@@ -82,7 +84,11 @@ impl FirstSeen {
                 .unwrap_or(now)
         };
         FirstSeen {
-            synergies: synergies.iter().map(|d| seen(&d.id)).collect(),
+            synergies: synergies
+                .as_slice()
+                .par_iter()
+                .map(|d| seen(&d.id))
+                .collect(),
             pooling: pooling.iter().map(|g| seen(&g.id)).collect(),
         }
     }

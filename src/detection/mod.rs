@@ -203,13 +203,21 @@ impl Built {
                 .get(&a.id)
                 .map_or((a.lat, a.lng), |info| (info.lat, info.lng))
         });
-        let synergies = Substitutions::detect(&snapshot, &detection.settings)?;
-        let pooling =
-            find_pooling_groups(&pooling_input(&self.resources, &actors), &detection.pooling)
-                .map_err(|e| DetectionError::Pooling(e.to_string()))?;
-        let index = SynergyIndex::new(&synergies, &pooling);
-        let territories = TerritoryIndex::new(&snapshot, &synergies, &pooling, &actors);
-        let first_seen = FirstSeen::carried(Some(self), &synergies, &pooling, crate::db::now());
+        let derived = derive(
+            &snapshot,
+            &self.resources,
+            &actors,
+            &detection.settings,
+            &detection.pooling,
+            Some(self),
+        )?;
+        let Derived {
+            synergies,
+            pooling,
+            index,
+            territories,
+            first_seen,
+        } = derived;
         Ok(Built {
             version: self.version,
             built_at: self.built_at,
@@ -229,6 +237,62 @@ impl Built {
             anonymous: std::sync::OnceLock::new(),
         })
     }
+}
+
+/// What a build derives from its snapshot: the synergies, pooling groups and lookups.
+struct Derived {
+    synergies: Substitutions,
+    pooling: Vec<PoolingGroup>,
+    index: SynergyIndex,
+    territories: TerritoryIndex,
+    first_seen: FirstSeen,
+}
+
+/// Detects, pools and indexes on a thread pool of `settings.threads` (0 = every core) started by
+/// the calling thread, so that its workers share its priority (a background rebuild's are low,
+/// `yield_to_requests`). Pooling runs beside the detection (it reads the resources, not the
+/// synergies), and the two indexes beside each other.
+fn derive(
+    snapshot: &Snapshot,
+    resources: &HashMap<Uuid, ResourceInfo>,
+    actors: &HashMap<Uuid, ActorInfo>,
+    settings: &MatchingSettings,
+    pooling_params: &PoolingParams,
+    previous: Option<&Built>,
+) -> Result<Derived, DetectionError> {
+    let threads = match settings.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let workers = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("detection-{i}"))
+        .build()
+        .map_err(|e| DetectionError::Threads(e.to_string()))?;
+    workers.install(|| {
+        let (synergies, pooling) = rayon::join(
+            || Substitutions::detect(snapshot, settings),
+            || find_pooling_groups(&pooling_input(resources, actors), pooling_params),
+        );
+        let synergies = synergies?;
+        let pooling = pooling.map_err(|e| DetectionError::Pooling(e.to_string()))?;
+        let ((index, first_seen), territories) = rayon::join(
+            || {
+                let index = SynergyIndex::new(&synergies, &pooling);
+                let first_seen =
+                    FirstSeen::carried(previous, &synergies, &pooling, crate::db::now());
+                (index, first_seen)
+            },
+            || TerritoryIndex::new(snapshot, &synergies, &pooling, actors),
+        );
+        Ok(Derived {
+            synergies,
+            pooling,
+            index,
+            territories,
+            first_seen,
+        })
+    })
 }
 
 /// What pooling reads: each resource at its actor's position.
@@ -289,6 +353,8 @@ pub enum DetectionError {
     Matching(#[from] crate::matching::MatchingError),
     #[error("pooling: {0}")]
     Pooling(String),
+    #[error("cannot start the detection's threads: {0}")]
+    Threads(String),
 }
 
 impl Detection {
@@ -564,17 +630,23 @@ impl Detection {
         let snapshot =
             Snapshot::build(snap_actors, snap_resources, &self.taxonomy, &self.knowledge);
         let snapshot_ms = started.elapsed().as_millis() as u64;
-        let synergies = Substitutions::detect(&snapshot, &self.settings)?;
-        let detected_ms = started.elapsed().as_millis() as u64;
-        let pooling = find_pooling_groups(&pooling_input(&resources, &actors), &self.pooling)
-            .map_err(|e| DetectionError::Pooling(e.to_string()))?;
-        let pooled_ms = started.elapsed().as_millis() as u64;
-        let now = crate::db::now();
-        let index = SynergyIndex::new(&synergies, &pooling);
-        let territories = TerritoryIndex::new(&snapshot, &synergies, &pooling, &actors);
         let previous = self.current.load_full();
-        let first_seen = FirstSeen::carried(previous.as_deref(), &synergies, &pooling, now);
-        let indexed_ms = started.elapsed().as_millis() as u64;
+        let Derived {
+            synergies,
+            pooling,
+            index,
+            territories,
+            first_seen,
+        } = derive(
+            &snapshot,
+            &resources,
+            &actors,
+            &self.settings,
+            &self.pooling,
+            previous.as_deref(),
+        )?;
+        let now = crate::db::now();
+        let derived_ms = started.elapsed().as_millis() as u64;
         let row_of = |slot: Slot| {
             let mut row = match slot {
                 Slot::Substitution(i) => {
@@ -651,9 +723,7 @@ impl Detection {
             version,
             loaded_ms,
             snapshot_ms,
-            detected_ms,
-            pooled_ms,
-            indexed_ms,
+            derived_ms,
             total_ms = started.elapsed().as_millis() as u64,
             synergies = synergies.len(),
             pooling = pooling.len(),

@@ -4,6 +4,7 @@
 //! for the synergies a reader is shown, never for the whole build — at national scale the full
 //! form (~1 KiB with its texts) of every candidate would not fit in memory.
 
+use rayon::prelude::*;
 use uuid::Uuid;
 
 use crate::matching::{
@@ -28,14 +29,17 @@ impl Substitutions {
         settings: &MatchingSettings,
     ) -> Result<Substitutions, MatchingError> {
         let candidates = crate::matching::detect(snapshot, settings, &NeutralPriority)?;
+        // The ids (a SHA-1 each) and the ranking run on the threads of the caller's rayon pool: on
+        // one thread they were a third of a national detection (6.5M synergies).
         let mut detected: Vec<Detected> = candidates
-            .into_iter()
-            .map(|candidate| Detected {
+            .par_iter()
+            .map(|&candidate| Detected {
                 id: candidate.id(snapshot),
                 candidate,
             })
             .collect();
-        detected.sort_unstable_by(|a, b| {
+        drop(candidates);
+        detected.par_sort_unstable_by(|a, b| {
             b.candidate
                 .score
                 .total_cmp(&a.candidate.score)
@@ -58,6 +62,10 @@ impl Substitutions {
 
     pub fn iter(&self) -> std::slice::Iter<'_, Detected> {
         self.0.iter()
+    }
+
+    pub fn as_slice(&self) -> &[Detected] {
+        &self.0
     }
 }
 
