@@ -775,13 +775,13 @@ pub async fn add_note(
 // what a synergy brings, for the KPIs and the account impact
 
 /// The fields of a stored substitution synergy's detail that the reports read.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 struct StoredDetail {
     #[serde(default)]
     impact: Option<StoredImpact>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Serialize)]
 struct StoredImpact {
     diverted_tonnes: f64,
     net_co2e_t: f64,
@@ -885,14 +885,19 @@ fn counted(
     report: &PriorityReport,
 ) -> Result<Vec<Counted>, ApiError> {
     let mut out = Vec::new();
-    for row in data.synergies.iter() {
-        if !db::lifecycle::parties(row)
-            .iter()
-            .any(|p| inside.contains(p.as_str()))
-        {
+    for row in data.synergies {
+        let party_inside = |id: &Option<String>| id.as_ref().is_some_and(|p| inside.contains(p));
+        let inside_it = if row.kind == "pooling" {
+            db::lifecycle::parties(&row)
+                .iter()
+                .any(|p| inside.contains(p.as_str()))
+        } else {
+            party_inside(&row.provider_actor_id) || party_inside(&row.receiver_actor_id)
+        };
+        if !inside_it {
             continue;
         }
-        let status = status_of(row)?;
+        let status = status_of(&row)?;
         let reached = furthest_stage(
             status,
             data.passed
@@ -906,10 +911,10 @@ fn counted(
             (SynergyStatus::Implemented, Some(at)) => at.year(),
             _ => row.first_detected_at.year(),
         };
-        let family = family_of(row);
-        let effects = effects(row, family, report);
+        let family = family_of(&row);
+        let effects = effects(&row, family, report);
         out.push(Counted {
-            row: row.clone(),
+            row,
             status,
             family,
             reached,
@@ -1144,14 +1149,15 @@ async fn territory_synergies(
         );
     }
     let candidates = super::synergies::territory_candidates(state, &view, &scope, zone.as_ref());
-    with_detection(
-        &mut data,
-        &view,
-        candidates.as_ref(),
-        &inside,
-        !caller.anonymises(),
-    );
-    Ok((territory, counted(data, &inside, report)?))
+    // Off the async workers: at national scale a territory is ~100k synergies to materialise.
+    let (keep_retired, report) = (!caller.anonymises(), report.clone());
+    let items = actix_web::web::block(move || {
+        with_detection(&mut data, &view, candidates.as_ref(), &inside, keep_retired);
+        counted(data, &inside, &report)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    Ok((territory, items))
 }
 
 /// Joins the stored decisions to a detection: each synergy of `view` with a party in `inside`,
@@ -1171,7 +1177,12 @@ fn with_detection(
         .drain(..)
         .map(|row| (row.id.clone(), row))
         .collect();
-    let has = |id: &Uuid| inside.contains(&id.to_string());
+    // Parsed once: a territory has ~100k synergies at national scale, each checked twice.
+    let inside_ids: HashSet<Uuid> = inside
+        .iter()
+        .filter_map(|id| Uuid::parse_str(id).ok())
+        .collect();
+    let has = |id: &Uuid| inside_ids.contains(id);
     // The territory's synergies from the build's index (every one for the whole country), each
     // materialised once it is known to touch the territory.
     let substitutions: Vec<u32> = match candidates {
@@ -1194,8 +1205,14 @@ fn with_detection(
         })
         .filter_map(|i| view.figures_at(i))
         .map(|s| {
-            // The reports read the impact of a detail only (`StoredDetail`).
-            let detail = serde_json::json!({ "impact": s.impact }).to_string();
+            // The reports read the two figures of `StoredDetail` only.
+            let detail = serde_json::to_string(&StoredDetail {
+                impact: s.impact.as_ref().map(|i| StoredImpact {
+                    diverted_tonnes: i.diverted_tonnes,
+                    net_co2e_t: i.net_co2e_t,
+                }),
+            })
+            .unwrap_or_default();
             crate::detection::substitution_row_with(&s, detail, 0, now)
         })
         .chain(
