@@ -815,11 +815,55 @@ fn non_negative(x: f64) -> f64 {
     if x.is_finite() { x.max(0.0) } else { 0.0 }
 }
 
-fn effects(row: &SynergyRow, family: Family, report: &PriorityReport) -> Effects {
+/// What [`effects`] reads of a synergy, stored or only detected.
+struct Figures {
+    substitution: bool,
+    quantity: Option<f64>,
+    in_tonnes: bool,
+    /// The detected impact: tonnes diverted, net t CO2e.
+    impact: Option<(f64, f64)>,
+    realised_quantity: Option<f64>,
+    realised_diverted_t: Option<f64>,
+    realised_co2e_t: Option<f64>,
+}
+
+impl Figures {
+    fn of_row(row: &SynergyRow) -> Figures {
+        let detail: StoredDetail = if row.kind == "substitution" {
+            serde_json::from_str(&row.detail).unwrap_or_default()
+        } else {
+            StoredDetail::default()
+        };
+        Figures {
+            substitution: row.kind == "substitution",
+            quantity: row.quantity,
+            in_tonnes: row.base_unit.as_deref() == Some("t"),
+            impact: detail.impact.map(|i| (i.diverted_tonnes, i.net_co2e_t)),
+            realised_quantity: row.realised_quantity,
+            realised_diverted_t: row.realised_diverted_t,
+            realised_co2e_t: row.realised_co2e_t,
+        }
+    }
+
+    /// A detected synergy nobody decided anything about.
+    fn of_detected(s: &crate::matching::Synergy) -> Figures {
+        Figures {
+            substitution: true,
+            quantity: s.quantity,
+            in_tonnes: s.base_unit.map(|b| b.as_str()) == Some("t"),
+            impact: s.impact.as_ref().map(|i| (i.diverted_tonnes, i.net_co2e_t)),
+            realised_quantity: None,
+            realised_diverted_t: None,
+            realised_co2e_t: None,
+        }
+    }
+}
+
+fn effects(row: &Figures, family: Family, report: &PriorityReport) -> Effects {
     let realised = row.realised_quantity.is_some()
         || row.realised_diverted_t.is_some()
         || row.realised_co2e_t.is_some();
-    if row.kind != "substitution" {
+    if !row.substitution {
         // A pooling group exchanges nothing between its members: only realised values count.
         return Effects {
             diverted_t: non_negative(row.realised_diverted_t.unwrap_or(0.0)),
@@ -828,7 +872,6 @@ fn effects(row: &SynergyRow, family: Family, report: &PriorityReport) -> Effects
             ..Effects::default()
         };
     }
-    let detail: StoredDetail = serde_json::from_str(&row.detail).unwrap_or_default();
     let detected_q = row.quantity.filter(|q| q.is_finite() && *q > 0.0);
     // Estimates scale with the realised quantity when only that was entered.
     let scale = match (row.realised_quantity, detected_q) {
@@ -840,19 +883,15 @@ fn effects(row: &SynergyRow, family: Family, report: &PriorityReport) -> Effects
         .or(row.quantity)
         .map(non_negative)
         .unwrap_or(0.0);
-    let exchanged_t = if row.base_unit.as_deref() == Some("t") {
-        quantity
-    } else {
-        0.0
-    };
+    let exchanged_t = if row.in_tonnes { quantity } else { 0.0 };
     let diverted_t = non_negative(
         row.realised_diverted_t
-            .or(detail.impact.as_ref().map(|i| i.diverted_tonnes * scale))
+            .or(row.impact.map(|(diverted, _)| diverted * scale))
             .unwrap_or(0.0),
     );
     let co2e_t = row
         .realised_co2e_t
-        .or(detail.impact.as_ref().map(|i| i.net_co2e_t * scale))
+        .or(row.impact.map(|(_, net)| net * scale))
         .unwrap_or(0.0);
     let co2e_t = if co2e_t.is_finite() { co2e_t } else { 0.0 };
     let substitutes = substitutes_import(report, family);
@@ -866,9 +905,11 @@ fn effects(row: &SynergyRow, family: Family, report: &PriorityReport) -> Effects
     }
 }
 
-/// A stored synergy with a party in the territory.
+/// A synergy with a party in the territory.
 struct Counted {
-    row: SynergyRow,
+    id: Uuid,
+    /// `substitution` or `pooling`.
+    kind: &'static str,
     status: SynergyStatus,
     family: Family,
     /// Furthest funnel stage reached (0 = detected … 3 = implemented).
@@ -877,52 +918,55 @@ struct Counted {
     effects: Effects,
 }
 
-/// The synergies with a party in the territory (the scope rule of the synergy lists), with what
-/// each brings.
-fn counted(
-    data: LifecycleData,
-    inside: &HashSet<String>,
+/// What a stored synergy (its figures those of the view when it is detected) brings.
+fn count_row(
+    row: &SynergyRow,
+    passed: &HashMap<String, Vec<SynergyStatus>>,
     report: &PriorityReport,
-) -> Result<Vec<Counted>, ApiError> {
-    let mut out = Vec::new();
-    for row in data.synergies {
-        let party_inside = |id: &Option<String>| id.as_ref().is_some_and(|p| inside.contains(p));
-        let inside_it = if row.kind == "pooling" {
-            db::lifecycle::parties(&row)
-                .iter()
-                .any(|p| inside.contains(p.as_str()))
+) -> Result<Counted, ApiError> {
+    let status = status_of(row)?;
+    let reached = furthest_stage(
+        status,
+        passed
+            .get(&row.id)
+            .map(|v| v.as_slice())
+            .unwrap_or(&[])
+            .iter()
+            .copied(),
+    );
+    let year = match (status, row.status_changed_at) {
+        (SynergyStatus::Implemented, Some(at)) => at.year(),
+        _ => row.first_detected_at.year(),
+    };
+    let family = family_of(row);
+    Ok(Counted {
+        id: Uuid::parse_str(&row.id).unwrap_or_default(),
+        kind: if row.kind == "pooling" {
+            "pooling"
         } else {
-            party_inside(&row.provider_actor_id) || party_inside(&row.receiver_actor_id)
-        };
-        if !inside_it {
-            continue;
-        }
-        let status = status_of(&row)?;
-        let reached = furthest_stage(
-            status,
-            data.passed
-                .get(&row.id)
-                .map(|v| v.as_slice())
-                .unwrap_or(&[])
-                .iter()
-                .copied(),
-        );
-        let year = match (status, row.status_changed_at) {
-            (SynergyStatus::Implemented, Some(at)) => at.year(),
-            _ => row.first_detected_at.year(),
-        };
-        let family = family_of(&row);
-        let effects = effects(&row, family, report);
-        out.push(Counted {
-            row,
-            status,
-            family,
-            reached,
-            year,
-            effects,
-        });
+            "substitution"
+        },
+        status,
+        family,
+        reached,
+        year,
+        effects: effects(&Figures::of_row(row), family, report),
+    })
+}
+
+/// What a detected synergy nobody decided anything about brings (no stored row is built: a
+/// territory has ~100k of them at national scale).
+fn count_detected(s: &crate::matching::Synergy, year: i32, report: &PriorityReport) -> Counted {
+    let family = FamilyTable::builtin().family_for_resource(&s.class, s.ewc_code.as_deref());
+    Counted {
+        id: s.id,
+        kind: "substitution",
+        status: SynergyStatus::Detected,
+        family,
+        reached: furthest_stage(SynergyStatus::Detected, std::iter::empty()),
+        year,
+        effects: effects(&Figures::of_detected(s), family, report),
     }
-    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1130,7 +1174,7 @@ async fn territory_synergies(
     let (territory, _) = super::territories::resolve(state, code).await?;
     let (scope, zone) = super::synergies::scope_of(state, Some(code)).await?;
     let view = super::synergies::current_for(state, caller).await?;
-    let mut data = db::run(&state.pool, db::lifecycle::lifecycle_data).await?;
+    let data = db::run(&state.pool, db::lifecycle::lifecycle_data).await?;
     let mut inside: HashSet<String> = view
         .actors
         .values()
@@ -1152,8 +1196,14 @@ async fn territory_synergies(
     // Off the async workers: at national scale a territory is ~100k synergies to materialise.
     let (keep_retired, report) = (!caller.anonymises(), report.clone());
     let items = actix_web::web::block(move || {
-        with_detection(&mut data, &view, candidates.as_ref(), &inside, keep_retired);
-        counted(data, &inside, &report)
+        territory_counted(
+            data,
+            &view,
+            candidates.as_ref(),
+            &inside,
+            keep_retired,
+            &report,
+        )
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))??;
@@ -1162,19 +1212,24 @@ async fn territory_synergies(
 
 /// Joins the stored decisions to a detection: each synergy of `view` with a party in `inside`,
 /// with what people decided about it (status, history, realised values) when it is stored, and the
-/// view's figures (score, distance, quantity, impact). Stored synergies the view does not have are
-/// kept only with `keep_retired`. Only the territory's synergies are turned into rows.
-fn with_detection(
-    data: &mut LifecycleData,
+/// view's figures (score, distance, quantity, impact), and what it brings. Stored synergies the
+/// view does not have are kept only with `keep_retired`. Only the territory's synergies are
+/// materialised (without their texts), and no stored row is built for those nobody decided
+/// anything about. In id order, so that sums are the same from one read to the next.
+fn territory_counted(
+    data: LifecycleData,
     view: &Built,
     candidates: Option<&crate::detection::Positions>,
     inside: &HashSet<String>,
     keep_retired: bool,
-) {
+    report: &PriorityReport,
+) -> Result<Vec<Counted>, ApiError> {
     let now = crate::db::now();
-    let mut stored: HashMap<String, SynergyRow> = data
-        .synergies
-        .drain(..)
+    let LifecycleData {
+        synergies, passed, ..
+    } = data;
+    let mut stored: HashMap<String, SynergyRow> = synergies
+        .into_iter()
         .map(|row| (row.id.clone(), row))
         .collect();
     // Parsed once: a territory has ~100k synergies at national scale, each checked twice.
@@ -1183,8 +1238,7 @@ fn with_detection(
         .filter_map(|id| Uuid::parse_str(id).ok())
         .collect();
     let has = |id: &Uuid| inside_ids.contains(id);
-    // The territory's synergies from the build's index (every one for the whole country), each
-    // materialised once it is known to touch the territory.
+    // The territory's synergies from the build's index (every one for the whole country).
     let substitutions: Vec<u32> = match candidates {
         Some(p) => p.synergies.clone(),
         None => (0..view.synergies.len() as u32).collect(),
@@ -1197,50 +1251,69 @@ fn with_detection(
             .collect(),
         None => view.pooling.iter().collect(),
     };
-    let mut rows: Vec<SynergyRow> = substitutions
-        .into_iter()
-        .filter(|&i| {
-            view.brief(i)
-                .is_some_and(|s| has(&s.provider_actor_id) || has(&s.receiver_actor_id))
-        })
-        .filter_map(|i| view.figures_at(i))
-        .map(|s| {
-            // The reports read the two figures of `StoredDetail` only.
-            let detail = serde_json::to_string(&StoredDetail {
-                impact: s.impact.as_ref().map(|i| StoredImpact {
-                    diverted_tonnes: i.diverted_tonnes,
-                    net_co2e_t: i.net_co2e_t,
-                }),
-            })
-            .unwrap_or_default();
-            crate::detection::substitution_row_with(&s, detail, 0, now)
-        })
-        .chain(
-            groups
-                .into_iter()
-                .filter(|g| g.members.iter().any(|m| has(&m.actor_id)))
-                .map(|g| crate::detection::pooling_row(g, 0, now)),
-        )
-        .map(|seen| match stored.remove(&seen.id) {
-            Some(row) => SynergyRow {
-                score: seen.score,
-                distance_km: seen.distance_km,
-                quantity: seen.quantity,
-                detail: seen.detail,
-                ..row
-            },
-            None => seen,
-        })
-        .collect();
-    if keep_retired {
-        rows.extend(stored.into_values().filter(|row| {
-            view.index
-                .get(&Uuid::parse_str(&row.id).unwrap_or_default())
-                .is_none()
-        }));
+    // A stored synergy the view has: what people decided, with the view's figures.
+    let with_figures = |row: SynergyRow, seen: SynergyRow| SynergyRow {
+        score: seen.score,
+        distance_km: seen.distance_km,
+        quantity: seen.quantity,
+        detail: seen.detail,
+        ..row
+    };
+    let mut out = Vec::new();
+    for i in substitutions {
+        if !view
+            .brief(i)
+            .is_some_and(|s| has(&s.provider_actor_id) || has(&s.receiver_actor_id))
+        {
+            continue;
+        }
+        let Some(s) = view.figures_at(i) else {
+            continue;
+        };
+        match stored.remove(&s.id.to_string()) {
+            None => out.push(count_detected(&s, now.year(), report)),
+            Some(row) => {
+                // The reports read the two figures of `StoredDetail` only.
+                let detail = serde_json::to_string(&StoredDetail {
+                    impact: s.impact.as_ref().map(|i| StoredImpact {
+                        diverted_tonnes: i.diverted_tonnes,
+                        net_co2e_t: i.net_co2e_t,
+                    }),
+                })
+                .unwrap_or_default();
+                let seen = crate::detection::substitution_row_with(&s, detail, 0, now);
+                out.push(count_row(&with_figures(row, seen), &passed, report)?);
+            }
+        }
     }
-    rows.sort_by(|a, b| a.id.cmp(&b.id));
-    data.synergies = rows;
+    for g in groups {
+        if !g.members.iter().any(|m| has(&m.actor_id)) {
+            continue;
+        }
+        let seen = crate::detection::pooling_row(g, 0, now);
+        let row = match stored.remove(&seen.id) {
+            Some(row) => with_figures(row, seen),
+            None => seen,
+        };
+        out.push(count_row(&row, &passed, report)?);
+    }
+    if keep_retired {
+        for row in stored.into_values() {
+            let retired = view
+                .index
+                .get(&Uuid::parse_str(&row.id).unwrap_or_default())
+                .is_none();
+            if retired
+                && db::lifecycle::parties(&row)
+                    .iter()
+                    .any(|p| inside.contains(p.as_str()))
+            {
+                out.push(count_row(&row, &passed, report)?);
+            }
+        }
+    }
+    out.sort_by_key(|c| c.id);
+    Ok(out)
 }
 
 /// Lifecycle KPIs of a territory: synergies by status, the funnel detected → proposed → in_study →
@@ -1561,8 +1634,8 @@ pub async fn afme_impact(
                 substitutes_import: c.effects.substitutes_import,
             };
             lines.push(ImpactLine {
-                id: c.row.id.clone(),
-                kind: c.row.kind.clone(),
+                id: c.id.to_string(),
+                kind: c.kind.to_owned(),
                 status: c.status,
                 family: c.family,
                 tonnes_exchanged: impact.tonnes_exchanged,
@@ -1656,7 +1729,11 @@ mod tests {
     fn estimates_realised_values_and_scaling() {
         let r = row("substitution", "material/biomass/wood", Some("030105"));
         assert_eq!(family_of(&r), Family::AgriculturalFood);
-        let e = effects(&r, Family::AgriculturalFood, &report(Some(0.75)));
+        let e = effects(
+            &Figures::of_row(&r),
+            Family::AgriculturalFood,
+            &report(Some(0.75)),
+        );
         assert_eq!(
             (e.exchanged_t, e.diverted_t, e.co2e_t, e.imports_t),
             (500.0, 250.0, 120.0, 500.0)
@@ -1665,7 +1742,11 @@ mod tests {
         // only the quantity realised: estimates scale
         let mut q = r.clone();
         q.realised_quantity = Some(400.0);
-        let e = effects(&q, Family::AgriculturalFood, &report(Some(0.75)));
+        let e = effects(
+            &Figures::of_row(&q),
+            Family::AgriculturalFood,
+            &report(Some(0.75)),
+        );
         assert_eq!(
             (e.exchanged_t, e.diverted_t, e.co2e_t),
             (400.0, 200.0, 96.0)
@@ -1673,7 +1754,11 @@ mod tests {
         // realised values override
         q.realised_diverted_t = Some(300.0);
         q.realised_co2e_t = Some(10.0);
-        let e = effects(&q, Family::AgriculturalFood, &report(Some(0.5)));
+        let e = effects(
+            &Figures::of_row(&q),
+            Family::AgriculturalFood,
+            &report(Some(0.5)),
+        );
         assert_eq!(
             (e.exchanged_t, e.diverted_t, e.co2e_t, e.imports_t),
             (400.0, 300.0, 10.0, 0.0)
@@ -1683,7 +1768,12 @@ mod tests {
         let mut heat = r.clone();
         heat.base_unit = Some("MWh".into());
         assert_eq!(
-            effects(&heat, Family::AgriculturalFood, &report(None)).exchanged_t,
+            effects(
+                &Figures::of_row(&heat),
+                Family::AgriculturalFood,
+                &report(None)
+            )
+            .exchanged_t,
             0.0
         );
         // pooling: realised only
@@ -1693,12 +1783,21 @@ mod tests {
             FamilyTable::builtin().family_for_ewc("03 01 05")
         );
         assert_eq!(
-            effects(&pool, Family::AgriculturalFood, &report(Some(1.0))),
+            effects(
+                &Figures::of_row(&pool),
+                Family::AgriculturalFood,
+                &report(Some(1.0))
+            ),
             Effects::default()
         );
         pool.realised_diverted_t = Some(12.0);
         assert_eq!(
-            effects(&pool, Family::AgriculturalFood, &report(Some(1.0))).diverted_t,
+            effects(
+                &Figures::of_row(&pool),
+                Family::AgriculturalFood,
+                &report(Some(1.0))
+            )
+            .diverted_t,
             12.0
         );
     }
@@ -1706,7 +1805,8 @@ mod tests {
     #[test]
     fn funnel_counts_the_furthest_stage() {
         let mk = |status: SynergyStatus, reached: usize| Counted {
-            row: row("substitution", "material/biomass/wood", None),
+            id: Uuid::nil(),
+            kind: "substitution",
             status,
             family: Family::AgriculturalFood,
             reached,
