@@ -208,6 +208,7 @@ impl Built {
             &self.resources,
             &actors,
             &detection.settings,
+            detection.settings.threads,
             &detection.pooling,
             Some(self),
         )?;
@@ -248,21 +249,27 @@ struct Derived {
     first_seen: FirstSeen,
 }
 
-/// Detects, pools and indexes on a thread pool of `settings.threads` (0 = every core) started by
-/// the calling thread, so that its workers share its priority (a background rebuild's are low,
+/// Detects, pools and indexes on a pool of `threads` threads (0 = every core) started by the
+/// calling thread, so that its workers share its priority (a background rebuild's are low,
 /// `yield_to_requests`). Pooling runs beside the detection (it reads the resources, not the
 /// synergies), and the two indexes beside each other.
+#[allow(clippy::too_many_arguments)]
 fn derive(
     snapshot: &Snapshot,
     resources: &HashMap<Uuid, ResourceInfo>,
     actors: &HashMap<Uuid, ActorInfo>,
     settings: &MatchingSettings,
+    threads: usize,
     pooling_params: &PoolingParams,
     previous: Option<&Built>,
 ) -> Result<Derived, DetectionError> {
-    let threads = match settings.threads {
+    let threads = match threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
+    };
+    let settings = &MatchingSettings {
+        threads,
+        ..settings.clone()
     };
     let workers = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -490,7 +497,7 @@ impl Detection {
             self.refresh_in_background(pool, wanted);
             return Ok(built);
         }
-        self.rebuild_unless_built(pool, wanted)
+        self.rebuild_unless_built(pool, wanted, false)
     }
 
     /// The last build at once, and whether it sees every write made so far; when it does not, a
@@ -507,23 +514,25 @@ impl Detection {
                 self.refresh_in_background(pool, wanted);
                 Ok((built, false))
             }
-            None => Ok((self.rebuild_unless_built(pool, wanted)?, true)),
+            None => Ok((self.rebuild_unless_built(pool, wanted, false)?, true)),
         }
     }
 
     /// The detection of every write made so far, whatever `max_staleness_ms` allows: for a read that
     /// must see its own write (a resource created a moment ago and its matches).
     pub fn fresh(&self, pool: &db::DbPool) -> Result<Arc<Built>, DetectionError> {
-        self.rebuild_unless_built(pool, self.version.load(Ordering::SeqCst))
+        self.rebuild_unless_built(pool, self.version.load(Ordering::SeqCst), false)
     }
 
     /// Rebuilds unless a build of version `wanted` or later (one that sees every write made before
     /// the caller asked) was finished by another thread while this one waited for the lock: readers
-    /// queued behind a rebuild share its result instead of each rebuilding in turn.
+    /// queued behind a rebuild share its result instead of each rebuilding in turn. A `background`
+    /// rebuild runs on `matching.background_threads` threads, a reader's on `matching.threads`.
     fn rebuild_unless_built(
         &self,
         pool: &db::DbPool,
         wanted: u64,
+        background: bool,
     ) -> Result<Arc<Built>, DetectionError> {
         let _guard = self
             .building
@@ -535,7 +544,12 @@ impl Detection {
         // Read the version before the rows: a write landing meanwhile bumps it past this build.
         let latest = self.version.load(Ordering::SeqCst);
         let mut conn = pool.get().map_err(DbError::from)?;
-        let built = Arc::new(self.build(&mut conn, latest)?);
+        let threads = if background {
+            self.settings.background_threads
+        } else {
+            self.settings.threads
+        };
+        let built = Arc::new(self.build(&mut conn, latest, threads)?);
         self.current.store(Some(built.clone()));
         Ok(built)
     }
@@ -550,7 +564,7 @@ impl Detection {
             .name("detection-refresh".into())
             .spawn(move || {
                 yield_to_requests();
-                if let Err(error) = detection.rebuild_unless_built(&pool, wanted) {
+                if let Err(error) = detection.rebuild_unless_built(&pool, wanted, true) {
                     // The next reader past the staleness limit rebuilds, and reports the error.
                     tracing::warn!(%error, "background detection rebuild failed");
                 }
@@ -570,7 +584,13 @@ impl Detection {
             .filter(|b| !limit.is_zero() && b.built_at.elapsed() <= limit)
     }
 
-    fn build(&self, conn: &mut DbConnection, version: u64) -> Result<Built, DetectionError> {
+    /// Reads every actor and resource and derives a build on `threads` threads.
+    fn build(
+        &self,
+        conn: &mut DbConnection,
+        version: u64,
+        threads: usize,
+    ) -> Result<Built, DetectionError> {
         let started = std::time::Instant::now();
         // Before the rows: a write landing meanwhile leaves the counter ahead of this build.
         let versions = db::changes::versions(conn)?;
@@ -642,6 +662,7 @@ impl Detection {
             &resources,
             &actors,
             &self.settings,
+            threads,
             &self.pooling,
             previous.as_deref(),
         )?;

@@ -197,6 +197,10 @@ pub struct MatchingSettings {
     pub min_score: f64,
     /// Worker threads of a full detection (0 = available parallelism).
     pub threads: usize,
+    /// Worker threads of a rebuild run in the background after writes (0 = available
+    /// parallelism): one leaves the other cores to the requests around it. The first detection and
+    /// `POST /synergies/detect` use `threads`.
+    pub background_threads: usize,
     /// After a change, a synergy read may be answered from the previous build if it is at most this
     /// old (ms), the rebuild then running in the background; 0 = always wait (every read sees every
     /// write before it).
@@ -217,6 +221,7 @@ impl Default for MatchingSettings {
             latent_confidence: 0.5,
             min_score: 0.0,
             threads: 0,
+            background_threads: 1,
             max_staleness_ms: 0,
             weights: ScoringWeights::default(),
             detection: SearchLimits::detection(),
