@@ -201,10 +201,35 @@ pub fn anonymous_view(
 }
 
 /// The actors to hide in one response, by real id.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct Anonymiser {
     hidden: HashMap<Uuid, HiddenActor>,
+    /// Every needle of every hidden actor in one automaton, built on the first text redacted: a
+    /// response has hundreds of texts and its hidden actors hundreds of needles, and searching
+    /// needle after needle was most of a partner's list.
+    finder: std::sync::OnceLock<Option<Finder>>,
 }
+
+/// A copy builds its own automaton when it first needs one (its actors may change).
+impl Clone for Anonymiser {
+    fn clone(&self) -> Anonymiser {
+        Anonymiser {
+            hidden: self.hidden.clone(),
+            finder: std::sync::OnceLock::new(),
+        }
+    }
+}
+
+/// The needles' automaton, and whose needle each pattern is.
+#[derive(Debug)]
+struct Finder {
+    automaton: aho_corasick::AhoCorasick,
+    owners: Vec<Uuid>,
+}
+
+/// What a text becomes when its mentions cannot be searched (an automaton past its size limits):
+/// nothing of it is shown rather than a name.
+const WITHHELD: &str = "[texte masqué]";
 
 /// Party fields: an actor id and, beside it in the same object, the field holding its name.
 const PARTY_FIELDS: [(&str, Option<&str>); 7] = [
@@ -288,7 +313,10 @@ impl Anonymiser {
                 (a.id, hidden)
             })
             .collect();
-        Anonymiser { hidden }
+        Anonymiser {
+            hidden,
+            finder: std::sync::OnceLock::new(),
+        }
     }
 
     /// From facts kept earlier (see [`HiddenFacts`]).
@@ -326,6 +354,27 @@ impl Anonymiser {
     /// Hides the actors of `other` too.
     pub fn extend(&mut self, other: Anonymiser) {
         self.hidden.extend(other.hidden);
+        self.finder = std::sync::OnceLock::new();
+    }
+
+    /// The automaton of every needle, in the order of the hidden actors' ids (so that two actors
+    /// sharing a needle are told apart the same way every time).
+    fn finder(&self) -> Option<&Finder> {
+        self.finder
+            .get_or_init(|| {
+                let mut ids: Vec<&Uuid> = self.hidden.keys().collect();
+                ids.sort();
+                let (mut needles, mut owners) = (Vec::new(), Vec::new());
+                for id in ids {
+                    for needle in &self.hidden[id].needles {
+                        needles.push(needle.as_str());
+                        owners.push(*id);
+                    }
+                }
+                let automaton = aho_corasick::AhoCorasick::new(needles).ok()?;
+                Some(Finder { automaton, owners })
+            })
+            .as_ref()
     }
 
     /// Loads, among `ids`, the actors that did not consent.
@@ -505,21 +554,27 @@ impl Anonymiser {
         if self.hidden.is_empty() || text.is_empty() {
             return text.to_owned();
         }
+        let Some(finder) = self.finder() else {
+            return WITHHELD.to_owned();
+        };
         let (folded, spans) = fold(text);
         let mut found: Vec<(usize, usize, &str)> = Vec::new();
-        for h in self.hidden.values() {
-            for needle in &h.needles {
-                for (start, _) in folded.match_indices(needle.as_str()) {
-                    let end = start + needle.len();
-                    let (from, to) = (spans[start].0, spans[end - 1].1);
-                    let before = text[..from].chars().next_back();
-                    let after = text[to..].chars().next();
-                    if !before.is_some_and(char::is_alphanumeric)
-                        && !after.is_some_and(char::is_alphanumeric)
-                    {
-                        found.push((from, closing_brackets(text, from, to), &h.label));
-                    }
-                }
+        // Overlapping: every occurrence of every needle, as searching each needle alone finds them.
+        for m in finder.automaton.find_overlapping_iter(&folded) {
+            let Some(h) = finder
+                .owners
+                .get(m.pattern().as_usize())
+                .and_then(|id| self.hidden.get(id))
+            else {
+                continue;
+            };
+            let (from, to) = (spans[m.start()].0, spans[m.end() - 1].1);
+            let before = text[..from].chars().next_back();
+            let after = text[to..].chars().next();
+            if !before.is_some_and(char::is_alphanumeric)
+                && !after.is_some_and(char::is_alphanumeric)
+            {
+                found.push((from, closing_brackets(text, from, to), &h.label));
             }
         }
         if found.is_empty() {
@@ -711,7 +766,13 @@ mod tests {
                 ),
             },
         );
-        (Anonymiser { hidden }, id)
+        (
+            Anonymiser {
+                hidden,
+                finder: std::sync::OnceLock::new(),
+            },
+            id,
+        )
     }
 
     #[test]
