@@ -371,7 +371,11 @@ impl Anonymiser {
                         owners.push(*id);
                     }
                 }
-                let automaton = aho_corasick::AhoCorasick::new(needles).ok()?;
+                // A contiguous NFA: built per response, a DFA cost more to build than it saved.
+                let automaton = aho_corasick::AhoCorasick::builder()
+                    .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+                    .build(needles)
+                    .ok()?;
                 Some(Finder { automaton, owners })
             })
             .as_ref()
