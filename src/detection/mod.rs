@@ -287,7 +287,7 @@ fn derive(
             || {
                 let index = SynergyIndex::new(&synergies, &pooling);
                 let first_seen =
-                    FirstSeen::carried(previous, &synergies, &pooling, crate::db::now());
+                    FirstSeen::carried(previous, &synergies, &pooling, &index, crate::db::now());
                 (index, first_seen)
             },
             || TerritoryIndex::new(snapshot, &synergies, &pooling, actors),
@@ -704,14 +704,14 @@ impl Detection {
             // nothing to compare with: it announces nothing. Materialised only for subscribers.
             // Materialised a chunk at a time: after a national import millions enter at once.
             if db::synergies::subscribed(conn, EventType::SynergyDetected)? {
-                let entered: Vec<Slot> = index
-                    .iter()
-                    .filter(|(id, _)| {
-                        previous.index.get(id).is_none()
-                            && !decisions.statuses.contains_key(&id.to_string())
-                    })
-                    .map(|(_, slot)| slot)
-                    .collect();
+                let mut entered: Vec<Slot> = Vec::new();
+                index.each_pair(&previous.index, |id, slot, before| {
+                    if let (Some(slot), None) = (slot, before)
+                        && !decisions.statuses.contains_key(&id.to_string())
+                    {
+                        entered.push(slot);
+                    }
+                });
                 for chunk in entered.chunks(ANNOUNCE_CHUNK) {
                     let rows: Vec<SynergyRow> =
                         chunk.iter().filter_map(|&slot| row_of(slot)).collect();
@@ -720,12 +720,12 @@ impl Detection {
             }
             // What left since the previous build, as that build last showed it.
             if db::synergies::subscribed(conn, EventType::SynergyRetired)? {
-                let left: Vec<&Uuid> = previous
-                    .index
-                    .iter()
-                    .filter(|(id, _)| index.get(id).is_none())
-                    .map(|(id, _)| id)
-                    .collect();
+                let mut left: Vec<Uuid> = Vec::new();
+                index.each_pair(&previous.index, |id, slot, before| {
+                    if let (None, Some(_)) = (slot, before) {
+                        left.push(*id);
+                    }
+                });
                 for chunk in left.chunks(ANNOUNCE_CHUNK) {
                     let rows: Vec<SynergyRow> = chunk
                         .iter()
@@ -829,25 +829,20 @@ fn compare(
         figures.map(|(a, b, c)| (a.to_bits(), b.map(f64::to_bits), c.to_bits()))
     };
     let mut summary = DetectionSummary::default();
-    for (id, slot) in index.iter() {
-        match previous.index.get(id) {
-            None => summary.inserted += 1,
-            Some(before) => {
-                let now = bits(figures(synergies, pooling, slot));
-                let then = bits(figures(&previous.synergies, &previous.pooling, before));
-                if now == then {
-                    summary.unchanged += 1;
-                } else {
-                    summary.updated += 1;
-                }
+    index.each_pair(&previous.index, |_, slot, before| match (slot, before) {
+        (Some(_), None) => summary.inserted += 1,
+        (None, Some(_)) => summary.retired += 1,
+        (Some(slot), Some(before)) => {
+            let now = bits(figures(synergies, pooling, slot));
+            let then = bits(figures(&previous.synergies, &previous.pooling, before));
+            if now == then {
+                summary.unchanged += 1;
+            } else {
+                summary.updated += 1;
             }
         }
-    }
-    summary.retired = previous
-        .index
-        .iter()
-        .filter(|(id, _)| index.get(id).is_none())
-        .count();
+        (None, None) => {}
+    });
     summary
 }
 
