@@ -203,7 +203,13 @@ impl Built {
                 .get(&a.id)
                 .map_or((a.lat, a.lng), |info| (info.lat, info.lng))
         });
-        let derived = derive(
+        let Derived {
+            synergies,
+            pooling,
+            index,
+            territories,
+            first_seen,
+        } = derive(
             &snapshot,
             &self.resources,
             &actors,
@@ -212,13 +218,6 @@ impl Built {
             &detection.pooling,
             Some(self),
         )?;
-        let Derived {
-            synergies,
-            pooling,
-            index,
-            territories,
-            first_seen,
-        } = derived;
         Ok(Built {
             version: self.version,
             built_at: self.built_at,

@@ -820,12 +820,7 @@ pub fn synergy_of(
     settings: &MatchingSettings,
     priority: &dyn TerritorialPriority,
 ) -> Option<Synergy> {
-    Ctx {
-        snap,
-        settings,
-        priority,
-    }
-    .materialise(candidate, true)
+    materialised(snap, candidate, settings, priority, true)
 }
 
 /// [`synergy_of`] without the two explanations (empty texts), for reports that read the figures
@@ -836,12 +831,22 @@ pub fn figures_of(
     settings: &MatchingSettings,
     priority: &dyn TerritorialPriority,
 ) -> Option<Synergy> {
+    materialised(snap, candidate, settings, priority, false)
+}
+
+fn materialised(
+    snap: &Snapshot,
+    candidate: &Candidate,
+    settings: &MatchingSettings,
+    priority: &dyn TerritorialPriority,
+    told: bool,
+) -> Option<Synergy> {
     Ctx {
         snap,
         settings,
         priority,
     }
-    .materialise(candidate, false)
+    .materialise(candidate, told)
 }
 
 /// Every candidate synergy of the snapshot, sorted by score (descending) then id.
