@@ -339,6 +339,10 @@ pub struct Detection {
     building: Mutex<()>,
     /// A background rebuild is running (`current` started it for a reader it answered stale).
     refreshing: AtomicBool,
+    /// Builds replaced by a newer one, kept until their last reader lets go: freeing a national
+    /// build (millions of allocations) takes a few hundred milliseconds, which must fall on the
+    /// rebuild or the change follower, not on the request that happened to hold it last.
+    retired: Mutex<Vec<Arc<Built>>>,
     /// This server among the replicas on one database, for the leases of `db::leases`.
     server_id: String,
 }
@@ -386,6 +390,7 @@ impl Detection {
             current: ArcSwapOption::empty(),
             building: Mutex::new(()),
             refreshing: AtomicBool::new(false),
+            retired: Mutex::new(Vec::new()),
             server_id: Uuid::new_v4().to_string(),
         })
     }
@@ -452,6 +457,7 @@ impl Detection {
 
     /// One look at the change counters (see [`Detection::follow_changes`]).
     fn catch_up(&self, pool: &db::DbPool, touched_at: &mut i64) -> Result<(), DbError> {
+        self.release_retired();
         let Some(built) = self.current.load_full() else {
             return Ok(());
         };
@@ -549,8 +555,29 @@ impl Detection {
             self.settings.threads
         };
         let built = Arc::new(self.build(&mut conn, latest, threads)?);
-        self.current.store(Some(built.clone()));
+        if let Some(replaced) = self.current.swap(Some(built.clone())) {
+            self.retire(replaced);
+        }
         Ok(built)
+    }
+
+    /// Keeps a replaced build until nobody reads it, and frees those nobody reads any more.
+    fn retire(&self, replaced: Arc<Built>) {
+        let mut retired = self
+            .retired
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        retired.push(replaced);
+        release_unread(&mut retired);
+    }
+
+    /// Frees the replaced builds nobody reads any more (on the calling thread).
+    fn release_retired(&self) {
+        let mut retired = self
+            .retired
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        release_unread(&mut retired);
     }
 
     /// Starts one background rebuild unless one is already running.
@@ -774,19 +801,34 @@ impl Detection {
     }
 }
 
-/// Lowers the calling thread's CPU priority (nice 10; the engine's worker threads it starts inherit
-/// it): a background rebuild then takes the cores requests leave idle, so a stream of writes — each
-/// starting one — does not slow the requests themselves. Linux only; elsewhere a no-op.
+/// Puts the calling thread (and the engine's worker threads it starts, which inherit it) in the
+/// idle scheduling class: a background rebuild takes only the CPU time requests leave, and a request
+/// that wakes up takes the core at once. A lower nice value alone is not enough: the kernel's
+/// scheduler (EEVDF) lets the running rebuild finish its slice first, a few milliseconds added to the
+/// writes that arrive meanwhile. Nice 10 where the idle class is refused. Linux only; elsewhere a no-op.
 fn yield_to_requests() {
     #[cfg(target_os = "linux")]
     {
-        // SAFETY: setpriority only reads its arguments; on Linux, PRIO_PROCESS with id 0 is the
-        // calling thread alone.
-        let done = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) };
-        if done != 0 {
+        let idle = libc::sched_param { sched_priority: 0 };
+        // SAFETY: both calls only read their arguments; on Linux, pid 0 is the calling thread alone.
+        let done = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &idle) } == 0
+            || unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 10) } == 0;
+        if !done {
             tracing::debug!("could not lower the background rebuild's priority");
         }
     }
+}
+
+/// Drops the builds only this list holds (nor their anonymous view is read elsewhere): nobody can
+/// take a new reference to a replaced build, so one held here alone stays unread.
+fn release_unread(retired: &mut Vec<Arc<Built>>) {
+    retired.retain(|built| {
+        Arc::strong_count(built) > 1
+            || built
+                .anonymous
+                .get()
+                .is_some_and(|view| Arc::strong_count(view) > 1)
+    });
 }
 
 /// Stops the change follower when dropped.
