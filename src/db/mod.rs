@@ -16,8 +16,11 @@ pub mod synergies;
 pub mod webhooks;
 pub mod zones;
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
+use diesel::QueryableByName;
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
@@ -219,6 +222,7 @@ where
     if nested {
         return conn.transaction(f);
     }
+    let _turn = WriterTurn::wait(sqlite)?;
     AnsiTransactionManager::begin_transaction_sql(sqlite, "BEGIN IMMEDIATE")?;
     match f(conn) {
         Ok(value) => {
@@ -228,6 +232,74 @@ where
         Err(e) => {
             Manager::rollback_transaction(conn)?;
             Err(e)
+        }
+    }
+}
+
+/// This process's SQLite write transactions on one database file take turns here before
+/// `BEGIN IMMEDIATE`. SQLite's own busy handler polls, sleeping 1, 2, 5, 10… ms between tries, so a
+/// writer that found the write lock held for a fraction of a millisecond (a lease renewal, another
+/// request's insert) lost milliseconds; one queued on this lock takes its turn the moment the other
+/// commits. Writers of other processes (the CLI, another server) still meet SQLite's busy timeout.
+static SQLITE_TURNS: std::sync::LazyLock<
+    std::sync::Mutex<HashMap<String, Arc<parking_lot::Mutex<()>>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+thread_local! {
+    /// This thread holds a writers' turn: a write on another connection inside it must not wait
+    /// for it (it would wait for itself).
+    static HOLDS_TURN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The file a SQLite connection writes to (empty for an in-memory database), and its busy timeout.
+#[derive(QueryableByName)]
+struct DatabaseFile {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    file: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    busy_timeout_ms: i64,
+}
+
+/// A turn among this process's writers of one SQLite file, released when dropped.
+struct WriterTurn(Option<parking_lot::ArcMutexGuard<parking_lot::RawMutex, ()>>);
+
+impl WriterTurn {
+    fn wait(conn: &mut SqliteConnection) -> Result<WriterTurn, diesel::result::Error> {
+        if HOLDS_TURN.get() {
+            return Ok(WriterTurn(None));
+        }
+        let DatabaseFile {
+            file,
+            busy_timeout_ms,
+        } = diesel::sql_query(
+            "SELECT file, (SELECT timeout FROM pragma_busy_timeout) AS busy_timeout_ms \
+             FROM pragma_database_list WHERE name = 'main'",
+        )
+        .get_result::<DatabaseFile>(conn)?;
+        let turn = SQLITE_TURNS
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .entry(file)
+            .or_default()
+            .clone();
+        // Past the connection's busy timeout, the transaction fails as SQLite's busy timeout would
+        // have failed it ("database is locked", a 503).
+        let wait = Duration::from_millis(u64::try_from(busy_timeout_ms).unwrap_or(0));
+        let Some(guard) = turn.try_lock_arc_for(wait) else {
+            return Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::Unknown,
+                Box::new(String::from("database is locked")),
+            ));
+        };
+        HOLDS_TURN.set(true);
+        Ok(WriterTurn(Some(guard)))
+    }
+}
+
+impl Drop for WriterTurn {
+    fn drop(&mut self) {
+        if self.0.take().is_some() {
+            HOLDS_TURN.set(false);
         }
     }
 }
@@ -364,4 +436,86 @@ pub enum TerritoryScope {
 pub fn now() -> chrono::NaiveDateTime {
     use chrono::SubsecRound;
     chrono::Utc::now().naive_utc().trunc_subsecs(6)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    fn sqlite_pool(dir: &tempfile::TempDir, name: &str, busy_timeout_ms: u32) -> DbPool {
+        let url = dir.path().join(name).to_string_lossy().into_owned();
+        let pool = connect(&url, 2, busy_timeout_ms).expect("pool");
+        let mut conn = pool.get().expect("connection");
+        conn.batch_execute("CREATE TABLE IF NOT EXISTS t (v INTEGER)")
+            .expect("table");
+        pool
+    }
+
+    fn insert(conn: &mut DbConnection, v: i32) -> Result<(), diesel::result::Error> {
+        diesel::sql_query(format!("INSERT INTO t (v) VALUES ({v})"))
+            .execute(conn)
+            .map(|_| ())
+    }
+
+    /// The writers' turn is per database file: a transaction held open on one file does not stop
+    /// another file's writers, and a thread inside a transaction can still write to another file.
+    #[test]
+    fn writers_take_turns_per_database_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (a, b) = (
+            sqlite_pool(&dir, "a.db", 5_000),
+            sqlite_pool(&dir, "b.db", 5_000),
+        );
+        let (written_b, wrote_b) = mpsc::channel();
+        let b_writer = b.clone();
+        let mut conn_a = a.get().expect("connection");
+        let held = transaction(&mut conn_a, |conn| {
+            insert(conn, 1)?;
+            // Another thread writes to b while a's turn is held here…
+            let other = std::thread::spawn(move || {
+                let mut conn = b_writer.get().expect("connection");
+                let done = transaction(&mut conn, |conn| insert(conn, 2));
+                written_b.send(done.is_ok()).expect("send");
+            });
+            let other_wrote = wrote_b
+                .recv_timeout(Duration::from_secs(2))
+                .unwrap_or(false);
+            other.join().expect("writer thread");
+            // …and this thread writes to b inside a's transaction.
+            let mut conn_b = b.get().expect("connection");
+            transaction(&mut conn_b, |conn| insert(conn, 3))?;
+            Ok::<bool, diesel::result::Error>(other_wrote)
+        });
+        assert_eq!(held.map_err(|e| e.to_string()), Ok(true));
+    }
+
+    /// A writer that cannot get its turn within the busy timeout fails as SQLite's busy timeout
+    /// would ("database is locked", a 503 for the API), rather than waiting on.
+    #[test]
+    fn a_writer_that_waits_past_the_busy_timeout_is_told_the_database_is_locked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pool = sqlite_pool(&dir, "locked.db", 100);
+        let (release, released) = mpsc::channel::<()>();
+        let (started, start) = mpsc::channel::<()>();
+        let holder_pool = pool.clone();
+        let holder = std::thread::spawn(move || {
+            let mut conn = holder_pool.get().expect("connection");
+            transaction(&mut conn, |conn| {
+                insert(conn, 1)?;
+                started.send(()).expect("send");
+                released.recv_timeout(Duration::from_secs(5)).unwrap_or(());
+                Ok::<(), diesel::result::Error>(())
+            })
+        });
+        start
+            .recv_timeout(Duration::from_secs(5))
+            .expect("holder started");
+        let mut conn = pool.get().expect("connection");
+        let waited = transaction(&mut conn, |conn| insert(conn, 2));
+        release.send(()).expect("release");
+        assert!(holder.join().expect("holder").is_ok());
+        let error = waited.expect_err("the write must not pass a held turn");
+        assert!(error.to_string().contains("database is locked"), "{error}");
+    }
 }
