@@ -185,6 +185,14 @@ pub struct DatabaseSettings {
     pub url: String,
     pub pool_size: u32,
     pub busy_timeout_ms: u32,
+    /// How often a server looks at the database's change counters (what another server or the CLI
+    /// wrote); on PostgreSQL a notification wakes it at once and this is the fallback.
+    #[serde(default = "default_change_poll_ms")]
+    pub change_poll_ms: u64,
+}
+
+fn default_change_poll_ms() -> u64 {
+    200
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -23,10 +23,6 @@ use crate::reference::Reference;
 /// refused by its HTTP/1 parser, with a bare 431, before any of our code runs.)
 const MAX_URI_BYTES: usize = 16 * 1024;
 
-/// How often a server looks at the database's change counters: what another server writes is seen
-/// here within this time (plus one rebuild).
-const CHANGE_POLL_MS: u64 = 200;
-
 /// Everything the service needs before it serves: the migrated pool and the reference data.
 pub struct Application {
     pub settings: Settings,
@@ -214,9 +210,15 @@ impl Application {
             ms = started.elapsed().as_millis() as u64,
             "first detection built"
         );
-        let follower = self
-            .detection
-            .follow_changes(&self.pool, std::time::Duration::from_millis(CHANGE_POLL_MS))?;
+        let poll = std::time::Duration::from_millis(self.settings.database.change_poll_ms.max(1));
+        let follower = self.detection.follow_changes(&self.pool, poll)?;
+        let url = &self.settings.database.url;
+        if db::Backend::of_url(url) == db::Backend::Postgres {
+            match db::notify::listener_config(url) {
+                Ok(config) => follower.listen(config)?,
+                Err(error) => tracing::warn!(%error, "change listener: polling only"),
+            }
+        }
         *self
             .change_follower
             .lock()

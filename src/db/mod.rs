@@ -10,6 +10,7 @@ pub mod keys;
 pub mod leases;
 pub mod lifecycle;
 pub mod models;
+pub mod notify;
 pub mod resources;
 pub mod schema;
 pub mod synergies;
