@@ -116,6 +116,9 @@ pub struct WriteFigures {
     pub create_then_matches: Latency,
     pub create: Latency,
     pub matches_after_create: Latency,
+    /// The territory's synergy list read after every tenth write: what a facilitator meets while
+    /// a portal writes (a read that waited for a rebuild shows in the maximum).
+    pub list_during_writes: Latency,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -1096,8 +1099,10 @@ async fn phases(
     // Incremental writes: a new resource of an existing actor, then its matches.
     let tax = Taxonomy::builtin()?;
     let (mut create, mut after, mut pair) = (Vec::new(), Vec::new(), Vec::new());
+    let mut listed = Vec::new();
+    let list_path = format!("/api/v1/synergies?territory={territory}&limit=20");
     let t = Instant::now();
-    for _ in 0..plan.writes {
+    for written in 0..plan.writes {
         if t.elapsed() > plan.write_budget {
             break;
         }
@@ -1122,6 +1127,9 @@ async fn phases(
         create.push(created.ms);
         after.push(read.ms);
         pair.push(created.ms + read.ms);
+        if written % 10 == 9 {
+            listed.push(api.get(&list_path, &format!("GET {list_path}")).await?.ms);
+        }
     }
     let done = pair.len();
     let writes = WriteFigures {
@@ -1131,6 +1139,7 @@ async fn phases(
         create_then_matches: Latency::of(pair),
         create: Latency::of(create),
         matches_after_create: Latency::of(after),
+        list_during_writes: Latency::of(listed),
     };
     progress(
         start,
@@ -1234,6 +1243,18 @@ pub fn render(r: &BenchReport) -> String {
         (
             "  matches after the write, p50 / p99".into(),
             ms(&r.writes.matches_after_create),
+        ),
+        (
+            format!(
+                "  territory list during the writes, p50 / p99 / max ({} reads, one per 10 writes)",
+                r.writes.list_during_writes.count
+            ),
+            format!(
+                "{:.2} ms / {:.2} ms / {:.0} ms",
+                r.writes.list_during_writes.p50_ms,
+                r.writes.list_during_writes.p99_ms,
+                r.writes.list_during_writes.max_ms
+            ),
         ),
         (
             format!(

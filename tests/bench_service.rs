@@ -11,7 +11,7 @@ fn bench_service_reports_every_figure() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let plan = BenchPlan {
         resources: 200,
-        writes: 3,
+        writes: 12,
         write_budget: Duration::from_secs(600),
         reads: 20,
         list_reads: 5,
@@ -40,8 +40,10 @@ fn bench_service_reports_every_figure() {
     assert_eq!(report.territory_kpis.count, 5);
     assert_eq!(report.partner_list.count, 5);
     assert!(report.partner_first_list_ms > 0.0);
-    assert_eq!(report.writes.done, 3);
-    assert_eq!(report.writes.create_then_matches.count, 3);
+    assert_eq!(report.writes.done, 12);
+    assert_eq!(report.writes.create_then_matches.count, 12);
+    // One list read per ten writes.
+    assert_eq!(report.writes.list_during_writes.count, 1);
     assert!(report.server_peak_rss_mib > 0.0);
     assert!(report.database_bytes > 0);
     let table = render(&report);
@@ -52,6 +54,7 @@ fn bench_service_reports_every_figure() {
         "/matches",
         "/synergies?territory=",
         "with a partner key",
+        "list during the writes",
         "peak RSS",
         "database size",
     ] {

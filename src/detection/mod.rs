@@ -81,6 +81,8 @@ pub struct Built {
     pub version: u64,
     /// When this build finished.
     pub built_at: std::time::Instant,
+    /// How long it took: the next build will take about as long (`Detection::recent_build`).
+    pub took: std::time::Duration,
     pub snapshot: Snapshot,
     /// The settings the snapshot was matched with, to materialise its synergies.
     pub settings: MatchingSettings,
@@ -221,6 +223,7 @@ impl Built {
         Ok(Built {
             version: self.version,
             built_at: self.built_at,
+            took: self.took,
             snapshot,
             settings: self.settings.clone(),
             synergies,
@@ -619,12 +622,15 @@ impl Detection {
         }
     }
 
-    /// The previous build, if it is within `matching.max_staleness_ms`.
+    /// The previous build, if it is within `matching.max_staleness_ms`, or within twice the time
+    /// it took to build when that is longer: a reader that waited for a rebuild slower than the limit
+    /// would only get, later, a build as far behind the writes made meanwhile (at a million
+    /// resources a rebuild takes ~20 s: a facilitator's list waited that long after any write).
     fn recent_build(&self) -> Option<Arc<Built>> {
         let limit = std::time::Duration::from_millis(self.settings.max_staleness_ms);
         self.current
             .load_full()
-            .filter(|b| !limit.is_zero() && b.built_at.elapsed() <= limit)
+            .filter(|b| recent_enough(b.built_at.elapsed(), b.took, limit))
     }
 
     /// Reads every actor and resource and derives a build on `threads` threads.
@@ -800,6 +806,7 @@ impl Detection {
         Ok(Built {
             version,
             built_at: std::time::Instant::now(),
+            took: started.elapsed(),
             snapshot,
             settings: self.settings.clone(),
             synergies,
@@ -834,6 +841,16 @@ fn yield_to_requests() {
             tracing::debug!("could not lower the background rebuild's priority");
         }
     }
+}
+
+/// Whether a build `age` old that took `took` to compute may answer a read under a staleness
+/// `limit` ([`Detection::recent_build`]; a zero limit: never).
+fn recent_enough(
+    age: std::time::Duration,
+    took: std::time::Duration,
+    limit: std::time::Duration,
+) -> bool {
+    !limit.is_zero() && age <= limit.max(2 * took)
 }
 
 /// Drops the builds only this list holds (nor their anonymous view is read elsewhere): nobody can
@@ -1046,6 +1063,19 @@ mod tests {
             created_at: t,
             updated_at: t,
         }
+    }
+
+    #[test]
+    fn a_build_slower_than_the_staleness_limit_answers_for_twice_its_build_time() {
+        let ms = std::time::Duration::from_millis;
+        // A small territory: the limit decides.
+        assert!(recent_enough(ms(2_900), ms(100), ms(3_000)));
+        assert!(!recent_enough(ms(3_100), ms(100), ms(3_000)));
+        // A national build of 20 s answers for 40 s rather than make readers wait for the next.
+        assert!(recent_enough(ms(39_000), ms(20_000), ms(3_000)));
+        assert!(!recent_enough(ms(41_000), ms(20_000), ms(3_000)));
+        // No limit: every read sees every write, however slow the build.
+        assert!(!recent_enough(ms(0), ms(20_000), ms(0)));
     }
 
     #[test]

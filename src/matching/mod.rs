@@ -202,8 +202,8 @@ pub struct MatchingSettings {
     /// `POST /synergies/detect` use `threads`.
     pub background_threads: usize,
     /// After a change, a synergy read may be answered from the previous build if it is at most this
-    /// old (ms), the rebuild then running in the background; 0 = always wait (every read sees every
-    /// write before it).
+    /// old (ms) — or at most twice as old as it took to build, when that is longer —, the rebuild
+    /// then running in the background; 0 = always wait (every read sees every write before it).
     pub max_staleness_ms: u64,
     pub weights: ScoringWeights,
     /// Limits of a full detection ([`detect`], [`detect_all`]).
