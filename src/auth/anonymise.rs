@@ -193,10 +193,26 @@ pub fn anonymous_view(
     if let Some(view) = built.anonymous.get() {
         return Ok(view.clone());
     }
+    // One computation per build: readers arriving meanwhile wait for it, then read its result.
+    let _computing = built
+        .anonymous_computing
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(view) = built.anonymous.get() {
+        return Ok(view.clone());
+    }
+    let started = std::time::Instant::now();
+    built
+        .anonymous_computed
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let view = Arc::new(built.moved(detection, |a| {
         known_position(reference, &a.commune, a.lat, a.lng, a.share_with_partners)
     })?);
-    // Two readers may compute it at once: both results are the same, the first one is kept.
+    tracing::info!(
+        version = built.version,
+        ms = started.elapsed().as_millis() as u64,
+        "anonymous view computed"
+    );
     Ok(built.anonymous.get_or_init(|| view).clone())
 }
 
