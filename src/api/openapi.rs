@@ -36,8 +36,9 @@ pub const DOCUMENT_URL: &str = "/api/v1/openapi.json";
         resources::replace_resource, resources::patch_resource, resources::delete_resource,
         import::import_csv,
         synergies::list_synergies, synergies::detect_now, synergies::get_synergy, synergies::actor_synergies,
-        synergies::resource_matches, synergies::match_adhoc, synergies::territory_graph,
-        synergies::territory_allocation, synergies::territory_chains, synergies::territory_hubs,
+        synergies::resource_matches, synergies::match_adhoc, synergies::graph::territory_graph,
+        synergies::graph::territory_allocation, synergies::graph::territory_chains,
+        synergies::graph::territory_hubs,
     ),
     // Schemas only named by query parameters (`IntoParams` does not register them).
     components(schemas(synergies::SynergyKind, super::error::Problem)),
