@@ -739,22 +739,31 @@ impl Detection {
             row.first_detected_at = first_seen.of(slot).unwrap_or(now);
             Some(row)
         };
-        // Only the stored decisions are read and written: candidates stay in memory.
-        let decisions = db::synergies::sync_decisions(conn, |id| {
-            Uuid::parse_str(id)
-                .ok()
-                .and_then(|id| index.get(&id))
-                .and_then(row_of)
-        })?;
+        // Every replica detects; one — the holder of the announcer's lease — keeps the stored
+        // decisions in step with its detection (figures, retired, revived and announced) and
+        // announces what entered or left; the others only read the statuses. Only the stored
+        // decisions are read and written: candidates stay in memory.
+        let holder = db::leases::hold(
+            conn,
+            db::leases::ANNOUNCER,
+            &self.server_id,
+            ANNOUNCER_LEASE,
+        )?;
+        let decisions = if holder {
+            db::synergies::sync_decisions(conn, |id| {
+                Uuid::parse_str(id)
+                    .ok()
+                    .and_then(|id| index.get(&id))
+                    .and_then(row_of)
+            })?
+        } else {
+            db::synergies::Decisions {
+                statuses: db::synergies::statuses(conn)?,
+                ..Default::default()
+            }
+        };
         let summary = compare(previous.as_deref(), &synergies, &pooling, &index);
-        // Every replica detects; the one holding the announcer's lease announces.
-        let announcer = previous.is_some()
-            && db::leases::hold(
-                conn,
-                db::leases::ANNOUNCER,
-                &self.server_id,
-                ANNOUNCER_LEASE,
-            )?;
+        let announcer = previous.is_some() && holder;
         if let Some(previous) = previous.as_ref().filter(|_| announcer) {
             // What entered since the previous build, unless stored (those that come back after
             // they were retired are announced by `sync_decisions`). A server's first build has

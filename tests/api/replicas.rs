@@ -155,3 +155,97 @@ async fn each_sees_the_others_writes(first: &TestApp, second: &TestApp) {
     .await;
     eprintln!("status seen by the first server after {took:?}");
 }
+
+/// Moves the announcer's lease to another (pretended) server until `expires_at_ms`.
+fn lease_elsewhere(app: &TestApp, expires_at_ms: i64) {
+    use diesel::RunQueryDsl;
+    let mut conn = app.app.pool.get().expect("connection");
+    let moved = diesel::sql_query(format!(
+        "UPDATE leases SET holder = 'another-server', expires_at_ms = {expires_at_ms} \
+         WHERE name = 'announcer'"
+    ))
+    .execute(&mut *conn)
+    .expect("lease moved");
+    assert_eq!(
+        moved, 1,
+        "the server holds the announcer's lease once it runs"
+    );
+}
+
+/// One server at a time keeps the stored decisions in step with the detection (item 5 of issue 11):
+/// a server that does not hold the announcer's lease detects, but leaves the stored rows to the
+/// holder; when the lease comes back to it, it updates them.
+#[actix_web::test]
+async fn only_the_lease_holder_keeps_the_stored_decisions_in_step() {
+    let app = spawn_app().await;
+    let sawmill = actor(&app, "Scierie", "16.10A", 0.0).await;
+    let boiler = actor(&app, "Chaufferie", "35.30Z", 3.0).await;
+    let offer = app
+        .create_resource(
+            &sawmill,
+            json!({"kind": "offer", "category": "material", "label": "Sciure", "ewc_code": "03 01 05",
+                   "quantity": {"value": 500.0, "unit": "t", "period": "year"}}),
+        )
+        .await["id"]
+        .as_str()
+        .expect("offer id")
+        .to_owned();
+    app.create_resource(
+        &boiler,
+        json!({"kind": "need", "category": "material", "class": "material/biomass/wood",
+               "label": "Bois pour chaudière", "accepted_ewc": ["03 01 05"],
+               "quantity": {"value": 300.0, "unit": "t", "period": "year"}}),
+    )
+    .await;
+    let matches = app.get(&format!("/api/v1/resources/{offer}/matches")).await;
+    let synergy = ids_of_synergies(&matches.body)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("the sawdust synergy: {}", matches.text));
+    // A decision stores the synergy.
+    let r = app
+        .patch(
+            &format!("/api/v1/synergies/{synergy}"),
+            &json!({"status": "proposed"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let stored_active = || {
+        let mut conn = app.app.pool.get().expect("connection");
+        symbiose::db::lifecycle::get(&mut conn, &synergy)
+            .expect("the stored decision")
+            .active
+    };
+    assert!(stored_active());
+
+    // Another server holds the lease: this one's detection no longer has the synergy, but the
+    // stored row is the holder's to retire.
+    let minute_ahead = chrono::Utc::now().timestamp_millis() + 60_000;
+    lease_elsewhere(&app, minute_ahead);
+    let r = app.delete(&format!("/api/v1/resources/{offer}")).await;
+    assert!(r.status == 200 || r.status == 204, "{}", r.text);
+    let run = app.post("/api/v1/synergies/detect", &json!({})).await;
+    assert_eq!(run.status, 200, "{}", run.text);
+    assert!(
+        stored_active(),
+        "a server without the lease wrote a stored decision"
+    );
+
+    // The lease expires and comes back to this server: its next build retires the row.
+    lease_elsewhere(&app, 0);
+    let run = app.post("/api/v1/synergies/detect", &json!({})).await;
+    assert_eq!(run.status, 200, "{}", run.text);
+    assert!(
+        !stored_active(),
+        "the holder retires what it no longer detects"
+    );
+}
+
+fn ids_of_synergies(reply: &Value) -> Vec<String> {
+    reply["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect()
+}
