@@ -213,11 +213,10 @@ impl Application {
         let poll = std::time::Duration::from_millis(self.settings.database.change_poll_ms.max(1));
         let follower = self.detection.follow_changes(&self.pool, poll)?;
         let url = &self.settings.database.url;
-        if db::Backend::of_url(url) == db::Backend::Postgres {
-            match db::notify::listener_config(url) {
-                Ok(config) => follower.listen(config)?,
-                Err(error) => tracing::warn!(%error, "change listener: polling only"),
-            }
+        if db::Backend::of_url(url) == db::Backend::Postgres
+            && let Err(error) = follower.listen(url)
+        {
+            tracing::warn!(%error, "change listener: polling only");
         }
         *self
             .change_follower

@@ -402,7 +402,7 @@ async fn population(state: &State, t: &TerritoryRef, year: i32) -> Result<Popula
 
 /// The account of a territory for a year (the latest when `year` is `None`): the year, every year
 /// with an account, and the rows. 404 when there is none.
-async fn load_account(
+pub(crate) async fn load_account(
     state: &State,
     code: &str,
     year: Option<i32>,

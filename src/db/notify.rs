@@ -44,7 +44,7 @@ const KNOWN_PARAMETERS: &[&str] = &[
 
 /// The listener's connection settings from the database URL (`postgres://…`), with the password
 /// from `PGPASSWORD` when the URL has none, as libpq does.
-pub fn listener_config(url: &str) -> Result<tokio_postgres::Config, tokio_postgres::Error> {
+fn listener_config(url: &str) -> Result<tokio_postgres::Config, tokio_postgres::Error> {
     let (base, query) = url.split_once('?').unwrap_or((url, ""));
     let kept: Vec<&str> = query
         .split('&')
@@ -67,13 +67,16 @@ pub fn listener_config(url: &str) -> Result<tokio_postgres::Config, tokio_postgr
     Ok(config)
 }
 
-/// Listens on [`CHANNEL`] on a thread of its own, calling `wake` for every notification (and
-/// once after each connection, for what was missed while disconnected), until `stop` is set.
+/// Listens on [`CHANNEL`] of the database at `url` on a thread of its own, calling `wake` for every
+/// notification (and once after each connection, for what was missed while disconnected), until
+/// `stop` is set. An error when the URL cannot be used or the thread cannot start.
 pub fn listen(
-    config: tokio_postgres::Config,
+    url: &str,
     wake: impl Fn() + Send + Sync + 'static,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
+    let config = listener_config(url)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

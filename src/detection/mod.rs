@@ -483,7 +483,7 @@ impl Detection {
         touched_at: &mut i64,
         renew: bool,
     ) -> Result<(), DbError> {
-        self.release_retired();
+        self.retire(None);
         let Some(built) = self.current.load_full() else {
             return Ok(());
         };
@@ -583,28 +583,18 @@ impl Detection {
             self.settings.threads
         };
         let built = Arc::new(self.build(&mut conn, latest, threads)?);
-        if let Some(replaced) = self.current.swap(Some(built.clone())) {
-            self.retire(replaced);
-        }
+        self.retire(self.current.swap(Some(built.clone())));
         Ok(built)
     }
 
-    /// Keeps a replaced build until nobody reads it, and frees those nobody reads any more.
-    fn retire(&self, replaced: Arc<Built>) {
+    /// Keeps a `replaced` build until nobody reads it, and frees (on the calling thread) the
+    /// retired builds nobody reads any more.
+    fn retire(&self, replaced: Option<Arc<Built>>) {
         let mut retired = self
             .retired
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        retired.push(replaced);
-        release_unread(&mut retired);
-    }
-
-    /// Frees the replaced builds nobody reads any more (on the calling thread).
-    fn release_retired(&self) {
-        let mut retired = self
-            .retired
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        retired.extend(replaced);
         release_unread(&mut retired);
     }
 
@@ -894,9 +884,9 @@ impl ChangeFollower {
     /// Wakes the follower whenever PostgreSQL notifies a change (`db::notify`), until it stops:
     /// other servers' writes are then seen within milliseconds, the polling interval becoming the
     /// fallback.
-    pub fn listen(&self, config: tokio_postgres::Config) -> std::io::Result<()> {
+    pub fn listen(&self, database_url: &str) -> std::io::Result<()> {
         let nudge = self.nudge.clone();
-        db::notify::listen(config, move || nudge.nudge(), self.stop.clone())
+        db::notify::listen(database_url, move || nudge.nudge(), self.stop.clone())
     }
 }
 

@@ -842,38 +842,7 @@ pub async fn afme_impact(
     }
     check_code(&code)?;
     let (t, _) = crate::api::territories::resolve(&state, &code).await?;
-    let owned = t.code.clone();
-    let (years, chosen, rows) = db::run(&state.pool, move |conn| {
-        let years = db::afme::years(conn, std::slice::from_ref(&owned))?;
-        let chosen = match year {
-            Some(y) => years.contains(&y).then_some(y),
-            None => years.last().copied(),
-        };
-        let rows = match chosen {
-            Some(y) => db::afme::list_rows(conn, &owned, Some(y))?,
-            None => Vec::new(),
-        };
-        Ok((years, chosen, rows))
-    })
-    .await?;
-    let Some(year) = chosen else {
-        let listed = years
-            .iter()
-            .map(i32::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(ApiError::NotFound(match (year, years.is_empty()) {
-            (_, true) => format!(
-                "AFME account of `{}` (no year has one yet: import one with POST /api/v1/territories/{}/afme/import)",
-                t.code, t.code
-            ),
-            (Some(y), false) => format!(
-                "AFME account of `{}` for {y} (years with an account: {listed})",
-                t.code
-            ),
-            (None, false) => format!("AFME account of `{}`", t.code),
-        }));
-    };
+    let (year, years, rows) = crate::api::afme::load_account(&state, &t.code, year).await?;
     let indicators = compute_indicators(&rows, &t.code, year, &IndicatorOptions::default());
     let report = crate::api::afme::priorities_for_year(&state, &code, Some(year)).await?;
     let (_, items) = territory_synergies(&state, &caller, &code, &report).await?;
