@@ -770,7 +770,7 @@ pub struct DetectionOut {
 #[utoipa::path(tag = "synergies", responses((status = 200, body = DetectionOut)))]
 #[post("/synergies/detect")]
 pub async fn detect_now(state: State) -> Result<HttpResponse, ApiError> {
-    state.detection.touch();
+    state.detection.rebuild_fully();
     // Now, whatever `max_staleness_ms` allows: the caller asked for this run.
     let built = build(&state, true).await?;
     Ok(HttpResponse::Ok().json(DetectionOut {

@@ -16,9 +16,13 @@ use arc_swap::ArcSwapOption;
 
 use crate::webhooks::EventType;
 
+mod derive;
+mod follow;
 mod index;
 mod rows;
 mod substitutions;
+use derive::{Derived, derive};
+pub use follow::ChangeFollower;
 pub use index::{FirstSeen, Positions, Slot, SynergyIndex, TerritoryIndex};
 use rows::fingerprint;
 pub use rows::{pooling_row, pooling_score, substitution_row, substitution_row_with};
@@ -29,9 +33,9 @@ use crate::db::models::{ActorRow, SynergyRow};
 use crate::db::synergies::DetectionSummary;
 use crate::db::{self, DbConnection, DbError, TerritoryScope};
 use crate::domain::resource::{BaseUnit, Category, Classifier, ResourceKind};
-use crate::matching::pooling::{PoolingGroup, PoolingParams, PoolingResource, find_pooling_groups};
+use crate::matching::pooling::{PoolingGroup, PoolingParams};
 use crate::matching::{
-    Knowledge, MatchingSettings, SnapActor, SnapResource, Snapshot, Synergy, Taxonomy,
+    Carry, Knowledge, MatchingSettings, SnapActor, SnapResource, Snapshot, Synergy, Taxonomy,
 };
 
 /// Where an actor is, for territory filters and display.
@@ -83,6 +87,9 @@ pub struct Built {
     pub built_at: std::time::Instant,
     /// How long it took: the next build will take about as long (`Detection::recent_build`).
     pub took: std::time::Duration,
+    /// The offers matched again when this build carried the previous one's candidates (`Carry`);
+    /// `None` after a full detection.
+    pub rematched: Option<usize>,
     pub snapshot: Snapshot,
     /// The settings the snapshot was matched with, to materialise its synergies.
     pub settings: MatchingSettings,
@@ -217,6 +224,7 @@ impl Built {
             index,
             territories,
             first_seen,
+            ..
         } = derive(
             &snapshot,
             &self.resources,
@@ -225,11 +233,13 @@ impl Built {
             detection.settings.threads,
             &detection.pooling,
             Some(self),
+            None,
         )?;
         Ok(Built {
             version: self.version,
             built_at: self.built_at,
             took: self.took,
+            rematched: None,
             snapshot,
             settings: self.settings.clone(),
             synergies,
@@ -250,95 +260,6 @@ impl Built {
     }
 }
 
-/// What a build derives from its snapshot: the synergies, pooling groups and lookups.
-struct Derived {
-    synergies: Substitutions,
-    pooling: Vec<PoolingGroup>,
-    index: SynergyIndex,
-    territories: TerritoryIndex,
-    first_seen: FirstSeen,
-}
-
-/// Detects, pools and indexes on a pool of `threads` threads (0 = every core) started by the
-/// calling thread, so that its workers share its priority (a background rebuild's are low,
-/// `yield_to_requests`). Pooling runs beside the detection (it reads the resources, not the
-/// synergies), and the two indexes beside each other.
-#[allow(clippy::too_many_arguments)]
-fn derive(
-    snapshot: &Snapshot,
-    resources: &HashMap<Uuid, ResourceInfo>,
-    actors: &HashMap<Uuid, ActorInfo>,
-    settings: &MatchingSettings,
-    threads: usize,
-    pooling_params: &PoolingParams,
-    previous: Option<&Built>,
-) -> Result<Derived, DetectionError> {
-    let threads = match threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    };
-    let settings = &MatchingSettings {
-        threads,
-        ..settings.clone()
-    };
-    let workers = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("detection-{i}"))
-        .build()
-        .map_err(|e| DetectionError::Threads(e.to_string()))?;
-    workers.install(|| {
-        let (synergies, pooling) = rayon::join(
-            || Substitutions::detect(snapshot, settings),
-            || find_pooling_groups(&pooling_input(resources, actors), pooling_params),
-        );
-        let synergies = synergies?;
-        let pooling = pooling.map_err(|e| DetectionError::Pooling(e.to_string()))?;
-        let ((index, first_seen), territories) = rayon::join(
-            || {
-                let index = SynergyIndex::new(&synergies, &pooling);
-                let first_seen =
-                    FirstSeen::carried(previous, &synergies, &pooling, &index, crate::db::now());
-                (index, first_seen)
-            },
-            || TerritoryIndex::new(snapshot, &synergies, &pooling, actors),
-        );
-        Ok(Derived {
-            synergies,
-            pooling,
-            index,
-            territories,
-            first_seen,
-        })
-    })
-}
-
-/// What pooling reads: each resource at its actor's position.
-fn pooling_input(
-    resources: &HashMap<Uuid, ResourceInfo>,
-    actors: &HashMap<Uuid, ActorInfo>,
-) -> Vec<PoolingResource> {
-    // In id order: groups must not depend on a hash map's order.
-    let mut ordered: Vec<&ResourceInfo> = resources.values().collect();
-    ordered.sort_by_key(|r| r.id);
-    ordered
-        .into_iter()
-        .filter_map(|r| {
-            let a = actors.get(&r.actor_id)?;
-            Some(PoolingResource {
-                resource_id: r.id,
-                actor_id: r.actor_id,
-                kind: r.kind,
-                class: r.class.clone(),
-                ewc_code: r.ewc_code.clone(),
-                yearly_quantity: r.yearly_quantity,
-                base_unit: r.base_unit,
-                lat: a.lat,
-                lng: a.lng,
-            })
-        })
-        .collect()
-}
-
 /// The engine's long-lived state: knowledge, settings, and the current build.
 pub struct Detection {
     pub taxonomy: Arc<Taxonomy>,
@@ -348,6 +269,8 @@ pub struct Detection {
     version: AtomicU64,
     current: ArcSwapOption<Built>,
     building: Mutex<()>,
+    /// The next build detects in full (`Detection::rebuild_fully`).
+    full_requested: AtomicBool,
     /// A background rebuild is running (`current` started it for a reader it answered stale).
     refreshing: AtomicBool,
     /// Builds replaced by a newer one, kept until their last reader lets go: freeing a national
@@ -362,6 +285,12 @@ pub struct Detection {
 /// webhook announcements to another replica within this time (the change follower renews it every
 /// tick, and releases it when the server stops).
 const ANNOUNCER_LEASE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A build carries the previous one's candidates when at most one resource in this many changed, or
+/// 64 (actors and resources added, removed or altered, counted before and after): planning costs
+/// each change a few searches from every offer around it (~1 ms at 100k resources, tens at 1M),
+/// and past that a full detection is as quick.
+const CARRY_CHANGES_SHARE: usize = 1_000;
 
 /// Synergies materialised and announced at a time.
 const ANNOUNCE_CHUNK: usize = 4_096;
@@ -400,6 +329,7 @@ impl Detection {
             version: AtomicU64::new(1),
             current: ArcSwapOption::empty(),
             building: Mutex::new(()),
+            full_requested: AtomicBool::new(false),
             refreshing: AtomicBool::new(false),
             retired: Mutex::new(Vec::new()),
             server_id: Uuid::new_v4().to_string(),
@@ -422,97 +352,10 @@ impl Detection {
         self.version.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// Follows the database's change counters every `interval` (sooner when nudged: a PostgreSQL
-    /// notification, [`ChangeFollower::listen`]), so that what other servers (or the CLI) write is
-    /// seen here: new actors or resources make the next read rebuild; changed decisions reload the
-    /// statuses of the current build (cheap: the stored decisions only). Runs on its own thread
-    /// until the handle is dropped.
-    pub fn follow_changes(
-        self: &Arc<Self>,
-        pool: &db::DbPool,
-        interval: std::time::Duration,
-    ) -> std::io::Result<ChangeFollower> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let nudge = Nudge::default();
-        let (detection, pool, stopped, nudged) =
-            (self.clone(), pool.clone(), stop.clone(), nudge.clone());
-        std::thread::Builder::new()
-            .name("change-follower".into())
-            .spawn(move || {
-                let mut touched_at = i64::MIN;
-                let mut last_checkpoint = std::time::Instant::now();
-                let mut last_renewal: Option<std::time::Instant> = None;
-                while !stopped.load(Ordering::SeqCst) {
-                    nudged.wait(interval);
-                    // Renewed once per interval, however many notifications wake the follower.
-                    let renew = last_renewal.is_none_or(|at| at.elapsed() >= interval);
-                    if renew {
-                        last_renewal = Some(std::time::Instant::now());
-                    }
-                    if let Err(error) = detection.catch_up(&pool, &mut touched_at, renew) {
-                        tracing::debug!(%error, "change follower: database not reachable");
-                    }
-                    // Off the writers' path (`db::checkpoint`), about once a second.
-                    if last_checkpoint.elapsed() >= std::time::Duration::from_secs(1) {
-                        last_checkpoint = std::time::Instant::now();
-                        if let Err(error) = pool
-                            .get()
-                            .map_err(DbError::from)
-                            .and_then(|mut c| db::checkpoint(&mut c))
-                        {
-                            tracing::debug!(%error, "change follower: checkpoint failed");
-                        }
-                    }
-                }
-                // A server that stops hands the announcer's lease over at once (one that dies
-                // hands it over when the lease expires).
-                if let Err(error) = pool.get().map_err(DbError::from).and_then(|mut c| {
-                    db::leases::release(&mut c, db::leases::ANNOUNCER, &detection.server_id)
-                }) {
-                    tracing::debug!(%error, "change follower: could not release the lease");
-                }
-            })?;
-        Ok(ChangeFollower { stop, nudge })
-    }
-
-    /// One look at the change counters (see [`Detection::follow_changes`]); `renew` the
-    /// announcer's lease too.
-    fn catch_up(
-        &self,
-        pool: &db::DbPool,
-        touched_at: &mut i64,
-        renew: bool,
-    ) -> Result<(), DbError> {
-        self.retire(None);
-        let Some(built) = self.current.load_full() else {
-            return Ok(());
-        };
-        let mut conn = pool.get()?;
-        // Renewed every interval, so the announcer stays one server while it runs.
-        if renew {
-            db::leases::hold(
-                &mut conn,
-                db::leases::ANNOUNCER,
-                &self.server_id,
-                ANNOUNCER_LEASE,
-            )?;
-        }
-        let versions = db::changes::versions(&mut conn)?;
-        if versions.data > built.data_version && versions.data > *touched_at {
-            *touched_at = versions.data;
-            self.touch();
-        }
-        if versions.decisions > built.decisions_version.load(Ordering::SeqCst) {
-            let statuses = db::synergies::statuses(&mut conn)?;
-            *built
-                .statuses
-                .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = statuses;
-            built
-                .decisions_version
-                .fetch_max(versions.decisions, Ordering::SeqCst);
-        }
-        Ok(())
+    /// The next build detects every offer again, rather than only those the changes reach.
+    pub fn rebuild_fully(&self) {
+        self.full_requested.store(true, Ordering::SeqCst);
+        self.touch();
     }
 
     /// The current build, rebuilt first if data changed. Blocking: call from a blocking thread.
@@ -698,12 +541,31 @@ impl Detection {
             Snapshot::build(snap_actors, snap_resources, &self.taxonomy, &self.knowledge);
         let snapshot_ms = started.elapsed().as_millis() as u64;
         let previous = self.current.load_full();
+        // After a few changes only the offers they reach are matched again (`Carry`); a full
+        // detection at the start, after many changes, or when asked (`POST /synergies/detect`).
+        let full = self.full_requested.swap(false, Ordering::SeqCst);
+        let carry = previous
+            .as_deref()
+            .filter(|_| !full)
+            .and_then(|p| {
+                let max_changes = (snapshot.resources().len() / CARRY_CHANGES_SHARE).max(64);
+                Carry::plan(
+                    &p.snapshot,
+                    &snapshot,
+                    &self.settings.detection,
+                    max_changes,
+                )
+            })
+            .filter(|c| c.rematched().len() * 4 <= snapshot.resources().len());
+        let planned_ms = started.elapsed().as_millis() as u64;
         let Derived {
             synergies,
             pooling,
             index,
             territories,
             first_seen,
+            timings: [detected_ms, pooled_ms, indexed_ms],
+            rematched,
         } = derive(
             &snapshot,
             &resources,
@@ -712,6 +574,7 @@ impl Detection {
             threads,
             &self.pooling,
             previous.as_deref(),
+            carry.as_ref(),
         )?;
         let now = crate::db::now();
         let derived_ms = started.elapsed().as_millis() as u64;
@@ -800,6 +663,12 @@ impl Detection {
             version,
             loaded_ms,
             snapshot_ms,
+            planned_ms,
+            rematched,
+            changes = carry.as_ref().map(|c| c.changes()),
+            detected_ms,
+            pooled_ms,
+            indexed_ms,
             derived_ms,
             total_ms = started.elapsed().as_millis() as u64,
             synergies = synergies.len(),
@@ -814,6 +683,7 @@ impl Detection {
             version,
             built_at: std::time::Instant::now(),
             took: started.elapsed(),
+            rematched,
             snapshot,
             settings: self.settings.clone(),
             synergies,
@@ -872,54 +742,6 @@ fn release_unread(retired: &mut Vec<Arc<Built>>) {
                 .get()
                 .is_some_and(|view| Arc::strong_count(view) > 1)
     });
-}
-
-/// Stops the change follower when dropped.
-pub struct ChangeFollower {
-    stop: Arc<AtomicBool>,
-    nudge: Nudge,
-}
-
-impl ChangeFollower {
-    /// Wakes the follower whenever PostgreSQL notifies a change (`db::notify`), until it stops:
-    /// other servers' writes are then seen within milliseconds, the polling interval becoming the
-    /// fallback.
-    pub fn listen(&self, database_url: &str) -> std::io::Result<()> {
-        let nudge = self.nudge.clone();
-        db::notify::listen(database_url, move || nudge.nudge(), self.stop.clone())
-    }
-}
-
-/// Wakes the change follower before its next poll; nudges made while it works are folded into one.
-#[derive(Clone, Default)]
-struct Nudge(Arc<(Mutex<bool>, std::sync::Condvar)>);
-
-impl Nudge {
-    fn nudge(&self) {
-        let (nudged, wake) = &*self.0;
-        *nudged
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = true;
-        wake.notify_one();
-    }
-
-    /// Until nudged or `timeout` has passed.
-    fn wait(&self, timeout: std::time::Duration) {
-        let (nudged, wake) = &*self.0;
-        let guard = nudged
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let (mut guard, _) = wake
-            .wait_timeout_while(guard, timeout, |nudged| !*nudged)
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        *guard = false;
-    }
-}
-
-impl Drop for ChangeFollower {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-    }
 }
 
 /// What a build changed against the previous one: the figures a reader sees (score, distance, and

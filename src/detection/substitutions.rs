@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use uuid::Uuid;
 
 use crate::matching::{
-    Candidate, MatchingError, MatchingSettings, NeutralPriority, Snapshot, Synergy,
+    Candidate, Carry, MatchingError, MatchingSettings, NeutralPriority, Snapshot, Synergy,
 };
 
 /// One detected substitution synergy.
@@ -39,13 +39,65 @@ impl Substitutions {
             })
             .collect();
         drop(candidates);
-        detected.par_sort_unstable_by(|a, b| {
-            b.candidate
-                .score
-                .total_cmp(&a.candidate.score)
-                .then_with(|| a.id.cmp(&b.id))
-        });
+        detected.par_sort_unstable_by(best_first);
         Ok(Substitutions(detected))
+    }
+
+    /// The synergies of `snapshot` from those of the previous build: the offers `carry` carries keep
+    /// theirs (ids kept, indexes moved), the others are matched again, and the two ranked lists are
+    /// merged. The same list as [`Substitutions::detect`] gives; `None` when the plan cannot be
+    /// followed (a carried synergy lost a party, which the plan rules out): detect in full then.
+    pub fn detect_after(
+        previous: &Substitutions,
+        carry: &Carry,
+        snapshot: &Snapshot,
+        settings: &MatchingSettings,
+    ) -> Result<Option<Substitutions>, MatchingError> {
+        let rematched = crate::matching::detect_offers(
+            snapshot,
+            carry.rematched(),
+            settings,
+            &NeutralPriority,
+        )?;
+        let mut fresh: Vec<Detected> = rematched
+            .par_iter()
+            .map(|&candidate| Detected {
+                id: candidate.id(snapshot),
+                candidate,
+            })
+            .collect();
+        fresh.par_sort_unstable_by(best_first);
+        // The carried ones keep their order (their scores and ids did not change): merged with the
+        // fresh ones as they come, without a copy of the whole list.
+        let mut broken = false;
+        let mut carried = previous
+            .iter()
+            .filter(|d| carry.carries(d.candidate.offer))
+            .map_while(|d| {
+                let moved = carry.moved(&d.candidate);
+                broken |= moved.is_none();
+                Some(Detected {
+                    id: d.id,
+                    candidate: moved?,
+                })
+            })
+            .peekable();
+        let mut fresh = fresh.into_iter().peekable();
+        let mut merged = Vec::with_capacity(previous.len() + fresh.len());
+        loop {
+            let next = match (carried.peek(), fresh.peek()) {
+                (Some(x), Some(y)) if best_first(x, y).is_le() => carried.next(),
+                (Some(_), Some(_)) | (None, Some(_)) => fresh.next(),
+                (Some(_), None) => carried.next(),
+                (None, None) => break,
+            };
+            merged.extend(next);
+        }
+        drop(carried);
+        if broken {
+            return Ok(None);
+        }
+        Ok(Some(Substitutions(merged)))
     }
 
     pub fn len(&self) -> usize {
@@ -67,6 +119,14 @@ impl Substitutions {
     pub fn as_slice(&self) -> &[Detected] {
         &self.0
     }
+}
+
+/// The order of a build's synergies: score descending, then id.
+fn best_first(a: &Detected, b: &Detected) -> std::cmp::Ordering {
+    b.candidate
+        .score
+        .total_cmp(&a.candidate.score)
+        .then_with(|| a.id.cmp(&b.id))
 }
 
 /// What a list reads of a detected synergy without materialising it.

@@ -36,8 +36,10 @@ use crate::domain::resource::{ALL_MONTHS, BaseUnit, Period, ResourceKind, Unit};
 
 mod adhoc;
 mod explain;
+mod incremental;
 pub use adhoc::match_adhoc;
 use explain::explain;
+pub use incremental::Carry;
 
 /// Namespace of synergy ids (UUID v5 over the offer and need ids).
 pub const SYNERGY_NAMESPACE: Uuid = Uuid::from_u128(0x5f1c_2a7e_8b3d_4c61_9e0a_6d2f_b8c4_1e73);
@@ -210,6 +212,12 @@ pub struct StoredParty {
     pub commune: String,
 }
 
+/// How far an offer's searches reach: its class's distance, or its own limit when shorter.
+fn offer_radius(snap: &Snapshot, offer: &IndexedResource) -> f64 {
+    let d = snap.taxonomy.class(offer.class).max_distance_km;
+    offer.max_distance_km.map_or(d, |m| m.min(d))
+}
+
 /// One side of a pair: a resource and its actor (in the snapshot or built for an ad-hoc query).
 #[derive(Clone, Copy)]
 struct Party<'a> {
@@ -268,8 +276,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn offer_radius(&self, offer: &IndexedResource) -> f64 {
-        let d = self.class_default(offer.class);
-        offer.max_distance_km.map_or(d, |m| m.min(d))
+        offer_radius(self.snap, offer)
     }
 
     fn assess_pair(&self, offer: Party, need: Party) -> Result<Assessment, Rejection> {
@@ -755,15 +762,27 @@ pub fn detect(
     settings: &MatchingSettings,
     priority: &dyn TerritorialPriority,
 ) -> Result<CandidateSet> {
+    let offers: Vec<u32> = (0..snap.resources.len() as u32)
+        .filter(|i| snap.resource(*i).kind == ResourceKind::Offer)
+        .collect();
+    detect_offers(snap, &offers, settings, priority)
+}
+
+/// [`detect`] for some offers of the snapshot only (indexes of offers, ascending): what each of them
+/// gets in a full detection, in the same order. The rest of a detection after a change
+/// ([`Carry::plan`]) comes from the previous one.
+pub fn detect_offers(
+    snap: &Snapshot,
+    offers: &[u32],
+    settings: &MatchingSettings,
+    priority: &dyn TerritorialPriority,
+) -> Result<CandidateSet> {
     settings.validate()?;
     let ctx = Ctx {
         snap,
         settings,
         priority,
     };
-    let offers: Vec<u32> = (0..snap.resources.len() as u32)
-        .filter(|i| snap.resource(*i).kind == ResourceKind::Offer)
-        .collect();
     let threads = match settings.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,

@@ -35,8 +35,9 @@ use uuid::Uuid;
 
 pub use compat::{Fit, FitLevel, Rejection};
 pub use engine::{
-    AdhocQuery, Candidate, CandidateSet, StoredParty, Synergy, detect, detect_all, figures_of,
-    latent_synergy_id, match_adhoc, matches_for_resource, synergy_id, synergy_of,
+    AdhocQuery, Candidate, CandidateSet, Carry, StoredParty, Synergy, detect, detect_all,
+    detect_offers, figures_of, latent_synergy_id, match_adhoc, matches_for_resource, synergy_id,
+    synergy_of,
 };
 pub use impact::{Impact, ImpactFactor, ImpactFactors};
 pub use knowledge::{Knowledge, NaceKey, SectorProfile, SectorProfiles};

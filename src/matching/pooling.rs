@@ -15,7 +15,7 @@
 //!    index: each actor is in at most one group per key, and every member is within `radius_km` of the
 //!    seed. Deterministic: the same input gives the same groups and the same group ids.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rstar::RTree;
 use rstar::primitives::GeomWithData;
@@ -150,16 +150,22 @@ pub struct PoolingGroup {
 /// Namespace of pooling group ids. Never change it: group ids are stored and referenced.
 const POOLING_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_2a4e_93b7_4d20_8c41_2e7a_9d3f_0b15);
 
+/// What groups resources: the class of a need, the EWC code of an offer.
+pub type PoolingKey = (PoolingKeyKind, String);
+
 /// The key a resource pools under, if any.
-fn pooling_key(resource: &PoolingResource) -> Option<(PoolingKeyKind, String)> {
-    match resource.kind {
+fn pooling_key(resource: &PoolingResource) -> Option<PoolingKey> {
+    key_of(resource.kind, &resource.class, resource.ewc_code.as_deref())
+}
+
+/// The key a resource of this kind, class and code pools under, if any.
+pub fn key_of(kind: ResourceKind, class: &str, ewc_code: Option<&str>) -> Option<PoolingKey> {
+    match kind {
         ResourceKind::Need => {
-            let class = resource.class.trim();
+            let class = class.trim();
             (!class.is_empty()).then(|| (PoolingKeyKind::NeedClass, class.to_owned()))
         }
-        ResourceKind::Offer => resource
-            .ewc_code
-            .as_deref()
+        ResourceKind::Offer => ewc_code
             .and_then(normalise_ewc)
             .map(|code| (PoolingKeyKind::OfferEwc, code)),
     }
@@ -306,15 +312,43 @@ pub fn find_pooling_groups(
             groups.push(make_group(key_kind, &key, &entries, &members));
         }
     }
-    groups.sort_by(|a, b| {
-        b.members
-            .len()
-            .cmp(&a.members.len())
-            .then(a.key_kind.cmp(&b.key_kind))
-            .then_with(|| a.key.cmp(&b.key))
-            .then(a.id.cmp(&b.id))
-    });
+    groups.sort_by(largest_first);
     Ok(groups)
+}
+
+/// The groups [`find_pooling_groups`] gives for all the resources, from an earlier run's groups and
+/// the resources of the keys that changed since (`resources` may hold others: they are left out).
+/// A key's groups depend only on that key's resources, so the other keys keep theirs.
+pub fn regroup(
+    previous: &[PoolingGroup],
+    resources: &[PoolingResource],
+    changed: &BTreeSet<PoolingKey>,
+    params: &PoolingParams,
+) -> Result<Vec<PoolingGroup>, PoolingError> {
+    let touched: Vec<PoolingResource> = resources
+        .iter()
+        .filter(|r| pooling_key(r).is_some_and(|k| changed.contains(&k)))
+        .cloned()
+        .collect();
+    let mut groups = find_pooling_groups(&touched, params)?;
+    groups.extend(
+        previous
+            .iter()
+            .filter(|g| !changed.contains(&(g.key_kind, g.key.clone())))
+            .cloned(),
+    );
+    groups.sort_by(largest_first);
+    Ok(groups)
+}
+
+/// The order of groups: most members first, then key, then id.
+fn largest_first(a: &PoolingGroup, b: &PoolingGroup) -> std::cmp::Ordering {
+    b.members
+        .len()
+        .cmp(&a.members.len())
+        .then(a.key_kind.cmp(&b.key_kind))
+        .then_with(|| a.key.cmp(&b.key))
+        .then(a.id.cmp(&b.id))
 }
 
 /// Greedy seeded clustering of one key's actors; returns groups as indices into `entries`.
@@ -759,5 +793,63 @@ mod tests {
             find_pooling_groups(&bad, &PoolingParams::default()),
             Err(PoolingError::InvalidCoordinates { .. })
         ));
+    }
+
+    /// Grouping again only the keys that changed gives the groups of a full run.
+    #[test]
+    fn regrouping_the_changed_keys_gives_the_full_groups() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        let classes = [PALLETS, "material/plastic", "material/metal"];
+        let codes = ["15 01 01", "20 01 01", "15 01 03"];
+        let mut resources: Vec<PoolingResource> = (0..400u128)
+            .map(|n| {
+                let (lat, lng) = (
+                    LAT + rng.random_range(-0.2..0.2),
+                    LNG + rng.random_range(-0.2..0.2),
+                );
+                let actor = n / 2;
+                if n % 3 == 0 {
+                    offer(n, actor, codes[(n % 9 / 3) as usize], lat, lng)
+                } else {
+                    need(n, actor, classes[(n % 3) as usize], lat, lng)
+                }
+            })
+            .collect();
+        let params = PoolingParams::default();
+        let mut previous = groups(&resources);
+        assert!(previous.len() > 10, "{} groups", previous.len());
+        for round in 0..30u128 {
+            let mut changed = BTreeSet::new();
+            let i = rng.random_range(0..resources.len());
+            changed.extend(pooling_key(&resources[i]));
+            match round % 3 {
+                0 => {
+                    resources.swap_remove(i);
+                }
+                1 => resources[i].yearly_quantity = Some(rng.random_range(1.0..500.0)),
+                _ => {
+                    let mut copy = resources[i].clone();
+                    copy.resource_id = id(10_000 + round);
+                    copy.actor_id = id(5_000 + round);
+                    copy.class = classes[(round % 3) as usize].to_owned();
+                    changed.extend(pooling_key(&copy));
+                    resources.push(copy);
+                }
+            }
+            let full = groups(&resources);
+            let again = regroup(&previous, &resources, &changed, &params).unwrap();
+            assert_eq!(again, full, "round {round}");
+            previous = full;
+        }
+        // Without the changed key, the stale groups stay: the test can tell.
+        let member = previous[0].members[0].resource_ids[0];
+        let i = resources
+            .iter()
+            .position(|r| r.resource_id == member)
+            .unwrap();
+        resources[i].yearly_quantity = Some(12_345.0);
+        let stale = regroup(&previous, &resources, &BTreeSet::new(), &params).unwrap();
+        assert_ne!(stale, groups(&resources));
     }
 }

@@ -185,12 +185,15 @@ pub fn haversine_km(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
     2.0 * EARTH_RADIUS_KM * a.sqrt().min(1.0).asin()
 }
 
-/// Appends to `out` the points of `tree` nearest to `at` within `radius_km`, nearest first: `pool` of them,
-/// `skip` left out (the walk stops after `8 × pool` points seen).
+/// Appends to `out` the points of `tree` nearest to `at` within `radius_km`, `skip` left out: the first
+/// `pool` of them in the order of (distance, index), so nearest first. Which points are kept depends only
+/// on the points, never on the tree's shape: among points at the same distance as the last one kept, the
+/// smallest indexes are kept. Indexes follow a total order on the points' keys (`Snapshot::build`), so a
+/// point added or removed elsewhere in the tree changes no other search's answer
+/// (`matching::engine::incremental` relies on it).
 ///
 /// A best-first walk of the tree that never queues what lies beyond the radius, on a frontier kept by the
-/// caller (no allocation per search). Which points are kept depends only on their distances, except when
-/// the last one kept ties with the next: then rstar's own walk decides, as it always did.
+/// caller (no allocation per search).
 pub(crate) fn nearest_within<'t>(
     tree: &'t Tree,
     at: &[f32; 3],
@@ -200,43 +203,16 @@ pub(crate) fn nearest_within<'t>(
     frontier: &mut Frontier<'t>,
     out: &mut Vec<u32>,
 ) {
-    if tree.size() == 0 || radius_km.is_nan() {
+    if tree.size() == 0 || radius_km.is_nan() || pool == 0 {
         return;
     }
-    // A hair wider: f32 rounding must not drop a point right on the limit (callers check distances).
-    let r2 = (chord2(radius_km) * (1.0 + 1e-5) + 1e-6) as f32;
-    let start = out.len();
-    if pool == 0 || !frontier.walk(tree, at, r2, pool, skip, out) {
-        out.truncate(start);
-        rstar_walk(tree, at, r2, pool, skip, out);
-    }
+    frontier.walk(tree, at, search_radius2(radius_km), pool, skip, out);
 }
 
-fn rstar_walk(
-    tree: &Tree,
-    at: &[f32; 3],
-    r2: f32,
-    pool: usize,
-    skip: Option<u32>,
-    out: &mut Vec<u32>,
-) {
-    let (mut counted, mut seen) = (0usize, 0usize);
-    for (p, d2) in tree.nearest_neighbor_iter_with_distance_2(at) {
-        if d2 > r2 {
-            break;
-        }
-        seen += 1;
-        if skip != Some(p.data) {
-            out.push(p.data);
-            counted += 1;
-            if counted >= pool {
-                break;
-            }
-        }
-        if seen >= pool.saturating_mul(8) {
-            break;
-        }
-    }
+/// The squared chord a search of `radius_km` reaches: a hair wider, so that f32 rounding does not drop a
+/// point right on the limit (callers check distances).
+pub(crate) fn search_radius2(radius_km: f64) -> f32 {
+    (chord2(radius_km) * (1.0 + 1e-5) + 1e-6) as f32
 }
 
 /// Frontier of a best-first walk: nodes and points by squared distance, nearest on top.
@@ -275,8 +251,8 @@ impl Ord for Queued<'_> {
 }
 
 impl<'t> Frontier<'t> {
-    /// Walks as [`rstar_walk`] would; false when the last point kept ties with the next one (the set
-    /// kept then depends on the walk's order among equals).
+    /// The walk of [`nearest_within`]: points come off the frontier by distance; once `pool` are kept,
+    /// the points at the same distance as the last one still come, and the tie is settled by index.
     fn walk(
         &mut self,
         tree: &'t Tree,
@@ -285,35 +261,41 @@ impl<'t> Frontier<'t> {
         pool: usize,
         skip: Option<u32>,
         out: &mut Vec<u32>,
-    ) -> bool {
+    ) {
         self.queue.clear();
         self.nearest.clear();
+        let start = out.len();
         let mut limit = r2;
         self.enqueue(tree.root().children(), at, &mut limit, pool, skip);
-        let (mut counted, mut seen) = (0usize, 0usize);
-        // Squared distance of the last point seen, once the walk has enough.
-        let mut last = None;
+        // Where the points at the distance of the last one kept begin in `out`, and that distance.
+        let (mut tied_from, mut tied_d2) = (start, f32::NAN);
+        // The distance of the `pool`-th point, once reached.
+        let mut cut: Option<f32> = None;
         while let Some(Queued { d2, node }) = self.queue.pop() {
             match node {
                 RTreeNode::Parent(p) => self.enqueue(p.children(), at, &mut limit, pool, skip),
                 RTreeNode::Leaf(p) => {
-                    if let Some(last) = last {
-                        return d2 != last;
+                    if cut.is_some_and(|cut| d2 != cut) {
+                        break;
                     }
-                    seen += 1;
-                    if skip != Some(p.data) {
-                        out.push(p.data);
-                        counted += 1;
+                    if skip == Some(p.data) {
+                        continue;
                     }
-                    if counted >= pool || seen >= pool.saturating_mul(8) {
-                        // Only a point at the same distance matters now.
-                        last = Some(d2);
+                    if d2 != tied_d2 {
+                        (tied_from, tied_d2) = (out.len(), d2);
+                    }
+                    out.push(p.data);
+                    if cut.is_none() && out.len() - start >= pool {
+                        cut = Some(d2);
                         limit = d2;
                     }
                 }
             }
         }
-        true
+        if out.len() - start > pool {
+            out[tied_from..].sort_unstable();
+            out.truncate(start + pool);
+        }
     }
 
     fn enqueue(
@@ -730,6 +712,16 @@ impl Snapshot {
         &self.resources[index as usize]
     }
 
+    /// (id, index) of every actor, sorted by id.
+    pub(crate) fn actor_ids(&self) -> &[(Uuid, u32)] {
+        &self.actor_ids
+    }
+
+    /// (id, index) of every resource, sorted by id.
+    pub(crate) fn resource_ids(&self) -> &[(Uuid, u32)] {
+        &self.resource_ids
+    }
+
     pub fn actor_index(&self, id: Uuid) -> Option<u32> {
         let i = self.actor_ids.binary_search_by_key(&id, |(a, _)| *a).ok()?;
         Some(self.actor_ids[i].1)
@@ -758,6 +750,19 @@ impl Snapshot {
             .get(resource as usize)
             .and_then(|i| self.rule_sets.get(*i as usize))
             .map_or(&[], Vec::as_slice)
+    }
+
+    /// The index in [`Snapshot::rule_sets`] of an offer's receiver rules (`u32::MAX` for a need).
+    pub(crate) fn rule_set_of(&self, resource: u32) -> u32 {
+        self.offer_rules
+            .get(resource as usize)
+            .copied()
+            .unwrap_or(u32::MAX)
+    }
+
+    /// The distinct receiver rule sets of the offers (one per code, class and provider division).
+    pub(crate) fn rule_sets(&self) -> &[Vec<ReceiverRule>] {
+        &self.rule_sets
     }
 
     /// Great-circle distance between two actors, km.
@@ -895,7 +900,8 @@ mod tests {
     }
 
     #[test]
-    fn nearest_within_keeps_what_rstar_walk_keeps() {
+    fn nearest_within_keeps_the_first_points_by_distance_then_index_whatever_the_tree() {
+        use rand::seq::SliceRandom;
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         // Sites around Lyon, several points per site (exact ties), as in a snapshot.
@@ -907,22 +913,58 @@ mod tests {
                 )
             })
             .collect();
-        let points: Vec<Point> = (0..1_500u32)
+        let mut points: Vec<Point> = (0..1_500u32)
             .map(|i| Point::new(sites[rng.random_range(0..sites.len())], i))
             .collect();
-        let tree = Tree::bulk_load_with_params(points);
+        let tree = Tree::bulk_load_with_params(points.clone());
+        // The same points in another order, less one: another tree shape.
+        points.shuffle(&mut rng);
+        let removed = points.pop().map(|p| p.data);
+        let other = Tree::bulk_load_with_params(points);
         let mut frontier = Frontier::default();
+        let mut ties_cut = 0;
         for (i, at) in sites.iter().enumerate().take(200) {
             for (radius, pool) in [(5.0, 1), (20.0, 8), (40.0, 3), (80.0, 24), (0.0, 8)] {
                 let skip = (i % 2 == 0).then_some(i as u32);
-                let (mut fast, mut reference) = (Vec::new(), Vec::new());
-                nearest_within(&tree, at, radius, pool, skip, &mut frontier, &mut fast);
-                let r2 = (chord2(radius) * (1.0 + 1e-5) + 1e-6) as f32;
-                rstar_walk(&tree, at, r2, pool, skip, &mut reference);
-                fast.sort_unstable();
-                reference.sort_unstable();
-                assert_eq!(fast, reference, "site {i}, radius {radius}, pool {pool}");
+                let r2 = search_radius2(radius);
+                let expected = |tree: &Tree| {
+                    let mut all: Vec<(f32, u32)> =
+                        tree.iter().map(|p| (p.distance_2(at), p.data)).collect();
+                    all.retain(|(d2, i)| *d2 <= r2 && Some(*i) != skip);
+                    all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                    all.truncate(pool);
+                    let mut kept: Vec<u32> = all.into_iter().map(|(_, i)| i).collect();
+                    kept.sort_unstable();
+                    kept
+                };
+                let mut answers = Vec::new();
+                for tree in [&tree, &other] {
+                    let mut found = Vec::new();
+                    nearest_within(tree, at, radius, pool, skip, &mut frontier, &mut found);
+                    found.sort_unstable();
+                    assert_eq!(
+                        found,
+                        expected(tree),
+                        "site {i}, radius {radius}, pool {pool}"
+                    );
+                    answers.push(found);
+                }
+                // A point removed beyond a search's answer changes nothing in it.
+                if !answers[0].iter().any(|i| Some(*i) == removed) {
+                    assert_eq!(answers[0], answers[1]);
+                }
+                let mut all = Vec::new();
+                nearest_within(&tree, at, radius, usize::MAX, skip, &mut frontier, &mut all);
+                let dist = |i: &u32| tree.iter().find(|p| p.data == *i).map(|p| p.distance_2(at));
+                if all.len() > pool && dist(&all[pool - 1]) == dist(&all[pool]) {
+                    ties_cut += 1;
+                }
             }
         }
+        // The case that matters: the cut falls inside a group of points at one distance.
+        assert!(ties_cut > 50, "{ties_cut} searches cut a tie");
+        let mut none = Vec::new();
+        nearest_within(&tree, &sites[0], 40.0, 0, None, &mut frontier, &mut none);
+        assert!(none.is_empty(), "a pool of 0 keeps nothing");
     }
 }

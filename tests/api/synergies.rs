@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::helpers::{Reply, TestApp, assert_field_error, spawn_app};
 
+mod incremental;
 mod rules;
 
 const DIJON: &str = "21231";

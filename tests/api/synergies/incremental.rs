@@ -1,0 +1,108 @@
+//! Builds after a few writes carry the previous build's candidates and match again only the offers
+//! the writes reach (`matching::engine::incremental`): what a facilitator or a portal reads must be
+//! what a full detection gives.
+
+use serde_json::{Value, json};
+
+use super::{DIJON, all_items, boiler_need, near, resource, sawdust, site, tonnes};
+use crate::helpers::{TestApp, spawn_with};
+
+/// Every synergy and pooling group as listed: id, kind, score (to 1e-12), and the parties.
+async fn listed(app: &TestApp) -> Vec<String> {
+    let mut out: Vec<String> = all_items(app, "/api/v1/synergies")
+        .await
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} {:.12} {} {}",
+                s["id"].as_str().unwrap_or_default(),
+                s["kind"].as_str().unwrap_or_default(),
+                s["score"].as_f64().unwrap_or(f64::NAN),
+                s["offer_id"],
+                s["need_id"],
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn offers_matched_again(app: &TestApp) -> Option<usize> {
+    app.app
+        .detection
+        .fresh(&app.app.pool)
+        .expect("a build")
+        .rematched
+}
+
+fn pallets(t: f64) -> Value {
+    json!({"kind": "need", "category": "material", "class": "material/biomass/wood",
+           "label": "Palettes", "quantity": tonnes(t)})
+}
+
+#[actix_web::test]
+async fn builds_after_writes_list_what_a_full_detection_lists() {
+    // Every read sees every write: each write below is followed by a build.
+    let app = spawn_with(|s| s.matching.max_staleness_ms = 0).await;
+    let mut sites = Vec::new();
+    for i in 0..12 {
+        let at = near(&app, DIJON, f64::from(i % 4) * 6.0, f64::from(i / 4) * 5.0);
+        let naf = ["16.10A", "35.30Z", "16.24Z", "38.21Z"][i as usize % 4];
+        sites.push(site(&app, &format!("Site {i}"), naf, DIJON, at).await);
+    }
+    let mut needs = Vec::new();
+    for (i, s) in sites.iter().enumerate() {
+        if i % 2 == 0 {
+            resource(&app, s, sawdust(100.0 + i as f64 * 30.0)).await;
+        } else {
+            needs.push(resource(&app, s, boiler_need(tonnes(200.0 + i as f64 * 10.0))).await);
+        }
+        resource(&app, s, pallets(50.0 + i as f64)).await;
+    }
+    let first = listed(&app).await;
+    assert!(first.len() > 20, "{} synergies and groups", first.len());
+
+    // A need more, a quantity changed, a need removed, an actor moved: after each, a build that
+    // carried the others' candidates.
+    let extra = site(
+        &app,
+        "Chaufferie",
+        "35.30Z",
+        DIJON,
+        near(&app, DIJON, 9.0, 4.0),
+    )
+    .await;
+    resource(&app, &extra, boiler_need(tonnes(900.0))).await;
+    let _ = listed(&app).await;
+    assert!(offers_matched_again(&app).is_some(), "a carried build");
+    let reply = app
+        .patch(
+            &format!("/api/v1/resources/{}", needs[0]),
+            &json!({"quantity": tonnes(5.0)}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let _ = listed(&app).await;
+    assert!(offers_matched_again(&app).is_some(), "a carried build");
+    let reply = app.delete(&format!("/api/v1/resources/{}", needs[1])).await;
+    assert_eq!(reply.status, 204, "{}", reply.text);
+    let _ = listed(&app).await;
+    let (lat, lng) = near(&app, DIJON, -15.0, -10.0);
+    let reply = app
+        .patch(
+            &format!("/api/v1/actors/{}", sites[3].id),
+            &json!({"lat": lat, "lng": lng}),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let carried = listed(&app).await;
+    let rematched = offers_matched_again(&app).expect("a carried build");
+    assert!(rematched > 0, "the moved actor's offers are matched again");
+    assert_ne!(carried, first, "the writes changed the synergies");
+
+    // The same data detected in full lists the same synergies, scores and groups.
+    let reply = app.post("/api/v1/synergies/detect", &json!({})).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(offers_matched_again(&app), None, "a full detection");
+    assert_eq!(listed(&app).await, carried);
+}
