@@ -27,6 +27,9 @@ use dataset::*;
 pub use dataset::{CSV_COLUMNS, Dataset, write_csv_files};
 use server::*;
 
+/// New offers whose way into the others' lists is timed, one after the other.
+const REACH_WRITES: usize = 3;
+
 /// The seed of `benches/matching.rs`: the same N gives the same actors and resources as the
 /// engine's report, so the service's figures can be read against the engine's.
 pub const SEED: u64 = 20_240_501;
@@ -121,6 +124,11 @@ pub struct WriteFigures {
     /// The territory's synergy list read after every tenth write: what a facilitator meets while
     /// a portal writes (a read that waited for a rebuild shows in the maximum).
     pub list_during_writes: Latency,
+    /// After the writes: a new offer, then the time until its actor's synergy list holds it — until
+    /// the build that holds it is made in the background, which is what a write costs the others
+    /// (its counterparts see it then). One per write, in sequence; a write not seen within
+    /// `write_budget` counts as the budget.
+    pub reached_others: Latency,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -607,6 +615,68 @@ async fn phases(
         }
     }
     let done = pair.len();
+
+    // A write reaching the others: a new offer (one whose matches are not empty), then the actor's
+    // synergy list read until a synergy of that offer is in it.
+    let mut reached = Vec::new();
+    for _ in 0..REACH_WRITES {
+        let mut offer = None;
+        for _ in 0..50 {
+            let actor = &actor_ids[rng.random_range(0..actor_ids.len())];
+            let template = &data.resources[rng.random_range(0..data.resources.len())];
+            if template.kind != ResourceKind::Offer {
+                continue;
+            }
+            let what = format!("POST /api/v1/actors/{actor}/resources");
+            let created = api
+                .send(
+                    api.client
+                        .post(format!("{}/api/v1/actors/{actor}/resources", api.base))
+                        .json(&resource_body(&tax, template)),
+                    &what,
+                    201,
+                )
+                .await?;
+            let at = Instant::now();
+            let body = created.json(&what)?;
+            let id = body["id"].as_str().unwrap_or_default().to_owned();
+            let path = format!("/api/v1/resources/{id}/matches");
+            let matches = api.get(&path, &format!("GET {path}")).await?;
+            if matches.json(&path)?["items"]
+                .as_array()
+                .is_some_and(|items| !items.is_empty())
+            {
+                offer = Some((actor.clone(), id, at));
+                break;
+            }
+        }
+        let Some((actor, id, at)) = offer else {
+            bail!("no new offer with matches in 50 tries");
+        };
+        let path = format!("/api/v1/actors/{actor}/synergies?limit=500");
+        loop {
+            let list = api.get(&path, &format!("GET {path}")).await?.json(&path)?;
+            let holds = list["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|s| s["offer_id"].as_str() == Some(id.as_str()));
+            if holds || at.elapsed() > plan.write_budget {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        reached.push(at.elapsed().as_secs_f64() * 1e3);
+    }
+    let reached_others = Latency::of(reached);
+    progress(
+        start,
+        format_args!(
+            "a new offer reached its actor's synergy list after p50 {:.0} ms, max {:.0} ms",
+            reached_others.p50_ms, reached_others.max_ms
+        ),
+    );
+
     let writes = WriteFigures {
         requested: plan.writes,
         done,
@@ -615,6 +685,7 @@ async fn phases(
         create: Latency::of(create),
         matches_after_create: Latency::of(after),
         list_during_writes: Latency::of(listed),
+        reached_others,
     };
     progress(
         start,
@@ -729,6 +800,16 @@ pub fn render(r: &BenchReport) -> String {
                 r.writes.list_during_writes.p50_ms,
                 r.writes.list_during_writes.p99_ms,
                 r.writes.list_during_writes.max_ms
+            ),
+        ),
+        (
+            format!(
+                "  a new offer in its actor's synergy list (the background build), p50 / max ({} writes)",
+                r.writes.reached_others.count
+            ),
+            format!(
+                "{:.0} ms / {:.0} ms",
+                r.writes.reached_others.p50_ms, r.writes.reached_others.max_ms
             ),
         ),
         (

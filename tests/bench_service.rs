@@ -44,6 +44,9 @@ fn bench_service_reports_every_figure() {
     assert_eq!(report.writes.create_then_matches.count, 12);
     // One list read per ten writes.
     assert_eq!(report.writes.list_during_writes.count, 1);
+    // Each new offer reached its actor's list within the budget.
+    assert_eq!(report.writes.reached_others.count, 3);
+    assert!(report.writes.reached_others.max_ms < 60_000.0);
     assert!(report.server_peak_rss_mib > 0.0);
     assert!(report.database_bytes > 0);
     let table = render(&report);
@@ -55,6 +58,7 @@ fn bench_service_reports_every_figure() {
         "/synergies?territory=",
         "with a partner key",
         "list during the writes",
+        "in its actor's synergy list",
         "peak RSS",
         "database size",
     ] {
