@@ -129,6 +129,9 @@ pub struct WriteFigures {
     /// (its counterparts see it then). One per write, in sequence; a write not seen within
     /// `write_budget` counts as the budget.
     pub reached_others: Latency,
+    /// Then the territory's list with the partner key: the build that holds the last of those
+    /// offers is not the one whose anonymous view partners read before the writes.
+    pub partner_list_after_ms: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -669,6 +672,9 @@ async fn phases(
         reached.push(at.elapsed().as_secs_f64() * 1e3);
     }
     let reached_others = Latency::of(reached);
+    let partner_path = format!("/api/v1/synergies?territory={territory}&limit=20");
+    let what = format!("GET {partner_path} (partner, after the writes)");
+    let partner_list_after_ms = partner.get(&partner_path, &what).await?.ms;
     progress(
         start,
         format_args!(
@@ -686,6 +692,7 @@ async fn phases(
         matches_after_create: Latency::of(after),
         list_during_writes: Latency::of(listed),
         reached_others,
+        partner_list_after_ms,
     };
     progress(
         start,
@@ -811,6 +818,10 @@ pub fn render(r: &BenchReport) -> String {
                 "{:.0} ms / {:.0} ms",
                 r.writes.reached_others.p50_ms, r.writes.reached_others.max_ms
             ),
+        ),
+        (
+            "  then the territory list with a partner key (the new build's anonymous view)".into(),
+            format!("{:.0} ms", r.writes.partner_list_after_ms),
         ),
         (
             format!(

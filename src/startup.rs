@@ -82,6 +82,16 @@ impl Application {
             settings.matching.clone(),
             settings.pooling.params(),
         )?;
+        let seen_by_partners = reference.clone();
+        detection.keep_views_current(Arc::new(move |a| {
+            crate::auth::anonymise::known_position(
+                &seen_by_partners,
+                &a.commune,
+                a.lat,
+                a.lng,
+                a.share_with_partners,
+            )
+        }));
         Ok(Application {
             settings,
             pool,

@@ -47,6 +47,7 @@ fn bench_service_reports_every_figure() {
     // Each new offer reached its actor's list within the budget.
     assert_eq!(report.writes.reached_others.count, 3);
     assert!(report.writes.reached_others.max_ms < 60_000.0);
+    assert!(report.writes.partner_list_after_ms > 0.0);
     assert!(report.server_peak_rss_mib > 0.0);
     assert!(report.database_bytes > 0);
     let table = render(&report);
@@ -59,6 +60,7 @@ fn bench_service_reports_every_figure() {
         "with a partner key",
         "list during the writes",
         "in its actor's synergy list",
+        "then the territory list with a partner key",
         "peak RSS",
         "database size",
     ] {

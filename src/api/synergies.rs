@@ -766,7 +766,8 @@ pub struct DetectionOut {
     pub summary: db::synergies::DetectionSummary,
 }
 
-/// Run the detection now (it also runs by itself when data changed and synergies are read).
+/// Run a full detection now: every offer matched again (the builds that follow writes, by
+/// themselves when synergies are read, match again only the offers the writes reach).
 #[utoipa::path(tag = "synergies", responses((status = 200, body = DetectionOut)))]
 #[post("/synergies/detect")]
 pub async fn detect_now(state: State) -> Result<HttpResponse, ApiError> {

@@ -190,30 +190,11 @@ pub fn anonymous_view(
     if built.actors.values().all(|a| a.share_with_partners) {
         return Ok(built.clone());
     }
-    if let Some(view) = built.anonymous.get() {
-        return Ok(view.clone());
-    }
-    // One computation per build: readers arriving meanwhile wait for it, then read its result.
-    let _computing = built
-        .anonymous_computing
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(view) = built.anonymous.get() {
-        return Ok(view.clone());
-    }
-    let started = std::time::Instant::now();
-    built
-        .anonymous_computed
-        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let view = Arc::new(built.moved(detection, |a| {
-        known_position(reference, &a.commune, a.lat, a.lng, a.share_with_partners)
-    })?);
-    tracing::info!(
-        version = built.version,
-        ms = started.elapsed().as_millis() as u64,
-        "anonymous view computed"
-    );
-    Ok(built.anonymous.get_or_init(|| view).clone())
+    detection.view_of(
+        built,
+        &|a| known_position(reference, &a.commune, a.lat, a.lng, a.share_with_partners),
+        detection.settings.threads,
+    )
 }
 
 /// The actors to hide in one response, by real id.

@@ -32,7 +32,8 @@ pub(super) struct Derived {
 /// Detects, pools and indexes on a pool of `threads` threads (0 = every core) started by the
 /// calling thread, so that its workers share its priority (a background rebuild's are low,
 /// `yield_to_requests`). Pooling runs beside the detection (it reads the resources, not the
-/// synergies), and the two indexes beside each other.
+/// synergies), and the two indexes beside each other. First-seen times come from `previous`; with
+/// `carried`, the candidates and pooling groups of that build are carried as its `Carry` says.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn derive(
     snapshot: &Snapshot,
@@ -42,7 +43,7 @@ pub(super) fn derive(
     threads: usize,
     pooling_params: &PoolingParams,
     previous: Option<&Built>,
-    carry: Option<&Carry>,
+    carried: Option<(&Built, &Carry)>,
 ) -> Result<Derived, DetectionError> {
     let threads = match threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -61,8 +62,7 @@ pub(super) fn derive(
         let ((synergies, detected_ms), (pooling, pooled_ms)) = rayon::join(
             || {
                 timed(|| -> Result<_, crate::matching::MatchingError> {
-                    let after = carry.zip(previous);
-                    if let Some((carry, previous)) = after
+                    if let Some((previous, carry)) = carried
                         && let Some(s) = Substitutions::detect_after(
                             &previous.synergies,
                             carry,
@@ -72,16 +72,16 @@ pub(super) fn derive(
                     {
                         return Ok((s, Some(carry.rematched().len())));
                     }
-                    if after.is_some() {
+                    if carried.is_some() {
                         tracing::error!("a carried synergy lost a party: detecting in full");
                     }
                     Ok((Substitutions::detect(snapshot, settings)?, None))
                 })
             },
             || {
-                timed(|| match previous.filter(|_| carry.is_some()) {
+                timed(|| match carried {
                     // With few changes, only the keys they touch are grouped again.
-                    Some(previous) => {
+                    Some((previous, _)) => {
                         let changed = changed_pooling_keys(previous, resources, actors);
                         let touched = pooling_input(resources, actors, Some(&changed));
                         regroup(&previous.pooling, &touched, &changed, pooling_params)

@@ -193,10 +193,16 @@ impl Built {
     /// The same detection with every actor at `position(actor)`: snapshot, synergies and pooling
     /// groups recomputed by the same engine (nothing persisted; statuses shared). Ids stay those of
     /// the offers, needs and members, so the statuses and notes of a synergy follow it.
+    ///
+    /// With the `earlier` view of a previous build, only the offers the changes since reach are
+    /// matched again (`Carry`); `threads` as in `derive`.
     pub fn moved(
         &self,
-        detection: &Detection,
+        settings: &MatchingSettings,
+        pooling: &PoolingParams,
         position: impl Fn(&ActorInfo) -> (f64, f64),
+        earlier: Option<&Built>,
+        threads: usize,
     ) -> Result<Built, DetectionError> {
         let actors: HashMap<Uuid, ActorInfo> = self
             .actors
@@ -218,28 +224,30 @@ impl Built {
                 .get(&a.id)
                 .map_or((a.lat, a.lng), |info| (info.lat, info.lng))
         });
+        let carry = earlier.and_then(|earlier| carry_plan(settings, &earlier.snapshot, &snapshot));
         let Derived {
             synergies,
             pooling,
             index,
             territories,
             first_seen,
+            rematched,
             ..
         } = derive(
             &snapshot,
             &self.resources,
             &actors,
-            &detection.settings,
-            detection.settings.threads,
-            &detection.pooling,
+            settings,
+            threads,
+            pooling,
             Some(self),
-            None,
+            earlier.zip(carry.as_ref()),
         )?;
         Ok(Built {
             version: self.version,
             built_at: self.built_at,
             took: self.took,
-            rematched: None,
+            rematched,
             snapshot,
             settings: self.settings.clone(),
             synergies,
@@ -279,6 +287,23 @@ pub struct Detection {
     retired: Mutex<Vec<Arc<Built>>>,
     /// This server among the replicas on one database, for the leases of `db::leases`.
     server_id: String,
+    /// Where a reader who may not see every actor sees each (`Detection::keep_views_current`).
+    view_positions: std::sync::OnceLock<ViewPositions>,
+    /// The last anonymous view computed, from which the next one is carried (`Detection::view_of`);
+    /// `None` until a partner or public reader has read one.
+    latest_view: Mutex<Option<Arc<Built>>>,
+}
+
+/// Where a reader who may not see every actor sees each of them.
+pub type ViewPositions = Arc<dyn Fn(&ActorInfo) -> (f64, f64) + Send + Sync>;
+
+/// Which offers of `next` to match again and which carry their candidates over from `previous`,
+/// unless so much changed that a full detection is as quick (see [`CARRY_CHANGES_SHARE`]; or more
+/// than half the offers reached).
+fn carry_plan(settings: &MatchingSettings, previous: &Snapshot, next: &Snapshot) -> Option<Carry> {
+    let max_changes = (next.resources().len() / CARRY_CHANGES_SHARE).max(64);
+    Carry::plan(previous, next, &settings.detection, max_changes)
+        .filter(|c| c.rematched().len() * 4 <= next.resources().len())
 }
 
 /// How long the announcer's lease lasts unrenewed: a server that dies without releasing it hands its
@@ -288,9 +313,9 @@ const ANNOUNCER_LEASE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A build carries the previous one's candidates when at most one resource in this many changed, or
 /// 64 (actors and resources added, removed or altered, counted before and after): planning costs
-/// each change a few searches from every offer around it (~1 ms at 100k resources, tens at 1M),
-/// and past that a full detection is as quick.
-const CARRY_CHANGES_SHARE: usize = 1_000;
+/// each change the searches of the offers around it (~2 ms at 100k resources, ~17 ms at 1M, where a
+/// full detection takes 20–25 s on one thread), and a plan should cost a third of a detection at most.
+const CARRY_CHANGES_SHARE: usize = 3_000;
 
 /// Synergies materialised and announced at a time.
 const ANNOUNCE_CHUNK: usize = 4_096;
@@ -333,6 +358,8 @@ impl Detection {
             refreshing: AtomicBool::new(false),
             retired: Mutex::new(Vec::new()),
             server_id: Uuid::new_v4().to_string(),
+            view_positions: std::sync::OnceLock::new(),
+            latest_view: Mutex::new(None),
         })
     }
 
@@ -345,6 +372,13 @@ impl Detection {
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .insert(synergy_id.to_owned(), status.to_owned());
         }
+    }
+
+    /// Registers where readers who may not see every actor see each of them
+    /// (`auth::anonymise::known_position`): after a rebuild, the new build's anonymous view is then
+    /// computed at once from the previous one's, when partners read it, in the background.
+    pub fn keep_views_current(&self, positions: ViewPositions) {
+        let _ = self.view_positions.set(positions);
     }
 
     /// Data changed: the next reader rebuilds.
@@ -396,7 +430,7 @@ impl Detection {
 
     /// The detection of every write made so far, whatever `max_staleness_ms` allows: for a read that
     /// must see its own write (a resource created a moment ago and its matches).
-    pub fn fresh(&self, pool: &db::DbPool) -> Result<Arc<Built>, DetectionError> {
+    pub fn fresh(self: &Arc<Self>, pool: &db::DbPool) -> Result<Arc<Built>, DetectionError> {
         self.rebuild_unless_built(pool, self.version.load(Ordering::SeqCst), false)
     }
 
@@ -405,7 +439,7 @@ impl Detection {
     /// queued behind a rebuild share its result instead of each rebuilding in turn. A `background`
     /// rebuild runs on `matching.background_threads` threads, a reader's on `matching.threads`.
     fn rebuild_unless_built(
-        &self,
+        self: &Arc<Self>,
         pool: &db::DbPool,
         wanted: u64,
         background: bool,
@@ -427,7 +461,95 @@ impl Detection {
         };
         let built = Arc::new(self.build(&mut conn, latest, threads)?);
         self.retire(self.current.swap(Some(built.clone())));
+        // Partners read the last build through its anonymous view: once they have, each new build's
+        // is made at once, from the last view, rather than by the next partner's read.
+        let partners_read = self.lock_latest_view().is_some();
+        if let (true, Some(positions)) = (partners_read, self.view_positions.get()) {
+            self.view_in_background(built.clone(), positions.clone());
+        }
         Ok(built)
+    }
+
+    /// The anonymous view of `built` (every actor at `position`), computed once per build — readers
+    /// who ask meanwhile wait for that computation — from the last view computed, matching again only
+    /// the offers the changes since reach (`Carry`), or in full when there is none or too much
+    /// changed. The view is kept with the build and as the last view.
+    pub fn view_of(
+        &self,
+        built: &Arc<Built>,
+        position: &dyn Fn(&ActorInfo) -> (f64, f64),
+        threads: usize,
+    ) -> Result<Arc<Built>, DetectionError> {
+        if let Some(view) = built.anonymous.get() {
+            return Ok(view.clone());
+        }
+        let _computing = built
+            .anonymous_computing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(view) = built.anonymous.get() {
+            return Ok(view.clone());
+        }
+        let started = std::time::Instant::now();
+        built.anonymous_computed.fetch_add(1, Ordering::Relaxed);
+        let earlier = self.lock_latest_view().clone();
+        let view = built.moved(
+            &self.settings,
+            &self.pooling,
+            position,
+            earlier.as_deref(),
+            threads,
+        )?;
+        drop(earlier);
+        tracing::info!(
+            version = built.version,
+            ms = started.elapsed().as_millis() as u64,
+            rematched = view.rematched,
+            "anonymous view computed"
+        );
+        let view = built.anonymous.get_or_init(|| Arc::new(view)).clone();
+        *self.lock_latest_view() = Some(view.clone());
+        Ok(view)
+    }
+
+    fn lock_latest_view(&self) -> std::sync::MutexGuard<'_, Option<Arc<Built>>> {
+        self.latest_view
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Computes `built`'s anonymous view ([`Detection::view_of`]) on a background thread of the
+    /// idle class, unless a newer build has replaced it by then or writes wait for one. It holds the builders' lock, so that
+    /// a rebuild does not run beside it: a build, the last view and the new one are the most it holds
+    /// in memory, less than a rebuild does (the current build, its view, the new build).
+    fn view_in_background(self: &Arc<Self>, built: Arc<Built>, positions: ViewPositions) {
+        if built.actors.values().all(|a| a.share_with_partners) {
+            return;
+        }
+        let detection = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("anonymous-view".into())
+            .spawn(move || {
+                yield_to_requests();
+                let _building = detection
+                    .building
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                // Replaced, or about to be (a write is waiting for a rebuild): that rebuild comes
+                // first, and its build's view is made then.
+                let current = detection.current.load_full();
+                let pending = detection.version.load(Ordering::SeqCst) > built.version;
+                if pending || !current.is_some_and(|c| Arc::ptr_eq(&c, &built)) {
+                    return;
+                }
+                let threads = detection.settings.background_threads;
+                if let Err(error) = detection.view_of(&built, &|a| positions(a), threads) {
+                    tracing::warn!(%error, "anonymous view not computed");
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "could not start the anonymous view's computation");
+        }
     }
 
     /// Keeps a `replaced` build until nobody reads it, and frees (on the calling thread) the
@@ -547,16 +669,7 @@ impl Detection {
         let carry = previous
             .as_deref()
             .filter(|_| !full)
-            .and_then(|p| {
-                let max_changes = (snapshot.resources().len() / CARRY_CHANGES_SHARE).max(64);
-                Carry::plan(
-                    &p.snapshot,
-                    &snapshot,
-                    &self.settings.detection,
-                    max_changes,
-                )
-            })
-            .filter(|c| c.rematched().len() * 4 <= snapshot.resources().len());
+            .and_then(|p| carry_plan(&self.settings, &p.snapshot, &snapshot));
         let planned_ms = started.elapsed().as_millis() as u64;
         let Derived {
             synergies,
@@ -574,7 +687,7 @@ impl Detection {
             threads,
             &self.pooling,
             previous.as_deref(),
-            carry.as_ref(),
+            previous.as_deref().zip(carry.as_ref()),
         )?;
         let now = crate::db::now();
         let derived_ms = started.elapsed().as_millis() as u64;
@@ -732,16 +845,24 @@ fn recent_enough(
     !limit.is_zero() && age <= limit.max(2 * took)
 }
 
-/// Drops the builds only this list holds (nor their anonymous view is read elsewhere): nobody can
-/// take a new reference to a replaced build, so one held here alone stays unread.
+/// Drops the builds only this list holds: nobody can take a new reference to a replaced build, so
+/// one held here alone stays unread. Its anonymous view, when still read elsewhere (a partner's
+/// request, or the computation of the next build's view from it), stays in the list on its own until
+/// then, so that the build's memory is given back now and the view's is not freed by a request.
 fn release_unread(retired: &mut Vec<Arc<Built>>) {
-    retired.retain(|built| {
-        Arc::strong_count(built) > 1
-            || built
-                .anonymous
-                .get()
-                .is_some_and(|view| Arc::strong_count(view) > 1)
+    let mut views = Vec::new();
+    retired.retain_mut(|built| {
+        if Arc::strong_count(built) > 1 {
+            return true;
+        }
+        if let Some(view) = Arc::get_mut(built).and_then(|b| b.anonymous.take())
+            && Arc::strong_count(&view) > 1
+        {
+            views.push(view);
+        }
+        false
     });
+    retired.extend(views);
 }
 
 /// What a build changed against the previous one: the figures a reader sees (score, distance, and
