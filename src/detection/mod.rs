@@ -298,8 +298,8 @@ pub struct Detection {
 pub type ViewPositions = Arc<dyn Fn(&ActorInfo) -> (f64, f64) + Send + Sync>;
 
 /// Which offers of `next` to match again and which carry their candidates over from `previous`,
-/// unless so much changed that a full detection is as quick (see [`CARRY_CHANGES_SHARE`]; or more
-/// than half the offers reached).
+/// unless so much changed that a full detection is as quick (see [`CARRY_CHANGES_SHARE`]; or the
+/// offers to match again outnumber a quarter of the resources, about a third of the offers).
 fn carry_plan(settings: &MatchingSettings, previous: &Snapshot, next: &Snapshot) -> Option<Carry> {
     let max_changes = (next.resources().len() / CARRY_CHANGES_SHARE).max(64);
     Carry::plan(previous, next, &settings.detection, max_changes)
