@@ -238,6 +238,30 @@ impl Api {
         Ok(Answer { body, ms })
     }
 
+    /// Creates a copy of `template` on `actor`: the answer, and the new resource's id.
+    async fn create_copy(
+        &self,
+        tax: &Taxonomy,
+        actor: &str,
+        template: &crate::matching::SnapResource,
+    ) -> anyhow::Result<(Answer, String)> {
+        let what = format!("POST /api/v1/actors/{actor}/resources");
+        let created = self
+            .send(
+                self.client
+                    .post(format!("{}/api/v1/actors/{actor}/resources", self.base))
+                    .json(&resource_body(tax, template)),
+                &what,
+                201,
+            )
+            .await?;
+        let id = created.json(&what)?["id"]
+            .as_str()
+            .map(str::to_owned)
+            .with_context(|| format!("{what}: no `id` in {}", excerpt(&created.body)))?;
+        Ok((created, id))
+    }
+
     async fn get(&self, path: &str, what: &str) -> anyhow::Result<Answer> {
         self.send(self.client.get(format!("{}{path}", self.base)), what, 200)
             .await
@@ -594,20 +618,7 @@ async fn phases(
         }
         let actor = &actor_ids[rng.random_range(0..actor_ids.len())];
         let template = &data.resources[rng.random_range(0..data.resources.len())];
-        let what = format!("POST /api/v1/actors/{actor}/resources");
-        let created = api
-            .send(
-                api.client
-                    .post(format!("{}/api/v1/actors/{actor}/resources", api.base))
-                    .json(&resource_body(&tax, template)),
-                &what,
-                201,
-            )
-            .await?;
-        let body = created.json(&what)?;
-        let id = body["id"]
-            .as_str()
-            .with_context(|| format!("{what}: no `id` in {}", excerpt(&created.body)))?;
+        let (created, id) = api.create_copy(&tax, actor, template).await?;
         let path = format!("/api/v1/resources/{id}/matches");
         let read = api.get(&path, &format!("GET {path}")).await?;
         create.push(created.ms);
@@ -630,19 +641,8 @@ async fn phases(
             if template.kind != ResourceKind::Offer {
                 continue;
             }
-            let what = format!("POST /api/v1/actors/{actor}/resources");
-            let created = api
-                .send(
-                    api.client
-                        .post(format!("{}/api/v1/actors/{actor}/resources", api.base))
-                        .json(&resource_body(&tax, template)),
-                    &what,
-                    201,
-                )
-                .await?;
+            let (_, id) = api.create_copy(&tax, actor, template).await?;
             let at = Instant::now();
-            let body = created.json(&what)?;
-            let id = body["id"].as_str().unwrap_or_default().to_owned();
             let path = format!("/api/v1/resources/{id}/matches");
             let matches = api.get(&path, &format!("GET {path}")).await?;
             if matches.json(&path)?["items"]

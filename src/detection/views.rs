@@ -1,0 +1,190 @@
+//! Anonymous views: a build as readers who may not see every actor compute it (each actor where
+//! they may see it: `auth::anonymise::known_position`), carried from the last view as a build is
+//! from the previous one, and made right after a rebuild once partners have read one.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use uuid::Uuid;
+
+use super::derive::{Derived, derive};
+use super::{
+    ActorInfo, Built, Detection, DetectionError, ViewPositions, carry_plan, yield_to_requests,
+};
+use crate::matching::MatchingSettings;
+use crate::matching::pooling::PoolingParams;
+
+impl Built {
+    /// The same detection with every actor at `position(actor)`: snapshot, synergies and pooling
+    /// groups recomputed by the same engine (nothing persisted; statuses shared). Ids stay those of
+    /// the offers, needs and members, so the statuses and notes of a synergy follow it.
+    ///
+    /// With the `earlier` view of a previous build, only the offers the changes since reach are
+    /// matched again (`Carry`); `threads` as in `derive`.
+    pub fn moved(
+        &self,
+        settings: &MatchingSettings,
+        pooling: &PoolingParams,
+        position: impl Fn(&ActorInfo) -> (f64, f64),
+        earlier: Option<&Built>,
+        threads: usize,
+    ) -> Result<Built, DetectionError> {
+        let actors: HashMap<Uuid, ActorInfo> = self
+            .actors
+            .values()
+            .map(|a| {
+                let (lat, lng) = position(a);
+                (
+                    a.id,
+                    ActorInfo {
+                        lat,
+                        lng,
+                        ..a.clone()
+                    },
+                )
+            })
+            .collect();
+        let snapshot = self.snapshot.moved(|a| {
+            actors
+                .get(&a.id)
+                .map_or((a.lat, a.lng), |info| (info.lat, info.lng))
+        });
+        let carry = earlier.and_then(|earlier| carry_plan(settings, &earlier.snapshot, &snapshot));
+        let Derived {
+            synergies,
+            pooling,
+            index,
+            territories,
+            first_seen,
+            rematched,
+            ..
+        } = derive(
+            &snapshot,
+            &self.resources,
+            &actors,
+            settings,
+            threads,
+            pooling,
+            Some(self),
+            earlier.zip(carry.as_ref()),
+        )?;
+        Ok(Built {
+            version: self.version,
+            built_at: self.built_at,
+            took: self.took,
+            rematched,
+            snapshot,
+            settings: self.settings.clone(),
+            synergies,
+            pooling,
+            actors,
+            resources: self.resources.clone(),
+            statuses: self.statuses.clone(),
+            index,
+            territories,
+            first_seen,
+            data_version: self.data_version,
+            decisions_version: self.decisions_version.clone(),
+            summary: self.summary,
+            anonymous: std::sync::OnceLock::new(),
+            anonymous_computing: Mutex::new(()),
+            anonymous_computed: AtomicU64::new(0),
+        })
+    }
+}
+
+impl Detection {
+    /// Registers where readers who may not see every actor see each of them
+    /// (`auth::anonymise::known_position`): after a rebuild, the new build's anonymous view is then
+    /// computed at once from the previous one's, when partners read it, in the background.
+    pub fn keep_views_current(&self, positions: ViewPositions) {
+        let _ = self.view_positions.set(positions);
+    }
+
+    /// The anonymous view of `built` (every actor at `position`), computed once per build — readers
+    /// who ask meanwhile wait for that computation — from the last view computed, matching again only
+    /// the offers the changes since reach (`Carry`), or in full when there is none or too much
+    /// changed. The view is kept with the build and as the last view.
+    pub fn view_of(
+        &self,
+        built: &Arc<Built>,
+        position: &dyn Fn(&ActorInfo) -> (f64, f64),
+        threads: usize,
+    ) -> Result<Arc<Built>, DetectionError> {
+        if let Some(view) = built.anonymous.get() {
+            return Ok(view.clone());
+        }
+        let _computing = built
+            .anonymous_computing
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(view) = built.anonymous.get() {
+            return Ok(view.clone());
+        }
+        let started = std::time::Instant::now();
+        built.anonymous_computed.fetch_add(1, Ordering::Relaxed);
+        let earlier = self.lock_latest_view().clone();
+        let view = built.moved(
+            &self.settings,
+            &self.pooling,
+            position,
+            earlier.as_deref(),
+            threads,
+        )?;
+        drop(earlier);
+        tracing::info!(
+            version = built.version,
+            ms = started.elapsed().as_millis() as u64,
+            rematched = view.rematched,
+            "anonymous view computed"
+        );
+        let view = built.anonymous.get_or_init(|| Arc::new(view)).clone();
+        *self.lock_latest_view() = Some(view.clone());
+        Ok(view)
+    }
+
+    pub(super) fn lock_latest_view(&self) -> std::sync::MutexGuard<'_, Option<Arc<Built>>> {
+        self.latest_view
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Computes `built`'s anonymous view ([`Detection::view_of`]) on a background thread of the
+    /// idle class, unless a newer build has replaced it by then or writes wait for one. It holds the builders' lock, so that
+    /// a rebuild does not run beside it: a build, the last view and the new one are the most it holds
+    /// in memory, less than a rebuild does (the current build, its view, the new build).
+    pub(super) fn view_in_background(
+        self: &Arc<Self>,
+        built: Arc<Built>,
+        positions: ViewPositions,
+    ) {
+        if built.actors.values().all(|a| a.share_with_partners) {
+            return;
+        }
+        let detection = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("anonymous-view".into())
+            .spawn(move || {
+                yield_to_requests();
+                let _building = detection
+                    .building
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                // Replaced, or about to be (a write is waiting for a rebuild): that rebuild comes
+                // first, and its build's view is made then.
+                let current = detection.current.load_full();
+                let pending = detection.version.load(Ordering::SeqCst) > built.version;
+                if pending || !current.is_some_and(|c| Arc::ptr_eq(&c, &built)) {
+                    return;
+                }
+                let threads = detection.settings.background_threads;
+                if let Err(error) = detection.view_of(&built, &|a| positions(a), threads) {
+                    tracing::warn!(%error, "anonymous view not computed");
+                }
+            });
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "could not start the anonymous view's computation");
+        }
+    }
+}
