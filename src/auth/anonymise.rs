@@ -187,9 +187,6 @@ pub fn anonymous_view(
     detection: &Detection,
     reference: &Reference,
 ) -> Result<Arc<Built>, DetectionError> {
-    if built.actors.values().all(|a| a.share_with_partners) {
-        return Ok(built.clone());
-    }
     detection.view_of(
         built,
         &|a| known_position(reference, &a.commune, a.lat, a.lng, a.share_with_partners),

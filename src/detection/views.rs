@@ -105,13 +105,18 @@ impl Detection {
     /// The anonymous view of `built` (every actor at `position`), computed once per build — readers
     /// who ask meanwhile wait for that computation — from the last view computed, matching again only
     /// the offers the changes since reach (`Carry`), or in full when there is none or too much
-    /// changed. The view is kept with the build and as the last view.
+    /// changed. The view is kept with the build and as the last view; the build itself when every actor
+    /// consented.
     pub fn view_of(
         &self,
         built: &Arc<Built>,
         position: &dyn Fn(&ActorInfo) -> (f64, f64),
         threads: usize,
     ) -> Result<Arc<Built>, DetectionError> {
+        // Nobody to hide: the build is its own view.
+        if built.actors.values().all(|a| a.share_with_partners) {
+            return Ok(built.clone());
+        }
         if let Some(view) = built.anonymous.get() {
             return Ok(view.clone());
         }
@@ -159,9 +164,6 @@ impl Detection {
         built: Arc<Built>,
         positions: ViewPositions,
     ) {
-        if built.actors.values().all(|a| a.share_with_partners) {
-            return;
-        }
         let detection = self.clone();
         let spawned = std::thread::Builder::new()
             .name("anonymous-view".into())
