@@ -16,7 +16,8 @@
 //! towards nearby heat users, and shared needs (collection, pallets) that neighbours can pool.
 //!
 //! Everything goes through the normal validators (`ActorInput::validate`, `ResourceInput::validate`):
-//! a failure here is a bug in this module's tables, which the unit tests catch.
+//! a failure here is a bug in the activity rules or in the templates of `knowledge/demo_resources.toml`
+//! ([`templates`]), which the unit tests catch.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -25,17 +26,15 @@ use anyhow::{Context, anyhow};
 use serde::Deserialize;
 
 use crate::domain::actor::ActorInput;
-use crate::domain::resource::{Classifier, ResourceInput, ResourceKind};
+use crate::domain::resource::{Classifier, ResourceInput};
 use crate::domain::validation::FieldError;
 use crate::import::{ImportPlan, ImportedActor};
 use crate::reference::Reference;
 
-use ResourceKind::{Need, Offer};
-
 mod activity;
 mod templates;
 pub use activity::{Activity, Profile, activity, all_naf_codes};
-use templates::*;
+use templates::Templates;
 
 /// The IREP sites, relative to the reference directory.
 pub const FACILITIES_FILE: &str = "facilities/bourgogne_irep2021_etablissements.csv";
@@ -60,6 +59,7 @@ struct Site {
 /// counts one row per resource; `first_row` is the site's line in the IREP extract, so that an
 /// error names where the site came from.
 pub fn build(reference: &Reference, classifier: &dyn Classifier) -> anyhow::Result<ImportPlan> {
+    let templates = Templates::builtin()?;
     let path = reference.dir.join(FACILITIES_FILE);
     let sites = read_sites(&path)?;
     let mut actors = Vec::with_capacity(sites.len());
@@ -89,7 +89,7 @@ pub fn build(reference: &Reference, classifier: &dyn Classifier) -> anyhow::Resu
             .validate(reference)
             .map_err(|errors| anyhow!("{}: invalid actor: {}", context(), describe(&errors)))?;
         let mut resources = Vec::new();
-        for resource in resources_for(&site.identifiant, act.profile) {
+        for resource in resources_for(&templates, &site.identifiant, act.profile) {
             let valid = resource.validate(reference, classifier).map_err(|errors| {
                 anyhow!(
                     "{}: invalid resource « {} »: {}",
@@ -166,20 +166,23 @@ fn read_sites(path: &Path) -> anyhow::Result<Vec<(u64, Site)>> {
 
 /// The resources of one site: its profile's, plus a deterministic draw of the shared ones, each
 /// quantity scaled by a site factor (×0.5–2) and a per-resource jitter (×0.8–1.25).
-fn resources_for(id: &str, profile: Profile) -> Vec<ResourceInput> {
+fn resources_for(templates: &Templates, id: &str, profile: Profile) -> Vec<ResourceInput> {
     let site = 0.5 * 4f64.powf(unit_interval(hash(id, "scale")));
-    let mut specs = specs(profile);
-    if gets_shared(profile) {
-        for (i, (spec, percent)) in shared_specs().into_iter().enumerate() {
-            if hash(id, &format!("shared{i}")) % 100 >= percent {
+    let mut specs: Vec<&templates::Spec> = templates.specs(profile).iter().collect();
+    if templates.gets_shared(profile) {
+        for (i, (spec, percent)) in templates.shared().iter().enumerate() {
+            if hash(id, &format!("shared{i}")) % 100 >= *percent {
                 continue;
             }
             let duplicate = specs.iter().any(|s| {
                 s.kind == spec.kind
-                    && match spec.ewc {
-                        Some(code) => s.ewc == Some(code),
+                    && match &spec.ewc {
+                        Some(code) => s.ewc.as_ref() == Some(code),
                         // One heat need, one collection need, one container need per site.
-                        None => s.class.map(class_family) == spec.class.map(class_family),
+                        None => {
+                            s.class.as_deref().map(class_family)
+                                == spec.class.as_deref().map(class_family)
+                        }
                     }
             });
             if !duplicate {
@@ -247,8 +250,9 @@ mod tests {
     use std::collections::{BTreeSet, HashMap};
 
     use super::activity::{FARM_CHOICES, all_profiles};
+    use super::templates::{Spec, heat_class};
     use super::*;
-    use crate::domain::resource::CategoryClassifier;
+    use crate::domain::resource::{CategoryClassifier, ResourceKind};
     use crate::reference::ewc::normalise_code;
 
     fn reference() -> Reference {
@@ -320,15 +324,20 @@ mod tests {
                     Some((f.next()?.to_owned(), f.next()?.to_owned()))
                 })
                 .collect();
-        let accepted_hazardous: HashSet<String> =
-            [HAZ_LIQUIDS, HAZ_OILS, HAZ_MINERAL, HAZ_PACKAGING]
-                .concat()
-                .iter()
-                .map(|c| normalise_code(c))
-                .collect();
-        let mut all: Vec<Spec> = all_profiles().into_iter().flat_map(specs).collect();
-        all.extend(shared_specs().into_iter().map(|(s, _)| s));
-        for s in &all {
+        let templates = Templates::builtin().expect("demo templates");
+        let mut all: Vec<&Spec> = all_profiles()
+            .into_iter()
+            .flat_map(|p| templates.specs(p))
+            .collect();
+        all.extend(templates.shared().iter().map(|(s, _)| s));
+        // Every hazardous offer must have a receiver among the templates' needs.
+        let accepted_hazardous: HashSet<String> = all
+            .iter()
+            .filter(|s| s.kind == ResourceKind::Need)
+            .flat_map(|s| s.accepts.iter().chain(s.ewc.iter()))
+            .map(|c| normalise_code(c))
+            .collect();
+        for s in all {
             assert!(s.value > 0.0, "{}", s.label);
             for code in s.ewc.iter().chain(s.accepts.iter()) {
                 let entry = r
@@ -342,7 +351,7 @@ mod tests {
                     s.label
                 );
             }
-            match (s.ewc, s.class) {
+            match (s.ewc.as_deref(), s.class.as_deref()) {
                 (Some(code), None) => {
                     let c = normalise_code(code);
                     let class = [&c[..], &c[..4], &c[..2]]
@@ -373,8 +382,8 @@ mod tests {
                     s.label
                 ),
             }
-            if s.kind == Offer && s.ewc.is_some_and(|c| c.ends_with('*')) {
-                let code = normalise_code(s.ewc.unwrap_or_default());
+            if s.kind == ResourceKind::Offer && s.ewc.as_ref().is_some_and(|c| c.ends_with('*')) {
+                let code = normalise_code(s.ewc.as_deref().unwrap_or_default());
                 assert!(
                     accepted_hazardous.contains(&code),
                     "hazardous offer {} ({code}) has no receiver",

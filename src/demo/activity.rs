@@ -12,8 +12,10 @@ pub struct Activity {
     pub profile: Profile,
 }
 
-/// Families of sites that share the same kind of offers and needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Families of sites that share the same kind of offers and needs. Named in snake case in
+/// `knowledge/demo_resources.toml` (`PigFarm` → `pig_farm`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Profile {
     PigFarm,
     PoultryFarm,
@@ -773,8 +775,7 @@ pub fn all_naf_codes() -> Vec<&'static str> {
     codes
 }
 
-/// Every profile the rules can give (farms resolved), for the tests.
-#[cfg(test)]
+/// Every profile the rules can give (farms resolved): the ones the templates must describe.
 pub(super) fn all_profiles() -> Vec<Profile> {
     let mut profiles: Vec<Profile> = RULES
         .iter()
