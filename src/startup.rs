@@ -33,6 +33,11 @@ pub struct Application {
     webhook_worker: std::sync::Mutex<Option<crate::webhooks::WorkerHandle>>,
     /// Follows what other servers write to the database, once `serve` started it.
     change_follower: std::sync::Mutex<Option<crate::detection::ChangeFollower>>,
+    /// The keys this server checked, dropped by revocations here and, through the change
+    /// follower, elsewhere.
+    pub key_cache: Arc<crate::auth::key_cache::KeyCache>,
+    /// Stores the audit log behind the requests.
+    pub audit_log: Arc<crate::auth::audit::AuditLog>,
 }
 
 impl Application {
@@ -94,11 +99,13 @@ impl Application {
         }));
         Ok(Application {
             settings,
-            pool,
             reference,
             detection: Arc::new(detection),
             webhook_worker: std::sync::Mutex::new(None),
             change_follower: std::sync::Mutex::new(None),
+            key_cache: Arc::default(),
+            audit_log: Arc::new(crate::auth::audit::AuditLog::start(pool.clone())?),
+            pool,
         })
     }
 
@@ -110,6 +117,8 @@ impl Application {
             detection: self.detection.clone(),
             settings: self.settings.clone(),
             rate_limit: Arc::new(crate::auth::rate::RateLimiter::new(&self.settings.auth)),
+            keys: self.key_cache.clone(),
+            audit: self.audit_log.clone(),
         }
     }
 
@@ -221,10 +230,23 @@ impl Application {
             "first detection built"
         );
         let poll = std::time::Duration::from_millis(self.settings.database.change_poll_ms.max(1));
-        let follower = self.detection.follow_changes(&self.pool, poll)?;
+        let key_cache = self.key_cache.clone();
+        let follower = self.detection.follow_changes(
+            &self.pool,
+            poll,
+            Arc::new(move |version| key_cache.saw_keys_version(version)),
+        )?;
         let url = &self.settings.database.url;
+        let key_cache = self.key_cache.clone();
+        // A revocation through another server drops this server's keys as its notification
+        // arrives, before the follower has read the counters.
+        let noticed = move |kind: Option<&str>| {
+            if kind.is_none_or(|k| k == "keys") {
+                key_cache.clear();
+            }
+        };
         if db::Backend::of_url(url) == db::Backend::Postgres
-            && let Err(error) = follower.listen(url)
+            && let Err(error) = follower.listen(url, noticed)
         {
             tracing::warn!(%error, "change listener: polling only");
         }

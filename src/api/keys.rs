@@ -135,6 +135,8 @@ pub async fn revoke(state: State, id: web::Path<String>) -> Result<HttpResponse,
     })
     .await
     .map_err(not_found)?;
+    // Before the answer: once the caller hears "revoked", this server refuses the key.
+    state.keys.clear();
     Ok(HttpResponse::Ok().json(key_out(row)))
 }
 
@@ -194,6 +196,8 @@ pub async fn audit(state: State, query: ValidQuery<AuditQuery>) -> Result<HttpRe
         }
     };
     let key_id = query.key_id.clone();
+    // Every write acknowledged before this read is in the page.
+    state.audit.flush().await;
     let rows = db::run(&state.pool, move |conn| {
         db::keys::audit_page(conn, key_id.as_deref(), before, limit + 1)
     })

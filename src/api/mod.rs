@@ -38,6 +38,10 @@ pub struct AppState {
     pub settings: Settings,
     /// The `/api/v1` rate limits, called by the gate around its key lookup (one per server).
     pub rate_limit: Arc<crate::auth::rate::RateLimiter>,
+    /// The keys this server checked (dropped whenever a key may have changed).
+    pub keys: Arc<crate::auth::key_cache::KeyCache>,
+    /// The audit log's writer (behind the requests).
+    pub audit: Arc<crate::auth::audit::AuditLog>,
 }
 
 pub type State = web::Data<AppState>;

@@ -96,9 +96,20 @@ async fn identify(state: &AppState, req: &ServiceRequest) -> Result<Option<Princ
         return Ok(None);
     };
     let hash = hash_key(&key);
-    let row = db::run(&state.pool, move |conn| db::keys::find_active(conn, &hash)).await?;
+    let miss = match state.keys.get(&hash) {
+        Ok(principal) => return Ok(Some(principal)),
+        Err(miss) => miss,
+    };
+    let looked_up = hash.clone();
+    let row = db::run(&state.pool, move |conn| {
+        db::keys::find_active(conn, &looked_up)
+    })
+    .await?;
     match row.as_ref().and_then(Principal::from_row) {
-        Some(principal) => Ok(Some(principal)),
+        Some(principal) => {
+            state.keys.keep(miss, hash, principal.clone());
+            Ok(Some(principal))
+        }
         None => Err(ApiError::Unauthorized(
             "this API key is unknown or revoked".into(),
         )),
@@ -178,7 +189,7 @@ pub async fn authenticate(
         response
     };
     if writes && response.status().is_success() {
-        audit(&state, &caller, &response).await;
+        audit(&state, &caller, &response);
     }
     Ok(response)
 }
@@ -236,9 +247,9 @@ async fn anonymise_response(
     }
 }
 
-/// Records a successful write: key, method, route, entity. A failure to record is logged, not
-/// returned: the write itself has happened.
-async fn audit(state: &AppState, caller: &Caller, response: &ServiceResponse<BoxBody>) {
+/// Records a successful write: key, method, route, entity. Stored behind the request
+/// (`auth::audit`); a failure to store is logged, not returned: the write itself has happened.
+fn audit(state: &AppState, caller: &Caller, response: &ServiceResponse<BoxBody>) {
     let request = response.request();
     let entity_id = response
         .headers()
@@ -268,9 +279,7 @@ async fn audit(state: &AppState, caller: &Caller, response: &ServiceResponse<Box
             .get::<RequestId>()
             .map(|r| r.to_string()),
     };
-    if let Err(e) = db::run(&state.pool, move |conn| db::keys::record(conn, &row)).await {
-        tracing::error!(error = %e, "audit log write failed");
-    }
+    state.audit.record(row);
 }
 
 #[cfg(test)]

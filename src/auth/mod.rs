@@ -9,6 +9,8 @@
 //!   not consent anonymised ([`anonymise`]).
 
 pub mod anonymise;
+pub mod audit;
+pub mod key_cache;
 pub mod middleware;
 pub mod rate;
 pub mod scope;

@@ -106,10 +106,14 @@ pub struct AuditRow {
     pub request_id: Option<String>,
 }
 
-pub fn record(conn: &mut DbConnection, row: &AuditRow) -> Result<(), DbError> {
-    diesel::insert_into(audit_log::table)
-        .values(row)
-        .execute(conn)?;
+/// Stores audit rows in one statement (the caller bounds how many: ten values a row); a multi-row
+/// INSERT is built per backend.
+pub fn record_all(conn: &mut DbConnection, rows: &[AuditRow]) -> Result<(), DbError> {
+    let insert = diesel::insert_into(audit_log::table).values(rows);
+    match conn {
+        DbConnection::Sqlite(c) => insert.execute(c)?,
+        DbConnection::Postgresql(c) => insert.execute(c)?,
+    };
     Ok(())
 }
 

@@ -67,12 +67,13 @@ fn listener_config(url: &str) -> Result<tokio_postgres::Config, tokio_postgres::
     Ok(config)
 }
 
-/// Listens on [`CHANNEL`] of the database at `url` on a thread of its own, calling `wake` for every
-/// notification (and once after each connection, for what was missed while disconnected), until
+/// Listens on [`CHANNEL`] of the database at `url` on a thread of its own, calling `wake` with the
+/// kind of change of every notification (and with `None` once after each connection, for what was
+/// missed while disconnected), until
 /// `stop` is set. An error when the URL cannot be used or the thread cannot start.
 pub fn listen(
     url: &str,
-    wake: impl Fn() + Send + Sync + 'static,
+    wake: impl Fn(Option<&str>) + Send + Sync + 'static,
     stop: Arc<AtomicBool>,
 ) -> std::io::Result<()> {
     let config = listener_config(url)
@@ -102,19 +103,19 @@ pub fn listen(
 /// One listening connection, until it fails or `stop` is set.
 async fn follow(
     config: &tokio_postgres::Config,
-    wake: &(impl Fn() + Send + Sync),
+    wake: &(impl Fn(Option<&str>) + Send + Sync),
     stop: &AtomicBool,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut connection) = config.connect(NoTls).await?;
-    let (notified, mut notifications) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let (notified, mut notifications) = tokio::sync::mpsc::unbounded_channel::<String>();
     // The connection delivers the client's answers and the notifications: driven by a task of its
     // own, which ends when the connection does.
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
-                Ok(AsyncMessage::Notification(_)) => {
-                    if notified.send(()).is_err() {
+                Ok(AsyncMessage::Notification(notice)) => {
+                    if notified.send(notice.payload().to_owned()).is_err() {
                         break;
                     }
                 }
@@ -125,10 +126,11 @@ async fn follow(
         Ok(())
     });
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    wake();
+    // Listening from now on; what came before may have been missed.
+    wake(None);
     while !stop.load(Ordering::SeqCst) {
         match tokio::time::timeout(STOP_CHECK, notifications.recv()).await {
-            Ok(Some(())) => wake(),
+            Ok(Some(kind)) => wake(Some(&kind)),
             Ok(None) => break,
             Err(_) => {}
         }

@@ -12,12 +12,14 @@ impl Detection {
     /// Follows the database's change counters every `interval` (sooner when nudged: a PostgreSQL
     /// notification, [`ChangeFollower::listen`]), so that what other servers (or the CLI) write is
     /// seen here: new actors or resources make the next read rebuild; changed decisions reload the
-    /// statuses of the current build (cheap: the stored decisions only). Runs on its own thread
-    /// until the handle is dropped.
+    /// statuses of the current build (cheap: the stored decisions only); each reading of the
+    /// `keys` counter goes to `keys_seen` (the key cache). Runs on its own thread until the handle
+    /// is dropped.
     pub fn follow_changes(
         self: &Arc<Self>,
         pool: &db::DbPool,
         interval: std::time::Duration,
+        keys_seen: Arc<dyn Fn(i64) + Send + Sync>,
     ) -> std::io::Result<ChangeFollower> {
         let stop = Arc::new(AtomicBool::new(false));
         let nudge = Nudge::default();
@@ -36,7 +38,9 @@ impl Detection {
                     if renew {
                         last_renewal = Some(std::time::Instant::now());
                     }
-                    if let Err(error) = detection.catch_up(&pool, &mut touched_at, renew) {
+                    if let Err(error) =
+                        detection.catch_up(&pool, &mut touched_at, renew, keys_seen.as_ref())
+                    {
                         tracing::debug!(%error, "change follower: database not reachable");
                     }
                     // Off the writers' path (`db::checkpoint`), about once a second.
@@ -69,12 +73,15 @@ impl Detection {
         pool: &db::DbPool,
         touched_at: &mut i64,
         renew: bool,
+        keys_seen: &(dyn Fn(i64) + Send + Sync),
     ) -> Result<(), DbError> {
         self.retire(None);
+        let mut conn = pool.get()?;
+        let versions = db::changes::versions(&mut conn)?;
+        keys_seen(versions.keys);
         let Some(built) = self.current.load_full() else {
             return Ok(());
         };
-        let mut conn = pool.get()?;
         // Renewed every interval, so the announcer stays one server while it runs.
         if renew {
             db::leases::hold(
@@ -84,7 +91,6 @@ impl Detection {
                 ANNOUNCER_LEASE,
             )?;
         }
-        let versions = db::changes::versions(&mut conn)?;
         if versions.data > built.data_version && versions.data > *touched_at {
             *touched_at = versions.data;
             self.touch();
@@ -112,10 +118,22 @@ pub struct ChangeFollower {
 impl ChangeFollower {
     /// Wakes the follower whenever PostgreSQL notifies a change (`db::notify`), until it stops:
     /// other servers' writes are then seen within milliseconds, the polling interval becoming the
-    /// fallback.
-    pub fn listen(&self, database_url: &str) -> std::io::Result<()> {
+    /// fallback. `noticed` hears each notification's kind first (`None`: the listener connected,
+    /// having perhaps missed some), on the listener's thread.
+    pub fn listen(
+        &self,
+        database_url: &str,
+        noticed: impl Fn(Option<&str>) + Send + Sync + 'static,
+    ) -> std::io::Result<()> {
         let nudge = self.nudge.clone();
-        db::notify::listen(database_url, move || nudge.nudge(), self.stop.clone())
+        db::notify::listen(
+            database_url,
+            move |kind| {
+                noticed(kind);
+                nudge.nudge();
+            },
+            self.stop.clone(),
+        )
     }
 }
 
