@@ -36,7 +36,7 @@ pub enum Right {
 /// The routes whose reads need a key (`Right::KeyedRead`): what facilitators wrote and decided about
 /// synergies — a synergy's history and notes, and the reports made of statuses (the KPIs count
 /// synergies by status, the AFME impact lists implemented and proposed ones), which keyless readers
-/// do not see (`api::synergies::shows_status`).
+/// do not see (`api::synergies::output::shows_status`).
 const KEYED_READS: [&str; 4] = [
     "/api/v1/synergies/{id}/history",
     "/api/v1/synergies/{id}/notes",

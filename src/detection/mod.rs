@@ -316,15 +316,28 @@ impl Detection {
     /// unless the last build is older than the limit. Callers waiting for another thread's rebuild
     /// hold no database connection, so a long rebuild never starves the pool for the writes around it.
     pub fn current(self: &Arc<Self>, pool: &db::DbPool) -> Result<Arc<Built>, DetectionError> {
+        match self.current_at_once(pool) {
+            Some(built) => Ok(built),
+            None => self.rebuild_unless_built(pool, self.version.load(Ordering::SeqCst), false),
+        }
+    }
+
+    /// What [`Detection::current`] answers when it needs no rebuild first (`None` otherwise): never
+    /// blocks, so a request can ask on its own thread and only hand the rebuild to a blocking one.
+    pub fn current_at_once(self: &Arc<Self>, pool: &db::DbPool) -> Option<Arc<Built>> {
         let wanted = self.version.load(Ordering::SeqCst);
         if let Some(built) = self.current.load_full().filter(|b| b.version >= wanted) {
-            return Ok(built);
+            return Some(built);
         }
-        if let Some(built) = self.recent_build() {
-            self.refresh_in_background(pool, wanted);
-            return Ok(built);
-        }
-        self.rebuild_unless_built(pool, wanted, false)
+        let built = self.recent_build()?;
+        self.refresh_in_background(pool, wanted);
+        Some(built)
+    }
+
+    /// [`Detection::fresh`]'s answer when it needs no rebuild first (`None` otherwise); never blocks.
+    pub fn fresh_at_once(&self) -> Option<Arc<Built>> {
+        let wanted = self.version.load(Ordering::SeqCst);
+        self.current.load_full().filter(|b| b.version >= wanted)
     }
 
     /// The last build at once, and whether it sees every write made so far; when it does not, a
@@ -334,15 +347,24 @@ impl Detection {
         self: &Arc<Self>,
         pool: &db::DbPool,
     ) -> Result<(Arc<Built>, bool), DetectionError> {
-        let wanted = self.version.load(Ordering::SeqCst);
-        match self.current.load_full() {
-            Some(built) if built.version >= wanted => Ok((built, true)),
-            Some(built) => {
-                self.refresh_in_background(pool, wanted);
-                Ok((built, false))
-            }
-            None => Ok((self.rebuild_unless_built(pool, wanted, false)?, true)),
+        match self.latest_at_once(pool) {
+            Some(latest) => Ok(latest),
+            None => Ok((
+                self.rebuild_unless_built(pool, self.version.load(Ordering::SeqCst), false)?,
+                true,
+            )),
         }
+    }
+
+    /// [`Detection::latest`]'s answer once a first build exists (`None` before); never blocks.
+    pub fn latest_at_once(self: &Arc<Self>, pool: &db::DbPool) -> Option<(Arc<Built>, bool)> {
+        let wanted = self.version.load(Ordering::SeqCst);
+        let built = self.current.load_full()?;
+        if built.version >= wanted {
+            return Some((built, true));
+        }
+        self.refresh_in_background(pool, wanted);
+        Some((built, false))
     }
 
     /// The detection of every write made so far, whatever `max_staleness_ms` allows: for a read that

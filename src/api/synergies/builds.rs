@@ -21,6 +21,10 @@ pub async fn current(state: &State) -> Result<Arc<Built>, ApiError> {
 
 /// The last build at once, and whether it sees every write ([`crate::detection::Detection::latest`]).
 pub(super) async fn latest(state: &State) -> Result<(Arc<Built>, bool), ApiError> {
+    // Once a first build exists this never waits: no hop to a blocking thread.
+    if let Some(latest) = state.detection.latest_at_once(&state.pool) {
+        return Ok(latest);
+    }
     let detection = state.detection.clone();
     let pool = state.pool.clone();
     actix_web::web::block(move || {
@@ -36,6 +40,15 @@ pub(super) async fn latest(state: &State) -> Result<(Arc<Built>, bool), ApiError
 
 /// The current detection, or (`fresh`) one that sees every write made so far.
 pub(super) async fn build(state: &State, fresh: bool) -> Result<Arc<Built>, ApiError> {
+    // A build that needs no rebuild first is answered here; only a rebuild goes to a blocking thread.
+    let at_once = if fresh {
+        state.detection.fresh_at_once()
+    } else {
+        state.detection.current_at_once(&state.pool)
+    };
+    if let Some(built) = at_once {
+        return Ok(built);
+    }
     let detection = state.detection.clone();
     let pool = state.pool.clone();
     actix_web::web::block(move || {
