@@ -1,6 +1,7 @@
 //! Bulk writes: a whole import in one transaction, in multi-row INSERTs, with the webhook events
 //! the same writes made one by one would publish.
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::models::{ActorRow, ResourceRow};
@@ -8,6 +9,9 @@ use super::schema::{actors, resources};
 use super::{DbConnection, DbError, conflict_on_unique};
 use crate::import::ImportErrors;
 use crate::webhooks::EventType;
+
+/// A bulk import's SQLite page cache, in KiB (see `store`).
+const IMPORT_CACHE_KIB: u32 = 256 * 1024;
 
 /// Rows per INSERT: 24 columns × 400 rows stays under SQLite's 32,766 bound parameters.
 const CHUNK: usize = 400;
@@ -58,7 +62,16 @@ pub fn store(
 ) -> Result<(), DbError> {
     super::transaction(conn, |conn| {
         let inserted: Result<(), DbError> = match conn {
-            DbConnection::Sqlite(c) => insert_chunks!(c, actor_rows, resource_rows),
+            DbConnection::Sqlite(c) => {
+                // Random ids land all over the id and the actor indexes: past a few hundred
+                // thousand rows the usual 32 MiB page cache re-read the same index pages for every
+                // few rows. The import's connection gets 256 MiB while it inserts, and gives it
+                // back (SQLite frees the pages past a lowered limit).
+                c.batch_execute(&format!("PRAGMA cache_size = -{IMPORT_CACHE_KIB}"))?;
+                let inserted = (|| insert_chunks!(c, actor_rows, resource_rows))();
+                c.batch_execute(&format!("PRAGMA cache_size = -{}", super::CACHE_KIB))?;
+                inserted
+            }
             DbConnection::Postgresql(c) => insert_chunks!(c, actor_rows, resource_rows),
         };
         inserted?;
@@ -256,4 +269,67 @@ pub fn apply(
         resources_created: resource_rows.len(),
         actors: ids,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn actor(siret: &str) -> ActorRow {
+        let t = chrono::DateTime::from_timestamp(1_767_225_600, 0)
+            .unwrap_or_default()
+            .naive_utc();
+        ActorRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: "Scierie".into(),
+            siret: Some(siret.into()),
+            naf_code: "16.10A".into(),
+            address: None,
+            commune_insee: "21231".into(),
+            departement: "21".into(),
+            region: "27".into(),
+            epci: None,
+            lat: 47.32,
+            lng: 5.04,
+            contact_name: None,
+            contact_email: None,
+            contact_phone: None,
+            share_with_partners: true,
+            illustrative: false,
+            search_text: "scierie".into(),
+            created_at: t,
+            updated_at: t,
+        }
+    }
+
+    #[derive(QueryableByName)]
+    struct CacheSize {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        cache_size: i64,
+    }
+
+    fn cache_kib(conn: &mut DbConnection) -> i64 {
+        diesel::sql_query("SELECT cache_size FROM pragma_cache_size")
+            .get_result::<CacheSize>(conn)
+            .map(|c| -c.cache_size)
+            .unwrap_or_default()
+    }
+
+    /// The import's larger page cache is the import's only: the connection goes back to the pool
+    /// with the usual one, after an import that stored and after one that failed.
+    #[test]
+    fn an_import_gives_its_page_cache_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = dir.path().join("import.db").to_string_lossy().into_owned();
+        let pool = super::super::connect(&url, 1, 5_000).expect("pool");
+        super::super::migrate(&pool).expect("migrations");
+        let mut conn = pool.get().expect("connection");
+        let no_view: ResourceView<'_> = &|_| Ok(serde_json::Value::Null);
+        assert_eq!(cache_kib(&mut conn), i64::from(super::super::CACHE_KIB));
+        store(&mut conn, &[actor("12345678900011")], &[], no_view).expect("stored");
+        assert_eq!(cache_kib(&mut conn), i64::from(super::super::CACHE_KIB));
+        let twice = store(&mut conn, &[actor("12345678900011")], &[], no_view);
+        assert!(matches!(twice, Err(DbError::Conflict(_))), "{twice:?}");
+        assert_eq!(cache_kib(&mut conn), i64::from(super::super::CACHE_KIB));
+    }
 }

@@ -142,7 +142,7 @@ impl ManageConnection for DbManager {
                 // and the limit of 100,000 pages (~400 MiB of WAL) only bounds other processes.
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-                     PRAGMA cache_size = -32768; PRAGMA temp_store = MEMORY; \
+                     PRAGMA cache_size = -{CACHE_KIB}; PRAGMA temp_store = MEMORY; \
                      PRAGMA wal_autocheckpoint = 100000;",
                     self.busy_timeout_ms
                 ))
@@ -163,6 +163,9 @@ impl ManageConnection for DbManager {
         false
     }
 }
+
+/// Each SQLite connection's page cache, in KiB (see `DbManager::connect`).
+pub(crate) const CACHE_KIB: u32 = 32 * 1024;
 
 /// Builds the pool, creating the SQLite file's directory when needed, and checks one connection.
 pub fn connect(url: &str, pool_size: u32, busy_timeout_ms: u32) -> Result<DbPool, DbError> {
