@@ -5,6 +5,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+/// jemalloc, not glibc's malloc. glibc gave each thread that allocates concurrently its own arena and
+/// rarely returned their memory (3 GiB of RSS under load, capped at two arenas then); with two arenas,
+/// a request thread could wait for an arena's lock held by the background rebuild, an idle-class
+/// thread that the scheduler seldom runs while requests keep both cores busy. At 1M resources jemalloc
+/// halved a resource's matches p50 and lowered the peak (docs/PERFORMANCE.md, sixth session).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use symbiose::config::Settings;
 use symbiose::startup::Application;
 
@@ -135,12 +144,12 @@ enum KeysAction {
     },
     /// List keys (never the keys themselves).
     List,
-    /// Revoke a key by id: it stops working at once.
+    /// Revoke a key by id: running servers refuse it as soon as they see the change (at once on
+    /// PostgreSQL, through its notification; within `database.change_poll_ms` otherwise).
     Revoke { id: String },
 }
 
 fn main() -> ExitCode {
-    limit_malloc_arenas();
     let cli = Cli::parse();
     let settings = match Settings::load(&cli.config_dir) {
         Ok(s) => s,
@@ -186,17 +195,6 @@ fn main() -> ExitCode {
             eprintln!("symbiose: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// glibc gives each thread that allocates concurrently its own arena (up to 8 per core) and rarely
-/// returns their memory: under concurrent load, detection rebuilds on actix's blocking threads grew the
-/// demo server to 3 GiB of RSS, against 0.4 GiB with two arenas (measured with scripts/loadcheck.sh).
-fn limit_malloc_arenas() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only tunes the allocator; it is called first thing, before any other thread.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }
 
