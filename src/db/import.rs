@@ -276,30 +276,7 @@ mod tests {
     use super::*;
 
     fn actor(siret: &str) -> ActorRow {
-        let t = chrono::DateTime::from_timestamp(1_767_225_600, 0)
-            .unwrap_or_default()
-            .naive_utc();
-        ActorRow {
-            id: uuid::Uuid::new_v4().to_string(),
-            name: "Scierie".into(),
-            siret: Some(siret.into()),
-            naf_code: "16.10A".into(),
-            address: None,
-            commune_insee: "21231".into(),
-            departement: "21".into(),
-            region: "27".into(),
-            epci: None,
-            lat: 47.32,
-            lng: 5.04,
-            contact_name: None,
-            contact_email: None,
-            contact_phone: None,
-            share_with_partners: true,
-            illustrative: false,
-            search_text: "scierie".into(),
-            created_at: t,
-            updated_at: t,
-        }
+        ActorRow::sawmill(Some(siret))
     }
 
     #[derive(QueryableByName)]

@@ -848,30 +848,7 @@ mod tests {
     use super::*;
 
     fn actor() -> ActorRow {
-        let t = chrono::NaiveDate::from_ymd_opt(2026, 1, 1)
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .unwrap_or_default();
-        ActorRow {
-            id: Uuid::new_v4().to_string(),
-            name: "Scierie".into(),
-            siret: None,
-            naf_code: "16.10A".into(),
-            address: None,
-            commune_insee: "21231".into(),
-            departement: "21".into(),
-            region: "27".into(),
-            epci: None,
-            lat: 47.32,
-            lng: 5.04,
-            contact_name: None,
-            contact_email: None,
-            contact_phone: None,
-            share_with_partners: true,
-            illustrative: false,
-            search_text: "scierie".into(),
-            created_at: t,
-            updated_at: t,
-        }
+        ActorRow::sawmill(None)
     }
 
     #[test]
