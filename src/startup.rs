@@ -241,7 +241,7 @@ impl Application {
         // A revocation through another server drops this server's keys as its notification
         // arrives, before the follower has read the counters.
         let noticed = move |kind: Option<&str>| {
-            if kind.is_none_or(|k| k == "keys") {
+            if kind.is_none_or(|k| k == db::changes::KEYS) {
                 key_cache.clear();
             }
         };

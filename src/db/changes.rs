@@ -7,6 +7,9 @@ use diesel::prelude::*;
 use super::schema::change_versions;
 use super::{DbConnection, DbError};
 
+/// The kind of change API keys bump (a counter's row, and the payload of its notification).
+pub const KEYS: &str = "keys";
+
 /// The counters, as read together.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Versions {
@@ -27,7 +30,7 @@ pub fn versions(conn: &mut DbConnection) -> Result<Versions, DbError> {
         match kind.as_str() {
             "data" => out.data = version,
             "decisions" => out.decisions = version,
-            "keys" => out.keys = version,
+            KEYS => out.keys = version,
             _ => {}
         }
     }
