@@ -337,3 +337,49 @@ async fn the_health_verb_probes_a_running_server() {
     assert!(!down.status.success(), "nothing listens any more");
     assert!(took < Duration::from_secs(30), "took {took:?}");
 }
+
+/// The binary's allocator returns freed memory to the system by itself (jemalloc's background
+/// thread, `MALLOC_CONF` in `main.rs`): without it a freed national build stayed resident.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn the_served_binary_runs_the_allocators_background_thread() {
+    let dir = std::env::temp_dir().join(format!("symbiose-alloc-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_symbiose"))
+        .arg("serve")
+        .env("SYMBIOSE_ENV", "test")
+        .env("SYMBIOSE__DATABASE__URL", dir.join("alloc.db"))
+        .env("SYMBIOSE__SERVER__HOST", "127.0.0.1")
+        .env("SYMBIOSE__SERVER__PORT", "0")
+        .env("SYMBIOSE__DEMO__ENABLED", "false")
+        .env_remove("_RJEM_MALLOC_CONF")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let threads = |pid: u32| -> Vec<String> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("comm")).ok())
+            .map(|name| name.trim().to_owned())
+            .collect()
+    };
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    while started.elapsed() < Duration::from_secs(20) {
+        seen = threads(child.id());
+        if seen.iter().any(|name| name.starts_with("jemalloc_bg")) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(
+        seen.iter().any(|name| name.starts_with("jemalloc_bg")),
+        "no allocator background thread among {seen:?}"
+    );
+}
