@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
 
 use super::{
-    ActorInfo, Built, DetectionError, FirstSeen, ResourceInfo, Substitutions, SynergyIndex,
-    TerritoryIndex,
+    ActorInfo, Built, DetectionError, FirstSeen, ResourceInfo, Resources, Substitutions,
+    SynergyIndex, TerritoryIndex,
 };
 use crate::matching::pooling::{
     PoolingGroup, PoolingKey, PoolingParams, PoolingResource, find_pooling_groups, regroup,
@@ -37,7 +37,7 @@ pub(super) struct Derived {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn derive(
     snapshot: &Snapshot,
-    resources: &HashMap<Uuid, ResourceInfo>,
+    resources: &Resources,
     actors: &HashMap<Uuid, ActorInfo>,
     settings: &MatchingSettings,
     threads: usize,
@@ -133,58 +133,64 @@ fn pooling_key(r: &ResourceInfo) -> Option<PoolingKey> {
 /// kind, class, code, quantity, unit, and the actor's position), before and after.
 fn changed_pooling_keys(
     previous: &Built,
-    resources: &HashMap<Uuid, ResourceInfo>,
+    resources: &Resources,
     actors: &HashMap<Uuid, ActorInfo>,
 ) -> BTreeSet<PoolingKey> {
     let position = |actors: &HashMap<Uuid, ActorInfo>, id: &Uuid| {
         actors.get(id).map(|a| (a.lat.to_bits(), a.lng.to_bits()))
     };
+    let same = |old: &ResourceInfo, r: &ResourceInfo| {
+        old.actor_id == r.actor_id
+            && old.kind == r.kind
+            && old.class == r.class
+            && old.ewc_code == r.ewc_code
+            && old.yearly_quantity == r.yearly_quantity
+            && old.base_unit == r.base_unit
+            && position(&previous.actors, &old.actor_id) == position(actors, &r.actor_id)
+    };
+    // Both lists are in id order: one merge meets each id once, with its before and after.
     let mut changed = BTreeSet::new();
-    for (id, r) in resources {
-        let same = previous.resources.get(id).filter(|old| {
-            old.actor_id == r.actor_id
-                && old.kind == r.kind
-                && old.class == r.class
-                && old.ewc_code == r.ewc_code
-                && old.yearly_quantity == r.yearly_quantity
-                && old.base_unit == r.base_unit
-                && position(&previous.actors, &old.actor_id) == position(actors, &r.actor_id)
-        });
-        if same.is_none() {
-            changed.extend(pooling_key(r));
-            changed.extend(previous.resources.get(id).and_then(pooling_key));
+    let (mut before, mut after) = (
+        previous.resources.iter().peekable(),
+        resources.iter().peekable(),
+    );
+    loop {
+        let (old, new) = match (before.peek(), after.peek()) {
+            (None, None) => break,
+            (Some(old), Some(new)) if old.id == new.id => (before.next(), after.next()),
+            (Some(old), Some(new)) if old.id < new.id => (before.next(), None),
+            (Some(_), None) => (before.next(), None),
+            (_, Some(_)) => (None, after.next()),
+        };
+        if let (Some(old), Some(new)) = (old, new)
+            && same(old, new)
+        {
+            continue;
         }
-    }
-    for (id, old) in previous.resources.iter() {
-        if !resources.contains_key(id) {
-            changed.extend(pooling_key(old));
-        }
+        changed.extend(old.and_then(pooling_key));
+        changed.extend(new.and_then(pooling_key));
     }
     changed
 }
 
 /// What pooling reads: each resource at its actor's position (only those of the `keys` given).
 fn pooling_input(
-    resources: &HashMap<Uuid, ResourceInfo>,
+    resources: &Resources,
     actors: &HashMap<Uuid, ActorInfo>,
     keys: Option<&BTreeSet<PoolingKey>>,
 ) -> Vec<PoolingResource> {
-    // In id order: groups must not depend on a hash map's order.
-    let mut ordered: Vec<&ResourceInfo> = resources
-        .values()
+    // In id order: groups must not depend on the order rows were read in.
+    resources
+        .iter()
         .filter(|r| keys.is_none_or(|keys| pooling_key(r).is_some_and(|k| keys.contains(&k))))
-        .collect();
-    ordered.sort_by_key(|r| r.id);
-    ordered
-        .into_iter()
         .filter_map(|r| {
             let a = actors.get(&r.actor_id)?;
             Some(PoolingResource {
                 resource_id: r.id,
                 actor_id: r.actor_id,
                 kind: r.kind,
-                class: r.class.clone(),
-                ewc_code: r.ewc_code.clone(),
+                class: r.class.to_string(),
+                ewc_code: r.ewc_code.as_deref().map(str::to_owned),
                 yearly_quantity: r.yearly_quantity,
                 base_unit: r.base_unit,
                 lat: a.lat,

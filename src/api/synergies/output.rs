@@ -120,7 +120,12 @@ pub(super) fn substitution_out(built: &Built, s: &Synergy, show_status: bool) ->
             .map(|a| a.name.clone())
             .unwrap_or_default()
     };
-    let label = |id: &Uuid| built.resources.get(id).map(|r| r.label.clone());
+    let label = |id: &Uuid| {
+        let snapshot = &built.snapshot;
+        snapshot
+            .resource_index(*id)
+            .map(|i| snapshot.resource(i).label.clone())
+    };
     SubstitutionOut {
         kind: "substitution".into(),
         status: show_status.then(|| built.status(&s.id)),
