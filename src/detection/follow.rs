@@ -79,7 +79,17 @@ impl Detection {
         let mut conn = pool.get()?;
         let versions = db::changes::versions(&mut conn)?;
         keys_seen(versions.keys);
-        let Some(built) = self.current.load_full() else {
+        // Only what is compared or updated is kept, not the build: a build replaced while this
+        // looks must not stay in memory until the database answers.
+        let Some((data_version, decisions_version, statuses)) =
+            self.current.load_full().map(|built| {
+                (
+                    built.data_version,
+                    built.decisions_version.clone(),
+                    built.statuses.clone(),
+                )
+            })
+        else {
             return Ok(());
         };
         // Renewed every interval, so the announcer stays one server while it runs.
@@ -91,19 +101,16 @@ impl Detection {
                 ANNOUNCER_LEASE,
             )?;
         }
-        if versions.data > built.data_version && versions.data > *touched_at {
+        if versions.data > data_version && versions.data > *touched_at {
             *touched_at = versions.data;
             self.touch();
         }
-        if versions.decisions > built.decisions_version.load(Ordering::SeqCst) {
-            let statuses = db::synergies::statuses(&mut conn)?;
-            *built
-                .statuses
+        if versions.decisions > decisions_version.load(Ordering::SeqCst) {
+            let stored = db::synergies::statuses(&mut conn)?;
+            *statuses
                 .write()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()) = statuses;
-            built
-                .decisions_version
-                .fetch_max(versions.decisions, Ordering::SeqCst);
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = stored;
+            decisions_version.fetch_max(versions.decisions, Ordering::SeqCst);
         }
         Ok(())
     }

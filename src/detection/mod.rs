@@ -431,6 +431,9 @@ impl Detection {
         if let Some(built) = self.current.load_full().filter(|b| b.version >= wanted) {
             return Ok(built);
         }
+        // The builds replaced since the last look and read by nobody now are freed before this one
+        // is made, not beside it.
+        self.retire(None);
         // Read the version before the rows: a write landing meanwhile bumps it past this build.
         let latest = self.version.load(Ordering::SeqCst);
         let mut conn = pool.get().map_err(DbError::from)?;
@@ -502,6 +505,7 @@ impl Detection {
         threads: usize,
     ) -> Result<Built, DetectionError> {
         let started = std::time::Instant::now();
+        let before_mib = crate::telemetry::allocated_mib();
         // Before the rows: a write landing meanwhile leaves the counter ahead of this build.
         let versions = db::changes::versions(conn)?;
         // Two lean reads (only the columns the detection uses), no join: every actor once.
@@ -559,9 +563,11 @@ impl Detection {
             })
             .collect();
         let loaded_ms = started.elapsed().as_millis() as u64;
+        let loaded_mib = crate::telemetry::allocated_mib();
         let snapshot =
             Snapshot::build(snap_actors, snap_resources, &self.taxonomy, &self.knowledge);
         let snapshot_ms = started.elapsed().as_millis() as u64;
+        let snapshot_mib = crate::telemetry::allocated_mib();
         let previous = self.current.load_full();
         // After a few changes only the offers they reach are matched again (`Carry`); a full
         // detection at the start, after many changes, or when asked (`POST /synergies/detect`).
@@ -591,6 +597,7 @@ impl Detection {
         )?;
         let now = crate::db::now();
         let derived_ms = started.elapsed().as_millis() as u64;
+        let derived_mib = crate::telemetry::allocated_mib();
         let row_of = |slot: Slot| {
             let mut row = match slot {
                 Slot::Substitution(i) => {
@@ -684,6 +691,10 @@ impl Detection {
             indexed_ms,
             derived_ms,
             total_ms = started.elapsed().as_millis() as u64,
+            before_mib,
+            loaded_mib,
+            snapshot_mib,
+            derived_mib,
             synergies = synergies.len(),
             pooling = pooling.len(),
             inserted = summary.inserted,

@@ -142,6 +142,7 @@ impl Detection {
             version = built.version,
             ms = started.elapsed().as_millis() as u64,
             rematched = view.rematched,
+            allocated_mib = crate::telemetry::allocated_mib(),
             "anonymous view computed"
         );
         let view = built.anonymous.get_or_init(|| Arc::new(view)).clone();
@@ -165,6 +166,10 @@ impl Detection {
         positions: ViewPositions,
     ) {
         let detection = self.clone();
+        // Only a weak reference while waiting for the builders' lock: a rebuild that runs meanwhile
+        // replaces the build, which must not stay in memory beside the next one for the wait.
+        let version = built.version;
+        let built = Arc::downgrade(&built);
         let spawned = std::thread::Builder::new()
             .name("anonymous-view".into())
             .spawn(move || {
@@ -175,11 +180,15 @@ impl Detection {
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
                 // Replaced, or about to be (a write is waiting for a rebuild): that rebuild comes
                 // first, and its build's view is made then.
+                let pending = detection.version.load(Ordering::SeqCst) > version;
                 let current = detection.current.load_full();
-                let pending = detection.version.load(Ordering::SeqCst) > built.version;
-                if pending || !current.is_some_and(|c| Arc::ptr_eq(&c, &built)) {
+                let Some(built) = built
+                    .upgrade()
+                    .filter(|b| !pending && current.as_ref().is_some_and(|c| Arc::ptr_eq(c, b)))
+                else {
                     return;
-                }
+                };
+                drop(current);
                 let threads = detection.settings.background_threads;
                 if let Err(error) = detection.view_of(&built, &|a| positions(a), threads) {
                     tracing::warn!(%error, "anonymous view not computed");

@@ -188,6 +188,9 @@ pub async fn actor_synergies(
     let built = if knows_resources_of(&built, actor_id, &stored) {
         built
     } else {
+        // Let go of the stale build first: the wait can last a rebuild, and a national build kept
+        // meanwhile is one more in memory beside the current one and the one being made.
+        drop(built);
         fresh_for(&state, &caller).await?
     };
     let page = ranked_page(

@@ -57,12 +57,15 @@ pub async fn resource_matches(
     let mut unbuilt = None;
     let built = if caller.anonymises() {
         // The anonymous view places hidden actors at their commune: read a build that has it.
-        let mut built = current_for(&state, &caller).await?;
-        if !built.resources.contains_key(&wanted) {
+        let built = current_for(&state, &caller).await?;
+        if built.resources.contains_key(&wanted) {
+            built
+        } else {
+            // Not kept while the fresh build is made (see `actor_synergies`).
+            drop(built);
             state.detection.touch();
-            built = fresh_for(&state, &caller).await?;
+            fresh_for(&state, &caller).await?
         }
-        built
     } else {
         // With `max_staleness_ms = 0` every read sees every write: the build is brought up to date
         // first, and only a resource written through another server (not yet followed) is matched
