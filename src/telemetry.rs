@@ -17,3 +17,20 @@ pub fn init(settings: &LogSettings) {
         builder.try_init()
     };
 }
+
+/// What the program has allocated and not freed, MiB, as jemalloc counts it (`None` where the
+/// binary does not allocate with jemalloc). For the logs of builds and views: what a build holds,
+/// unlike the RSS, which also counts pages freed but not yet given back.
+pub fn allocated_mib() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // The statistics are a snapshot refreshed by advancing the epoch.
+        tikv_jemalloc_ctl::epoch::advance().ok()?;
+        let bytes = tikv_jemalloc_ctl::stats::allocated::read().ok()?;
+        Some(bytes as u64 >> 20)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        None
+    }
+}
