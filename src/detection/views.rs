@@ -180,15 +180,15 @@ impl Detection {
                     .unwrap_or_else(|poisoned| poisoned.into_inner());
                 // Replaced, or about to be (a write is waiting for a rebuild): that rebuild comes
                 // first, and its build's view is made then.
+                // (The weak reference keeps the build's allocation, so its address is not reused.)
                 let pending = detection.version.load(Ordering::SeqCst) > version;
-                let current = detection.current.load_full();
-                let Some(built) = built
-                    .upgrade()
-                    .filter(|b| !pending && current.as_ref().is_some_and(|c| Arc::ptr_eq(c, b)))
+                let Some(built) = detection
+                    .current
+                    .load_full()
+                    .filter(|c| !pending && std::ptr::eq(Arc::as_ptr(c), built.as_ptr()))
                 else {
                     return;
                 };
-                drop(current);
                 let threads = detection.settings.background_threads;
                 if let Err(error) = detection.view_of(&built, &|a| positions(a), threads) {
                     tracing::warn!(%error, "anonymous view not computed");
