@@ -18,55 +18,63 @@ pub enum Slot {
     Pooling(u32),
 }
 
-/// Synergy id → its place in a build: one synergy is found without a scan. Substitutions are
-/// (id, position) pairs sorted by id (20 bytes a synergy, a hash map took about twice that).
+/// Synergy id → its place in a build: one synergy is found without a scan. Substitutions are their
+/// positions in the build's list, in the order of their ids: 4 bytes a synergy, the ids being read
+/// from the list itself. With the ids copied beside the positions it was 20 bytes: at 6.5M synergies,
+/// 104 MB more in each of the three builds and views a rebuild's end holds.
 #[derive(Debug, Default)]
 pub struct SynergyIndex {
-    substitutions: Vec<(Uuid, u32)>,
+    by_id: Vec<u32>,
     pooling: HashMap<Uuid, u32>,
 }
 
 impl SynergyIndex {
     pub fn new(synergies: &Substitutions, pooling: &[PoolingGroup]) -> SynergyIndex {
+        // Sorted with their ids beside them (reading each id through its position while sorting
+        // would be a random read per comparison), then only the positions are kept.
         // Positions fit in u32: a build of more than 4 billion synergies is out of reach anyway.
-        let mut substitutions: Vec<(Uuid, u32)> = synergies
+        let mut sorted: Vec<(Uuid, u32)> = synergies
             .as_slice()
             .par_iter()
             .enumerate()
             .map(|(i, d)| (d.id, i as u32))
             .collect();
-        substitutions.par_sort_unstable_by_key(|(id, _)| *id);
+        sorted.par_sort_unstable_by_key(|(id, _)| *id);
+        let by_id = sorted.into_par_iter().map(|(_, i)| i).collect();
         let pooling = pooling
             .iter()
             .enumerate()
             .map(|(i, g)| (g.id, i as u32))
             .collect();
-        SynergyIndex {
-            substitutions,
-            pooling,
-        }
+        SynergyIndex { by_id, pooling }
     }
 
-    pub fn get(&self, id: &Uuid) -> Option<Slot> {
-        match self.substitutions.binary_search_by_key(id, |(id, _)| *id) {
-            Ok(i) => Some(Slot::Substitution(self.substitutions[i].1)),
+    /// Where synergy `id` is, `synergies` being the list this index was made for.
+    pub fn get(&self, synergies: &Substitutions, id: &Uuid) -> Option<Slot> {
+        let found = self
+            .by_id
+            .binary_search_by(|&i| id_at(synergies, i).cmp(id));
+        match found {
+            Ok(i) => Some(Slot::Substitution(self.by_id[i])),
             Err(_) => self.pooling.get(id).map(|&i| Slot::Pooling(i)),
         }
     }
 
     /// Every id of this index or of `other`, in id order for substitutions (then pooling groups),
-    /// with its slot in each: one merge over the two sorted vectors. Comparing two builds this way
-    /// reads memory in order; looking each id up in the other build (a binary search over millions)
+    /// with its slot in each: one merge over the two id orders (`synergies` and `other_synergies`
+    /// are the lists the two indexes were made for). Comparing two builds this way reads the
+    /// indexes in order; looking each id up in the other build (a binary search over millions)
     /// was a large part of a rebuild and of an anonymous view at national scale.
     pub fn each_pair(
         &self,
+        synergies: &Substitutions,
         other: &SynergyIndex,
+        other_synergies: &Substitutions,
         mut f: impl FnMut(&Uuid, Option<Slot>, Option<Slot>),
     ) {
-        let (mut mine, mut theirs) = (
-            self.substitutions.iter().peekable(),
-            other.substitutions.iter().peekable(),
-        );
+        let mine = self.by_id.iter().map(|&i| (id_at(synergies, i), i));
+        let theirs = other.by_id.iter().map(|&j| (id_at(other_synergies, j), j));
+        let (mut mine, mut theirs) = (mine.peekable(), theirs.peekable());
         loop {
             let order = match (mine.peek(), theirs.peek()) {
                 (None, None) => break,
@@ -77,20 +85,20 @@ impl SynergyIndex {
             match order {
                 std::cmp::Ordering::Less => {
                     if let Some((id, i)) = mine.next() {
-                        f(id, Some(Slot::Substitution(*i)), None);
+                        f(&id, Some(Slot::Substitution(i)), None);
                     }
                 }
                 std::cmp::Ordering::Greater => {
                     if let Some((id, j)) = theirs.next() {
-                        f(id, None, Some(Slot::Substitution(*j)));
+                        f(&id, None, Some(Slot::Substitution(j)));
                     }
                 }
                 std::cmp::Ordering::Equal => {
                     if let (Some((id, i)), Some((_, j))) = (mine.next(), theirs.next()) {
                         f(
-                            id,
-                            Some(Slot::Substitution(*i)),
-                            Some(Slot::Substitution(*j)),
+                            &id,
+                            Some(Slot::Substitution(i)),
+                            Some(Slot::Substitution(j)),
                         );
                     }
                 }
@@ -109,13 +117,12 @@ impl SynergyIndex {
             }
         }
     }
+}
 
-    pub fn iter(&self) -> impl Iterator<Item = (&Uuid, Slot)> {
-        self.substitutions
-            .iter()
-            .map(|(id, i)| (id, Slot::Substitution(*i)))
-            .chain(self.pooling.iter().map(|(id, i)| (id, Slot::Pooling(*i))))
-    }
+/// The id of the synergy at `position` (positions come from the index made for `synergies`; the nil
+/// id, which no SHA-1 id is, should one be missing).
+fn id_at(synergies: &Substitutions, position: u32) -> Uuid {
+    synergies.get(position).map_or(Uuid::nil(), |d| d.id)
 }
 
 /// When each synergy of a build was first detected, aligned with `synergies` and `pooling`: 4 bytes
@@ -154,18 +161,24 @@ impl FirstSeen {
             return seen;
         };
         let before = &previous.first_seen;
-        index.each_pair(&previous.index, |_, slot, earlier| {
-            let (Some(slot), Some(at)) = (slot, earlier.and_then(|b| before.time_index(b))) else {
-                return;
-            };
-            let place = match slot {
-                Slot::Substitution(i) => seen.synergies.get_mut(i as usize),
-                Slot::Pooling(i) => seen.pooling.get_mut(i as usize),
-            };
-            if let Some(place) = place {
-                *place = at;
-            }
-        });
+        index.each_pair(
+            synergies,
+            &previous.index,
+            &previous.synergies,
+            |_, slot, earlier| {
+                let (Some(slot), Some(at)) = (slot, earlier.and_then(|b| before.time_index(b)))
+                else {
+                    return;
+                };
+                let place = match slot {
+                    Slot::Substitution(i) => seen.synergies.get_mut(i as usize),
+                    Slot::Pooling(i) => seen.pooling.get_mut(i as usize),
+                };
+                if let Some(place) = place {
+                    *place = at;
+                }
+            },
+        );
         if seen.times.len() > FIRST_SEEN_TIMES {
             seen.drop_unused_times();
         }
@@ -325,21 +338,66 @@ impl TerritoryIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detection::substitutions::Detected;
+    use crate::matching::pooling::{LatLng, PoolingKeyKind};
+    use crate::matching::{Candidate, FitLevel};
 
-    fn index(substitutions: &[u128], pooling: &[u128]) -> SynergyIndex {
-        let mut substitutions: Vec<(Uuid, u32)> = substitutions
+    /// A list of synergies with these ids in this order, and its index.
+    fn index(substitutions: &[u128], pooling: &[u128]) -> (Substitutions, SynergyIndex) {
+        let ranked = substitutions
             .iter()
-            .enumerate()
-            .map(|(i, n)| (Uuid::from_u128(*n), i as u32))
+            .map(|&n| Detected {
+                id: Uuid::from_u128(n),
+                candidate: Candidate {
+                    offer: 0,
+                    target: 0,
+                    score: 0.0,
+                    distance_km: 0.0,
+                    fit_value: 0.0,
+                    fit: FitLevel::Code,
+                    latent: false,
+                },
+            })
             .collect();
-        substitutions.sort_unstable_by_key(|(id, _)| *id);
-        SynergyIndex {
-            substitutions,
-            pooling: pooling
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (Uuid::from_u128(*n), i as u32))
-                .collect(),
+        let synergies = Substitutions::from_ranked(ranked);
+        let groups: Vec<PoolingGroup> = pooling
+            .iter()
+            .map(|&n| PoolingGroup {
+                id: Uuid::from_u128(n),
+                key_kind: PoolingKeyKind::NeedClass,
+                key: String::new(),
+                members: Vec::new(),
+                totals: Vec::new(),
+                total_yearly_quantity: None,
+                base_unit: None,
+                resources_without_quantity: 0,
+                centroid: LatLng { lat: 0.0, lng: 0.0 },
+                radius_km: 0.0,
+            })
+            .collect();
+        let index = SynergyIndex::new(&synergies, &groups);
+        (synergies, index)
+    }
+
+    /// Where an id sits, read off the lists by a scan.
+    fn scanned(substitutions: &[u128], pooling: &[u128], n: u128) -> Option<Slot> {
+        let at = |list: &[u128]| list.iter().position(|&m| m == n).map(|i| i as u32);
+        at(substitutions)
+            .map(Slot::Substitution)
+            .or_else(|| at(pooling).map(Slot::Pooling))
+    }
+
+    /// The index finds each synergy where the list has it, and nothing for an id it lacks.
+    #[test]
+    fn index_finds_each_synergy_at_its_position() {
+        let ids = [9, 2, 5, 7, 1u128 << 100, 3];
+        let (synergies, index) = index(&ids, &[100, 101]);
+        for n in [9, 2, 5, 7, 1 << 100, 3, 100, 101, 4, 0, 102] {
+            assert_eq!(
+                index.get(&synergies, &Uuid::from_u128(n)),
+                scanned(&ids, &[100, 101], n),
+                "{n}"
+            );
         }
     }
 
@@ -385,16 +443,22 @@ mod tests {
     /// up in the other index gives.
     #[test]
     fn each_pair_is_the_outer_join_of_two_indexes() {
-        let new = index(&[9, 2, 5, 7], &[100, 101]);
-        let old = index(&[1, 2, 7, 8], &[101, 102]);
+        let (new_ids, old_ids) = ([9, 2, 5, 7], [1, 2, 7, 8]);
+        let (new_synergies, new) = index(&new_ids, &[100, 101]);
+        let (old_synergies, old) = index(&old_ids, &[101, 102]);
         let mut seen: Vec<(u128, Option<Slot>, Option<Slot>)> = Vec::new();
-        new.each_pair(&old, |id, a, b| seen.push((id.as_u128(), a, b)));
+        new.each_pair(&new_synergies, &old, &old_synergies, |id, a, b| {
+            seen.push((id.as_u128(), a, b))
+        });
         let mut expected: Vec<(u128, Option<Slot>, Option<Slot>)> =
             [1, 2, 5, 7, 8, 9, 100, 101, 102]
                 .into_iter()
                 .map(|n| {
-                    let id = Uuid::from_u128(n);
-                    (n, new.get(&id), old.get(&id))
+                    (
+                        n,
+                        scanned(&new_ids, &[100, 101], n),
+                        scanned(&old_ids, &[101, 102], n),
+                    )
                 })
                 .collect();
         seen.sort_by_key(|(n, _, _)| *n);
@@ -402,7 +466,9 @@ mod tests {
         assert_eq!(seen, expected);
         // Substitutions come in id order, before the pooling groups.
         let mut order = Vec::new();
-        new.each_pair(&old, |id, _, _| order.push(id.as_u128()));
+        new.each_pair(&new_synergies, &old, &old_synergies, |id, _, _| {
+            order.push(id.as_u128())
+        });
         assert_eq!(&order[..6], &[1, 2, 5, 7, 8, 9]);
     }
 }

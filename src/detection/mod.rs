@@ -127,9 +127,14 @@ impl Built {
             .unwrap_or_else(|| "detected".into())
     }
 
+    /// Where synergy `id` sits in this build.
+    pub fn slot(&self, id: &Uuid) -> Option<Slot> {
+        self.index.get(&self.synergies, id)
+    }
+
     /// The substitution synergy `id` of this build, materialised.
     pub fn synergy(&self, id: Uuid) -> Option<Synergy> {
-        match self.index.get(&id)? {
+        match self.slot(&id)? {
             Slot::Substitution(i) => self.synergy_at(i),
             Slot::Pooling(_) => None,
         }
@@ -157,7 +162,7 @@ impl Built {
 
     /// The pooling group `id` of this build.
     pub fn group(&self, id: Uuid) -> Option<&PoolingGroup> {
-        match self.index.get(&id)? {
+        match self.slot(&id)? {
             Slot::Pooling(i) => self.pooling.get(i as usize),
             Slot::Substitution(_) => None,
         }
@@ -165,7 +170,7 @@ impl Built {
 
     /// The stored form of synergy `id` of this build, as its first decision stores it.
     pub fn stored_form(&self, id: &str) -> Option<SynergyRow> {
-        let slot = self.index.get(&Uuid::parse_str(id).ok()?)?;
+        let slot = self.slot(&Uuid::parse_str(id).ok()?)?;
         let seen = self.first_seen.of(slot)?;
         let mut row = match slot {
             Slot::Substitution(i) => {
@@ -575,7 +580,7 @@ impl Detection {
             db::synergies::sync_decisions(conn, |id| {
                 Uuid::parse_str(id)
                     .ok()
-                    .and_then(|id| index.get(&id))
+                    .and_then(|id| index.get(&synergies, &id))
                     .and_then(row_of)
             })?
         } else {
@@ -593,13 +598,18 @@ impl Detection {
             // Materialised a chunk at a time: after a national import millions enter at once.
             if db::synergies::subscribed(conn, EventType::SynergyDetected)? {
                 let mut entered: Vec<Slot> = Vec::new();
-                index.each_pair(&previous.index, |id, slot, before| {
-                    if let (Some(slot), None) = (slot, before)
-                        && !decisions.statuses.contains_key(&id.to_string())
-                    {
-                        entered.push(slot);
-                    }
-                });
+                index.each_pair(
+                    &synergies,
+                    &previous.index,
+                    &previous.synergies,
+                    |id, slot, before| {
+                        if let (Some(slot), None) = (slot, before)
+                            && !decisions.statuses.contains_key(&id.to_string())
+                        {
+                            entered.push(slot);
+                        }
+                    },
+                );
                 for chunk in entered.chunks(ANNOUNCE_CHUNK) {
                     let rows: Vec<SynergyRow> =
                         chunk.iter().filter_map(|&slot| row_of(slot)).collect();
@@ -609,11 +619,16 @@ impl Detection {
             // What left since the previous build, as that build last showed it.
             if db::synergies::subscribed(conn, EventType::SynergyRetired)? {
                 let mut left: Vec<Uuid> = Vec::new();
-                index.each_pair(&previous.index, |id, slot, before| {
-                    if let (None, Some(_)) = (slot, before) {
-                        left.push(*id);
-                    }
-                });
+                index.each_pair(
+                    &synergies,
+                    &previous.index,
+                    &previous.synergies,
+                    |id, slot, before| {
+                        if let (None, Some(_)) = (slot, before) {
+                            left.push(*id);
+                        }
+                    },
+                );
                 for chunk in left.chunks(ANNOUNCE_CHUNK) {
                     let rows: Vec<SynergyRow> = chunk
                         .iter()
@@ -753,7 +768,7 @@ fn compare(
         figures.map(|(a, b, c)| (a.to_bits(), b.map(f64::to_bits), c.to_bits()))
     };
     let mut summary = DetectionSummary::default();
-    index.each_pair(&previous.index, |_, slot, before| match (slot, before) {
+    let mut count = |slot: Option<Slot>, before: Option<Slot>| match (slot, before) {
         (Some(_), None) => summary.inserted += 1,
         (None, Some(_)) => summary.retired += 1,
         (Some(slot), Some(before)) => {
@@ -766,7 +781,13 @@ fn compare(
             }
         }
         (None, None) => {}
-    });
+    };
+    index.each_pair(
+        synergies,
+        &previous.index,
+        &previous.synergies,
+        |_, slot, before| count(slot, before),
+    );
     summary
 }
 

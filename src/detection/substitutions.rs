@@ -119,6 +119,12 @@ impl Substitutions {
     pub fn as_slice(&self) -> &[Detected] {
         &self.0
     }
+
+    /// A list as given (tests of what reads one).
+    #[cfg(test)]
+    pub(super) fn from_ranked(ranked: Vec<Detected>) -> Substitutions {
+        Substitutions(ranked)
+    }
 }
 
 /// The order of a build's synergies: score descending, then id.

@@ -559,8 +559,7 @@ fn territory_counted(
     if keep_retired {
         for row in stored.into_values() {
             let retired = view
-                .index
-                .get(&Uuid::parse_str(&row.id).unwrap_or_default())
+                .slot(&Uuid::parse_str(&row.id).unwrap_or_default())
                 .is_none();
             if retired
                 && db::lifecycle::parties(&row)

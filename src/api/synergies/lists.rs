@@ -128,7 +128,7 @@ pub async fn get_synergy(
 
 /// The actors of a synergy (its two parties, or a pooling group's members).
 pub(crate) fn parties(built: &Built, id: Uuid) -> Vec<Uuid> {
-    if let Some(Slot::Substitution(i)) = built.index.get(&id)
+    if let Some(Slot::Substitution(i)) = built.slot(&id)
         && let Some(s) = built.brief(i)
     {
         return vec![s.provider_actor_id, s.receiver_actor_id];
