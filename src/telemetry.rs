@@ -34,3 +34,18 @@ pub fn allocated_mib() -> Option<u64> {
         None
     }
 }
+
+/// What jemalloc keeps resident, MiB: the allocated memory, its own metadata and the freed pages
+/// not yet given back. The process's RSS beyond it is the C allocator's (SQLite) and the binary.
+pub fn jemalloc_resident_mib() -> Option<u64> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        tikv_jemalloc_ctl::epoch::advance().ok()?;
+        let bytes = tikv_jemalloc_ctl::stats::resident::read().ok()?;
+        Some(bytes as u64 >> 20)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        None
+    }
+}

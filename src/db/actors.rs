@@ -264,3 +264,20 @@ pub struct ActorInput {
 pub fn detection_input(conn: &mut DbConnection) -> Result<Vec<ActorInput>, DbError> {
     Ok(actors::table.select(ActorInput::as_select()).load(conn)?)
 }
+
+/// The actors of `ids` that exist, as the detection reads them (a build after a few changes).
+pub fn detection_input_of(
+    conn: &mut DbConnection,
+    ids: &[String],
+) -> Result<Vec<ActorInput>, DbError> {
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(400) {
+        rows.extend(
+            actors::table
+                .filter(actors::id.eq_any(chunk))
+                .select(ActorInput::as_select())
+                .load(conn)?,
+        );
+    }
+    Ok(rows)
+}

@@ -61,7 +61,8 @@ pub fn store(
     view: ResourceView<'_>,
 ) -> Result<(), DbError> {
     super::transaction(conn, |conn| {
-        let inserted: Result<(), DbError> = match conn {
+        // A bulk write: every server reads every row after it, not a record per row.
+        let inserted: Result<(), DbError> = super::changes::unrecorded(conn, |conn| match conn {
             DbConnection::Sqlite(c) => {
                 // Random ids land all over the id and the actor indexes: past a few hundred
                 // thousand rows the usual 32 MiB page cache re-read the same index pages for every
@@ -70,10 +71,11 @@ pub fn store(
                 c.batch_execute(&format!("PRAGMA cache_size = -{IMPORT_CACHE_KIB}"))?;
                 let inserted = (|| insert_chunks!(c, actor_rows, resource_rows))();
                 c.batch_execute(&format!("PRAGMA cache_size = -{}", super::CACHE_KIB))?;
+                super::return_freed_pages();
                 inserted
             }
             DbConnection::Postgresql(c) => insert_chunks!(c, actor_rows, resource_rows),
-        };
+        });
         inserted?;
         // Rendering an event per resource costs memory: only when someone listens.
         let listened = super::webhooks::subscribed_event_lists(conn)?

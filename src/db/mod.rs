@@ -164,6 +164,18 @@ impl ManageConnection for DbManager {
     }
 }
 
+/// Gives the C allocator's freed pages back to the system. SQLite allocates through it (the Rust
+/// allocator is jemalloc), page by page: the pages an import's 256 MiB cache freed stayed resident
+/// in glibc's heap between live allocations (measured at 1M resources: ~0.8 GiB resident beyond
+/// what jemalloc held). Linux with glibc only; elsewhere a no-op.
+pub(crate) fn return_freed_pages() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists; 0 keeps no padding.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// Each SQLite connection's page cache, in KiB (see `DbManager::connect`).
 pub(crate) const CACHE_KIB: u32 = 32 * 1024;
 

@@ -220,6 +220,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    data_changes (version, entity, entity_id) {
+        version -> BigInt,
+        entity -> Text,
+        entity_id -> Text,
+    }
+}
+
+diesel::table! {
+    data_changes_state (id) {
+        id -> Integer,
+        pruned_through -> BigInt,
+        recording -> Bool,
+    }
+}
+
+diesel::table! {
     leases (name) {
         name -> Text,
         holder -> Text,

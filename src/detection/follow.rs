@@ -94,12 +94,19 @@ impl Detection {
         };
         // Renewed every interval, so the announcer stays one server while it runs.
         if renew {
-            db::leases::hold(
+            let holder = db::leases::hold(
                 &mut conn,
                 db::leases::ANNOUNCER,
                 &self.server_id,
                 ANNOUNCER_LEASE,
             )?;
+            // One server at a time keeps the change feed short (the others read it).
+            if holder {
+                let pruned = db::changes::prune(&mut conn, versions.data)?;
+                if pruned > 0 {
+                    tracing::debug!(pruned, "change feed pruned");
+                }
+            }
         }
         if versions.data > data_version && versions.data > *touched_at {
             *touched_at = versions.data;

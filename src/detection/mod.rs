@@ -19,6 +19,7 @@ use crate::webhooks::EventType;
 mod derive;
 mod follow;
 mod index;
+mod input;
 mod resources;
 mod rows;
 mod substitutions;
@@ -26,6 +27,7 @@ mod views;
 use derive::{Derived, derive};
 pub use follow::ChangeFollower;
 pub use index::{FirstSeen, Positions, Slot, SynergyIndex, TerritoryIndex};
+use input::Input;
 use resources::{Interner, resource_input_info};
 pub use resources::{ResourceInfo, Resources};
 use rows::fingerprint;
@@ -38,9 +40,7 @@ use crate::db::synergies::DetectionSummary;
 use crate::db::{self, DbConnection, DbError, TerritoryScope};
 use crate::domain::resource::{Category, Classifier};
 use crate::matching::pooling::{PoolingGroup, PoolingParams};
-use crate::matching::{
-    Carry, Knowledge, MatchingSettings, SnapActor, SnapResource, Snapshot, Synergy, Taxonomy,
-};
+use crate::matching::{Carry, Knowledge, MatchingSettings, Snapshot, Synergy, Taxonomy};
 
 /// Where an actor is, for territory filters and display.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +81,9 @@ pub struct Built {
     /// The offers matched again when this build carried the previous one's candidates (`Carry`);
     /// `None` after a full detection.
     pub rematched: Option<usize>,
+    /// How many changed actors and resources this build read again from the change feed, on top of
+    /// the previous build's input; `None` when it read every row.
+    pub changes_read: Option<usize>,
     pub snapshot: Snapshot,
     /// The settings the snapshot was matched with, to materialise its synergies.
     pub settings: MatchingSettings,
@@ -235,6 +238,13 @@ const ANNOUNCER_LEASE: std::time::Duration = std::time::Duration::from_secs(5);
 /// each change the searches of the offers around it (~2 ms at 100k resources, ~17 ms at 1M, where a
 /// full detection takes 20–25 s on one thread), and a plan should cost a third of a detection at most.
 const CARRY_CHANGES_SHARE: usize = 3_000;
+
+/// The most changed rows a build reads from the change feed rather than reading every row: one in
+/// twenty of the resources, or 1,000. Rows are read by id, 400 a query: 50,000 of them cost a
+/// fraction of the 2–4 s a million rows take to read in full.
+fn change_limit(resources: usize) -> usize {
+    (resources / 20).max(1_000)
+}
 
 /// Synergies materialised and announced at a time.
 const ANNOUNCE_CHUNK: usize = 4_096;
@@ -462,70 +472,36 @@ impl Detection {
         let before_mib = crate::telemetry::allocated_mib();
         // Before the rows: a write landing meanwhile leaves the counter ahead of this build.
         let versions = db::changes::versions(conn)?;
-        // Two lean reads (only the columns the detection uses), no join: every actor once.
-        let actor_rows = db::actors::detection_input(conn)?;
-        let mut actors: HashMap<Uuid, ActorInfo> = HashMap::with_capacity(actor_rows.len());
-        // Actors without resources can still be latent receivers.
-        for a in actor_rows {
-            if let Some(info) = actor_input_info(a) {
-                actors.insert(info.id, info);
+        let previous = self.current.load_full();
+        // After a few changes only the offers they reach are matched again (`Carry`), and only the
+        // rows they touch are read again; a full detection of every row at the start, after many
+        // changes, or when asked (`POST /synergies/detect`).
+        let full = self.full_requested.swap(false, Ordering::SeqCst);
+        let mut from_feed = None;
+        if let Some(previous) = previous.as_deref().filter(|_| !full) {
+            let limit = change_limit(previous.resources.len());
+            if let Some(changed) =
+                db::changes::changed_since(conn, previous.data_version, versions.data, limit)?
+            {
+                from_feed = input::read_changes(conn, previous, changed)?;
             }
         }
-        let expected = db::resources::count(conn)?;
-        let mut resources: Vec<ResourceInfo> = Vec::with_capacity(expected);
-        let mut snap_resources = Vec::with_capacity(expected);
-        let mut shared = Interner::default();
-        db::resources::each_detection_input(conn, |r| {
-            let Some(resource) = resource_input_info(&r, &mut shared) else {
-                return;
-            };
-            if !actors.contains_key(&resource.actor_id) {
-                return;
-            }
-            snap_resources.push(SnapResource {
-                id: resource.id,
-                actor_id: resource.actor_id,
-                kind: resource.kind,
-                class: r.class,
-                ewc_code: r.ewc_code,
-                accepted_ewc: serde_json::from_str(&r.accepted_ewc).unwrap_or_default(),
-                hazardous: r.hazardous,
-                yearly_quantity: resource.yearly_quantity,
-                base_unit: resource.base_unit,
-                months: u16::try_from(r.months).unwrap_or(crate::domain::resource::ALL_MONTHS),
-                temperature_c: r.temperature_c,
-                max_distance_km: r.max_distance_km,
-                label: r.label,
-            });
-            resources.push(resource);
-        })?;
-        let resources = Resources::new(resources);
-        // In id order, as the resources: the same data gives the same snapshot, hence the same
-        // synergies and groups, whatever order the database returned the rows in.
-        snap_resources.sort_by_key(|r| r.id);
-        let mut ordered: Vec<&ActorInfo> = actors.values().collect();
-        ordered.sort_by_key(|a| a.id);
-        let snap_actors: Vec<SnapActor> = ordered
-            .into_iter()
-            .map(|a| SnapActor {
-                id: a.id,
-                name: a.name.clone(),
-                naf_code: Some(a.naf_code.clone()),
-                lat: a.lat,
-                lng: a.lng,
-                commune: a.commune.clone(),
-            })
-            .collect();
+        let Input {
+            actors,
+            resources,
+            snap_actors,
+            snap_resources,
+            changes_read,
+        } = match from_feed {
+            Some(input) => input,
+            None => input::read_every_row(conn)?,
+        };
         let loaded_ms = started.elapsed().as_millis() as u64;
         let loaded_mib = crate::telemetry::allocated_mib();
         let snapshot =
             Snapshot::build(snap_actors, snap_resources, &self.taxonomy, &self.knowledge);
         let snapshot_ms = started.elapsed().as_millis() as u64;
         let snapshot_mib = crate::telemetry::allocated_mib();
-        let previous = self.current.load_full();
-        // After a few changes only the offers they reach are matched again (`Carry`); a full
-        // detection at the start, after many changes, or when asked (`POST /synergies/detect`).
-        let full = self.full_requested.swap(false, Ordering::SeqCst);
         let carry = previous
             .as_deref()
             .filter(|_| !full)
@@ -646,6 +622,7 @@ impl Detection {
         tracing::info!(
             version,
             loaded_ms,
+            changes_read,
             snapshot_ms,
             planned_ms,
             rematched,
@@ -659,6 +636,7 @@ impl Detection {
             loaded_mib,
             snapshot_mib,
             derived_mib,
+            resident_mib = crate::telemetry::jemalloc_resident_mib(),
             synergies = synergies.len(),
             pooling = pooling.len(),
             inserted = summary.inserted,
@@ -672,6 +650,7 @@ impl Detection {
             built_at: std::time::Instant::now(),
             took: started.elapsed(),
             rematched,
+            changes_read,
             snapshot,
             settings: self.settings.clone(),
             synergies,

@@ -74,6 +74,7 @@ impl Built {
             built_at: self.built_at,
             took: self.took,
             rematched,
+            changes_read: self.changes_read,
             snapshot,
             settings: self.settings.clone(),
             synergies,
@@ -143,6 +144,7 @@ impl Detection {
             ms = started.elapsed().as_millis() as u64,
             rematched = view.rematched,
             allocated_mib = crate::telemetry::allocated_mib(),
+            resident_mib = crate::telemetry::jemalloc_resident_mib(),
             "anonymous view computed"
         );
         let view = built.anonymous.get_or_init(|| Arc::new(view)).clone();

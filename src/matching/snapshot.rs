@@ -659,27 +659,29 @@ impl Snapshot {
                 }
             })
             .collect();
-        // The indexed resources are already validated and normalised: they index back unchanged.
-        let resources: Vec<SnapResource> = self
-            .resources
-            .iter()
-            .map(|r| SnapResource {
-                id: r.id,
-                actor_id: self.actors[r.actor as usize].id,
-                kind: r.kind,
-                class: self.taxonomy.class(r.class).name.clone(),
-                ewc_code: r.ewc.map(EwcCode::compact),
-                accepted_ewc: r.accepted.iter().map(|c| c.compact()).collect(),
-                hazardous: r.hazardous,
-                yearly_quantity: r.yearly_quantity,
-                base_unit: r.base_unit,
-                months: r.months,
-                temperature_c: r.temperature_c,
-                max_distance_km: r.max_distance_km,
-                label: r.label.clone(),
-            })
-            .collect();
+        let resources: Vec<SnapResource> =
+            self.resources.iter().map(|r| self.input_of(r)).collect();
         Snapshot::build(actors, resources, &self.taxonomy, &self.knowledge)
+    }
+
+    /// The input row an indexed resource of this snapshot was made from, as far as indexing reads
+    /// it: the indexed resources are already validated and normalised, so they index back unchanged.
+    pub fn input_of(&self, r: &IndexedResource) -> SnapResource {
+        SnapResource {
+            id: r.id,
+            actor_id: self.actors[r.actor as usize].id,
+            kind: r.kind,
+            class: self.taxonomy.class(r.class).name.clone(),
+            ewc_code: r.ewc.map(EwcCode::compact),
+            accepted_ewc: r.accepted.iter().map(|c| c.compact()).collect(),
+            hazardous: r.hazardous,
+            yearly_quantity: r.yearly_quantity,
+            base_unit: r.base_unit,
+            months: r.months,
+            temperature_c: r.temperature_c,
+            max_distance_km: r.max_distance_km,
+            label: r.label.clone(),
+        }
     }
 
     pub fn taxonomy(&self) -> &Taxonomy {
