@@ -220,15 +220,17 @@ impl FirstSeen {
 /// Which synergies touch each département and each actor, built with the detection: territory and
 /// actor lists rank the synergies of their territory or actor, not every synergy of the build.
 /// Positions (4 bytes each) into `synergies` and `pooling`; a synergy is listed under each party.
-/// Dense vectors by the snapshot's actor index and by département: building it costs no hashing per
-/// synergy (6.5M synergies at 1M resources).
+/// Dense lists by the snapshot's actor index and by département, each kind in one allocation sized
+/// by a first count: building it costs no hashing per synergy (6.5M synergies at 1M resources), and
+/// no room is left over (a vector per actor grown one push at a time held up to as much again while
+/// it was built, beside the two other builds a rebuild's end holds).
 #[derive(Debug, Default)]
 pub struct TerritoryIndex {
     departements: HashMap<String, u32>,
-    by_departement: Vec<Positions>,
+    by_departement: Lists,
     /// Actor id → index into `by_actor` (the snapshot's actor order), sorted by id.
     actors: Vec<(Uuid, u32)>,
-    by_actor: Vec<Positions>,
+    by_actor: Lists,
 }
 
 /// Positions of substitution synergies and pooling groups, ascending, without repeats.
@@ -247,6 +249,83 @@ impl Positions {
     }
 }
 
+/// The positions of each key (an actor, a département), synergies and pooling groups apart.
+#[derive(Debug, Default)]
+struct Lists {
+    synergies: Csr,
+    pooling: Csr,
+}
+
+/// Lists of positions by key in one vector: key `k`'s are `values[starts[k]..starts[k + 1]]`.
+#[derive(Debug, Default)]
+struct Csr {
+    starts: Vec<u32>,
+    values: Vec<u32>,
+}
+
+impl Csr {
+    /// Lists `keys` long from `each(f)`, which calls `f(position, key)` in ascending position order
+    /// (twice: to count, then to fill). A key met twice for one position lists it once.
+    fn build(keys: usize, each: impl Fn(&mut dyn FnMut(u32, u32))) -> Csr {
+        let mut last = vec![u32::MAX; keys];
+        let mut counts = vec![0u32; keys + 1];
+        each(&mut |position, key| {
+            if let Some(seen) = last.get_mut(key as usize)
+                && *seen != position
+            {
+                *seen = position;
+                counts[key as usize + 1] += 1;
+            }
+        });
+        for k in 1..counts.len() {
+            counts[k] += counts[k - 1];
+        }
+        let starts = counts;
+        let mut values = vec![0u32; starts.last().copied().unwrap_or(0) as usize];
+        let mut next: Vec<u32> = starts[..keys].to_vec();
+        last.fill(u32::MAX);
+        each(&mut |position, key| {
+            if let Some(seen) = last.get_mut(key as usize)
+                && *seen != position
+            {
+                *seen = position;
+                let at = &mut next[key as usize];
+                values[*at as usize] = position;
+                *at += 1;
+            }
+        });
+        Csr { starts, values }
+    }
+
+    fn of(&self, key: u32) -> &[u32] {
+        let k = key as usize;
+        match (self.starts.get(k), self.starts.get(k + 1)) {
+            (Some(&from), Some(&to)) => self.values.get(from as usize..to as usize).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+}
+
+/// `parties`' (position, actor) pairs as (position, département of the actor).
+fn in_departements(
+    departement_of: &[Option<u32>],
+    parties: &dyn Fn(&mut dyn FnMut(u32, u32)),
+    f: &mut dyn FnMut(u32, u32),
+) {
+    parties(&mut |i, party| {
+        if let Some(&Some(d)) = departement_of.get(party as usize) {
+            f(i, d);
+        }
+    })
+}
+
+impl Lists {
+    fn of(&self, key: u32, out: &mut Positions) {
+        out.synergies.extend_from_slice(self.synergies.of(key));
+        out.pooling.extend_from_slice(self.pooling.of(key));
+    }
+}
+
 impl TerritoryIndex {
     pub fn new(
         snapshot: &Snapshot,
@@ -254,52 +333,53 @@ impl TerritoryIndex {
         pooling: &[PoolingGroup],
         actors: &HashMap<Uuid, ActorInfo>,
     ) -> TerritoryIndex {
-        let mut index = TerritoryIndex::default();
+        let mut departements: HashMap<String, u32> = HashMap::new();
         // Each snapshot actor's département, numbered once.
         let departement_of: Vec<Option<u32>> = (0..snapshot.actors.len() as u32)
             .map(|i| {
                 let code = &actors.get(&snapshot.actor(i).id)?.departement;
-                let next = index.departements.len() as u32;
-                Some(*index.departements.entry(code.clone()).or_insert(next))
+                let next = departements.len() as u32;
+                Some(*departements.entry(code.clone()).or_insert(next))
             })
             .collect();
-        index.by_departement = vec![Positions::default(); index.departements.len()];
-        index.by_actor = vec![Positions::default(); snapshot.actors.len()];
-        index.actors = (0..snapshot.actors.len() as u32)
+        let mut ids: Vec<(Uuid, u32)> = (0..snapshot.actors.len() as u32)
             .map(|i| (snapshot.actor(i).id, i))
             .collect();
-        index.actors.sort_unstable_by_key(|(id, _)| *id);
-        // Positions fit in u32 (see `SynergyIndex::new`).
-        for (i, d) in synergies.iter().enumerate() {
-            let c = &d.candidate;
-            for party in [c.provider_actor(snapshot), c.receiver_actor(snapshot)] {
-                index.add(&departement_of, party, |p| p.synergies.push(i as u32));
+        ids.sort_unstable_by_key(|(id, _)| *id);
+        // The parties of each synergy and of each group, in position order. Positions fit in u32
+        // (see `SynergyIndex::new`).
+        let synergy_parties = |f: &mut dyn FnMut(u32, u32)| {
+            for (i, d) in synergies.iter().enumerate() {
+                let c = &d.candidate;
+                f(i as u32, c.provider_actor(snapshot));
+                f(i as u32, c.receiver_actor(snapshot));
             }
-        }
-        for (i, g) in pooling.iter().enumerate() {
-            for m in &g.members {
-                if let Some(party) = snapshot.actor_index(m.actor_id) {
-                    index.add(&departement_of, party, |p| p.pooling.push(i as u32));
+        };
+        let group_parties = |f: &mut dyn FnMut(u32, u32)| {
+            for (i, g) in pooling.iter().enumerate() {
+                for m in &g.members {
+                    if let Some(party) = snapshot.actor_index(m.actor_id) {
+                        f(i as u32, party);
+                    }
                 }
             }
-        }
-        for positions in index.by_departement.iter_mut().chain(&mut index.by_actor) {
-            positions.sort();
-            // The room left by pushing one at a time (up to as much again) is kept by every build.
-            positions.synergies.shrink_to_fit();
-            positions.pooling.shrink_to_fit();
-        }
-        index
-    }
-
-    fn add(&mut self, departement_of: &[Option<u32>], actor: u32, push: impl Fn(&mut Positions)) {
-        if let Some(p) = self.by_actor.get_mut(actor as usize) {
-            push(p);
-        }
-        if let Some(&Some(d)) = departement_of.get(actor as usize)
-            && let Some(p) = self.by_departement.get_mut(d as usize)
-        {
-            push(p);
+        };
+        let (n_actors, n_departements) = (snapshot.actors.len(), departements.len());
+        TerritoryIndex {
+            by_actor: Lists {
+                synergies: Csr::build(n_actors, synergy_parties),
+                pooling: Csr::build(n_actors, group_parties),
+            },
+            by_departement: Lists {
+                synergies: Csr::build(n_departements, |f| {
+                    in_departements(&departement_of, &synergy_parties, f)
+                }),
+                pooling: Csr::build(n_departements, |f| {
+                    in_departements(&departement_of, &group_parties, f)
+                }),
+            },
+            departements,
+            actors: ids,
         }
     }
 
@@ -311,13 +391,8 @@ impl TerritoryIndex {
     ) -> Positions {
         let mut out = Positions::default();
         for d in departements {
-            if let Some(p) = self
-                .departements
-                .get(d)
-                .and_then(|&i| self.by_departement.get(i as usize))
-            {
-                out.synergies.extend_from_slice(&p.synergies);
-                out.pooling.extend_from_slice(&p.pooling);
+            if let Some(&i) = self.departements.get(d) {
+                self.by_departement.of(i, &mut out);
             }
         }
         out.sort();
@@ -326,12 +401,11 @@ impl TerritoryIndex {
 
     /// The synergies of one actor.
     pub fn of_actor(&self, actor: &Uuid) -> Positions {
-        self.actors
-            .binary_search_by_key(actor, |(id, _)| *id)
-            .ok()
-            .and_then(|i| self.by_actor.get(self.actors[i].1 as usize))
-            .cloned()
-            .unwrap_or_default()
+        let mut out = Positions::default();
+        if let Ok(i) = self.actors.binary_search_by_key(actor, |(id, _)| *id) {
+            self.by_actor.of(self.actors[i].1, &mut out);
+        }
+        out
     }
 }
 
@@ -399,6 +473,32 @@ mod tests {
                 "{n}"
             );
         }
+    }
+
+    /// Each key lists its positions ascending, once each, whatever repeats the parties hold; a key
+    /// out of range lists nothing and is not counted.
+    #[test]
+    fn lists_by_key_hold_each_position_once_in_order() {
+        let pairs = [
+            (0, 1),
+            (0, 1),
+            (1, 0),
+            (1, 1),
+            (2, 0),
+            (2, 0),
+            (3, 7),
+            (4, 2),
+        ];
+        let lists = Csr::build(3, |f| {
+            for (position, key) in pairs {
+                f(position, key);
+            }
+        });
+        assert_eq!(lists.of(0), &[1, 2]);
+        assert_eq!(lists.of(1), &[0, 1]);
+        assert_eq!(lists.of(2), &[4]);
+        assert_eq!(lists.of(3), &[] as &[u32]);
+        assert_eq!(lists.values.len(), 5, "no room left over");
     }
 
     /// Dropping the unused times keeps every synergy's time.
