@@ -108,7 +108,10 @@ impl Detection {
                 }
             }
         }
-        if versions.data > data_version && versions.data > *touched_at {
+        // A build being made that read the counter already holds those changes: another build
+        // after it would read nothing new (at 1M, seconds of a background thread for nothing).
+        let covered = data_version.max(self.building_through.load(Ordering::SeqCst));
+        if versions.data > covered && versions.data > *touched_at {
             *touched_at = versions.data;
             self.touch();
         }

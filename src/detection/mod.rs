@@ -203,6 +203,9 @@ pub struct Detection {
     full_requested: AtomicBool,
     /// A background rebuild is running (`current` started it for a reader it answered stale).
     refreshing: AtomicBool,
+    /// The `data` version the build being made read (`i64::MIN` when none is): the change follower
+    /// does not ask for another build for changes that one already holds.
+    building_through: std::sync::atomic::AtomicI64,
     /// Builds replaced by a newer one, kept until their last reader lets go: freeing a national
     /// build (millions of allocations) takes a few hundred milliseconds, which must fall on the
     /// rebuild or the change follower, not on the request that happened to hold it last.
@@ -285,6 +288,7 @@ impl Detection {
             building: Mutex::new(()),
             full_requested: AtomicBool::new(false),
             refreshing: AtomicBool::new(false),
+            building_through: std::sync::atomic::AtomicI64::new(i64::MIN),
             retired: Mutex::new(Vec::new()),
             server_id: Uuid::new_v4().to_string(),
             view_positions: std::sync::OnceLock::new(),
@@ -406,8 +410,11 @@ impl Detection {
         } else {
             self.settings.threads
         };
+        // Cleared once the build is published (or failed), not before: see `building_through`.
+        let through = BuildingThrough(&self.building_through);
         let built = Arc::new(self.build(&mut conn, latest, threads)?);
         self.retire(self.current.swap(Some(built.clone())));
+        drop(through);
         // Partners read the last build through its anonymous view: once they have, each new build's
         // is made at once, from the last view, rather than by the next partner's read.
         let partners_read = self.lock_latest_view().is_some();
@@ -472,6 +479,7 @@ impl Detection {
         let before_mib = crate::telemetry::allocated_mib();
         // Before the rows: a write landing meanwhile leaves the counter ahead of this build.
         let versions = db::changes::versions(conn)?;
+        self.building_through.store(versions.data, Ordering::SeqCst);
         let previous = self.current.load_full();
         // After a few changes only the offers they reach are matched again (`Carry`), and only the
         // rows they touch are read again; a full detection of every row at the start, after many
@@ -668,6 +676,16 @@ impl Detection {
             anonymous_computing: Mutex::new(()),
             anonymous_computed: AtomicU64::new(0),
         })
+    }
+}
+
+/// Clears the `data` version a build read (`Detection::building_through`, set by `build`) once
+/// the build is published or has failed.
+struct BuildingThrough<'a>(&'a std::sync::atomic::AtomicI64);
+
+impl Drop for BuildingThrough<'_> {
+    fn drop(&mut self) {
+        self.0.store(i64::MIN, Ordering::SeqCst);
     }
 }
 
