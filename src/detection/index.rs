@@ -306,10 +306,13 @@ impl Csr {
     }
 }
 
+/// A source of (position, key) pairs: calls its argument with each, in ascending position order.
+type Pairs<'a> = &'a dyn Fn(&mut dyn FnMut(u32, u32));
+
 /// `parties`' (position, actor) pairs as (position, département of the actor).
 fn in_departements(
     departement_of: &[Option<u32>],
-    parties: &dyn Fn(&mut dyn FnMut(u32, u32)),
+    parties: Pairs<'_>,
     f: &mut dyn FnMut(u32, u32),
 ) {
     parties(&mut |i, party| {
