@@ -58,14 +58,18 @@ impl Changed {
 }
 
 /// The rows changed in versions (`after`, `through`]: `None` when the feed no longer holds all of
-/// them (pruned past `after`) or when more than `limit` rows changed — reading every row then costs
-/// about as much as reading these.
+/// them (pruned past `after`, or a counter gone back) or when more than `limit` rows changed —
+/// reading every row then costs about as much as reading these.
 pub fn changed_since(
     conn: &mut DbConnection,
     after: i64,
     through: i64,
     limit: usize,
 ) -> Result<Option<Changed>, DbError> {
+    // A counter behind the previous build's: the database was replaced (a restored backup).
+    if through < after {
+        return Ok(None);
+    }
     // A row changed many times is recorded each time: the cap on records is a few times the limit.
     let cap = limit.saturating_mul(4).saturating_add(1);
     let records: Vec<(String, String)> = data_changes::table
