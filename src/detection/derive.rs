@@ -2,13 +2,13 @@
 //! full, or after a few changes from the previous build: its candidates carried (`Carry`) and only the
 //! pooling keys the changes touch grouped again.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use uuid::Uuid;
 
 use super::{
-    ActorInfo, Built, DetectionError, FirstSeen, ResourceInfo, Resources, Substitutions,
-    SynergyIndex, TerritoryIndex,
+    Actors, Built, DetectionError, FirstSeen, ResourceInfo, Resources, Substitutions, SynergyIndex,
+    TerritoryIndex,
 };
 use crate::matching::pooling::{
     PoolingGroup, PoolingKey, PoolingParams, PoolingResource, find_pooling_groups, regroup,
@@ -38,7 +38,7 @@ pub(super) struct Derived {
 pub(super) fn derive(
     snapshot: &Snapshot,
     resources: &Resources,
-    actors: &HashMap<Uuid, ActorInfo>,
+    actors: &Actors,
     settings: &MatchingSettings,
     threads: usize,
     pooling_params: &PoolingParams,
@@ -134,11 +134,10 @@ fn pooling_key(r: &ResourceInfo) -> Option<PoolingKey> {
 fn changed_pooling_keys(
     previous: &Built,
     resources: &Resources,
-    actors: &HashMap<Uuid, ActorInfo>,
+    actors: &Actors,
 ) -> BTreeSet<PoolingKey> {
-    let position = |actors: &HashMap<Uuid, ActorInfo>, id: &Uuid| {
-        actors.get(id).map(|a| (a.lat.to_bits(), a.lng.to_bits()))
-    };
+    let position =
+        |actors: &Actors, id: &Uuid| actors.get(id).map(|a| (a.lat.to_bits(), a.lng.to_bits()));
     let same = |old: &ResourceInfo, r: &ResourceInfo| {
         old.actor_id == r.actor_id
             && old.kind == r.kind
@@ -176,7 +175,7 @@ fn changed_pooling_keys(
 /// What pooling reads: each resource at its actor's position (only those of the `keys` given).
 fn pooling_input(
     resources: &Resources,
-    actors: &HashMap<Uuid, ActorInfo>,
+    actors: &Actors,
     keys: Option<&BTreeSet<PoolingKey>>,
 ) -> Vec<PoolingResource> {
     // In id order: groups must not depend on the order rows were read in.

@@ -7,7 +7,7 @@ use rayon::prelude::*;
 use uuid::Uuid;
 
 use super::substitutions::Substitutions;
-use super::{ActorInfo, Built};
+use super::{Actors, Built};
 use crate::matching::Snapshot;
 use crate::matching::pooling::PoolingGroup;
 
@@ -334,7 +334,7 @@ impl TerritoryIndex {
         snapshot: &Snapshot,
         synergies: &Substitutions,
         pooling: &[PoolingGroup],
-        actors: &HashMap<Uuid, ActorInfo>,
+        actors: &Actors,
     ) -> TerritoryIndex {
         let mut departements: HashMap<String, u32> = HashMap::new();
         // Each snapshot actor's département, numbered once.

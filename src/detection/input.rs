@@ -3,17 +3,18 @@
 //! give the same input for the same data: the snapshot is made from the same rows in the same order.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use uuid::Uuid;
 
-use super::{ActorInfo, Built, DetectionError, Interner, ResourceInfo, Resources};
+use super::{ActorInfo, Actors, Built, DetectionError, Interner, ResourceInfo, Resources};
 use super::{actor_input_info, resource_input_info};
 use crate::db::{self, DbConnection};
 use crate::matching::{SnapActor, SnapResource};
 
 /// A build's input, before its snapshot is made.
 pub(super) struct Input {
-    pub(super) actors: HashMap<Uuid, ActorInfo>,
+    pub(super) actors: Actors,
     pub(super) resources: Resources,
     pub(super) snap_actors: Vec<SnapActor>,
     pub(super) snap_resources: Vec<SnapResource>,
@@ -25,11 +26,11 @@ pub(super) struct Input {
 pub(super) fn read_every_row(conn: &mut DbConnection) -> Result<Input, DetectionError> {
     // Two lean reads (only the columns the detection uses), no join: every actor once.
     let actor_rows = db::actors::detection_input(conn)?;
-    let mut actors: HashMap<Uuid, ActorInfo> = HashMap::with_capacity(actor_rows.len());
+    let mut actors: Actors = HashMap::with_capacity(actor_rows.len());
     // Actors without resources can still be latent receivers.
     for a in actor_rows {
         if let Some(info) = actor_input_info(a) {
-            actors.insert(info.id, info);
+            actors.insert(info.id, Arc::new(info));
         }
     }
     let expected = db::resources::count(conn)?;
@@ -75,7 +76,7 @@ pub(super) fn read_changes(
     }
     for a in db::actors::detection_input_of(conn, &changed.actors)? {
         if let Some(info) = actor_input_info(a) {
-            actors.insert(info.id, info);
+            actors.insert(info.id, Arc::new(info));
         }
     }
 
@@ -143,8 +144,8 @@ pub(super) fn read_changes(
 }
 
 /// The snapshot's actors, in id order.
-fn snap_actors(actors: &HashMap<Uuid, ActorInfo>) -> Vec<SnapActor> {
-    let mut ordered: Vec<&ActorInfo> = actors.values().collect();
+fn snap_actors(actors: &Actors) -> Vec<SnapActor> {
+    let mut ordered: Vec<&Arc<ActorInfo>> = actors.values().collect();
     ordered.sort_by_key(|a| a.id);
     ordered
         .into_iter()

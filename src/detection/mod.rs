@@ -42,6 +42,10 @@ use crate::domain::resource::{Category, Classifier};
 use crate::matching::pooling::{PoolingGroup, PoolingParams};
 use crate::matching::{Carry, Knowledge, MatchingSettings, Snapshot, Synergy, Taxonomy};
 
+/// A build's actors by id. Shared with its anonymous view where the view leaves an actor where it is
+/// (every actor who consented): the view copies only the actors it moves.
+pub type Actors = HashMap<Uuid, Arc<ActorInfo>>;
+
 /// Where an actor is, for territory filters and display.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActorInfo {
@@ -90,7 +94,7 @@ pub struct Built {
     /// Substitution synergies, best first, compact: [`Built::synergy`] materialises one.
     pub synergies: Substitutions,
     pub pooling: Vec<PoolingGroup>,
-    pub actors: HashMap<Uuid, ActorInfo>,
+    pub actors: Actors,
     /// Shared with the build's anonymous view, which moves actors, not resources.
     pub resources: Arc<Resources>,
     /// Status of each stored synergy (set by facilitators; `detected` by default). Kept current by

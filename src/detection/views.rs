@@ -2,15 +2,13 @@
 //! they may see it: `auth::anonymise::known_position`), carried from the last view as a build is
 //! from the previous one, and made right after a rebuild once partners have read one.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use uuid::Uuid;
-
 use super::derive::{Derived, derive};
 use super::{
-    ActorInfo, Built, Detection, DetectionError, ViewPositions, carry_plan, yield_to_requests,
+    ActorInfo, Actors, Built, Detection, DetectionError, ViewPositions, carry_plan,
+    yield_to_requests,
 };
 use crate::matching::MatchingSettings;
 use crate::matching::pooling::PoolingParams;
@@ -30,19 +28,23 @@ impl Built {
         earlier: Option<&Built>,
         threads: usize,
     ) -> Result<Built, DetectionError> {
-        let actors: HashMap<Uuid, ActorInfo> = self
+        let actors: Actors = self
             .actors
             .values()
             .map(|a| {
                 let (lat, lng) = position(a);
-                (
-                    a.id,
-                    ActorInfo {
+                // An actor left where it is stays shared with the build.
+                let same = (lat.to_bits(), lng.to_bits()) == (a.lat.to_bits(), a.lng.to_bits());
+                let info = if same {
+                    a.clone()
+                } else {
+                    Arc::new(ActorInfo {
                         lat,
                         lng,
-                        ..a.clone()
-                    },
-                )
+                        ..ActorInfo::clone(a)
+                    })
+                };
+                (a.id, info)
             })
             .collect();
         let snapshot = self.snapshot.moved(|a| {
