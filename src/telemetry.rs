@@ -24,10 +24,7 @@ pub fn init(settings: &LogSettings) {
 pub fn allocated_mib() -> Option<u64> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        // The statistics are a snapshot refreshed by advancing the epoch.
-        tikv_jemalloc_ctl::epoch::advance().ok()?;
-        let bytes = tikv_jemalloc_ctl::stats::allocated::read().ok()?;
-        Some(bytes as u64 >> 20)
+        jemalloc_mib(tikv_jemalloc_ctl::stats::allocated::read)
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {
@@ -40,12 +37,18 @@ pub fn allocated_mib() -> Option<u64> {
 pub fn jemalloc_resident_mib() -> Option<u64> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        tikv_jemalloc_ctl::epoch::advance().ok()?;
-        let bytes = tikv_jemalloc_ctl::stats::resident::read().ok()?;
-        Some(bytes as u64 >> 20)
+        jemalloc_mib(tikv_jemalloc_ctl::stats::resident::read)
     }
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {
         None
     }
+}
+
+/// One of jemalloc's byte counts, MiB, read after refreshing the statistics (a snapshot refreshed
+/// by advancing the epoch).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn jemalloc_mib(read: fn() -> Result<usize, tikv_jemalloc_ctl::Error>) -> Option<u64> {
+    tikv_jemalloc_ctl::epoch::advance().ok()?;
+    Some(read().ok()? as u64 >> 20)
 }

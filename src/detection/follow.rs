@@ -29,6 +29,7 @@ impl Detection {
             .name("change-follower".into())
             .spawn(move || {
                 let mut touched_at = i64::MIN;
+                let mut prune_checked_at = i64::MIN;
                 let mut last_checkpoint = std::time::Instant::now();
                 let mut last_renewal: Option<std::time::Instant> = None;
                 while !stopped.load(Ordering::SeqCst) {
@@ -38,9 +39,13 @@ impl Detection {
                     if renew {
                         last_renewal = Some(std::time::Instant::now());
                     }
-                    if let Err(error) =
-                        detection.catch_up(&pool, &mut touched_at, renew, keys_seen.as_ref())
-                    {
+                    if let Err(error) = detection.catch_up(
+                        &pool,
+                        &mut touched_at,
+                        &mut prune_checked_at,
+                        renew,
+                        keys_seen.as_ref(),
+                    ) {
                         tracing::debug!(%error, "change follower: database not reachable");
                     }
                     // Off the writers' path (`db::checkpoint`), about once a second.
@@ -67,11 +72,13 @@ impl Detection {
     }
 
     /// One look at the change counters (see [`Detection::follow_changes`]); `renew` the
-    /// announcer's lease too.
+    /// announcer's lease too, and, holding it, prune the change feed when the counter has moved
+    /// past `prune_checked_at` by what the feed keeps.
     fn catch_up(
         &self,
         pool: &db::DbPool,
         touched_at: &mut i64,
+        prune_checked_at: &mut i64,
         renew: bool,
         keys_seen: &(dyn Fn(i64) + Send + Sync),
     ) -> Result<(), DbError> {
@@ -100,8 +107,10 @@ impl Detection {
                 &self.server_id,
                 ANNOUNCER_LEASE,
             )?;
-            // One server at a time keeps the change feed short (the others read it).
-            if holder {
+            // One server at a time keeps the change feed short (the others read it), looking again
+            // once the counter has moved by what the feed keeps, not at every tick.
+            if holder && versions.data >= prune_checked_at.saturating_add(db::changes::FEED_KEPT) {
+                *prune_checked_at = versions.data;
                 let pruned = db::changes::prune(&mut conn, versions.data)?;
                 if pruned > 0 {
                     tracing::debug!(pruned, "change feed pruned");

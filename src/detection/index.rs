@@ -517,28 +517,18 @@ mod tests {
             synergies: vec![3, 1, 3],
             pooling: vec![1],
         };
-        let before: Vec<_> = [
+        let slots = [
             Slot::Substitution(0),
             Slot::Substitution(1),
             Slot::Substitution(2),
             Slot::Pooling(0),
-        ]
-        .into_iter()
-        .map(|slot| seen.of(slot))
-        .collect();
+        ];
+        let times = |seen: &FirstSeen| slots.map(|slot| seen.of(slot));
+        let before = times(&seen);
         assert_eq!(before, [Some(at(4)), Some(at(2)), Some(at(4)), Some(at(2))]);
         seen.drop_unused_times();
         assert_eq!(seen.times, [at(2), at(4)]);
-        let after: Vec<_> = [
-            Slot::Substitution(0),
-            Slot::Substitution(1),
-            Slot::Substitution(2),
-            Slot::Pooling(0),
-        ]
-        .into_iter()
-        .map(|slot| seen.of(slot))
-        .collect();
-        assert_eq!(after, before);
+        assert_eq!(times(&seen), before);
         assert_eq!(seen.of(Slot::Substitution(3)), None);
     }
 
